@@ -1,0 +1,1 @@
+"""Command modules, one per stage family. Importing one registers its commands on ``main``."""

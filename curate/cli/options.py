@@ -1,0 +1,76 @@
+"""Options shared by several commands, so a flag means the same thing everywhere."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import click
+
+from curate import progress
+
+
+def workspace_arg(f: Callable) -> Callable:
+    return click.argument("workspace", type=click.Path(file_okay=False, path_type=str))(f)
+
+
+def output_option(f: Callable) -> Callable:
+    return click.option(
+        "-o", "--output", "workspace", required=True, type=click.Path(file_okay=False, path_type=str),
+        help="Workspace folder the artifacts are written to (created if missing).",
+    )(f)
+
+
+def overwrite_option(f: Callable) -> Callable:
+    return click.option(
+        "--overwrite", is_flag=True,
+        help="Replace artifacts that were built from other inputs or parameters instead of refusing.",
+    )(f)
+
+
+def seed_option(f: Callable) -> Callable:
+    return click.option("--seed", default=0, show_default=True, type=int, help="Random seed (results are deterministic).")(f)
+
+
+def device_option(f: Callable) -> Callable:
+    return click.option(
+        "--device", default="auto", show_default=True,
+        type=click.Choice(["auto", "cuda", "mps", "cpu"]),
+        help="Where tensors run: auto picks cuda, then mps, then cpu.",
+    )(f)
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary instead of text.")(f)
+
+
+def quiet_option(f: Callable) -> Callable:
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        if value:
+            progress.set_quiet(True)
+        return value
+
+    return click.option(
+        "-q", "--quiet", is_flag=True, expose_value=False, is_eager=True, callback=callback,
+        help="No progress bars or log lines on stderr.",
+    )(f)
+
+
+def model_options(f: Callable) -> Callable:
+    """--model / --pretrained / --batch-size / --workers, passed straight to open_clip."""
+    from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
+
+    @click.option("--model", default=DEFAULT_MODEL, show_default=True,
+                  help="open_clip model name, hf-hub:ORG/REPO, or local-dir:PATH (a folder with "
+                       "open_clip_config.json and the weights).")
+    @click.option("--pretrained", default=DEFAULT_PRETRAINED, show_default=True,
+                  help="open_clip pretrained tag, or a local checkpoint file. Empty for local-dir/hf-hub models.")
+    @click.option("--batch-size", default=None, type=click.IntRange(min=1),
+                  help="Images per forward pass [default: 256 on cuda, 64 on cpu].")
+    @click.option("--workers", default=None, type=click.IntRange(min=0),
+                  help="DataLoader decoding processes [default: CPU count, at most 8].")
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,108 @@
+"""The in-memory view every stage after embedding works on.
+
+:func:`load_embedded` joins ``samples.parquet`` and ``embeddings/`` on ``sample_id`` and
+returns aligned arrays. Stages take arrays (data positional, options keyword-only) so tests and
+library users can call them without a workspace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from curate.errors import DataError
+from curate.workspace import Workspace, read_meta
+
+UNLABELLED = -1
+
+
+@dataclass
+class Embedded:
+    """Readable, embedded samples, row-aligned.
+
+    sample_ids:       (N,) object array of str
+    embeddings:       (N, D) float32, L2-normalised
+    labels:           (N,) int64 index into ``class_names``; -1 where unlabelled
+    class_names:      list of K class names
+    splits:           (N,) object array of str or None; None when the data has no splits
+    hashes:           (N,) object array of content hashes (str) or None (array inputs)
+    text_embeddings:  (K, D) float32 class-name embeddings aligned with ``class_names``, or None
+    """
+
+    sample_ids: np.ndarray
+    embeddings: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    splits: np.ndarray | None = None
+    hashes: np.ndarray | None = None
+    text_embeddings: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def has_labels(self) -> bool:
+        return bool((self.labels >= 0).any())
+
+
+def class_names_of(samples_path) -> list[str]:
+    """Class list recorded in samples.parquet metadata (order = label index)."""
+    return list(read_meta(samples_path).get("extra", {}).get("class_names", []))
+
+
+def encode_labels(labels: pa.ChunkedArray | list, class_names: list[str]) -> np.ndarray:
+    """Label strings (None for unlabelled) -> (N,) int64 indices into ``class_names``, -1 for None."""
+    index = {name: i for i, name in enumerate(class_names)}
+    values = labels.to_pylist() if hasattr(labels, "to_pylist") else list(labels)
+    try:
+        return np.array([UNLABELLED if v is None else index[v] for v in values], dtype=np.int64)
+    except KeyError as exc:
+        raise DataError(f"label {exc.args[0]!r} is not in the recorded class list") from None
+
+
+def load_embedded(ws: Workspace) -> Embedded:
+    """Load every readable, embedded sample of a workspace (checks both artifacts are fresh)."""
+    from curate.embed.store import read_embeddings, read_text_embeddings
+
+    samples = ws.read_table("samples")
+    ws.check_fresh("embeddings")
+    ids, emb = read_embeddings(ws.path("embeddings"))
+    class_names = class_names_of(ws.path("samples"))
+
+    row_of = {sid: i for i, sid in enumerate(samples.column("sample_id").to_pylist())}
+    try:
+        rows = np.fromiter((row_of[s] for s in ids), dtype=np.int64, count=len(ids))
+    except KeyError as exc:
+        raise DataError(
+            f"embeddings/ holds sample {exc.args[0]!r} that samples.parquet does not; "
+            "re-run `curate embed --overwrite`"
+        ) from None
+    taken = samples.take(pa.array(rows))
+    labels = encode_labels(taken.column("label"), class_names)
+    splits_col = taken.column("split")
+    splits = None if splits_col.null_count == len(taken) else np.array(splits_col.to_pylist(), dtype=object)
+    hash_col = taken.column("hash")
+    hashes = None if hash_col.null_count == len(taken) else np.array(hash_col.to_pylist(), dtype=object)
+
+    text = read_text_embeddings(ws.path("embeddings"))
+    text_emb = None
+    if text is not None and class_names:
+        names, vectors = text
+        pos = {n: i for i, n in enumerate(names)}
+        if all(n in pos for n in class_names):
+            text_emb = vectors[[pos[n] for n in class_names]]
+    return Embedded(
+        sample_ids=np.array(ids, dtype=object),
+        embeddings=emb,
+        labels=labels,
+        class_names=class_names,
+        splits=splits,
+        hashes=hashes,
+        text_embeddings=text_emb,
+    )

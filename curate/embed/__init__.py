@@ -1,0 +1,1 @@
+"""Embedding stage: images -> L2-normalised CLIP embeddings (reader -> encoder -> writer)."""

@@ -1,0 +1,168 @@
+"""Bring-your-own embeddings: ``curate scan --embeddings E.npy --labels L.npy``.
+
+Writes ``samples.parquet`` and ``embeddings/`` exactly as the image path does, so every later
+stage runs unchanged. With array inputs, ``sample_id`` is the row number as a string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.embed import store
+from curate.errors import DataError, UsageError
+from curate.schemas import SAMPLES
+from curate.workspace import Workspace, write_parquet_atomic
+
+DEFAULT_SHARD_SIZE = 65536
+
+
+def load_array(path: str | Path, *, column: str | None = None) -> np.ndarray:
+    """Load a ``.npy`` array, or one column of a Parquet file (list columns become 2-D).
+
+    For Parquet embeddings without ``column``, the first list-typed column is used (clip-retrieval
+    and embedding-reader name it ``embedding``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    if path.suffix == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise DataError(f"{path}: not a plain numeric .npy array ({exc})") from None
+    if path.suffix == ".parquet" or path.is_dir():
+        table = pq.read_table(path)
+        if column is None:
+            lists = [f.name for f in table.schema if pa.types.is_list(f.type)
+                     or pa.types.is_fixed_size_list(f.type) or pa.types.is_large_list(f.type)]
+            if not lists:
+                raise DataError(f"{path} has no list column of embeddings; name one with --embedding-column")
+            column = "embedding" if "embedding" in lists else lists[0]
+        if column not in table.column_names:
+            raise DataError(f"{path} has no column {column!r} (columns: {', '.join(table.column_names)})")
+        col = table.column(column).combine_chunks()
+        if pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type) or pa.types.is_large_list(col.type):
+            rows = col.to_numpy(zero_copy_only=False)
+            try:
+                return np.stack(rows).astype(np.float32)
+            except ValueError:
+                raise DataError(f"{path}: rows of {column!r} have different lengths") from None
+        return col.to_numpy(zero_copy_only=False)
+    raise UsageError(f"{path}: expected a .npy or .parquet file")
+
+
+def _content_hash(*arrays: np.ndarray) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
+def normalise_labels(labels: np.ndarray, class_names: list[str] | None = None) -> tuple[list[str | None], list[str]]:
+    """(N,) integer or string labels -> (label strings with None for unlabelled, class list).
+
+    Integer labels keep their numbering: class ``i`` is ``class_names[i]`` (default ``str(i)``);
+    negative integers mean unlabelled.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise DataError(f"labels must be a 1-D array, got shape {labels.shape}")
+    if labels.dtype.kind in "iu":
+        top = int(labels.max()) + 1 if labels.size else 0
+        names = list(class_names) if class_names else [str(i) for i in range(top)]
+        if top > len(names):
+            raise DataError(f"label {top - 1} is out of range for {len(names)} class names")
+        return [names[int(v)] if v >= 0 else None for v in labels], names
+    if labels.dtype.kind == "f":
+        if not np.all(np.isnan(labels) | (labels == np.round(labels))):
+            raise DataError("labels must be integers or strings, got non-integer floats")
+        as_int = np.where(np.isnan(labels), -1, labels).astype(np.int64)
+        return normalise_labels(as_int, class_names)
+    if labels.dtype.kind in "UO":
+        values = [None if (v is None or v == "") else str(v) for v in labels.tolist()]
+        names = list(class_names) if class_names else sorted({v for v in values if v is not None})
+        return values, names
+    raise DataError(f"labels have unsupported dtype {labels.dtype}")
+
+
+def import_arrays(
+    ws: Workspace,
+    embeddings: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    class_names: list[str] | None = None,
+    source: str = "array",
+    overwrite: bool = False,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+) -> bool:
+    """Write ``samples.parquet`` and ``embeddings/`` for an (N, D) array and optional (N,) labels.
+
+    Embeddings are L2-normalised and stored as float16. Returns False when the workspace already
+    holds exactly this import (nothing written), True otherwise.
+    """
+    emb = np.asarray(embeddings)
+    if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
+        raise DataError(f"embeddings must be a non-empty N x D array, got shape {emb.shape}")
+    if emb.dtype.kind not in "fiu":
+        raise DataError(f"embeddings must be numeric, got dtype {emb.dtype}")
+    emb = emb.astype(np.float32, copy=False)
+    bad = np.flatnonzero(~np.isfinite(emb).all(axis=1))
+    if bad.size:
+        raise DataError(f"embeddings have NaN or infinite values in {bad.size} rows (first: row {bad[0]})")
+    norms = np.linalg.norm(emb, axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise DataError(f"embeddings have {zero.size} all-zero rows (first: row {zero[0]})")
+    n = emb.shape[0]
+    if labels is not None and len(labels) != n:
+        raise DataError(f"labels have {len(labels)} rows but embeddings have {n}")
+    label_strings, names = (
+        normalise_labels(labels, class_names) if labels is not None else ([None] * n, list(class_names or []))
+    )
+
+    content = _content_hash(emb, np.asarray(labels) if labels is not None else np.zeros(0))
+    params = {"source": source, "content": content, "class_names": names}
+    samples_fp, _, samples_fresh = ws.plan("samples", "import", params, [], overwrite=overwrite)
+    emb_params = {"content": content, "shard_size": shard_size}
+    ws.root.mkdir(parents=True, exist_ok=True)
+    if not samples_fresh:
+        ids = [str(i) for i in range(n)]
+        table = pa.table(
+            {
+                "sample_id": ids,
+                "path": [""] * n,
+                "member": pa.nulls(n, pa.string()),
+                "source": [source] * n,
+                "label": pa.array(label_strings, type=pa.string()),
+                "split": pa.nulls(n, pa.string()),
+                "size_bytes": pa.nulls(n, pa.int64()),
+                "width": pa.nulls(n, pa.int32()),
+                "height": pa.nulls(n, pa.int32()),
+                "hash": pa.nulls(n, pa.string()),
+                "readable": [True] * n,
+                "error": pa.nulls(n, pa.string()),
+            },
+            schema=SAMPLES,
+        )
+        write_parquet_atomic(
+            ws.path("samples"), table, fingerprint=samples_fp, inputs={}, params=params,
+            extra={"class_names": names},
+        )
+    emb_fp, emb_inputs, emb_fresh = ws.plan("embeddings", "import-embeddings", emb_params, ["samples"], overwrite=True)
+    folder = ws.path("embeddings")
+    if emb_fresh and store.is_complete(folder) and samples_fresh:
+        return False
+    emb = emb / norms[:, None]  # never mutate the caller's array
+    store.start_run(folder, fingerprint=emb_fp, inputs=emb_inputs, params=emb_params,
+                    dim=emb.shape[1], shard_size=shard_size, num_rows=n)
+    for i, start in enumerate(range(0, n, shard_size)):
+        stop = min(start + shard_size, n)
+        store.write_shard(folder, i, [str(j) for j in range(start, stop)], emb[start:stop])
+    store.finish_run(folder)
+    return True

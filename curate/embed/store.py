@@ -1,0 +1,173 @@
+"""On-disk layout of ``embeddings/``: sharded Parquet with a completion marker per shard.
+
+::
+
+    embeddings/_meta.json            fingerprint, inputs, params, dim, shard_size, num_shards (written first)
+    embeddings/part-00000.parquet    sample_id, embedding (fixed-size list of float16, L2-normalised)
+    embeddings/part-00000.done       written after its shard, so a restart skips finished shards
+    embeddings/text.parquet          class_name, embedding (float32) — optional, zero-shot scoring
+    embeddings/_SUCCESS              written last; the folder is complete only when it exists
+
+Shard ``i`` always holds rows ``[i * shard_size, (i + 1) * shard_size)`` of the readable
+samples in ``samples.parquet`` order, so a resumed run ends with exactly the files an
+uninterrupted run writes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.errors import DataError
+from curate.schemas import embedding_shard_schema, text_embedding_schema
+from curate.workspace import write_parquet_atomic, write_text_atomic
+
+META = "_meta.json"
+SUCCESS = "_SUCCESS"
+TEXT = "text.parquet"
+
+
+def shard_path(folder: Path, index: int) -> Path:
+    return folder / f"part-{index:05d}.parquet"
+
+
+def _marker(folder: Path, index: int) -> Path:
+    return folder / f"part-{index:05d}.done"
+
+
+def read_run_meta(folder: Path) -> dict[str, Any] | None:
+    path = folder / META
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def stored_fingerprint(folder: Path) -> str | None:
+    """Fingerprint of the run that wrote (or is writing) this folder; None if there is none."""
+    meta = read_run_meta(folder)
+    return None if meta is None else meta["fingerprint"]
+
+
+def stored_inputs(folder: Path) -> dict[str, str]:
+    meta = read_run_meta(folder)
+    return {} if meta is None else dict(meta.get("inputs", {}))
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / SUCCESS).exists()
+
+
+def start_run(
+    folder: Path,
+    *,
+    fingerprint: str,
+    inputs: Mapping[str, str],
+    params: Mapping[str, Any],
+    dim: int,
+    shard_size: int,
+    num_rows: int,
+) -> None:
+    """Begin (or continue) a run. A folder from a run with another fingerprint is cleared."""
+    meta = read_run_meta(folder)
+    if meta is not None and meta["fingerprint"] != fingerprint:
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if meta is None or meta["fingerprint"] != fingerprint:
+        num_shards = max(1, -(-num_rows // shard_size))
+        write_text_atomic(
+            folder / META,
+            json.dumps(
+                {
+                    "fingerprint": fingerprint,
+                    "inputs": dict(inputs),
+                    "params": dict(params),
+                    "dim": dim,
+                    "shard_size": shard_size,
+                    "num_rows": num_rows,
+                    "num_shards": num_shards,
+                },
+                indent=2,
+                sort_keys=True,
+                default=str,
+            ),
+        )
+
+
+def shard_done(folder: Path, index: int) -> bool:
+    return _marker(folder, index).exists() and shard_path(folder, index).exists()
+
+
+def write_shard(folder: Path, index: int, sample_ids: list[str], embeddings: np.ndarray) -> None:
+    """Write shard ``index``: ``embeddings`` (n, D), L2-normalised, stored as float16."""
+    emb = np.ascontiguousarray(embeddings, dtype=np.float16)
+    n, dim = emb.shape
+    values = pa.array(emb.reshape(-1), type=pa.float16())
+    column = pa.FixedSizeListArray.from_arrays(values, dim)
+    table = pa.Table.from_arrays(
+        [pa.array(sample_ids, type=pa.string()), column], schema=embedding_shard_schema(dim)
+    )
+    write_parquet_atomic(shard_path(folder, index), table)
+    _marker(folder, index).touch()
+
+
+def write_text_embeddings(folder: Path, class_names: list[str], embeddings: np.ndarray) -> None:
+    """Class-name text embeddings (K, D) float32, L2-normalised, in class order."""
+    emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+    k, dim = emb.shape
+    column = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1), type=pa.float32()), dim)
+    table = pa.Table.from_arrays(
+        [pa.array(class_names, type=pa.string()), column], schema=text_embedding_schema(dim)
+    )
+    write_parquet_atomic(folder / TEXT, table)
+
+
+def finish_run(folder: Path) -> None:
+    """Mark the folder complete, after checking every shard is there."""
+    meta = read_run_meta(folder)
+    if meta is None:
+        raise DataError(f"{folder} has no {META}; the embedding run never started")
+    missing = [i for i in range(meta["num_shards"]) if not shard_done(folder, i)]
+    if missing:
+        raise DataError(f"{folder}: shards {missing[:5]} are not finished")
+    write_text_atomic(folder / SUCCESS, meta["fingerprint"] + "\n")
+
+
+def _fixed_list_to_numpy(column: pa.ChunkedArray, dtype: np.dtype) -> np.ndarray:
+    arr = column.combine_chunks()
+    dim = arr.type.list_size
+    return arr.flatten().to_numpy(zero_copy_only=False).astype(dtype, copy=False).reshape(-1, dim)
+
+
+def read_embeddings(folder: Path, *, dtype: np.dtype = np.float32) -> tuple[list[str], np.ndarray]:
+    """All shards in order: ``(sample_ids, embeddings (N, D) dtype)``; the folder must be complete."""
+    if not is_complete(folder):
+        raise DataError(f"{folder} is incomplete; run `curate embed` (it resumes)")
+    meta = read_run_meta(folder)
+    assert meta is not None
+    ids: list[str] = []
+    parts: list[np.ndarray] = []
+    for i in range(meta["num_shards"]):
+        table = pq.read_table(shard_path(folder, i))
+        ids.extend(table.column("sample_id").to_pylist())
+        parts.append(_fixed_list_to_numpy(table.column("embedding"), np.dtype(dtype)))
+    dim = int(meta["dim"])
+    emb = np.concatenate(parts) if parts else np.zeros((0, dim), dtype=dtype)
+    return ids, emb
+
+
+def read_text_embeddings(folder: Path) -> tuple[list[str], np.ndarray] | None:
+    """``(class_names, (K, D) float32)`` or None when the model had no text tower / no labels."""
+    path = folder / TEXT
+    if not path.exists():
+        return None
+    table = pq.read_table(path)
+    return table.column("class_name").to_pylist(), _fixed_list_to_numpy(
+        table.column("embedding"), np.dtype(np.float32)
+    )

@@ -1,0 +1,116 @@
+"""Reading one sample's bytes and decoding them to an RGB image, whatever the container.
+
+A sample is located by ``(path, member, source)`` from samples.parquet:
+
+* ``folder`` / ``manifest``: ``path`` is the image file, ``member`` is null;
+* ``webdataset``: ``path`` is the tar shard, ``member`` the member name inside it;
+* ``parquet``: ``path`` is the Parquet file, ``member`` is ``"row:<i>"`` and the bytes are in the
+  Hugging Face ``image`` struct column ({bytes, path}) of that row.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from functools import lru_cache
+
+from PIL import Image, ImageOps
+
+#: Pillow's decompression-bomb guard, explicit so it holds whatever the caller set globally.
+MAX_PIXELS = 178_956_970
+
+
+class UnreadableImage(Exception):
+    """The bytes are not a decodable image; ``str(exc)`` is the reason recorded in samples.parquet."""
+
+
+@lru_cache(maxsize=8)
+def _tar(path: str) -> tarfile.TarFile:
+    return tarfile.open(path, "r")
+
+
+@lru_cache(maxsize=4)
+def _parquet_image_column(path: str, column: str):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=[column]).column(column)
+
+
+def read_bytes(path: str, member: str | None = None, source: str = "folder", *, image_column: str = "image") -> bytes:
+    """The encoded bytes of one sample. Raises OSError/KeyError when the container lacks it."""
+    if source == "webdataset":
+        handle = _tar(path).extractfile(member)
+        if handle is None:
+            raise KeyError(f"{member} is not a file in {path}")
+        return handle.read()
+    if source == "parquet":
+        row = int(str(member).removeprefix("row:"))
+        value = _parquet_image_column(path, image_column)[row].as_py()
+        if isinstance(value, dict):
+            value = value.get("bytes")
+        if not value:
+            raise UnreadableImage("no image bytes in this row")
+        return bytes(value)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> RGB, EXIF orientation applied.
+
+    Transparency is composited over white (a transparent background is not black); 16-bit and
+    32-bit integer images are scaled to 8 bits rather than clipped; CMYK, palette, LA, and
+    grayscale go through Pillow's conversions.
+    """
+    img = ImageOps.exif_transpose(img)
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        gray = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype("uint8")
+        return Image.fromarray(gray, "L").convert("RGB")
+    if img.mode == "F":
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = (arr - lo) / (hi - lo or 1.0) * 255.0
+        return Image.fromarray(scaled.astype("uint8"), "L").convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def decode_rgb(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Decode encoded bytes to a fully loaded RGB image.
+
+    ``draft_size``: for JPEG, let libjpeg decode at a reduced scale that is still at least this
+    size (much faster when the model input is far smaller than the photo).
+    Raises :class:`UnreadableImage` with a short reason on any failure.
+    """
+    if not data:
+        raise UnreadableImage("empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise UnreadableImage(f"decompression bomb: {w}x{h} pixels exceeds {MAX_PIXELS}")
+            if draft_size is not None and img.format == "JPEG":
+                img.draft("RGB", draft_size)
+            img.load()
+            return to_rgb(img)
+    except UnreadableImage:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise UnreadableImage(f"decompression bomb: {exc}") from None
+    except Image.UnidentifiedImageError:
+        raise UnreadableImage("not an image (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableImage(f"corrupt or truncated image: {exc}") from None

@@ -1,0 +1,158 @@
+"""Every Arrow schema curate writes, in one place.
+
+Each workspace table is keyed by ``sample_id`` (string, stable across re-runs of the same data);
+tables join on it, never on row order. Nullable columns are nullable because a stage that has
+not run (or data without labels) leaves them empty, not because they are optional in meaning.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SAMPLE_ID = pa.field("sample_id", pa.string(), nullable=False)
+
+#: samples.parquet — one row per input sample, readable or not.
+SAMPLES = pa.schema(
+    [
+        SAMPLE_ID,
+        pa.field("path", pa.string(), nullable=False),  # image file, or the container (tar/parquet)
+        pa.field("member", pa.string()),  # tar member name / parquet "row:<i>", null for plain files
+        pa.field("source", pa.string(), nullable=False),  # folder | manifest | parquet | webdataset | array
+        pa.field("label", pa.string()),  # class name; null when unlabelled
+        pa.field("split", pa.string()),  # train / val / test ...; null when not split
+        pa.field("size_bytes", pa.int64()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("hash", pa.string()),  # blake2b-128 hex of the encoded bytes (exact duplicates)
+        pa.field("readable", pa.bool_(), nullable=False),
+        pa.field("error", pa.string()),  # why it is unreadable; null when readable
+    ]
+)
+
+
+def embedding_shard_schema(dim: int) -> pa.Schema:
+    """embeddings/part-NNNNN.parquet — L2-normalised image embeddings, float16."""
+    return pa.schema(
+        [SAMPLE_ID, pa.field("embedding", pa.list_(pa.float16(), dim), nullable=False)]
+    )
+
+
+def text_embedding_schema(dim: int) -> pa.Schema:
+    """embeddings/text.parquet — one prompt-ensembled, L2-normalised embedding per class name."""
+    return pa.schema(
+        [
+            pa.field("class_name", pa.string(), nullable=False),
+            pa.field("embedding", pa.list_(pa.float32(), dim), nullable=False),
+        ]
+    )
+
+
+#: neighbors.parquet — k nearest neighbours of every embedded sample (cosine, self excluded).
+NEIGHBORS = pa.schema(
+    [
+        SAMPLE_ID,
+        pa.field("neighbor_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("neighbor_sims", pa.list_(pa.float32()), nullable=False),
+    ]
+)
+
+#: `curate noise --pred-probs` output (DESIGN.md contract); also the label part of issues.parquet.
+NOISE = pa.schema(
+    [
+        SAMPLE_ID,
+        pa.field("label_quality", pa.float32(), nullable=False),
+        pa.field("is_label_issue", pa.bool_(), nullable=False),
+        pa.field("suggested_label", pa.int64(), nullable=False),
+        pa.field("suggested_confidence", pa.float32(), nullable=False),
+    ]
+)
+
+#: issues.parquet — per-sample findings of the score stage.
+ISSUES = pa.schema(
+    [
+        SAMPLE_ID,
+        pa.field("label", pa.string()),
+        pa.field("label_quality", pa.float32()),  # 0..1, 1 = clean; null when unlabelled
+        pa.field("is_label_issue", pa.bool_(), nullable=False),
+        pa.field("suggested_label", pa.string()),
+        pa.field("suggested_confidence", pa.float32()),
+        pa.field("is_duplicate", pa.bool_(), nullable=False),  # a redundant copy (not the keeper)
+        pa.field("duplicate_group", pa.string()),  # shared by every member of a group; null if none
+        pa.field("duplicate_kind", pa.string()),  # exact | near; null if none
+        pa.field("duplicate_keep", pa.bool_()),  # the member to keep within its group
+        pa.field("is_leak", pa.bool_(), nullable=False),  # group spans more than one split
+        pa.field("outlier_score", pa.float32(), nullable=False),  # 0..1, 1 = typical
+        pa.field("is_outlier", pa.bool_(), nullable=False),
+    ]
+)
+
+#: classes.parquet — per-class statistics.
+CLASSES = pa.schema(
+    [
+        pa.field("class_name", pa.string(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("share", pa.float64(), nullable=False),
+        pa.field("effective_count", pa.float64()),  # effective number of samples (Cui et al. 2019)
+        pa.field("dedup_count", pa.int64()),  # count after removing redundant duplicates
+        pa.field("spread", pa.float64()),  # mean cosine distance to the class centroid
+        pa.field("num_subclusters", pa.int32()),
+        pa.field("nearest_class", pa.string()),
+        pa.field("separability", pa.float64()),  # 0..1, 1 = well separated from nearest class
+        pa.field("noise_rate", pa.float64()),  # estimated share of wrong labels
+        pa.field("label_issues", pa.int64()),
+        pa.field("confused_with", pa.list_(pa.string())),  # most confused classes, worst first
+        pa.field("confused_counts", pa.list_(pa.int64())),
+    ]
+)
+
+#: negatives.parquet (DESIGN.md contract).
+NEGATIVES = pa.schema(
+    [
+        SAMPLE_ID,
+        pa.field("negative_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("negative_sims", pa.list_(pa.float32()), nullable=False),
+    ]
+)
+
+#: batches.parquet — contrastive mini-batch plan: samples that are mutually hard, batch by batch.
+BATCHES = pa.schema(
+    [
+        pa.field("batch", pa.int64(), nullable=False),
+        SAMPLE_ID,
+    ]
+)
+
+ACTIONS = ("keep", "drop", "relabel", "review")
+
+#: plan.parquet — proposed action per sample.
+PLAN = pa.schema(
+    [
+        SAMPLE_ID,
+        pa.field("action", pa.string(), nullable=False),  # keep | drop | relabel | review
+        pa.field("label", pa.string()),  # final label (the new one for relabel)
+        pa.field("original_label", pa.string()),
+        pa.field("weight", pa.float64(), nullable=False),  # sampling weight, 0 for dropped
+        pa.field("reasons", pa.list_(pa.string()), nullable=False),
+    ]
+)
+
+#: manifest.parquet — the curated training manifest (DESIGN.md contract, every column required).
+MANIFEST = pa.schema(
+    [
+        SAMPLE_ID,
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("member", pa.string()),
+        pa.field("split", pa.string()),
+        pa.field("label", pa.string()),
+        pa.field("original_label", pa.string()),
+        pa.field("weight", pa.float64(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("reasons", pa.list_(pa.string()), nullable=False),
+        pa.field("label_quality", pa.float32()),
+        pa.field("is_label_issue", pa.bool_(), nullable=False),
+        pa.field("is_duplicate", pa.bool_(), nullable=False),
+        pa.field("duplicate_group", pa.string()),
+        pa.field("is_outlier", pa.bool_(), nullable=False),
+        pa.field("outlier_score", pa.float32(), nullable=False),
+    ]
+)

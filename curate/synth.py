@@ -1,0 +1,191 @@
+"""Synthetic embeddings whose ground truth is known, with CLIP-like geometry.
+
+Real CLIP image embeddings share a large common component: two unrelated images have cosine
+about 0.5, two images of the same class about 0.6. The generator builds each embedding as
+
+    x = sqrt(common) * c  +  sqrt(klass) * class_centre  +  sqrt(sub) * subcluster_centre  +  noise
+
+with near-orthogonal random directions in D dimensions, then L2-normalises. So unrelated pairs
+have cosine ~ ``common``, same-class pairs ~ ``common + klass`` (+ ``sub`` within a
+sub-cluster). Confusable classes share part of their centre (``confusion_overlap``), which is
+where real label noise concentrates, so planted label flips go mostly to the confusable
+partner (class-conditional noise). Near-duplicates, exact duplicates and outliers are planted
+with flags, and class-name "text" embeddings are produced for zero-shot scoring.
+
+Everything is deterministic given ``seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class SyntheticDataset:
+    """Ground-truth-annotated synthetic data.
+
+    embeddings:       (N, D) float32, L2-normalised
+    labels:           (N,) int64 given (possibly wrong) labels
+    true_labels:      (N,) int64 correct labels (outliers keep the label they were given)
+    class_names:      K names
+    is_noisy:         (N,) bool, label differs from the true label
+    duplicate_group:  (N,) int64, -1 or the id shared by a source and its (near-)copies
+    is_exact_duplicate: (N,) bool, a bit-identical copy of an earlier row
+    is_outlier:       (N,) bool, an image of no class at all
+    text_embeddings:  (K, D) float32 class-name embeddings, L2-normalised
+    confusable:       (K,) int64, the class each class is confusable with (-1 if none)
+    """
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    true_labels: np.ndarray
+    class_names: list[str]
+    is_noisy: np.ndarray
+    duplicate_group: np.ndarray
+    is_exact_duplicate: np.ndarray
+    is_outlier: np.ndarray
+    text_embeddings: np.ndarray
+    confusable: np.ndarray
+    params: dict = field(default_factory=dict)
+
+    @property
+    def is_duplicate(self) -> np.ndarray:
+        """(N,) bool: a member of any duplicate group (source included)."""
+        return self.duplicate_group >= 0
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def class_counts(n: int, num_classes: int, imbalance_ratio: float) -> np.ndarray:
+    """Long-tailed (exponential profile) class sizes summing to ``n``; head/tail = imbalance_ratio."""
+    if num_classes == 1:
+        return np.array([n])
+    profile = imbalance_ratio ** (-np.arange(num_classes) / (num_classes - 1))
+    counts = np.maximum(2, np.floor(profile / profile.sum() * n)).astype(np.int64)
+    counts[0] += n - counts.sum()
+    return counts
+
+
+def make_dataset(
+    n: int = 20_000,
+    num_classes: int = 50,
+    *,
+    dim: int = 512,
+    imbalance_ratio: float = 50.0,
+    max_subclusters: int = 4,
+    common: float = 0.50,
+    klass: float = 0.09,
+    sub: float = 0.05,
+    confusable_fraction: float = 0.4,
+    confusion_overlap: float = 0.7,
+    noise_rate: float = 0.15,
+    noise_to_confusable: float = 0.7,
+    near_duplicate_fraction: float = 0.02,
+    exact_duplicate_fraction: float = 0.01,
+    near_duplicate_jitter: float = 0.05,
+    outlier_fraction: float = 0.01,
+    seed: int = 0,
+) -> SyntheticDataset:
+    """Generate a dataset; see the module docstring for the geometry. ``n`` counts every row."""
+    rng = np.random.default_rng(seed)
+    n_near = int(round(n * near_duplicate_fraction))
+    n_exact = int(round(n * exact_duplicate_fraction))
+    n_out = int(round(n * outlier_fraction))
+    n_base = n - n_near - n_exact - n_out
+    if n_base < 2 * num_classes:
+        raise ValueError(f"n={n} is too small for {num_classes} classes")
+
+    c = _unit(rng.standard_normal(dim)).astype(np.float32)
+    centres = _unit(rng.standard_normal((num_classes, dim))).astype(np.float32)
+    confusable = np.full(num_classes, -1, dtype=np.int64)
+    order = rng.permutation(num_classes)
+    n_pairs = int(num_classes * confusable_fraction) // 2
+    for a, b in order[: 2 * n_pairs].reshape(-1, 2):
+        centres[b] = _unit(confusion_overlap * centres[a] + np.sqrt(1 - confusion_overlap**2) * centres[b])
+        confusable[a], confusable[b] = b, a
+
+    counts = class_counts(n_base, num_classes, imbalance_ratio)
+    true = np.repeat(np.arange(num_classes), counts)
+    nsub = rng.integers(1, max_subclusters + 1, size=num_classes)
+    subcentres = [_unit(rng.standard_normal((k, dim))).astype(np.float32) for k in nsub]
+    sub_of = np.array([rng.integers(0, nsub[k]) for k in true])
+    noise_scale = np.sqrt(max(1e-6, 1.0 - common - klass - sub))
+
+    emb = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n_base, 65536):
+        stop = min(start + 65536, n_base)
+        t = true[start:stop]
+        s = np.stack([subcentres[k][j] for k, j in zip(t, sub_of[start:stop])])
+        eps = _unit(rng.standard_normal((stop - start, dim)).astype(np.float32))
+        emb[start:stop] = (
+            np.sqrt(common) * c + np.sqrt(klass) * centres[t] + np.sqrt(sub) * s + noise_scale * eps
+        )
+
+    # Outliers: the common "photo" component, no class, more idiosyncratic content.
+    out_rows = np.arange(n_base, n_base + n_out)
+    if n_out:
+        eps = _unit(rng.standard_normal((n_out, dim)).astype(np.float32))
+        emb[out_rows] = np.sqrt(common * 0.8) * c + np.sqrt(1 - common * 0.8) * eps
+    out_labels = rng.integers(0, num_classes, size=n_out)
+
+    # Duplicates copy base rows (class-stratified by sampling rows uniformly).
+    dup_group = np.full(n, -1, dtype=np.int64)
+    is_exact = np.zeros(n, dtype=bool)
+    near_rows = np.arange(n_base + n_out, n_base + n_out + n_near)
+    exact_rows = np.arange(n_base + n_out + n_near, n)
+    sources = rng.choice(n_base, size=n_near + n_exact, replace=False)
+    for row, src in zip(np.concatenate([near_rows, exact_rows]), sources):
+        dup_group[src] = src
+        dup_group[row] = src
+    if n_near:
+        jitter = _unit(rng.standard_normal((n_near, dim)).astype(np.float32))
+        emb[near_rows] = _unit(emb[sources[:n_near]]) + near_duplicate_jitter * jitter
+    emb[:n_base + n_out + n_near] = _unit(emb[:n_base + n_out + n_near])
+    if n_exact:
+        emb[exact_rows] = emb[sources[n_near:]]
+        is_exact[exact_rows] = True
+
+    true_all = np.concatenate([true, out_labels, true[sources]]).astype(np.int64)
+
+    # Class-conditional label noise on base rows; copies inherit their source's given label
+    # half of the time (a duplicate scraped twice usually carries the same caption).
+    given = true_all.copy()
+    flip = rng.random(n_base) < noise_rate
+    for i in np.flatnonzero(flip):
+        k = true[i]
+        if confusable[k] >= 0 and rng.random() < noise_to_confusable:
+            given[i] = confusable[k]
+        else:
+            other = rng.integers(0, num_classes - 1)
+            given[i] = other if other < k else other + 1
+    copies = np.concatenate([near_rows, exact_rows])
+    inherit = rng.random(len(copies)) < 0.5
+    given[copies[inherit]] = given[sources[inherit]]
+    is_noisy = given != true_all
+    is_noisy[out_rows] = False  # an outlier's label is not "wrong", it has no right one
+
+    text_noise = _unit(rng.standard_normal((num_classes, dim)).astype(np.float32))
+    c_text = _unit(rng.standard_normal(dim)).astype(np.float32)
+    # Image-text cosine in CLIP is ~0.3 for the right class, ~0.2 otherwise.
+    text = _unit(0.35 * centres + 0.25 * c + 0.6 * c_text + 0.65 * text_noise)
+
+    width = len(str(num_classes - 1))
+    names = [f"class_{k:0{width}d}" for k in range(num_classes)]
+    return SyntheticDataset(
+        embeddings=emb,
+        labels=given,
+        true_labels=true_all,
+        class_names=names,
+        is_noisy=is_noisy,
+        duplicate_group=dup_group,
+        is_exact_duplicate=is_exact,
+        is_outlier=np.isin(np.arange(n), out_rows),
+        text_embeddings=text.astype(np.float32),
+        confusable=confusable,
+        params=dict(n=n, num_classes=num_classes, dim=dim, imbalance_ratio=imbalance_ratio,
+                    noise_rate=noise_rate, seed=seed),
+    )

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from curate.data import load_embedded
+from curate.embed.importer import import_arrays, load_array
+from curate.errors import DataError, StaleWorkspaceError, UsageError
+from curate.workspace import Workspace
+
+
+def test_import_roundtrip(synthetic_workspace, synthetic_small):
+    data = load_embedded(synthetic_workspace)
+    assert len(data) == len(synthetic_small.embeddings)
+    assert data.sample_ids[0] == "0" and data.sample_ids[-1] == str(len(data) - 1)
+    np.testing.assert_array_equal(data.labels, synthetic_small.labels)
+    assert data.class_names == synthetic_small.class_names
+    np.testing.assert_allclose(np.linalg.norm(data.embeddings, axis=1), 1.0, atol=2e-3)
+    np.testing.assert_allclose(data.embeddings, synthetic_small.embeddings, atol=2e-3)
+
+
+def test_reimport_same_is_noop_and_other_is_refused(synthetic_workspace, synthetic_small):
+    assert import_arrays(synthetic_workspace, synthetic_small.embeddings, synthetic_small.labels,
+                         class_names=synthetic_small.class_names) is False
+    other = synthetic_small.embeddings[:100] * 2
+    with pytest.raises(StaleWorkspaceError, match="--overwrite"):
+        import_arrays(synthetic_workspace, other, synthetic_small.labels[:100])
+    assert len(load_embedded(synthetic_workspace)) == len(synthetic_small.embeddings)  # untouched
+    assert import_arrays(synthetic_workspace, other, synthetic_small.labels[:100], overwrite=True)
+    assert len(load_embedded(synthetic_workspace)) == 100
+
+
+def test_downstream_sees_stale_embeddings(tmp_path):
+    ws = Workspace(tmp_path)
+    emb = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    import_arrays(ws, emb, np.arange(50) % 3, shard_size=16)
+    assert len(list(ws.path("embeddings").glob("part-*.parquet"))) == 4
+    data = load_embedded(ws)
+    assert data.class_names == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize(
+    "emb, labels, message",
+    [
+        (np.zeros((0, 4)), None, "non-empty"),
+        (np.ones((3, 4)), np.array([0, 1]), "labels have 2 rows"),
+        (np.array([[1.0, np.nan], [1.0, 0.0]]), None, "NaN"),
+        (np.array([[0.0, 0.0], [1.0, 0.0]]), None, "all-zero"),
+        (np.ones((2, 2)), np.array([[0], [1]]), "1-D"),
+    ],
+)
+def test_bad_arrays(tmp_path, emb, labels, message):
+    with pytest.raises(DataError, match=message):
+        import_arrays(Workspace(tmp_path), emb, labels)
+    assert not (tmp_path / "samples.parquet").exists()
+
+
+def test_string_labels_and_parquet_input(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    emb = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    pq.write_table(pa.table({"embedding": list(emb), "label": list("abcabc")}), tmp_path / "e.parquet")
+    loaded = load_array(tmp_path / "e.parquet")
+    np.testing.assert_allclose(loaded, emb)
+    ws = Workspace(tmp_path / "ws")
+    import_arrays(ws, loaded, np.array(list("bcabca")))
+    assert load_embedded(ws).class_names == ["a", "b", "c"]
+    with pytest.raises(UsageError):
+        load_array(tmp_path / "missing.npy")
