@@ -1,1 +1,3 @@
 """Command modules, one per stage family. Importing one registers its commands on ``main``."""
+
+from curate.cli.commands import scan  # noqa: F401
