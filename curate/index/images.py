@@ -88,13 +88,16 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_rgb(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
-    """Decode encoded bytes to a fully loaded RGB image.
+#: Draft size used when the index only needs to prove that an image decodes: libjpeg then
+#: decodes at 1/8 scale, which still reads every byte (a truncated JPEG still fails).
+PROBE_DRAFT = (64, 64)
 
-    ``draft_size``: for JPEG, let libjpeg decode at a reduced scale that is still at least this
-    size (much faster when the model input is far smaller than the photo).
-    Raises :class:`UnreadableImage` with a short reason on any failure.
-    """
+#: EXIF orientations that turn the stored image by 90 degrees (width and height swap on display).
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+
+
+def _decode(data: bytes, draft_size: tuple[int, int] | None) -> tuple[Image.Image, tuple[int, int]]:
+    """(RGB image, full-size (width, height) as displayed). Raises UnreadableImage."""
     if not data:
         raise UnreadableImage("empty file (0 bytes)")
     try:
@@ -102,10 +105,12 @@ def decode_rgb(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Ima
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise UnreadableImage(f"decompression bomb: {w}x{h} pixels exceeds {MAX_PIXELS}")
+            if img.getexif().get(0x0112) in _SWAPPING_ORIENTATIONS:
+                w, h = h, w
             if draft_size is not None and img.format == "JPEG":
                 img.draft("RGB", draft_size)
             img.load()
-            return to_rgb(img)
+            return to_rgb(img), (w, h)
     except UnreadableImage:
         raise
     except Image.DecompressionBombError as exc:
@@ -114,3 +119,24 @@ def decode_rgb(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Ima
         raise UnreadableImage("not an image (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImage(f"corrupt or truncated image: {exc}") from None
+    except Exception as exc:  # Pillow plugins raise assorted types on malformed files
+        raise UnreadableImage(f"cannot decode: {type(exc).__name__}: {exc}") from None
+
+
+def decode_rgb(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Decode encoded bytes to a fully loaded RGB image.
+
+    ``draft_size``: for JPEG, let libjpeg decode at a reduced scale that is still at least this
+    size (much faster when the model input is far smaller than the photo).
+    Raises :class:`UnreadableImage` with a short reason on any failure.
+    """
+    return _decode(data, draft_size)[0]
+
+
+def probe(data: bytes, *, draft_size: tuple[int, int] | None = PROBE_DRAFT) -> tuple[int, int]:
+    """Prove that ``data`` decodes to RGB the way :func:`decode_rgb` will, and return the
+    full-size ``(width, height)`` as displayed (EXIF orientation applied), whatever the draft.
+
+    Raises :class:`UnreadableImage` with a short reason on any failure.
+    """
+    return _decode(data, draft_size)[1]
