@@ -144,3 +144,18 @@ def test_read_bytes_from_a_tar_member(tmp_path):
     assert read_bytes(str(tmp_path / "s.tar"), "k1.png", "webdataset") == payload
     with pytest.raises(KeyError):
         read_bytes(str(tmp_path / "s.tar"), "missing.png", "webdataset")
+
+
+def test_read_bytes_from_parquet_rows_across_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    payloads = [grayscale() + bytes([i]) for i in range(7)]  # distinct trailing byte per row
+    struct = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    table = pa.table({"image": pa.array([{"bytes": b, "path": None} for b in payloads], type=struct)})
+    pq.write_table(table, tmp_path / "x.parquet", row_group_size=3)
+    assert pq.ParquetFile(tmp_path / "x.parquet").metadata.num_row_groups == 3
+    for i in (0, 2, 3, 6):
+        assert read_bytes(str(tmp_path / "x.parquet"), f"row:{i}", "parquet") == payloads[i]
+    with pytest.raises(KeyError):
+        read_bytes(str(tmp_path / "x.parquet"), "row:7", "parquet")
