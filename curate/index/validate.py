@@ -107,8 +107,11 @@ def _chunks(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
 
 def _pool_context():
     # forkserver: the parent may hold threads (tqdm's monitor) or CUDA state that fork would copy
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])  # workers fork with Pillow already imported
+    return ctx
 
 
 def inspect_all(tasks: Iterable[Task], *, total: int, workers: int | None = None) -> list[Inspection]:
