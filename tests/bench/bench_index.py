@@ -35,7 +35,8 @@ def make_photos(root: Path, n: int, width: int, classes: int = 10, seed: int = 0
         (root / f"class_{c:02d}").mkdir(parents=True, exist_ok=True)
     for i in range(n):
         a, b, p = rng.random(3) * 6.28
-        base = np.stack([np.sin(xx / width * a * 3 + p), np.cos(yy / height * b * 3), np.sin((xx + yy) / width * 2 + a)], -1)
+        base = np.stack([np.sin(xx / width * a * 3 + p), np.cos(yy / height * b * 3),
+                         np.sin((xx + yy) / width * 2 + a)], -1)
         img = ((base * 0.5 + 0.5) * 200 + rng.normal(0, 12, (height, width, 3))).clip(0, 255).astype(np.uint8)
         Image.fromarray(img).save(root / f"class_{i % classes:02d}" / f"{i:06d}.jpg", quality=88)
     for c in range(classes):

@@ -13,7 +13,7 @@ from curate.index import images
 from curate.index.stage import run_index
 from curate.schemas import SAMPLES
 from curate.workspace import Workspace
-from tests.index.test_images import cmyk_jpeg, exif_rotated_jpeg, grayscale, palette_with_transparency, png16, rgba
+from tests.fixtures.images import special_images
 
 
 @pytest.fixture(scope="module")
@@ -109,15 +109,14 @@ def test_images_at_the_top_are_unlabelled_and_subfolders_belong_to_their_class(t
 def test_every_special_mode_is_readable_with_displayed_size(tmp_path):
     data = tmp_path / "data" / "odd"
     data.mkdir(parents=True)
-    files = {"exif.jpg": (exif_rotated_jpeg(), (20, 40)), "palette.png": (palette_with_transparency(), (10, 10)),
-             "rgba.png": (rgba(), (10, 10)), "cmyk.jpg": (cmyk_jpeg(), (12, 8)), "deep.png": (png16(), (6, 6)),
-             "gray.png": (grayscale(), (7, 5))}
+    files = special_images()
     for name, (payload, _) in files.items():
         (data / name).write_bytes(payload)
     summary = run_index(tmp_path / "data", Workspace(tmp_path / "ws"), workers=0)
     assert summary["num_unreadable"] == 0
     rows = {r["sample_id"]: r for r in pq.read_table(tmp_path / "ws" / "samples.parquet").to_pylist()}
-    assert {s: (r["width"], r["height"]) for s, r in rows.items()} == {f"odd/{n}": size for n, (_, size) in files.items()}
+    sizes = {s: (r["width"], r["height"]) for s, r in rows.items()}
+    assert sizes == {f"odd/{name}": size for name, (_, size) in files.items()}
 
 
 def test_decompression_bomb_is_recorded_not_fatal(tmp_path, monkeypatch):

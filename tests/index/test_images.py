@@ -8,51 +8,15 @@ from PIL import Image, ImageFile
 
 from curate.index import images
 from curate.index.images import UnreadableImage, decode_rgb, probe, read_bytes
-
-
-def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **kwargs)
-    return buf.getvalue()
-
-
-def exif_rotated_jpeg() -> bytes:
-    """Stored 40x20, left half red, right half blue, EXIF orientation 6 (display rotated 90 CW)."""
-    arr = np.zeros((20, 40, 3), np.uint8)
-    arr[:, :20] = (255, 0, 0)
-    arr[:, 20:] = (0, 0, 255)
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    return encode(Image.fromarray(arr), "JPEG", quality=95, exif=exif.tobytes())
-
-
-def palette_with_transparency() -> bytes:
-    img = Image.new("P", (10, 10), 0)
-    img.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
-    img.paste(1, (0, 0, 5, 10))  # left half green, right half palette 0 = transparent black
-    return encode(img, "PNG", transparency=0)
-
-
-def rgba() -> bytes:
-    arr = np.zeros((10, 10, 4), np.uint8)
-    arr[:, :5] = (255, 0, 0, 255)  # opaque red left, fully transparent black right
-    return encode(Image.fromarray(arr, "RGBA"), "PNG")
-
-
-def cmyk_jpeg() -> bytes:
-    return encode(Image.new("CMYK", (12, 8), (0, 255, 255, 0)), "JPEG", quality=95)
-
-
-def png16() -> bytes:
-    arr = np.full((6, 6), 65535, np.uint16)
-    arr[:, :3] = 32768
-    img = Image.fromarray(arr)
-    assert img.mode.startswith("I;16")
-    return encode(img, "PNG")
-
-
-def grayscale() -> bytes:
-    return encode(Image.new("L", (7, 5), 100), "PNG")
+from tests.fixtures.images import (
+    cmyk_jpeg,
+    encode,
+    exif_rotated_jpeg,
+    grayscale,
+    palette_with_transparency,
+    png16,
+    rgba,
+)
 
 
 def test_exif_rotated_jpeg_comes_out_rotated():

@@ -50,7 +50,8 @@ def test_every_manifest_type(suffix, manifest_rows, digits_folder, tmp_path):
     elif suffix == ".json":
         path.write_text(json.dumps([{"path": p, "label": lab} for p, lab in manifest_rows]))
     else:
-        pq.write_table(pa.table({"path": [p for p, _ in manifest_rows], "label": [lab for _, lab in manifest_rows]}), path)
+        paths, labels = zip(*manifest_rows)
+        pq.write_table(pa.table({"path": list(paths), "label": list(labels)}), path)
     ws = Workspace(tmp_path / "ws")
     summary = run_index(path, ws, workers=0)
     assert summary["format"] == "manifest"
@@ -77,7 +78,8 @@ def test_custom_columns_ids_and_splits(digits_folder, tmp_path):
     ws = Workspace(tmp_path / "ws")
     summary = run_index(path, ws, path_column="file", label_column="cls", split_column="subset", workers=0)
     rows = samples(ws)
-    assert [(s, r["label"], r["split"]) for s, r in rows.items()] == [("a", "0", "train"), ("b", "1", "val"), ("c", None, "val")]
+    assert [(s, r["label"], r["split"]) for s, r in rows.items()] == [
+        ("a", "0", "train"), ("b", "1", "val"), ("c", None, "val")]
     assert summary["splits"] == {"train": 1, "val": 2} and summary["num_unlabelled"] == 1
 
 

@@ -42,7 +42,8 @@ def test_hf_parquet_with_class_label_names(digits_folder, tmp_path):
     rows = pq.read_table(ws.path("samples")).to_pylist()
     by_id = {r["sample_id"]: r for r in rows}
     assert set(by_id) == {f"train-00000-of-00001.parquet:{i}" for i in range(6)}
-    assert [by_id[f"train-00000-of-00001.parquet:{i}"]["label"] for i in range(6)] == ["zero", "one", "two", "one", None, "zero"]
+    labels = [by_id[f"train-00000-of-00001.parquet:{i}"]["label"] for i in range(6)]
+    assert labels == ["zero", "one", "two", "one", None, "zero"]
     first = by_id["train-00000-of-00001.parquet:0"]
     assert first["member"] == "row:0" and first["path"] == str(path) and first["source"] == "parquet"
     assert first["split"] == "train" and (first["width"], first["height"]) == (32, 32)
@@ -51,7 +52,8 @@ def test_hf_parquet_with_class_label_names(digits_folder, tmp_path):
     assert summary["num_readable"] == 5 and summary["num_unlabelled"] == 1
     assert class_names_of(ws.path("samples")) == ["one", "two", "zero"]
     # the bytes the index validated are the ones embed will read back
-    assert read_bytes(first["path"], first["member"], "parquet") == (digits_folder.root / "zero" / "000.png").read_bytes()
+    original = (digits_folder.root / "zero" / "000.png").read_bytes()
+    assert read_bytes(first["path"], first["member"], "parquet") == original
 
 
 def test_int_labels_without_metadata_and_a_folder_of_files(digits_folder, tmp_path):

@@ -61,7 +61,8 @@ def test_options_that_do_not_apply_do_not_stale_it(small_folder, tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"format": "csv"}, "unknown format"), ({"workers": -1}, "workers"), ({"format": "manifest"}, "needs a manifest file")],
+    [({"format": "csv"}, "unknown format"), ({"workers": -1}, "workers"),
+     ({"format": "manifest"}, "needs a manifest file")],
 )
 def test_bad_arguments_are_usage_errors(small_folder, tmp_path, kwargs, message):
     with pytest.raises(UsageError, match=message):

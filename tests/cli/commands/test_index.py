@@ -76,10 +76,12 @@ def test_stale_exits_1_and_overwrite_replaces(runner, digits_split_folder, digit
     assert runner.invoke(main, ["index", str(digits_split_folder.root), "-o", ws, "--workers", "0"]).exit_code == 0
     stale = runner.invoke(main, ["index", str(digits_folder.root), "-o", ws, "--workers", "0"])
     one_line_error(stale, 1, "--overwrite")
-    replaced = runner.invoke(main, ["index", str(digits_folder.root), "-o", ws, "--workers", "0", "--overwrite", "--json"])
+    replaced = runner.invoke(main, ["index", str(digits_folder.root), "-o", ws, "--workers", "0",
+                                    "--overwrite", "--json"])
     assert replaced.exit_code == 0 and json.loads(replaced.stdout)["num_samples"] == 304
 
 
 def test_bad_option_values_exit_2(runner, digits_folder, tmp_path):
-    assert runner.invoke(main, ["index", str(digits_folder.root), "-o", str(tmp_path), "--format", "zip"]).exit_code == 2
-    assert runner.invoke(main, ["index", str(digits_folder.root), "-o", str(tmp_path), "--workers", "-1"]).exit_code == 2
+    base = ["index", str(digits_folder.root), "-o", str(tmp_path)]
+    assert runner.invoke(main, [*base, "--format", "zip"]).exit_code == 2
+    assert runner.invoke(main, [*base, "--workers", "-1"]).exit_code == 2
