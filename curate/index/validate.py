@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import sys
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -106,12 +107,13 @@ def _chunks(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
 
 
 def _pool_context():
-    # forkserver: the parent may hold threads (tqdm's monitor) or CUDA state that fork would copy
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])  # workers fork with Pillow already imported
-    return ctx
+    # fork on Linux: workers need only this module, and a spawned / forkserver child would
+    # re-import the caller's main module (an unguarded script, ``python -`` or ``-m`` entry
+    # points break). The pool is started before the progress bar, so no thread of ours is
+    # copied. Elsewhere the platform's default (spawn), whose rules users there already follow.
+    if sys.platform.startswith("linux"):
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
 
 
 def inspect_all(tasks: Iterable[Task], *, total: int, workers: int | None = None) -> list[Inspection]:
@@ -122,29 +124,28 @@ def inspect_all(tasks: Iterable[Task], *, total: int, workers: int | None = None
     """
     workers = default_workers() if workers is None else workers
     results: list[Inspection] = []
-    with bar(total=total, desc="index", unit="img") as progress:
-        if workers <= 1 or total < MIN_PARALLEL:
+    if workers <= 1 or total < MIN_PARALLEL:
+        with bar(total=total, desc="index", unit="img") as progress:
             for chunk in _chunks(tasks, 64):
                 results.extend(_inspect_chunk(chunk))
                 progress.update(len(chunk))
-            return results
-        chunk_size = max(1, min(64, total // (workers * 8)))
-        try:
-            with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
-                pending: deque = deque()
-                for chunk in _chunks(tasks, chunk_size):
-                    pending.append(pool.submit(_inspect_chunk, chunk))
-                    if len(pending) >= workers * CHUNKS_IN_FLIGHT:
-                        done = pending.popleft().result()
-                        results.extend(done)
-                        progress.update(len(done))
+        return results
+    chunks = _chunks(tasks, max(1, min(64, total // (workers * 8))))
+    try:
+        with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
+            # the first submissions start every worker, before the progress bar's thread exists
+            pending = deque(pool.submit(_inspect_chunk, c) for c in islice(chunks, workers * CHUNKS_IN_FLIGHT))
+            with bar(total=total, desc="index", unit="img") as progress:
                 while pending:
                     done = pending.popleft().result()
                     results.extend(done)
                     progress.update(len(done))
-        except BrokenProcessPool:
-            raise CurateError(
-                "an image-decoding worker died (out of memory, or a decoder crashed); "
-                "re-run with --workers 0 to decode in one process and find the file"
-            ) from None
+                    chunk = next(chunks, None)
+                    if chunk is not None:
+                        pending.append(pool.submit(_inspect_chunk, chunk))
+    except BrokenProcessPool:
+        raise CurateError(
+            "an image-decoding worker died (out of memory, or a decoder crashed); "
+            "re-run with --workers 0 to decode in one process and find the file"
+        ) from None
     return results

@@ -85,3 +85,22 @@ def test_bad_option_values_exit_2(runner, digits_folder, tmp_path):
     base = ["index", str(digits_folder.root), "-o", str(tmp_path)]
     assert runner.invoke(main, [*base, "--format", "zip"]).exit_code == 2
     assert runner.invoke(main, [*base, "--workers", "-1"]).exit_code == 2
+
+
+def test_real_process_with_worker_pool(digits_folder, tmp_path):
+    """`python -m curate` with a process pool: workers must not re-run the command line."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "curate", "index", str(digits_folder.root), "-o", str(tmp_path / "ws"),
+         "--workers", "2", "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["num_samples"], summary["num_readable"]) == (304, 301)
