@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from curate import progress
 from curate.errors import DataError, UsageError
 from curate.index.candidates import Candidate, check_unique, is_image_name, sorted_class_names
 from curate.index.folder import list_folder
@@ -146,7 +147,7 @@ def run_index(
     if not candidates:
         raise DataError(f"no images found in {data}")
     check_unique(candidates, data)
-
+    progress.log(f"decoding {len(candidates)} {fmt} samples from {data}")
     inspections = inspect_all(_tasks(candidates, payloads), total=len(candidates), workers=workers)
     order = sorted(range(len(candidates)), key=lambda i: candidates[i].sample_id)
     rows = [_row(candidates[i], inspections[i]) for i in order]
