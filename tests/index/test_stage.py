@@ -96,3 +96,26 @@ def test_relabelling_a_manifest_row_is_stale(small_folder, tmp_path):
     manifest.write_text("path,label\ndata/red/0.png,blue\n")  # same sample_id, same bytes, new label
     with pytest.raises(StaleWorkspaceError):
         run_index(manifest, ws, workers=0)
+
+
+def test_pool_works_from_an_unguarded_script(digits_folder, tmp_path):
+    """A user script without ``if __name__ == "__main__"`` must not be re-run by the workers."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "index_it.py"
+    script.write_text(
+        "import json\n"
+        "from curate.index.stage import run_index\n"
+        "from curate.workspace import Workspace\n"
+        f"s = run_index({str(digits_folder.root)!r}, Workspace({str(tmp_path / 'ws')!r}), workers=2)\n"
+        "print(json.dumps(s['num_readable']))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == 301
