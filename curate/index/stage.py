@@ -67,9 +67,12 @@ def _list(
             found = list_folder(data)
             if found:
                 return "folder", found, None
-            fmt = "webdataset" if tar_files(data) else "parquet" if parquet_files(data) else "folder"
-            if fmt == "folder":
-                return fmt, [], None
+            if tar_files(data):
+                fmt = "webdataset"
+            elif parquet_files(data):
+                fmt = "parquet"
+            else:
+                return "folder", [], None
     if fmt == "folder":
         if not data.is_dir():
             raise UsageError(f"--format folder needs a folder, and {data} is a file")
