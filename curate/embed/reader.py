@@ -42,22 +42,21 @@ class SampleRows:
 def readable_rows(samples: pa.Table) -> SampleRows:
     """The readable rows of a samples table (``readable`` true), in file order."""
     kept = samples.filter(pc.equal(samples.column("readable"), True))
-    col = lambda name: kept.column(name).combine_chunks()  # noqa: E731
-    return SampleRows(col("sample_id"), col("path"), col("member"), col("source"))
+    return SampleRows(*(kept.column(name).combine_chunks() for name in ("sample_id", "path", "member", "source")))
 
 
 class ImageDataset(Dataset):
     """Map-style dataset: row ``i`` -> ``(i, image (3, H, W) float32 | None, error | None, seconds)``.
 
-    ``draft_size`` lets libjpeg decode a large JPEG at 1/2, 1/4 or 1/8 scale when that still
-    covers the model input (most of the decode time for photos far larger than 224 px).
+    ``image_size`` (H, W), the model input: libjpeg then decodes a large JPEG at 1/2, 1/4 or 1/8
+    scale when that still covers it (most of the decode time for photos far larger than 224 px).
     """
 
-    def __init__(self, rows: SampleRows, preprocess: Any, *, draft_size: tuple[int, int] | None):
+    def __init__(self, rows: SampleRows, preprocess: Any, *, image_size: tuple[int, int] | None):
         super().__init__()
         self.rows = rows
         self.preprocess = preprocess
-        self.draft_size = draft_size
+        self.draft_size = None if image_size is None else (image_size[1], image_size[0])  # PIL: (w, h)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -7,7 +7,7 @@ as an actor per GPU, the writer as a sink) can drive the same encoder without a 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 
@@ -16,6 +16,10 @@ from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from curate.embed import store
 from curate.errors import DataError, UsageError
 from curate.workspace import Workspace
+
+if TYPE_CHECKING:
+    from curate.embed.model import ModelSource
+    from curate.embed.reader import SampleRows
 
 #: Rows per shard: the unit of resumption (a few minutes of GPU work, ~16 MiB at D=512).
 DEFAULT_SHARD_SIZE = 16384
@@ -93,6 +97,7 @@ def run_embed(
             num_embedded=int(meta.get("num_rows", 0)) - len(failures), num_failed=len(failures),
             failed=_failure_list(failures), dim=meta.get("dim"), num_shards=meta.get("num_shards"),
             text_embeddings=0 if text is None else len(text[0]),
+            seconds={"total": round(time.perf_counter() - started, 3)},
         )
         return summary
 
@@ -108,8 +113,23 @@ def run_embed(
                   started=started)
 
 
-def _embed(ws, rows, class_names, source, summary, *, fp, inputs, params, device, batch_size, workers,
-           shard_size, started) -> dict[str, Any]:
+def _embed(
+    ws: Workspace,
+    rows: SampleRows,
+    class_names: list[str],
+    source: ModelSource,
+    summary: dict[str, Any],
+    *,
+    fp: str,
+    inputs: dict[str, str],
+    params: dict[str, Any],
+    device: str,
+    batch_size: int | None,
+    workers: int | None,
+    shard_size: int,
+    started: float,
+) -> dict[str, Any]:
+    """Load the model, then read -> encode -> write every shard not yet finished."""
     import numpy as np
 
     from curate.embed.encoder import ImageEncoder
@@ -137,7 +157,7 @@ def _embed(ws, rows, class_names, source, summary, *, fp, inputs, params, device
     ranges = [(i * shard_size, min((i + 1) * shard_size, n)) for i in pending]
     todo = sum(stop - start for start, stop in ranges)
 
-    dataset = ImageDataset(rows, loaded.preprocess, draft_size=loaded.image_size)
+    dataset = ImageDataset(rows, loaded.preprocess, image_size=loaded.image_size)
     loader = make_loader(dataset, shard_batches(ranges, batch_size), workers=workers,
                          pin_memory=loaded.device == "cuda")
     writer = ShardWriter(folder, rows, shard_size=shard_size, dim=dim)

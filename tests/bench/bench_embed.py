@@ -79,7 +79,7 @@ def curate_decode_only(loaded, rows, batch_size: int, workers: int) -> float:
     """images/s of curate's reader alone (DataLoader workers, draft decoding, preprocess)."""
     from curate.embed.reader import ImageDataset, make_loader, shard_batches
 
-    dataset = ImageDataset(rows, loaded.preprocess, draft_size=loaded.image_size)
+    dataset = ImageDataset(rows, loaded.preprocess, image_size=loaded.image_size)
     start = time.perf_counter()
     count = 0
     for batch in make_loader(dataset, shard_batches([(0, len(rows))], batch_size), workers=workers,
