@@ -65,11 +65,17 @@ def test_embed_failure_paths(image_workspace, tiny_clip_dir, tiny_clip_checkpoin
 
 
 def test_default_model_offline_fails_within_seconds(image_workspace, tmp_path):
-    """The real command in a fresh process (imports included), with the hub unreachable and an
-    empty cache: one line naming both ways to give local weights, exit 1, well under 10 s."""
+    """The real command in a fresh process, with the hub unreachable and an empty cache: one line
+    naming both ways to give local weights, exit 1, in seconds (unguarded, open_clip retries for
+    ~45 s). Python's imports are timed separately so a busy test machine does not fail the test:
+    the command may take at most 5 s beyond importing torch and open_clip, and under 10 s on an
+    idle 2-core machine (measured 5-7 s there, nearly all of it imports)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_ENDPOINT": "https://curate-offline.invalid",
            "HF_HUB_CACHE": str(tmp_path / "hf-cache")}
     env.pop("HF_HUB_OFFLINE", None)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import curate.cli, open_clip, pyarrow.parquet"], env=env, check=True)
+    imports = time.perf_counter() - start
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "curate", "embed", str(image_workspace.root)],
                           capture_output=True, text=True, env=env, timeout=60)
@@ -78,5 +84,5 @@ def test_default_model_offline_fails_within_seconds(image_workspace, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: cannot download weights for ViT-B-32")
     assert "--model local-dir:PATH" in lines[0] and "--pretrained FILE" in lines[0]
-    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert elapsed - imports < 5, f"took {elapsed:.1f} s, of which imports {imports:.1f} s"
     assert not image_workspace.path("embeddings").exists()
