@@ -4,13 +4,14 @@
 
     embeddings/_meta.json            fingerprint, inputs, params, dim, shard_size, num_shards (written first)
     embeddings/part-00000.parquet    sample_id, embedding (fixed-size list of float16, L2-normalised)
-    embeddings/part-00000.done       written after its shard, so a restart skips finished shards
+    embeddings/part-00000.done       written after its shard, so a restart skips finished shards;
+                                     JSON {sample_id: reason} of samples that failed to decode there
     embeddings/text.parquet          class_name, embedding (float32) — optional, zero-shot scoring
     embeddings/_SUCCESS              written last; the folder is complete only when it exists
 
 Shard ``i`` always holds rows ``[i * shard_size, (i + 1) * shard_size)`` of the readable
-samples in ``samples.parquet`` order, so a resumed run ends with exactly the files an
-uninterrupted run writes.
+samples in ``samples.parquet`` order (less those that failed to decode at embed time, which
+its marker lists), so a resumed run ends with exactly the files an uninterrupted run writes.
 """
 
 from __future__ import annotations
@@ -104,8 +105,19 @@ def shard_done(folder: Path, index: int) -> bool:
     return _marker(folder, index).exists() and shard_path(folder, index).exists()
 
 
-def write_shard(folder: Path, index: int, sample_ids: list[str], embeddings: np.ndarray) -> None:
-    """Write shard ``index``: ``embeddings`` (n, D), L2-normalised, stored as float16."""
+def write_shard(
+    folder: Path,
+    index: int,
+    sample_ids: list[str],
+    embeddings: np.ndarray,
+    *,
+    failures: Mapping[str, str] | None = None,
+) -> None:
+    """Write shard ``index``: ``embeddings`` (n, D), L2-normalised, stored as float16.
+
+    ``failures`` (sample_id -> reason) are the shard's samples that could not be embedded; they
+    go into the completion marker so a resumed run still reports them.
+    """
     emb = np.ascontiguousarray(embeddings, dtype=np.float16)
     n, dim = emb.shape
     values = pa.array(emb.reshape(-1), type=pa.float16())
@@ -114,7 +126,17 @@ def write_shard(folder: Path, index: int, sample_ids: list[str], embeddings: np.
         [pa.array(sample_ids, type=pa.string()), column], schema=embedding_shard_schema(dim)
     )
     write_parquet_atomic(shard_path(folder, index), table)
-    _marker(folder, index).touch()
+    write_text_atomic(_marker(folder, index), json.dumps(dict(failures or {}), sort_keys=True))
+
+
+def read_failures(folder: Path) -> dict[str, str]:
+    """sample_id -> reason for every sample a finished shard could not embed, in shard order."""
+    out: dict[str, str] = {}
+    for marker in sorted(folder.glob("part-*.done")):
+        text = marker.read_text()
+        if text.strip():
+            out.update(json.loads(text))
+    return out
 
 
 def write_text_embeddings(folder: Path, class_names: list[str], embeddings: np.ndarray) -> None:

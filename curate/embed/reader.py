@@ -1,0 +1,138 @@
+"""Reader: readable rows of samples.parquet -> batches of preprocessed image tensors.
+
+Decoding runs in DataLoader worker processes. Batches never straddle a shard boundary, so every
+shard is computed from exactly the same batches whether the run is fresh or resumed (which is
+what makes a resumed run byte-identical to an uninterrupted one). A sample that fails to decode
+here is returned as a failure with its reason rather than raised: one bad file must not end a
+run of hours.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from torch.utils.data import Dataset
+
+from curate.index.images import UnreadableImage, decode_rgb, read_bytes
+
+
+@dataclass
+class SampleRows:
+    """The rows to embed, in samples.parquet order. Arrow arrays rather than Python lists, so
+    forked workers share them without copy-on-write churn from reference counts."""
+
+    sample_ids: pa.Array
+    paths: pa.Array
+    members: pa.Array
+    sources: pa.Array
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+    def sample_id(self, i: int) -> str:
+        return self.sample_ids[i].as_py()
+
+
+def readable_rows(samples: pa.Table) -> SampleRows:
+    """The readable rows of a samples table (``readable`` true), in file order."""
+    kept = samples.filter(pc.equal(samples.column("readable"), True))
+    return SampleRows(*(kept.column(name).combine_chunks() for name in ("sample_id", "path", "member", "source")))
+
+
+class ImageDataset(Dataset):
+    """Map-style dataset: row ``i`` -> ``(i, image (3, H, W) float32 | None, error | None, seconds)``.
+
+    ``image_size`` (H, W), the model input: libjpeg then decodes a large JPEG at 1/2, 1/4 or 1/8
+    scale when that still covers it (most of the decode time for photos far larger than 224 px).
+    """
+
+    def __init__(self, rows: SampleRows, preprocess: Any, *, image_size: tuple[int, int] | None):
+        super().__init__()
+        self.rows = rows
+        self.preprocess = preprocess
+        self.draft_size = None if image_size is None else (image_size[1], image_size[0])  # PIL: (w, h)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[int, Any, str | None, float]:
+        start = time.perf_counter()
+        rows = self.rows
+        try:
+            data = read_bytes(rows.paths[i].as_py(), rows.members[i].as_py(), rows.sources[i].as_py())
+            image = decode_rgb(data, draft_size=self.draft_size)
+        except UnreadableImage as exc:
+            return i, None, str(exc), time.perf_counter() - start
+        except (OSError, KeyError) as exc:
+            return i, None, f"cannot read: {exc}", time.perf_counter() - start
+        try:
+            tensor = self.preprocess(image)
+        except Exception as exc:  # noqa: BLE001 - any odd image is one failure, not a dead run
+            return i, None, f"preprocessing failed: {type(exc).__name__}: {exc}", time.perf_counter() - start
+        return i, tensor, None, time.perf_counter() - start
+
+
+@dataclass
+class Batch:
+    """One batch from the loader.
+
+    indices:        (b,) int64 row numbers (into :class:`SampleRows`) of the decoded images
+    images:         (b, 3, H, W) float32, or None when every sample of the batch failed
+    failed:         (row, reason) for samples that could not be decoded
+    decode_seconds: worker time spent reading, decoding and preprocessing this batch
+    """
+
+    indices: Any
+    images: Any
+    failed: list[tuple[int, str]]
+    decode_seconds: float
+
+    def pin_memory(self) -> Batch:
+        images = None if self.images is None else self.images.pin_memory()
+        return Batch(self.indices, images, self.failed, self.decode_seconds)
+
+
+def collate(items: Sequence[tuple[int, Any, str | None, float]]) -> Batch:
+    import torch
+
+    good = [(i, t) for i, t, _, _ in items if t is not None]
+    failed = [(i, err) for i, t, err, _ in items if t is None]
+    indices = torch.tensor([i for i, _ in good], dtype=torch.int64)
+    images = torch.stack([t for _, t in good]) if good else None
+    return Batch(indices, images, failed, sum(s for *_, s in items))
+
+
+def shard_batches(ranges: Sequence[tuple[int, int]], batch_size: int) -> list[list[int]]:
+    """Row indices per batch: each ``[start, stop)`` range (a shard) cut into ``batch_size`` chunks."""
+    return [list(range(b, min(b + batch_size, stop))) for start, stop in ranges
+            for b in range(start, stop, batch_size)]
+
+
+def default_workers() -> int:
+    """Decoding processes: the usable CPU count, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
+
+def make_loader(dataset: ImageDataset, batches: list[list[int]], *, workers: int, pin_memory: bool):
+    """A DataLoader yielding :class:`Batch` in ``batches`` order (deterministic with any workers)."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+        prefetch_factor=4 if workers else None,
+        persistent_workers=False,
+    )

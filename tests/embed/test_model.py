@@ -1,0 +1,147 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from curate.embed.model import load_model, resolve_device, resolve_source
+from curate.errors import ModelLoadError, UsageError
+
+OFFLINE_ENDPOINT = "https://curate-offline.invalid"  # .invalid never resolves (RFC 2606)
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """An empty hub cache and an unreachable hub, whatever network the test machine has."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", OFFLINE_ENDPOINT)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
+def test_local_dir_loads_the_saved_weights(tiny_clip_dir):
+    loaded = load_model(f"local-dir:{tiny_clip_dir}", None, device="cpu")
+    assert loaded.image_size == (32, 32) and loaded.has_text_tower and loaded.device == "cpu"
+    saved = torch.load(tiny_clip_dir / "open_clip_pytorch_model.bin", weights_only=True)
+    for name, tensor in loaded.model.state_dict().items():
+        torch.testing.assert_close(tensor, saved[name])
+    assert loaded.tokenizer(["a photo of a cat"]).shape == (1, 16)
+
+
+def test_pretrained_file_with_registered_config(tiny_clip_checkpoint):
+    name, ckpt = tiny_clip_checkpoint
+    loaded = load_model(name, str(ckpt), device="cpu")
+    saved = torch.load(ckpt, weights_only=True)
+    torch.testing.assert_close(loaded.model.visual.proj, saved["visual.proj"])
+    identity = resolve_source(name, str(ckpt)).identity
+    assert identity["pretrained_file"]["size"] == ckpt.stat().st_size
+
+
+def test_identity_follows_the_weights_not_the_path(tiny_clip_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_clip_dir, copy)
+    a = resolve_source(f"local-dir:{tiny_clip_dir}", None).identity
+    assert resolve_source(f"local-dir:{copy}", None).identity["weights"] == a["weights"]
+    weights = copy / "open_clip_pytorch_model.bin"
+    state = torch.load(weights, weights_only=True)
+    state["visual.proj"] = state["visual.proj"] + 1
+    torch.save(state, weights)
+    assert resolve_source(f"local-dir:{copy}", None).identity["weights"] != a["weights"]
+
+
+def test_local_dir_without_weights_is_refused_not_randomised(tiny_clip_dir, tmp_path):
+    folder = tmp_path / "no_weights"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text((tiny_clip_dir / "open_clip_config.json").read_text())
+    with pytest.raises(ModelLoadError, match="no weights"):
+        load_model(f"local-dir:{folder}", None, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "model, pretrained, message",
+    [
+        ("NoSuchNet-42", "x", "unknown open_clip model"),
+        ("ViT-B-32", None, "needs weights"),
+        ("ViT-B-32", "", "needs weights"),
+        ("ViT-B-32", "no_such_tag", "neither a known tag"),
+        ("ViT-B-32", "/nowhere/ckpt.pt", "does not exist"),
+        ("local-dir:/nowhere/model", None, "does not exist"),
+    ],
+)
+def test_bad_names_are_usage_errors(model, pretrained, message):
+    with pytest.raises(UsageError, match=message):
+        resolve_source(model, pretrained)
+
+
+def test_local_dir_missing_config(tmp_path):
+    with pytest.raises(UsageError, match="open_clip_config.json"):
+        resolve_source(f"local-dir:{tmp_path}", None)
+
+
+def test_wrong_checkpoint_is_a_model_load_error(tiny_clip_checkpoint, tmp_path):
+    name, _ = tiny_clip_checkpoint
+    bad = tmp_path / "other.pt"
+    torch.save({"weight": torch.zeros(3)}, bad)
+    with pytest.raises(ModelLoadError, match="could not load"):
+        load_model(name, str(bad), device="cpu")
+
+
+def test_default_model_offline_fails_fast_with_a_hint(offline_hub):
+    start = time.perf_counter()
+    with pytest.raises(ModelLoadError) as info:
+        load_model(DEFAULT_MODEL, DEFAULT_PRETRAINED, device="cpu")
+    assert time.perf_counter() - start < 5
+    message = str(info.value)
+    assert "local-dir:PATH" in message and "--pretrained FILE" in message and "\n" not in message
+
+
+def test_hf_hub_offline_fails_fast(offline_hub):
+    start = time.perf_counter()
+    with pytest.raises(ModelLoadError, match="laion/CLIP-ViT-B-32"):
+        load_model("hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", None, device="cpu")
+    assert time.perf_counter() - start < 5
+
+
+def test_cached_weights_load_without_network(offline_hub, tiny_clip_dir, tmp_path):
+    """A hub repository already in the local cache loads with the hub unreachable."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    snapshot = (f"{constants.HF_HUB_CACHE}/models--curate--tiny/snapshots/"
+                "0123456789abcdef0123456789abcdef01234567")
+    shutil.copytree(tiny_clip_dir, snapshot)
+    refs = tmp_path / "hf-cache" / "models--curate--tiny" / "refs"
+    refs.mkdir()
+    (refs / "main").write_text("0123456789abcdef0123456789abcdef01234567")
+    loaded = load_model("hf-hub:curate/tiny", None, device="cpu")
+    assert loaded.image_size == (32, 32)
+    assert constants.HF_HUB_OFFLINE is False  # offline mode was only for the load
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert resolve_device("auto") == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="no CUDA"):
+            resolve_device("cuda")
+
+
+def test_text_embeddings_are_a_normalised_template_mean(tiny_clip_dir):
+    from curate.embed.text import class_text_embeddings, prompt_name
+
+    loaded = load_model(f"local-dir:{tiny_clip_dir}", None, device="cpu")
+    templates = ["a photo of a {}.", "art of the {}."]
+    emb = class_text_embeddings(loaded, ["golden_retriever", "cat"], templates=templates)
+    assert prompt_name("golden_retriever") == "golden retriever"
+    with torch.no_grad():
+        per_prompt = loaded.model.encode_text(
+            loaded.tokenizer([t.format("golden retriever") for t in templates]), normalize=True)
+    mean = per_prompt.mean(0).numpy()
+    np.testing.assert_allclose(emb[0], mean / np.linalg.norm(mean), atol=1e-5)
+    assert emb.shape == (2, 16) and emb.dtype == np.float32
