@@ -23,7 +23,7 @@ def test_synthetic_auroc_floor_and_score_range(synthetic_small):
     # the 3.5 robust-z cut is conservative at D=64: few flags, mostly real outliers
     flagged = res.is_outlier
     assert flagged.sum() >= 5 and (flagged & synthetic_small.is_outlier).sum() / flagged.sum() >= 0.6
-    assert np.median(res.outlier_score) == 1.0
+    assert np.median(res.outlier_score) > 0.99
 
 
 def test_knn_only_and_unlabelled(synthetic_small):
