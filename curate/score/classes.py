@@ -90,7 +90,7 @@ def class_statistics(
     confident_joint: np.ndarray | None = None,
     beta: float | None = None,
     max_subclusters: int = 6,
-    subcluster_sample: int = 1000,
+    subcluster_sample: int = 500,
     max_confused: int = 3,
     seed: int = 0,
 ) -> pa.Table:
