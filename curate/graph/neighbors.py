@@ -35,6 +35,8 @@ METHODS = ("auto", "exact", "faiss")
 
 def resolve_device(device: str = "auto") -> str:
     """``auto`` -> cuda, then mps, then cpu; anything else is checked and returned."""
+    if device == "cpu":  # no torch import: the faiss path never needs it
+        return device
     import torch
 
     if device == "auto":
@@ -70,6 +72,7 @@ def exact_knn(
     exclude_self: bool = True,
     block_size: int | None = None,
     device: str = "cpu",
+    half: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact cosine top-k.
 
@@ -78,12 +81,13 @@ def exact_knn(
     block_size: queries per tile; default keeps a tile under 128 MiB on CPU (1 GiB on GPU)
     Returns ``(indices (M, k) int64, sims (M, k) float32)``, most similar first. With
     ``exclude_self`` (queries is None), row i never lists itself. When fewer than k other
-    rows exist, missing slots hold index -1 and similarity -inf. On cuda the similarity tiles
-    are float16; the kept similarities are recomputed in float32.
+    rows exist, missing slots hold index -1 and similarity -inf. With ``half`` (default: on
+    cuda) the similarity tiles are float16 and the kept similarities are recomputed in float32.
     """
     import torch
 
-    half = device.startswith("cuda")
+    if half is None:
+        half = device.startswith("cuda")
     dtype = torch.float16 if half else torch.float32
     db = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)).to(device)
     db_tile = db.to(dtype) if half else db

@@ -59,3 +59,15 @@ def test_auto_method_and_bad_inputs():
         resolve_method(10, "annoy")
     with pytest.raises(UsageError):
         knn(np.ones((3, 2), dtype=np.float32), 0)
+
+
+def test_half_precision_tiles_give_float32_sims():
+    # the GPU path (fp16 tiles, float32 re-scoring), exercised on CPU
+    x = _unit(np.random.default_rng(4).standard_normal((200, 32)))
+    ref_idx, ref_sims = exact_knn(x, 5)
+    idx, sims = exact_knn(x, 5, half=True, block_size=50)
+    assert (idx == ref_idx).mean() > 0.95
+    true = np.einsum("nd,nkd->nk", x, x[idx])
+    np.testing.assert_allclose(sims, true, atol=1e-5)
+    assert (np.diff(sims, axis=1) <= 0).all()
+    assert not (idx == np.arange(200)[:, None]).any()
