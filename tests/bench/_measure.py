@@ -6,6 +6,7 @@ tracemalloc misses; writing 5 to /proc/self/clear_refs resets it, so each step g
 
 from __future__ import annotations
 
+import resource
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,12 @@ def _status_kib(field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads (contention does not inflate it)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def reset_peak() -> None:
@@ -34,13 +41,15 @@ def peak_gib() -> float:
 
 @contextmanager
 def step(results: list[dict], name: str):
-    """Time a step and record its peak RSS (since the step started) into ``results``."""
+    """Time a step (wall and CPU) and record its peak RSS (since the step started) into ``results``."""
     reset_peak()
     started = time.perf_counter()
+    cpu = cpu_seconds()
     record = {"step": name}
     try:
         yield record
     finally:
         record["seconds"] = time.perf_counter() - started
+        record["cpu_seconds"] = cpu_seconds() - cpu
         record["peak_rss_gib"] = peak_gib()
         results.append(record)
