@@ -30,7 +30,7 @@ from curate.data import Embedded
 from curate.errors import DataError
 from curate.schemas import CLASSES
 from curate.score.duplicates import DuplicateResult
-from curate.score.outliers import class_centroids
+from curate.score.outliers import class_centroids, cosine_to_centroids
 
 #: best silhouette below which a class counts as one cluster (noise-only blobs score ~0.04)
 SUBCLUSTER_MIN_SILHOUETTE = 0.1
@@ -123,9 +123,8 @@ def class_statistics(
         dedup = counts - redundant
 
     centroids = class_centroids(data.embeddings, labels, k_classes)
-    cos_own = np.full(n, np.nan, dtype=np.float32)
     rows = np.flatnonzero(labelled)
-    cos_own[rows] = np.einsum("nd,nd->n", data.embeddings[rows], centroids[labels[rows]])
+    cos_own = cosine_to_centroids(data.embeddings, centroids, labels)
 
     present = counts > 0
     centroid_sims = centroids @ centroids.T
@@ -133,8 +132,7 @@ def class_statistics(
     np.fill_diagonal(centroid_sims, -np.inf)
     nearest = np.argmax(centroid_sims, axis=1)
     has_nearest = present & (present.sum() > 1)
-    cos_near = np.full(n, np.nan, dtype=np.float32)
-    cos_near[rows] = np.einsum("nd,nd->n", data.embeddings[rows], centroids[nearest[labels[rows]]])
+    cos_near = cosine_to_centroids(data.embeddings, centroids, np.where(labelled, nearest[labels], -1))
 
     order = rows[np.argsort(labels[rows], kind="stable")]
     members_of = dict(zip(np.unique(labels[order]).tolist(),

@@ -86,6 +86,21 @@ def class_centroids(embeddings: np.ndarray, labels: np.ndarray, num_classes: int
     return (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
+def cosine_to_centroids(embeddings: np.ndarray, centroids: np.ndarray, classes: np.ndarray,
+                        block: int = 65536) -> np.ndarray:
+    """(N,) float32 cosine of each row to ``centroids[classes[i]]``; NaN where ``classes`` is -1.
+
+    Computed in blocks so no (N, D) gathered copy of the centroids is ever made.
+    """
+    out = np.full(len(classes), np.nan, dtype=np.float32)
+    for start in range(0, len(classes), block):
+        cls = classes[start:start + block]
+        ok = cls >= 0
+        out[start:start + block][ok] = np.einsum(
+            "nd,nd->n", embeddings[start:start + block][ok], centroids[cls[ok]])
+    return out
+
+
 def _accumulate(sums: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
     # sort by label and reduce contiguous runs: much faster than np.add.at for many rows
     order = np.argsort(labels, kind="stable")
@@ -131,9 +146,7 @@ def score_outliers(
     if centroid_weight > 0 and labelled.any():
         centroids = class_centroids(data.embeddings, labels, data.num_classes)
         rows = np.flatnonzero(labelled)
-        for start in range(0, len(rows), 65536):
-            r = rows[start:start + 65536]
-            cent_dist[r] = 1.0 - np.einsum("nd,nd->n", data.embeddings[r], centroids[labels[r]])
+        cent_dist = 1.0 - cosine_to_centroids(data.embeddings, centroids, labels)
         order = rows[np.argsort(labels[rows], kind="stable")]
         bounds = np.flatnonzero(np.diff(labels[order])) + 1
         small = []
