@@ -182,15 +182,18 @@ def faiss_knn(
     kk = min(k + 1, n)
     out_idx = np.full((n, k), -1, dtype=np.int64)
     out_sim = np.full((n, k), -np.inf, dtype=np.float32)
+    # Queries in random order: faiss splits a batch between threads by position, and rows
+    # sorted by class (as datasets often are) gave one thread all the head-class lists while
+    # the other sat idle (seen at 1M rows: one busy thread for most of the search).
+    order = rng.permutation(n)
     with progress.bar(total=n, desc="neighbours (faiss)", unit="row") as pbar:
         for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            sims, idx = index.search_preassigned(x[start:stop], kk, probe_lists[start:stop],
-                                                 probe_sims[start:stop])
-            idx, sims = _drop_self(idx, sims, np.arange(start, stop), k)
-            out_idx[start:stop, : idx.shape[1]] = idx
-            out_sim[start:stop, : sims.shape[1]] = sims
-            pbar.update(stop - start)
+            rows = np.sort(order[start:start + batch_size])
+            sims, idx = index.search_preassigned(x[rows], kk, probe_lists[rows], probe_sims[rows])
+            idx, sims = _drop_self(idx, sims, rows, k)
+            out_idx[rows, : idx.shape[1]] = idx
+            out_sim[rows, : sims.shape[1]] = sims
+            pbar.update(len(rows))
     missing = out_idx < 0
     out_sim[missing] = -np.inf
     return out_idx, out_sim
