@@ -17,11 +17,12 @@ place, so an interrupted stage never leaves a half-written artifact.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,25 @@ def write_parquet_atomic(
     extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``table`` to ``final`` atomically, with curate's metadata in the schema."""
-    meta = dict(table.schema.metadata or {})
+    table = table.replace_schema_metadata(
+        _with_curate_metadata(table.schema, fingerprint, inputs, params, extra).metadata
+    )
+    tmp = atomic_path(final)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _with_curate_metadata(
+    schema: pa.Schema,
+    fingerprint: str | None,
+    inputs: Mapping[str, str] | None,
+    params: Mapping[str, Any] | None,
+    extra: Mapping[str, Any] | None,
+) -> pa.Schema:
+    meta = dict(schema.metadata or {})
     if fingerprint is not None:
         meta[META_FINGERPRINT] = fingerprint.encode()
     if inputs is not None:
@@ -122,10 +141,28 @@ def write_parquet_atomic(
         meta[META_PARAMS] = json.dumps(dict(params), sort_keys=True, default=str).encode()
     if extra is not None:
         meta[META_EXTRA] = json.dumps(dict(extra), sort_keys=True, default=str).encode()
-    table = table.replace_schema_metadata(meta)
+    return schema.with_metadata(meta)
+
+
+@contextlib.contextmanager
+def parquet_writer_atomic(
+    final: Path,
+    schema: pa.Schema,
+    *,
+    fingerprint: str | None = None,
+    inputs: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Iterator[pq.ParquetWriter]:
+    """A ParquetWriter for artifacts too large to build as one table: write row groups with
+    ``writer.write_table(chunk)``; the file appears at ``final`` only when the block exits
+    without an exception (temporary name + rename, like :func:`write_parquet_atomic`)."""
     tmp = atomic_path(final)
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        with pq.ParquetWriter(
+            tmp, _with_curate_metadata(schema, fingerprint, inputs, params, extra), compression="zstd"
+        ) as writer:
+            yield writer
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,40 @@
+"""``curate neighbors``: the k-nearest-neighbour graph every scoring stage reuses."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from curate.cli import main
+from curate.cli.options import device_option, json_option, overwrite_option, quiet_option, workspace_arg
+from curate.config import DEFAULT_K
+
+
+@main.command("neighbors")
+@workspace_arg
+@click.option("-k", "k", default=DEFAULT_K, show_default=True, type=click.IntRange(min=1),
+              help="Neighbours stored per sample.")
+@click.option("--method", default="auto", show_default=True, type=click.Choice(["auto", "exact", "faiss"]),
+              help="exact: blockwise exact search; faiss: IVF index (CPU, approximate, recall is "
+                   "measured and reported); auto: exact on a GPU or for small data, faiss otherwise.")
+@device_option
+@overwrite_option
+@json_option
+@quiet_option
+def neighbors(workspace: str, k: int, method: str, device: str, overwrite: bool, as_json: bool) -> None:
+    """Find the k nearest neighbours (cosine) of every embedded sample -> WORKSPACE/neighbors.parquet."""
+    from curate.graph.stage import run_neighbors
+    from curate.workspace import Workspace
+
+    summary = run_neighbors(Workspace(workspace), k=k, method=method, device=device, overwrite=overwrite)
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+        return
+    if summary["skipped"]:
+        click.echo(f"neighbors.parquet is up to date ({summary.get('num_samples', '?')} samples)")
+        return
+    recall = "" if summary["method"] == "exact" else (
+        f", recall@{summary['k']} {summary['recall_at_k']:.3f} on {summary['recall_queries']} queries")
+    click.echo(f"{summary['num_samples']} samples, k={summary['k']}, {summary['method']} search"
+               f"{recall}, {summary['seconds']:.1f}s -> {summary['artifact']}")

@@ -1,0 +1,165 @@
+"""The ``neighbors`` stage: k nearest neighbours of every embedded sample -> neighbors.parquet.
+
+Every later stage (duplicates, outliers, label noise, hard negatives) reuses this graph instead
+of searching again. The file holds ``sample_id``, ``neighbor_ids`` and ``neighbor_sims`` (cosine,
+most similar first, the sample itself never listed), written in row groups so a million rows
+never become one giant in-memory table or Python list. Its metadata ``extra`` records the
+engine used, the effective k and, for approximate search, recall@k against exact search on a
+random sample of queries.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate import progress
+from curate.config import DEFAULT_K
+from curate.errors import DataError, StaleWorkspaceError, UsageError
+from curate.graph.neighbors import knn, recall_at_k, resolve_device, resolve_method
+from curate.schemas import NEIGHBORS
+from curate.workspace import Workspace, parquet_writer_atomic, read_meta
+
+#: rows per Parquet row group of neighbors.parquet
+ROW_GROUP = 65536
+#: queries on which approximate search is checked against exact search
+RECALL_QUERIES = 1000
+
+
+def run_neighbors(
+    ws: Workspace,
+    *,
+    k: int = DEFAULT_K,
+    method: str = "auto",
+    device: str = "auto",
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Find the ``k`` nearest neighbours (cosine) of every embedded sample; write neighbors.parquet.
+
+    method: ``exact`` (blockwise torch), ``faiss`` (IVF index, CPU) or ``auto`` (exact on a GPU
+            or for small data, faiss above :data:`curate.graph.neighbors.EXACT_MAX_CPU` rows).
+    Returns a summary: ``num_samples``, ``k`` (as stored: at most N - 1), ``method``,
+    ``recall_at_k`` (1.0 for exact search), ``seconds``, ``skipped`` (already up to date).
+    """
+    from curate.embed.store import read_embeddings, read_run_meta
+
+    if k < 1:
+        raise UsageError(f"k must be at least 1, got {k}")
+    resolve_method(0, method)  # validate before touching the workspace
+    params = {"k": k, "method": method}
+    fp, input_fps, up_to_date = ws.plan("neighbors", "neighbors", params, ["samples", "embeddings"],
+                                        overwrite=overwrite)
+    path = ws.path("neighbors")
+    if up_to_date:
+        extra = read_meta(path).get("extra", {})
+        return {**extra, "artifact": str(path), "skipped": True}
+
+    started = time.perf_counter()
+    device = resolve_device(device)
+    num_rows = int((read_run_meta(ws.path("embeddings")) or {}).get("num_rows", 0))
+    chosen = resolve_method(num_rows, method, device)
+    progress.log(f"neighbours: {num_rows} samples, k={k}, {chosen} search on {device}")
+    ids, emb = read_embeddings(ws.path("embeddings"))
+    n = len(ids)
+    if n == 0:
+        raise DataError(f"embeddings/ in {ws.root} is empty; nothing to search")
+    k_eff = min(k, n - 1)
+    if k_eff >= 1:
+        idx, sims = knn(emb, k_eff, method=chosen, device=device)
+    else:  # a single sample has no neighbours
+        idx, sims = np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float32)
+    recall = 1.0
+    if chosen == "faiss" and k_eff >= 1:
+        recall = recall_at_k(emb, idx, num_queries=RECALL_QUERIES, device=device)
+    del emb
+    seconds = time.perf_counter() - started
+    summary = {
+        "num_samples": n,
+        "k": k_eff,
+        "k_requested": k,
+        "method": chosen,
+        "recall_at_k": round(float(recall), 4),
+        "recall_queries": min(RECALL_QUERIES, n) if chosen == "faiss" else 0,
+        "seconds": round(seconds, 2),
+    }
+    with parquet_writer_atomic(path, NEIGHBORS, fingerprint=fp, inputs=input_fps, params=params,
+                               extra=summary) as writer:
+        write_neighbor_rows(writer, pa.array(ids, type=pa.string()), idx, sims)
+    return {**summary, "artifact": str(path), "skipped": False}
+
+
+def write_neighbor_rows(writer, sample_ids: pa.Array, idx: np.ndarray, sims: np.ndarray) -> None:
+    """Append neighbour lists to a ParquetWriter in :data:`ROW_GROUP`-row groups.
+
+    sample_ids: (N,) string array; idx: (N, k) int64 (-1 = empty slot, only at the end of a row);
+    sims: (N, k) float32. Lists are built from flat Arrow arrays and offsets, never Python lists.
+    """
+    n, width = idx.shape
+    for start in range(0, n, ROW_GROUP):
+        stop = min(start + ROW_GROUP, n)
+        block_idx, block_sims = idx[start:stop], sims[start:stop]
+        valid = block_idx >= 0
+        lengths = valid.sum(axis=1)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        flat_idx = block_idx[valid]
+        neighbor_ids = pa.ListArray.from_arrays(offsets, pc.take(sample_ids, pa.array(flat_idx)))
+        neighbor_sims = pa.ListArray.from_arrays(offsets, pa.array(block_sims[valid], type=pa.float32()))
+        writer.write_table(pa.Table.from_arrays(
+            [sample_ids.slice(start, stop - start), neighbor_ids, neighbor_sims], schema=NEIGHBORS
+        ))
+
+
+def load_neighbors(ws: Workspace, sample_ids: np.ndarray | list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read neighbors.parquet back into arrays aligned to ``sample_ids`` (the Embedded order).
+
+    Returns ``(idx (N, k) int64, sims (N, k) float32)``: row ``i`` lists the neighbours of
+    ``sample_ids[i]`` as positions in ``sample_ids``, most similar first; slots past a shorter
+    list hold -1 / -inf. Raises StaleWorkspaceError when the file does not cover exactly these
+    samples (re-run ``curate neighbors``).
+    """
+    table = ws.read_table("neighbors")
+    return neighbors_to_arrays(table, sample_ids, where=str(ws.path("neighbors")))
+
+
+def neighbors_to_arrays(table: pa.Table, sample_ids, *, where: str = "neighbors") -> tuple[np.ndarray, np.ndarray]:
+    """A NEIGHBORS table -> ``(idx (N, k) int64, sims (N, k) float32)`` aligned to ``sample_ids``."""
+    ids = pa.array(np.asarray(sample_ids, dtype=object), type=pa.string())
+    n = len(ids)
+    stale = StaleWorkspaceError(
+        f"{where} does not match the embedded samples; re-run `curate neighbors --overwrite`"
+    )
+    if table.num_rows != n:
+        raise stale
+    found = pc.index_in(table.column("sample_id"), value_set=ids)
+    if found.null_count:
+        raise stale
+    rows = found.to_numpy(zero_copy_only=False).astype(np.int64)
+    if len(np.unique(rows)) != n:
+        raise stale
+
+    id_lists = table.column("neighbor_ids").combine_chunks()
+    sim_lists = table.column("neighbor_sims").combine_chunks()
+    lengths = pc.list_value_length(id_lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    width = int(lengths.max()) if n else 0
+    flat_ids = pc.index_in(pc.list_flatten(id_lists), value_set=ids)
+    if flat_ids.null_count:
+        raise stale
+    flat_idx = flat_ids.to_numpy(zero_copy_only=False).astype(np.int64)
+    flat_sims = pc.list_flatten(sim_lists).to_numpy(zero_copy_only=False).astype(np.float32)
+
+    idx = np.full((n, width), -1, dtype=np.int64)
+    sims = np.full((n, width), -np.inf, dtype=np.float32)
+    if width and (lengths == width).all():
+        idx[rows] = flat_idx.reshape(n, width)
+        sims[rows] = flat_sims.reshape(n, width)
+    elif width:
+        row_of_flat = np.repeat(rows, lengths)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        col_of_flat = np.arange(len(flat_idx)) - np.repeat(starts, lengths)
+        idx[row_of_flat, col_of_flat] = flat_idx
+        sims[row_of_flat, col_of_flat] = flat_sims
+    return idx, sims

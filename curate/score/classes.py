@@ -1,0 +1,200 @@
+"""Per-class statistics: imbalance, redundancy, spread, sub-structure, separability, noise.
+
+One row per class (schema ``CLASSES``):
+
+* ``count``, ``share``; the dataset's imbalance ratio is max/min count (:func:`imbalance_ratio`).
+* ``effective_count``: effective number of samples (Cui et al., "Class-Balanced Loss Based on
+  Effective Number of Samples", CVPR 2019), ``(1 - beta^n) / (1 - beta)``. ``beta`` defaults to
+  ``(N - 1) / N`` for N labelled samples (the paper's range 0.9-0.9999 scaled to dataset size:
+  head classes saturate near N, small classes keep ~n).
+* ``dedup_count``: members minus redundant duplicate copies (needs ``duplicates``).
+* ``spread``: mean cosine distance of members to the class centroid.
+* ``num_subclusters``: k-means for k = 2..``max_subclusters`` in the top 16 principal
+  components of at most ``subcluster_sample`` members, k chosen by silhouette, 1 when no k
+  reaches :data:`SUBCLUSTER_MIN_SILHOUETTE` (cheap; a head class that is really several
+  sub-classes shows k > 1). Classes under 20 members get 1.
+* ``nearest_class`` (highest centroid cosine) and ``separability``: share of the class's members
+  closer to their own centroid than to the nearest class's centroid (1 = well separated).
+* ``noise_rate``, ``label_issues``, ``confused_with``/``confused_counts`` come from the label-noise
+  result when given (``noise_rate (K,)``, ``is_label_issue (N,)``, ``confident_joint (K, K)``,
+  rows = given label, columns = true label); the most confused classes are ranked by
+  ``cj[i, j] + cj[j, i]``, worst first, at most ``max_confused``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from curate.data import Embedded
+from curate.errors import DataError
+from curate.schemas import CLASSES
+from curate.score.duplicates import DuplicateResult
+from curate.score.outliers import class_centroids, cosine_to_centroids
+
+#: best silhouette below which a class counts as one cluster (noise-only blobs score ~0.04)
+SUBCLUSTER_MIN_SILHOUETTE = 0.1
+
+
+def imbalance_ratio(counts: np.ndarray) -> float:
+    """max / min count over classes with at least one sample (1.0 for one class, 0 samples -> 1.0)."""
+    counts = np.asarray(counts)
+    present = counts[counts > 0]
+    return float(present.max() / present.min()) if present.size else 1.0
+
+
+def effective_number(counts: np.ndarray, beta: float) -> np.ndarray:
+    """(K,) float64 ``(1 - beta^n) / (1 - beta)`` (Cui et al. 2019); equals n when beta = 0 -> 1 ... n."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if beta <= 0:
+        return np.minimum(counts, 1.0)
+    return -np.expm1(counts * np.log(beta)) / (1.0 - beta)
+
+
+def count_subclusters(x: np.ndarray, *, max_k: int = 6, min_cluster_size: int = 10, pca_dims: int = 16,
+                      min_silhouette: float = SUBCLUSTER_MIN_SILHOUETTE, seed: int = 0) -> int:
+    """Number of sub-clusters in (n, D) L2-normalised ``x``.
+
+    k-means for k = 2..max_k on the top ``pca_dims`` principal components; the k with the best
+    silhouette wins, unless no k reaches ``min_silhouette`` (then 1). Sub-cluster structure
+    lives in a few directions, and in the full 512-d space isotropic noise would drown it (a
+    single Gaussian blob scores ~0.04 here, two CLIP-like sub-classes ~0.2-0.4).
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    n = x.shape[0]
+    top = min(max_k, n // max(1, min_cluster_size))
+    if top < 2:
+        return 1
+    x = x.astype(np.float64) - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    x = x @ vt[: min(pca_dims, vt.shape[0])].T
+    best_k, best = 1, min_silhouette
+    for k in range(2, top + 1):
+        assign = KMeans(k, n_init=3, max_iter=100, random_state=seed).fit_predict(x)
+        if len(np.unique(assign)) < 2:
+            continue
+        score = silhouette_score(x, assign)
+        if score > best:
+            best_k, best = k, score
+    return best_k
+
+
+def class_statistics(
+    data: Embedded,
+    *,
+    duplicates: DuplicateResult | None = None,
+    noise_rate: np.ndarray | None = None,
+    is_label_issue: np.ndarray | None = None,
+    confident_joint: np.ndarray | None = None,
+    beta: float | None = None,
+    max_subclusters: int = 6,
+    subcluster_sample: int = 500,
+    max_confused: int = 3,
+    seed: int = 0,
+) -> pa.Table:
+    """Per-class statistics table (schema ``CLASSES``), one row per entry of ``data.class_names``.
+
+    data: Embedded samples; unlabelled rows (label -1) are ignored.
+    duplicates: result of :func:`curate.score.duplicates.find_duplicates` (for ``dedup_count``)
+    noise_rate: (K,) float estimated share of wrong labels per class
+    is_label_issue: (N,) bool per-sample label-issue flags (for ``label_issues``)
+    confident_joint: (K, K) counts, rows = given label, columns = estimated true label
+    beta: effective-number beta; None -> (N - 1) / N
+    """
+    k_classes = data.num_classes
+    labels = data.labels
+    n = len(data)
+    for name, arr, shape in (("noise_rate", noise_rate, (k_classes,)),
+                             ("is_label_issue", is_label_issue, (n,)),
+                             ("confident_joint", confident_joint, (k_classes, k_classes))):
+        if arr is not None and np.shape(arr) != shape:
+            raise DataError(f"{name} has shape {np.shape(arr)}, expected {shape}")
+    labelled = labels >= 0
+    counts = np.bincount(labels[labelled], minlength=k_classes).astype(np.int64)
+    total = int(counts.sum())
+    if beta is None:
+        beta = (total - 1) / total if total > 1 else 0.0
+    effective = effective_number(counts, beta)
+    dedup = None
+    if duplicates is not None:
+        redundant = np.bincount(labels[labelled & duplicates.is_duplicate], minlength=k_classes)
+        dedup = counts - redundant
+
+    centroids = class_centroids(data.embeddings, labels, k_classes)
+    rows = np.flatnonzero(labelled)
+    cos_own = cosine_to_centroids(data.embeddings, centroids, labels)
+
+    present = counts > 0
+    centroid_sims = centroids @ centroids.T
+    centroid_sims[:, ~present] = -np.inf
+    np.fill_diagonal(centroid_sims, -np.inf)
+    nearest = np.argmax(centroid_sims, axis=1)
+    has_nearest = present & (present.sum() > 1)
+    cos_near = cosine_to_centroids(data.embeddings, centroids, np.where(labelled, nearest[labels], -1))
+
+    order = rows[np.argsort(labels[rows], kind="stable")]
+    members_of = dict(zip(np.unique(labels[order]).tolist(),
+                          np.split(order, np.flatnonzero(np.diff(labels[order])) + 1))) if order.size else {}
+
+    from threadpoolctl import threadpool_limits
+
+    # many tiny k-means problems: thread start-up costs more than it saves (measured ~10x)
+    with threadpool_limits(1):
+        stats = _per_class(data.embeddings, members_of, cos_own, cos_near, has_nearest,
+                           subcluster_sample, max_subclusters, seed)
+    spread, separability, subclusters = stats
+
+    issues = None
+    if is_label_issue is not None:
+        issues = np.bincount(labels[labelled & np.asarray(is_label_issue, dtype=bool)], minlength=k_classes)
+    confused_with: list[list[str] | None] = [None] * k_classes
+    confused_counts: list[list[int] | None] = [None] * k_classes
+    if confident_joint is not None:
+        cj = np.asarray(confident_joint, dtype=np.float64)
+        sym = cj + cj.T
+        np.fill_diagonal(sym, 0)
+        for c in range(k_classes):
+            top = [j for j in np.argsort(-sym[c], kind="stable")[:max_confused] if sym[c, j] > 0]
+            confused_with[c] = [data.class_names[j] for j in top]
+            confused_counts[c] = [int(round(sym[c, j])) for j in top]
+
+    def opt(values, cast):
+        return [None if values is None or (isinstance(values[c], float) and np.isnan(values[c]))
+                else cast(values[c]) for c in range(k_classes)]
+
+    return pa.Table.from_pydict(
+        {
+            "class_name": list(data.class_names),
+            "count": counts.tolist(),
+            "share": (counts / total if total else np.zeros(k_classes)).tolist(),
+            "effective_count": effective.tolist(),
+            "dedup_count": opt(dedup, int),
+            "spread": opt(spread.tolist(), float),
+            "num_subclusters": [int(s) if counts[c] else None for c, s in enumerate(subclusters)],
+            "nearest_class": [data.class_names[nearest[c]] if has_nearest[c] else None for c in range(k_classes)],
+            "separability": opt(separability.tolist(), float),
+            "noise_rate": opt(None if noise_rate is None else np.asarray(noise_rate, dtype=float).tolist(), float),
+            "label_issues": opt(issues, int),
+            "confused_with": confused_with,
+            "confused_counts": confused_counts,
+        },
+        schema=CLASSES,
+    )
+
+
+def _per_class(embeddings, members_of, cos_own, cos_near, has_nearest, subcluster_sample, max_subclusters, seed):
+    """Spread, separability and sub-cluster count of every class with members."""
+    k_classes = len(has_nearest)
+    rng = np.random.default_rng(seed)
+    spread = np.full(k_classes, np.nan)
+    separability = np.full(k_classes, np.nan)
+    subclusters = np.zeros(k_classes, dtype=np.int32)
+    for c, members in members_of.items():
+        spread[c] = float(np.mean(1.0 - cos_own[members]))
+        if has_nearest[c]:
+            separability[c] = float(np.mean(cos_own[members] > cos_near[members]))
+        sample = members if len(members) <= subcluster_sample else rng.choice(members, subcluster_sample, replace=False)
+        subclusters[c] = count_subclusters(embeddings[np.sort(sample)], max_k=max_subclusters, seed=seed)
+    return spread, separability, subclusters

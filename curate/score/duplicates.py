@@ -1,0 +1,206 @@
+"""Exact and near duplicates, and train/test leakage, from content hashes and the neighbour graph.
+
+* **exact**: samples with the same content hash (``Embedded.hashes``, the encoded bytes); for
+  array inputs, which have no hashes, bit-identical embedding rows.
+* **near**: pairs in the neighbour graph with cosine >= ``threshold`` (default 0.95; CLIP puts
+  re-encoded / resized / lightly cropped copies above ~0.95, while distinct images of one class
+  sit around 0.6-0.8).
+
+Both kinds of pair are edges of one graph; its connected components (scipy.sparse.csgraph) are
+the duplicate groups. Within a group one member is kept: for images the largest (width x
+height), ties broken by the first row; for arrays the first row. Every other member is
+``is_duplicate`` (a redundant copy). A group whose members lie in more than one split is train/
+test leakage: every member gets ``is_leak``, and the groups and samples are counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from curate.data import Embedded
+from curate.errors import DataError
+
+DEFAULT_THRESHOLD = 0.95
+
+
+@dataclass
+class DuplicateResult:
+    """Per-sample duplicate findings, row-aligned with the Embedded data.
+
+    is_duplicate: (N,) bool, a redundant copy (a group member that is not the keeper)
+    group:        (N,) object, group id (str, the keeper's sample_id) shared by every member; None if none
+    kind:         (N,) object, ``"exact"`` (every member identical) or ``"near"``; None if none
+    keep:         (N,) object, True for the keeper, False for other members, None outside groups
+    is_leak:      (N,) bool, member of a group that spans more than one split
+    num_groups, num_exact_groups, num_near_groups: group counts
+    num_duplicates: redundant copies (``is_duplicate.sum()``)
+    num_leak_groups, num_leaked_samples: train/test leakage counts
+    """
+
+    is_duplicate: np.ndarray
+    group: np.ndarray
+    kind: np.ndarray
+    keep: np.ndarray
+    is_leak: np.ndarray
+    num_groups: int
+    num_exact_groups: int
+    num_near_groups: int
+    num_duplicates: int
+    num_leak_groups: int
+    num_leaked_samples: int
+
+    def summary(self) -> dict[str, int | float]:
+        n = len(self.is_duplicate)
+        return {
+            "duplicate_groups": self.num_groups,
+            "exact_duplicate_groups": self.num_exact_groups,
+            "near_duplicate_groups": self.num_near_groups,
+            "duplicates": self.num_duplicates,
+            "duplicate_rate": self.num_duplicates / n if n else 0.0,
+            "leak_groups": self.num_leak_groups,
+            "leaked_samples": self.num_leaked_samples,
+        }
+
+
+def exact_keys(data: Embedded) -> np.ndarray:
+    """(N,) int64 key per sample; equal keys <=> identical content.
+
+    Content hashes when the data has them (rows without a hash get a unique key), otherwise
+    identical embedding rows, found by hashing each row's bytes and confirming equality.
+    """
+    n = len(data)
+    if data.hashes is not None:
+        hashes = np.asarray(data.hashes, dtype=object)
+        missing = np.array([h is None for h in hashes])
+        filled = np.where(missing, np.arange(n).astype(str).astype(object) + "\0", hashes)
+        _, keys = np.unique(filled.astype(str), return_inverse=True)
+        return keys.astype(np.int64)
+    return _identical_rows(data.embeddings)
+
+
+def _identical_rows(x: np.ndarray, block: int = 16384) -> np.ndarray:
+    """(N,) int64 key per row of (N, D) float32 ``x``; rows share a key only when bit-identical."""
+    n = x.shape[0]
+    words = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).reshape(n, -1)
+    rng = np.random.default_rng(12345)
+    weights = rng.integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
+    digest = np.empty(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for start in range(0, n, block):
+            # a random linear hash of the words, wrapping mod 2^64; collisions are checked below
+            digest[start:start + block] = (words[start:start + block].astype(np.uint64) * weights).sum(axis=1)
+    _, keys = np.unique(digest, return_inverse=True)
+    keys = keys.astype(np.int64)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+    for pos in same:  # only rows whose digests collide are compared in full
+        a, b = order[pos], order[pos + 1]
+        if not np.array_equal(words[a], words[b]):
+            keys[b] = n + b  # a hash collision between different rows: split them
+    return keys
+
+
+def find_duplicates(
+    data: Embedded,
+    neighbors: tuple[np.ndarray, np.ndarray],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    sizes: np.ndarray | None = None,
+) -> DuplicateResult:
+    """Group exact and near duplicates and flag train/test leakage.
+
+    data:      Embedded samples (``hashes`` and ``splits`` are used when present)
+    neighbors: ``(idx (N, k) int64, sims (N, k) float32)`` from the neighbour graph, self
+               excluded, -1 for empty slots (see :func:`curate.graph.stage.load_neighbors`)
+    threshold: cosine at or above which two neighbours are near duplicates
+    sizes:     (N,) image area in pixels (width x height from samples.parquet; NaN/<=0 when
+               unknown) to keep the largest copy; None keeps the first row
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(data)
+    idx, sims = neighbors
+    if idx.shape[0] != n or sims.shape != idx.shape:
+        raise DataError(f"neighbour arrays {idx.shape} do not match {n} samples; re-run `curate neighbors`")
+    if not 0.0 < threshold <= 1.0:
+        raise DataError(f"duplicate threshold must be in (0, 1], got {threshold}")
+
+    keys = exact_keys(data)
+    # exact edges: each row to the first row with its key (a star per key)
+    order = np.argsort(keys, kind="stable")
+    first_of_key = np.empty(n, dtype=np.int64)
+    sorted_keys = keys[order]
+    starts = np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]])
+    first_of_key[order] = order[np.flatnonzero(starts)[np.cumsum(starts) - 1]]
+    exact_src = np.flatnonzero(first_of_key != np.arange(n))
+    exact_dst = first_of_key[exact_src]
+
+    near = (sims >= threshold) & (idx >= 0)
+    near_src = np.repeat(np.arange(n), near.sum(axis=1))
+    near_dst = idx[near]
+
+    src = np.concatenate([exact_src, near_src])
+    dst = np.concatenate([exact_dst, near_dst])
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
+    _, comp = connected_components(graph, directed=True, connection="weak")
+    comp_size = np.bincount(comp)
+    member = comp_size[comp] > 1
+
+    is_duplicate = np.zeros(n, dtype=bool)
+    group = np.full(n, None, dtype=object)
+    kind = np.full(n, None, dtype=object)
+    keep = np.full(n, None, dtype=object)
+    is_leak = np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(member)
+    if rows.size == 0:
+        return DuplicateResult(is_duplicate, group, kind, keep, is_leak, 0, 0, 0, 0, 0, 0)
+
+    # keeper: largest area, then first row. Sort members by (component, -area, row).
+    area = np.zeros(n, dtype=np.float64) if sizes is None else np.nan_to_num(
+        np.asarray(sizes, dtype=np.float64), nan=0.0)
+    if len(area) != n:
+        raise DataError(f"sizes has {len(area)} rows but there are {n} samples")
+    by_group = rows[np.lexsort((rows, -area[rows], comp[rows]))]
+    g = comp[by_group]
+    first = np.concatenate([[True], g[1:] != g[:-1]])
+    keepers = by_group[first]
+    keeper_of_comp = np.full(comp_size.size, -1, dtype=np.int64)
+    keeper_of_comp[comp[keepers]] = keepers
+
+    keep[rows] = False
+    keep[keepers] = True
+    is_duplicate[rows] = True
+    is_duplicate[keepers] = False
+    group[rows] = np.asarray(data.sample_ids, dtype=object)[keeper_of_comp[comp[rows]]]
+
+    # a group is exact when all its members share one content key
+    keys_per_comp = _distinct_per_group(comp[rows], keys[rows], comp_size.size)
+    exact_comp = keys_per_comp == 1
+    kind[rows] = np.where(exact_comp[comp[rows]], "exact", "near")
+    groups = np.unique(comp[rows])
+    num_exact = int(exact_comp[groups].sum())
+
+    num_leak_groups = 0
+    if data.splits is not None:
+        _, split_code = np.unique(np.asarray(data.splits, dtype=str), return_inverse=True)
+        splits_per_comp = _distinct_per_group(comp[rows], split_code[rows], comp_size.size)
+        leak_comp = splits_per_comp > 1
+        is_leak[rows] = leak_comp[comp[rows]]
+        num_leak_groups = int(leak_comp[groups].sum())
+
+    return DuplicateResult(
+        is_duplicate=is_duplicate, group=group, kind=kind, keep=keep, is_leak=is_leak,
+        num_groups=len(groups), num_exact_groups=num_exact, num_near_groups=len(groups) - num_exact,
+        num_duplicates=int(is_duplicate.sum()), num_leak_groups=num_leak_groups,
+        num_leaked_samples=int(is_leak.sum()),
+    )
+
+
+def _distinct_per_group(groups: np.ndarray, values: np.ndarray, num_groups: int) -> np.ndarray:
+    """(num_groups,) number of distinct ``values`` within each group id of ``groups``."""
+    pairs = np.unique(np.stack([groups, values.astype(np.int64)]), axis=1)
+    return np.bincount(pairs[0], minlength=num_groups)

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from curate.errors import UsageError
+from curate.graph.neighbors import exact_knn, faiss_knn, knn, recall_at_k, resolve_method
+
+
+def _unit(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_exact_matches_brute_force_and_excludes_self():
+    x = _unit(np.random.default_rng(0).standard_normal((300, 16)))
+    idx, sims = exact_knn(x, 5, block_size=64)
+    full = x @ x.T
+    np.fill_diagonal(full, -np.inf)
+    expected = np.argsort(-full, axis=1)[:, :5]
+    np.testing.assert_array_equal(idx, expected)
+    np.testing.assert_allclose(sims, np.take_along_axis(full, expected, axis=1), atol=1e-5)
+    assert not (idx == np.arange(300)[:, None]).any()
+
+
+def test_self_excluded_even_with_exact_duplicates():
+    x = _unit(np.random.default_rng(1).standard_normal((50, 8)))
+    x[10] = x[3]
+    for idx, _ in (exact_knn(x, 3), faiss_knn(x, 3, nlist=2, nprobe=2)):
+        assert not (idx == np.arange(50)[:, None]).any()
+        assert idx[3, 0] == 10 and idx[10, 0] == 3
+
+
+def test_k_larger_than_n_minus_one_pads():
+    x = _unit(np.random.default_rng(2).standard_normal((4, 8)))
+    for method in ("exact", "faiss"):
+        idx, sims = knn(x, 6, method=method, device="cpu")
+        assert idx.shape == (4, 6)
+        assert (idx[:, :3] >= 0).all() and (idx[:, 3:] == -1).all()
+        assert np.isneginf(sims[:, 3:]).all()
+
+
+def test_faiss_recall_against_exact(synthetic_small):
+    x = synthetic_small.embeddings
+    idx, sims = faiss_knn(x, 10, nprobe=8)
+    recall = recall_at_k(x, idx, num_queries=300)
+    assert 0.7 <= recall <= 1.0
+    exact_idx, _ = exact_knn(x, 10)
+    assert recall_at_k(x, exact_idx, num_queries=300) == pytest.approx(1.0)
+    # sims returned are the true cosines of the listed neighbours
+    rows = np.arange(0, len(x), 97)
+    true = np.einsum("nd,nkd->nk", x[rows], x[idx[rows]])
+    np.testing.assert_allclose(sims[rows], true, atol=1e-4)
+    assert (np.diff(sims, axis=1) <= 1e-6).all()
+
+
+def test_auto_method_and_bad_inputs():
+    assert resolve_method(100, "auto", "cpu") == "exact"
+    assert resolve_method(10_000_000, "auto", "cpu") == "faiss"
+    assert resolve_method(10_000_000, "auto", "cuda") == "exact"
+    with pytest.raises(UsageError):
+        resolve_method(10, "annoy")
+    with pytest.raises(UsageError):
+        knn(np.ones((3, 2), dtype=np.float32), 0)
+
+
+def test_half_precision_tiles_give_float32_sims():
+    # the GPU path (fp16 tiles, float32 re-scoring), exercised on CPU
+    x = _unit(np.random.default_rng(4).standard_normal((200, 32)))
+    ref_idx, ref_sims = exact_knn(x, 5)
+    idx, sims = exact_knn(x, 5, half=True, block_size=50)
+    assert (idx == ref_idx).mean() > 0.95
+    true = np.einsum("nd,nkd->nk", x, x[idx])
+    np.testing.assert_allclose(sims, true, atol=1e-5)
+    assert (np.diff(sims, axis=1) <= 0).all()
+    assert not (idx == np.arange(200)[:, None]).any()
