@@ -151,7 +151,7 @@ def _refine_softmax(embeddings, labels, train_rows, init, class_weight, ridge, m
     x = _with_bias(embeddings[rows], device)
     y = torch.from_numpy(labels[rows]).to(device)
     cw = torch.from_numpy(class_weight).float().to(device)
-    weight = (init * 10.0).clone().requires_grad_(True)
+    weight = (init * 10.0).contiguous().requires_grad_(True)
     opt = torch.optim.LBFGS([weight], lr=1.0, max_iter=max_iter, history_size=10, line_search_fn="strong_wolfe")
     l2 = ridge / max(len(rows), 1)
 
