@@ -123,3 +123,11 @@ def test_bad_options_are_usage_errors(synthetic_small):
         score_label_noise(data, sources=("knn", "magic"))
     with pytest.raises(UsageError, match="folds"):
         score_label_noise(data, folds=1)
+
+
+def test_fewer_rows_than_neighbours_and_folds(synthetic_small):
+    rows = np.r_[np.flatnonzero(synthetic_small.labels == 0)[:3], np.flatnonzero(synthetic_small.labels == 1)[:1]]
+    data = embedded_from_synthetic(synthetic_small)
+    data.embeddings, data.labels, data.sample_ids = data.embeddings[rows], data.labels[rows], data.sample_ids[rows]
+    r = score_label_noise(data)
+    assert len(r) == 4 and np.isfinite(r.label_quality).all()
