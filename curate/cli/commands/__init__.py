@@ -4,3 +4,4 @@ from curate.cli.commands import scan  # noqa: F401
 from curate.cli.commands import index  # noqa: F401
 from curate.cli.commands import embed  # noqa: F401
 from curate.cli.commands import graph  # noqa: F401
+from curate.cli.commands import noise  # noqa: F401

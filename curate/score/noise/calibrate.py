@@ -1,0 +1,92 @@
+"""Calibrate each source, then pool them into one set of predicted probabilities.
+
+Each source gives (N, K) scores on its own scale (log vote shares, probe outputs, cosines).
+Calibration fits one inverse temperature per source, ``softmax(w * scores)``, by maximum
+likelihood of the given labels on out-of-sample scores. The given labels are noisy, and a plain
+NLL fit lets the wrong ones (10-20 % of rows) pull the temperature up until the probabilities are
+blurred, which costs the confident-learning filter its recall. So the likelihood has a noise
+channel: a label is the true class with probability ``1 - eps`` and a uniformly random class
+with probability ``eps``; ``eps`` is fitted with ``w`` and explains the wrong labels instead of a
+soft temperature.
+
+Pooling is the geometric mean of the calibrated distributions (log-linear pooling with equal
+weights): ``softmax(sum_s w_s * scores_s / S)``. Measured on the 20k synthetic benchmark
+(F1 of the flagged issues): kNN vote alone with plain NLL 0.91, with the noise channel 0.98;
+kNN + probe pooled 0.99; fitting the pooling weights jointly by likelihood instead gave 0.96
+(the probe took almost all the weight), and the arithmetic mean of the probabilities 0.97.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def fit_inverse_temperature(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    max_rows: int = 5_000,
+    max_iter: int = 50,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Fit ``softmax(w * scores)`` to the given labels under a uniform noise channel.
+
+    scores: (N, K) float32 out-of-sample scores of one source;  labels: (N,) int64, -1 ignored.
+    Uses a random sample of at most ``max_rows`` labelled rows. Returns ``(w, eps)``: the inverse
+    temperature and the fitted share of labels explained as noise. Two parameters, so this is a
+    small L-BFGS-B problem in numpy with an analytic gradient.
+    """
+    from scipy.optimize import minimize
+
+    labelled = np.flatnonzero(labels >= 0)
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(labelled, size=min(max_rows, labelled.size), replace=False))
+    x = np.asarray(scores[rows], dtype=np.float64)
+    # Unit spread, so one starting point and one set of bounds suit every source.
+    spread = max(float(x.std(axis=1).mean()), 1e-6)
+    x /= spread
+    n, num_classes = x.shape
+    y = labels[rows]
+    at_label = x[np.arange(n), y]
+
+    def loss_and_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
+        w, eps = np.exp(params[0]), 1.0 / (1.0 + np.exp(-params[1]))
+        logits = w * x
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        p_given = p[np.arange(n), y]
+        q = (1 - eps) * p_given + eps / num_classes
+        dq_dlogw = (1 - eps) * p_given * (at_label - (p * x).sum(axis=1)) * w
+        dq_dlogit_eps = (1.0 / num_classes - p_given) * eps * (1 - eps)
+        grad = -np.array([(dq_dlogw / q).mean(), (dq_dlogit_eps / q).mean()])
+        return float(-np.log(q).mean()), grad
+
+    fit = minimize(loss_and_grad, np.array([0.0, -2.0]), jac=True, method="L-BFGS-B",
+                   bounds=[(-8.0, 8.0), (-8.0, 4.0)], options={"maxiter": max_iter})
+    return float(np.exp(fit.x[0]) / spread), float(1.0 / (1.0 + np.exp(-fit.x[1])))
+
+
+def pooling_weights(scores: list[np.ndarray], labels: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """(S,) float64 weights for :func:`combine_sources`: each source's calibrated inverse
+    temperature divided by S (geometric mean of the calibrated distributions)."""
+    temps = [fit_inverse_temperature(s, labels, seed=seed)[0] for s in scores]
+    return np.asarray(temps, dtype=np.float64) / len(scores)
+
+
+def combine_sources(
+    scores: list[np.ndarray], weights: np.ndarray, *, block_size: int = 65536
+) -> np.ndarray:
+    """(N, K) float32 probabilities ``softmax(sum_s weights[s] * scores[s])``, block by block.
+
+    scores: S arrays (N, K) float32;  weights: (S,) from :func:`pooling_weights`.
+    """
+    n, k = scores[0].shape
+    out = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        logits = sum(float(w) * s[start:stop].astype(np.float64) for w, s in zip(weights, scores))
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        out[start:stop] = p / p.sum(axis=1, keepdims=True)
+    return out

@@ -1,0 +1,165 @@
+"""Source (b): a K-fold cross-validated linear probe on the embeddings.
+
+Every labelled sample is scored by a probe that never saw it (nor any of its duplicates: folds
+are drawn per duplicate group, stratified by class so tail classes spread over the folds).
+
+Two solvers, both in torch on ``device``:
+
+* ``"ridge"`` (default): class-balanced least squares on one-hot targets, solved in closed form.
+  The (D+1) x (D+1) Gram matrix and the (D+1) x K class sums are accumulated once in blocks;
+  each fold subtracts its own rows and solves one small linear system, so the cost is a single
+  pass over the data plus ``folds`` solves — independent of the number of optimisation steps.
+  On the synthetic benchmark it ranks label errors better than softmax regression, and it is
+  what makes the whole scorer fit in a fraction of Datalab's time on a CPU.
+* ``"softmax"``: class-balanced multinomial logistic regression, full-batch L-BFGS on device,
+  warm-started from the ridge solution (so a few iterations suffice).
+
+Class balancing weights each sample by ``(count / mean count) ** -balance``: without it a
+least-squares probe shrinks tail-class scores and flags tail classes wholesale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def cv_folds(labels: np.ndarray, groups: np.ndarray, *, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Assign each sample a fold in ``0..folds-1``; -1 for unlabelled rows.
+
+    labels: (N,) int64, -1 unlabelled;  groups: (N,) int64 duplicate-group ids.
+    All members of a group share a fold (the group takes the fold of its first labelled
+    member's class order); within each class, groups are dealt round-robin from a random
+    offset, so every class with at least ``folds`` groups appears in every fold.
+    """
+    rng = np.random.default_rng(seed)
+    labelled = np.flatnonzero(labels >= 0)
+    fold_of = np.full(len(labels), -1, dtype=np.int64)
+    if labelled.size == 0:
+        return fold_of
+    group_ids, first = np.unique(groups[labelled], return_index=True)
+    group_label = labels[labelled[first]]
+    order = np.lexsort((rng.random(len(group_ids)), group_label))
+    sorted_labels = group_label[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_labels)) + 1]
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    offset = rng.integers(0, folds, size=len(starts))
+    group_fold = np.empty(len(group_ids), dtype=np.int64)
+    group_fold[order] = (rank + np.repeat(offset, np.diff(np.r_[starts, len(order)]))) % folds
+    fold_of[labelled] = group_fold[np.searchsorted(group_ids, groups[labelled])]
+    return fold_of
+
+
+def linear_probe_logits(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    fold_of: np.ndarray,
+    *,
+    solver: str = "ridge",
+    ridge: float = 1.0,
+    balance: float = 1.0,
+    max_iter: int = 30,
+    block_size: int = 16384,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Out-of-fold probe scores.
+
+    embeddings: (N, D) float16/float32, L2-normalised
+    labels:     (N,) int64, -1 unlabelled (not trained on)
+    fold_of:    (N,) int64 fold per row from :func:`cv_folds` (-1 for unlabelled rows)
+    Returns (N, K) float32 scores (ridge: one-hot regression outputs; softmax: logits). A
+    labelled row is scored by the probe of its own fold, trained on the other folds; an
+    unlabelled row by the probe trained on every labelled row.
+    """
+    import torch
+
+    if solver not in ("ridge", "softmax"):
+        raise ValueError(f"unknown probe solver {solver!r}: use 'ridge' or 'softmax'")
+    n, dim = embeddings.shape
+    folds = int(fold_of.max()) + 1 if (fold_of >= 0).any() else 0
+    counts = np.bincount(labels[labels >= 0], minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    class_weight = np.zeros(num_classes)
+    class_weight[present] = (counts[present] / counts[present].mean()) ** -balance
+
+    # One pass: per-fold Gram matrices and weighted class sums, with a bias column.
+    gram = torch.zeros(folds, dim + 1, dim + 1, dtype=torch.float64, device=device)
+    sums = torch.zeros(folds, num_classes, dim + 1, dtype=torch.float64, device=device)
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        f = torch.from_numpy(fold_of[start:stop]).to(device)
+        keep = f >= 0
+        if not bool(keep.any()):
+            continue
+        x = _with_bias(embeddings[start:stop], device)[keep]
+        y = torch.from_numpy(labels[start:stop]).to(device)[keep]
+        w = torch.from_numpy(class_weight).float().to(device)[y]
+        f = f[keep]
+        for fold in torch.unique(f).tolist():
+            rows = f == fold
+            xw = x[rows] * w[rows, None]
+            # float32 GEMMs per block (fast everywhere), accumulated in float64 across blocks.
+            gram[fold] += (xw.T @ x[rows]).double()
+            one_hot = torch.nn.functional.one_hot(y[rows], num_classes).float()
+            sums[fold] += (one_hot.T @ xw).double()
+    sums = sums.transpose(1, 2)
+    total_gram, total_sums = gram.sum(0), sums.sum(0)
+    eye = ridge * torch.eye(dim + 1, dtype=torch.float64, device=device)
+
+    weights = []
+    for fold in range(folds):
+        w = torch.linalg.solve(total_gram - gram[fold] + eye, total_sums - sums[fold])
+        weights.append(w.float())
+    full = torch.linalg.solve(total_gram + eye, total_sums).float()
+    if solver == "softmax":
+        weights = [
+            _refine_softmax(embeddings, labels, fold_of != fold, w, class_weight, ridge, max_iter, device)
+            for fold, w in enumerate(weights)
+        ]
+        full = _refine_softmax(embeddings, labels, labels >= 0, full, class_weight, ridge, max_iter, device)
+
+    out = np.empty((n, num_classes), dtype=np.float32)
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        x = _with_bias(embeddings[start:stop], device)
+        f = torch.from_numpy(fold_of[start:stop]).to(device)
+        scores = torch.empty(stop - start, num_classes, device=device)
+        for fold in torch.unique(f).tolist():
+            rows = f == fold
+            scores[rows] = x[rows] @ (full if fold < 0 else weights[fold])
+        out[start:stop] = scores.cpu().numpy()
+    return out
+
+
+def _with_bias(block: np.ndarray, device: str):
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32)).to(device)
+    return torch.cat([x, torch.ones(len(x), 1, device=device)], dim=1)
+
+
+def _refine_softmax(embeddings, labels, train_rows, init, class_weight, ridge, max_iter, device):
+    """Class-balanced softmax regression from the ridge solution, full-batch L-BFGS on device.
+
+    The ridge outputs live on a one-hot scale (~0..1), so the warm start is sharpened by a
+    fixed factor before the first step; L-BFGS then fits the scale and the directions jointly.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    rows = np.flatnonzero(train_rows & (labels >= 0))
+    x = _with_bias(embeddings[rows], device)
+    y = torch.from_numpy(labels[rows]).to(device)
+    cw = torch.from_numpy(class_weight).float().to(device)
+    weight = (init * 10.0).contiguous().requires_grad_(True)
+    opt = torch.optim.LBFGS([weight], lr=1.0, max_iter=max_iter, history_size=10, line_search_fn="strong_wolfe")
+    l2 = ridge / max(len(rows), 1)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ weight, y, weight=cw) + l2 * (weight[:-1] ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return weight.detach()

@@ -1,0 +1,102 @@
+"""``score_label_noise``: out-of-sample probabilities from the embeddings, then confident learning."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curate.errors import UsageError
+from curate.progress import log
+from curate.score.noise.calibrate import combine_sources, pooling_weights
+from curate.score.noise.filter import LabelNoiseResult, _confident_learning
+from curate.score.noise.knn import DUPLICATE_THRESHOLD, duplicate_groups, knn_vote_logits
+from curate.score.noise.probe import cv_folds, linear_probe_logits
+from curate.score.noise.zeroshot import zeroshot_logits
+
+SOURCES = ("knn", "probe", "zeroshot")
+
+#: Neighbours per sample in the kNN vote (more than Datalab's 10: the vote is similarity-weighted,
+#: so far neighbours add evidence without drowning the near ones).
+DEFAULT_VOTE_K = 30
+
+
+def score_label_noise(
+    data,
+    *,
+    neighbors: tuple[np.ndarray, np.ndarray] | None = None,
+    sources: tuple[str, ...] = SOURCES,
+    k: int = DEFAULT_VOTE_K,
+    folds: int = 5,
+    seed: int = 0,
+    device: str = "cpu",
+    knn_temperature: float = 0.05,
+    duplicate_threshold: float = DUPLICATE_THRESHOLD,
+    probe_solver: str = "ridge",
+    filter_by: str = "prune_by_noise_rate",
+) -> LabelNoiseResult:
+    """Score every labelled sample's label from its embedding.
+
+    data:      :class:`curate.data.Embedded` (embeddings (N, D) float32 L2-normalised, labels (N,)
+               int64 with -1 for unlabelled, optional text_embeddings (K, D) and hashes)
+    neighbors: ``(idx (N, k') int64, sims (N, k') float32)`` from
+               :func:`curate.graph.neighbors.exact_knn` (self excluded), e.g. the neighbours
+               stage's graph; computed here when None. Only the first ``k`` columns are used.
+    sources:   any of ``"knn"`` (similarity-weighted vote without the sample itself or its
+               near-duplicates), ``"probe"`` (``folds``-fold cross-validated linear probe, duplicate
+               groups kept in one fold), ``"zeroshot"`` (similarity to the class-name text
+               embeddings; silently unused when ``data.text_embeddings`` is None, with a note).
+    Each source is calibrated on its own (inverse temperature fitted by noise-aware NLL) and the
+    calibrated distributions are pooled by geometric mean (:mod:`calibrate`); then cleanlab's filter flags issues with per-class thresholds
+    (:mod:`filter`). Unlabelled rows are not scored (label_quality NaN, never an issue) but still
+    get a suggested label. No labels at all, or a single class, returns an unscored result whose
+    ``notes`` say why; nothing raises for those.
+    """
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown or not sources:
+        raise UsageError(f"unknown label-noise sources {unknown or '(none)'}: choose from {', '.join(SOURCES)}")
+    if folds < 2:
+        raise UsageError(f"folds must be at least 2, got {folds}")
+    labels = np.asarray(data.labels, dtype=np.int64)
+    num_classes = data.num_classes
+    present = np.unique(labels[labels >= 0])
+    if present.size == 0:
+        return LabelNoiseResult.unscored(labels, num_classes, "skipped: unlabelled (no labelled samples to score)")
+    if present.size < 2:
+        return LabelNoiseResult.unscored(
+            labels, num_classes, "skipped: one class (nothing to confuse it with)")
+
+    notes: list[str] = []
+    emb = data.embeddings
+    if neighbors is None and ("knn" in sources or "probe" in sources):
+        from curate.graph.neighbors import exact_knn
+
+        log(f"label noise: exact {k}-NN graph on {len(emb)} samples")
+        neighbors = exact_knn(emb, k, device=device)
+    scores: list[np.ndarray] = []
+    used: list[str] = []
+    if "knn" in sources:
+        idx, sims = neighbors[0][:, :k], neighbors[1][:, :k]
+        scores.append(knn_vote_logits(labels, idx, sims, num_classes, temperature=knn_temperature,
+                                      duplicate_threshold=duplicate_threshold))
+        used.append("knn")
+    if "probe" in sources:
+        groups = duplicate_groups(neighbors[0], neighbors[1], threshold=duplicate_threshold, hashes=data.hashes)
+        fold_of = cv_folds(labels, groups, folds=folds, seed=seed)
+        scores.append(linear_probe_logits(emb, labels, num_classes, fold_of, solver=probe_solver, device=device))
+        used.append("probe")
+    if "zeroshot" in sources:
+        if data.text_embeddings is None:
+            notes.append("zeroshot source unused: no class-name text embeddings")
+        else:
+            scores.append(zeroshot_logits(emb, data.text_embeddings, device=device))
+            used.append("zeroshot")
+    if not scores:
+        result = LabelNoiseResult.unscored(labels, num_classes, "skipped: no usable source")
+        result.notes[:0] = notes
+        return result
+
+    weights = pooling_weights(scores, labels, seed=seed)
+    notes.append("pooling weights: " + ", ".join(f"{s}={w:.3g}" for s, w in zip(used, weights)))
+    pred_probs = combine_sources(scores, weights)
+    result = _confident_learning(labels, pred_probs, filter_by=filter_by, quality_method="self_confidence", n_jobs=1)
+    result.notes[:0] = notes
+    return result

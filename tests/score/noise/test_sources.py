@@ -1,0 +1,79 @@
+import numpy as np
+
+from curate.score.noise.calibrate import combine_sources, fit_inverse_temperature
+from curate.score.noise.knn import duplicate_groups, knn_vote_logits
+from curate.score.noise.probe import cv_folds, linear_probe_logits
+
+
+def test_knn_vote_ignores_near_duplicates_and_unlabelled_neighbours():
+    labels = np.array([0, 1, 0, -1])
+    idx = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])
+    sims = np.array([[0.99, 0.6, 0.7], [0.99, 0.6, 0.7], [0.6, 0.6, 0.7], [0.7, 0.7, 0.7]], dtype=np.float32)
+    probs = np.exp(knn_vote_logits(labels, idx, sims, 2))
+    # Row 0's copy (cos 0.99, label 1) does not vote; its other labelled neighbour says 0.
+    assert probs[0].argmax() == 0 and probs[0, 0] > 0.99
+    # Row 1's copy is dropped too: only row 2 (label 0) votes, row 3 is unlabelled.
+    assert probs[1].argmax() == 0
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_knn_vote_without_voters_is_flat():
+    probs = np.exp(knn_vote_logits(np.array([0, 1]), np.array([[-1], [-1]]),
+                                   np.array([[-np.inf], [-np.inf]], dtype=np.float32), 2))
+    np.testing.assert_allclose(probs, 0.5)
+
+
+def test_duplicate_groups_join_near_copies_and_equal_hashes():
+    idx = np.array([[1], [0], [3], [2], [0]])
+    sims = np.array([[0.99], [0.99], [0.5], [0.5], [0.3]], dtype=np.float32)
+    hashes = np.array(["a", "b", "c", "x", "c"], dtype=object)
+    groups = duplicate_groups(idx, sims, hashes=hashes)
+    assert groups[0] == groups[1] and groups[2] == groups[4] and groups[2] != groups[3]
+    assert groups[0] != groups[2]
+
+
+def test_cv_folds_keep_groups_together_and_spread_every_class():
+    labels = np.repeat(np.arange(4), [200, 50, 10, 5])
+    groups = np.arange(len(labels))
+    groups[1:20] = 0  # a duplicate group of 20 rows of class 0
+    labels = np.append(labels, -1)
+    groups = np.append(groups, 999)
+    fold_of = cv_folds(labels, groups, folds=5, seed=1)
+    assert len(set(fold_of[:20])) == 1 and fold_of[-1] == -1
+    for cls in range(4):
+        assert set(fold_of[labels == cls]) == set(range(5))
+    assert not np.array_equal(fold_of, cv_folds(labels, groups, folds=5, seed=2))
+
+
+def test_probe_scores_are_out_of_fold(synthetic_small):
+    ds = synthetic_small
+    groups = np.arange(len(ds.labels))
+    fold_of = cv_folds(ds.labels, groups, folds=5, seed=0)
+    scores = linear_probe_logits(ds.embeddings, ds.labels, 12, fold_of)
+    # A probe that saw its own rows would side with the given (wrong) label on noisy rows.
+    noisy = ds.is_noisy
+    assert (scores[noisy].argmax(axis=1) == ds.true_labels[noisy]).mean() > 0.8
+    assert (scores[~noisy].argmax(axis=1) == ds.labels[~noisy]).mean() > 0.85
+
+
+def test_softmax_solver_agrees_with_ridge(synthetic_small):
+    ds = synthetic_small
+    fold_of = cv_folds(ds.labels, np.arange(len(ds.labels)), folds=3, seed=0)
+    ridge = linear_probe_logits(ds.embeddings, ds.labels, 12, fold_of).argmax(axis=1)
+    softmax = linear_probe_logits(ds.embeddings, ds.labels, 12, fold_of, solver="softmax", max_iter=10).argmax(axis=1)
+    assert (ridge == softmax).mean() > 0.9
+
+
+def test_temperature_fit_sharpens_informative_scores_and_estimates_noise():
+    rng = np.random.default_rng(0)
+    n, k = 4000, 10
+    truth = rng.integers(0, k, n)
+    scores = rng.normal(0, 1, (n, k)).astype(np.float32)
+    scores[np.arange(n), truth] += 4
+    labels = truth.copy()
+    flip = rng.random(n) < 0.2
+    labels[flip] = rng.integers(0, k, flip.sum())
+    w, eps = fit_inverse_temperature(scores, labels)
+    assert 0.1 < eps < 0.3
+    probs = combine_sources([scores], np.array([w]))
+    assert probs[np.arange(n), truth].mean() > 0.8
