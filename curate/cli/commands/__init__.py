@@ -1,1 +1,2 @@
 """Command modules, one per stage family. Importing one registers its commands on ``main``."""
+from curate.cli.commands import negatives  # noqa: F401

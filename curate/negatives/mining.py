@@ -1,0 +1,249 @@
+"""Hard-negative mining with false-negative filtering.
+
+A hard negative of an anchor is a near neighbour with a different label. Plain "nearest
+different label" mining is poisoned by false negatives: near-duplicates of the anchor that
+carry another label, and neighbours whose *given* label is wrong — typically a sample of the
+anchor's own class mislabelled as the confusable class, which is exactly where nearest
+different-label neighbours come from. :func:`mine_hard_negatives` removes
+
+* candidates at cosine >= ``near_duplicate_threshold`` or in the anchor's duplicate group;
+* candidates whose suggested (probably true) label is the anchor's label;
+* for an anchor whose own label is probably wrong, candidates labelled with, or probably
+  belonging to, the anchor's suggested class (they are its true class-mates).
+
+Suggested labels come from the score stage (issues.parquet) when available, else from a vote
+of each sample's neighbours (:func:`curate.graph.vote.knn_vote`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from curate.data import Embedded
+
+#: a stored neighbour list that yields too few negatives is searched again with this many
+#: neighbours at most (doubling from the stored k); bounds the cost of pathological anchors.
+DEFAULT_MAX_SEARCH_K = 2048
+
+
+@dataclass
+class LabelHints:
+    """What the scorers know about each row, aligned with ``Embedded`` rows.
+
+    suggested_label: (N,) int64 probable true label, -1 when unknown
+    duplicate_group: (N,) int64 group code, -1 when the row is in no duplicate group
+    """
+
+    suggested_label: np.ndarray
+    duplicate_group: np.ndarray
+
+    @classmethod
+    def from_issues(cls, is_label_issue, suggested_label, duplicate_group, labels: np.ndarray,
+                    class_names: list[str]) -> "LabelHints":
+        """From issues.parquet columns (aligned lists/arrays; None where not scored).
+
+        Only flagged rows contribute a suggestion; elsewhere the given label stands.
+        """
+        index = {name: i for i, name in enumerate(class_names)}
+        flagged = np.array([bool(f) for f in is_label_issue], dtype=bool)
+        suggested = np.array([index.get(s, -1) if s is not None else -1 for s in suggested_label], dtype=np.int64)
+        suggested = np.where(flagged & (suggested >= 0), suggested, labels)
+        codes: dict[str, int] = {}
+        groups = np.array([-1 if g is None else codes.setdefault(g, len(codes)) for g in duplicate_group],
+                          dtype=np.int64)
+        return cls(suggested_label=suggested, duplicate_group=groups)
+
+    @classmethod
+    def from_vote(cls, labels: np.ndarray, neighbor_idx: np.ndarray, num_classes: int,
+                  *, min_share: float = 0.5) -> "LabelHints":
+        """Neighbour majority as the suggested label where at least ``min_share`` of voters agree."""
+        from curate.graph.vote import knn_vote
+
+        majority, share = knn_vote(labels, neighbor_idx, num_classes)
+        suggested = np.where((majority >= 0) & (share >= min_share) & (labels >= 0), majority, labels)
+        return cls(suggested_label=suggested, duplicate_group=np.full(len(labels), -1, dtype=np.int64))
+
+
+def _negative_mask(anchors: np.ndarray, cand: np.ndarray, sims: np.ndarray, labels: np.ndarray,
+                   hints: LabelHints | None, threshold: float) -> np.ndarray:
+    """(m, k) bool: which candidates are usable negatives of each anchor row."""
+    safe = np.maximum(cand, 0)
+    la = labels[anchors][:, None]
+    lc = labels[safe]
+    ok = (cand >= 0) & (la >= 0) & (lc >= 0) & (lc != la) & (sims < threshold)
+    if hints is not None:
+        ga = hints.duplicate_group[anchors][:, None]
+        ok &= ~((ga >= 0) & (hints.duplicate_group[safe] == ga))
+        sc = hints.suggested_label[safe]
+        ok &= sc != la  # its label is probably wrong, toward the anchor's class
+        sa = hints.suggested_label[anchors][:, None]
+        # The anchor's own label is probably wrong: samples of its probable class are its class-mates.
+        ok &= ~((sa != la) & ((lc == sa) | (sc == sa)))
+    return ok
+
+
+def _take_first(mask: np.ndarray, cand: np.ndarray, sims: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` usable candidates of each row, keeping the (most-similar-first) order."""
+    order = np.argsort(~mask, axis=1, kind="stable")[:, :n]
+    take_ok = np.take_along_axis(mask, order, axis=1)
+    idx = np.where(take_ok, np.take_along_axis(cand, order, axis=1), -1)
+    sim = np.where(take_ok, np.take_along_axis(sims, order, axis=1), np.nan).astype(np.float32)
+    if idx.shape[1] < n:  # fewer candidates than asked for
+        pad = n - idx.shape[1]
+        idx = np.pad(idx, ((0, 0), (0, pad)), constant_values=-1)
+        sim = np.pad(sim, ((0, 0), (0, pad)), constant_values=np.nan)
+    return idx, sim
+
+
+def mine_hard_negatives(
+    data: Embedded,
+    neighbors: tuple[np.ndarray, np.ndarray],
+    *,
+    num_negatives: int = 10,
+    hints: LabelHints | None = None,
+    near_duplicate_threshold: float = 0.95,
+    max_search_k: int = DEFAULT_MAX_SEARCH_K,
+    block_size: int = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hard negatives of every row of ``data``.
+
+    neighbors: ``(idx (N, k) int64, sims (N, k) float32)`` rows into ``data``, most similar
+               first (see :func:`curate.data.load_neighbors`)
+    hints:     suggested labels / duplicate groups; None -> a neighbour vote stands in for the
+               label-noise scorer (no duplicate groups beyond the cosine threshold)
+    Returns ``(neg_idx (N, num_negatives) int64, neg_sims (N, num_negatives) float32)``, most
+    similar first, padded with -1 / NaN where fewer usable negatives exist (unlabelled anchors
+    get none). Anchors whose stored neighbour list yields too few negatives are searched again
+    exactly with a doubling k, up to ``max_search_k``.
+    """
+    from curate.graph.neighbors import exact_knn
+
+    if num_negatives < 1:
+        raise ValueError("num_negatives must be at least 1")
+    n = len(data)
+    labels = data.labels
+    cand, sims = neighbors
+    if hints is None:
+        hints = LabelHints.from_vote(labels, cand, data.num_classes)
+    mask = _negative_mask(np.arange(n), cand, sims, labels, hints, near_duplicate_threshold)
+    neg_idx, neg_sims = _take_first(mask, cand, sims, num_negatives)
+
+    # Anchors that could have more negatives than they got: search further, exactly.
+    labelled = labels >= 0
+    other_class = labelled.sum() - np.bincount(labels[labelled], minlength=data.num_classes)
+    possible = np.where(labelled, other_class[np.maximum(labels, 0)], 0)
+    got = (neg_idx >= 0).sum(axis=1)
+    k = cand.shape[1]
+    todo = np.flatnonzero(got < np.minimum(num_negatives, possible))
+    while todo.size and k < min(max_search_k, n - 1):
+        k = min(max(2 * k, 2 * num_negatives), max_search_k, n - 1)
+        more_idx, more_sims = exact_knn(data.embeddings, k, queries=data.embeddings[todo], block_size=block_size)
+        more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, near_duplicate_threshold)
+        neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
+        got = (neg_idx[todo] >= 0).sum(axis=1)
+        todo = todo[got < np.minimum(num_negatives, possible[todo])]
+    return neg_idx, neg_sims
+
+
+def naive_hard_negatives(labels: np.ndarray, neighbors: tuple[np.ndarray, np.ndarray], *,
+                         num_negatives: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest neighbours with a different label, no filtering: the baseline the benchmark beats."""
+    cand, sims = neighbors
+    mask = _negative_mask(np.arange(len(labels)), cand, sims, labels, None, np.inf)
+    return _take_first(mask, cand, sims, num_negatives)
+
+
+def confusion_pairs(labels: np.ndarray, neg_idx: np.ndarray, num_classes: int,
+                    *, top: int = 20) -> list[tuple[int, int, int]]:
+    """Class pairs whose samples are most often each other's hard negatives.
+
+    Returns up to ``top`` ``(class_a, class_b, count)`` with ``class_a < class_b``, most
+    frequent first; ``count`` counts anchor->negative links in both directions.
+    """
+    anchors = np.repeat(np.arange(len(neg_idx)), neg_idx.shape[1])
+    negs = neg_idx.ravel()
+    keep = negs >= 0
+    a, b = labels[anchors[keep]], labels[negs[keep]]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    counts = np.bincount(lo * num_classes + hi, minlength=num_classes * num_classes)
+    best = np.argsort(-counts, kind="stable")[:top]
+    return [(int(c // num_classes), int(c % num_classes), int(counts[c])) for c in best if counts[c] > 0]
+
+
+def _chain_order(embeddings: np.ndarray, *, num_clusters: int, seed: int) -> np.ndarray:
+    """All rows ordered so that nearby rows come together: k-means clusters chained by a greedy
+    nearest-centroid walk, each cluster's members ending with those nearest the next cluster."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if len(x) > 200_000:  # full Lloyd iterations get slow; mini-batch k-means is accurate enough here
+        km = MiniBatchKMeans(num_clusters, random_state=seed, batch_size=8192, n_init=1)
+    else:
+        km = KMeans(num_clusters, random_state=seed, n_init=1, max_iter=50)
+    assign = km.fit_predict(x)
+    centres = km.cluster_centers_ / np.maximum(np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True), 1e-12)
+    centre_sims = centres @ centres.T
+    chain = [int(np.bincount(assign, minlength=num_clusters).argmax())]
+    remaining = np.ones(num_clusters, dtype=bool)
+    remaining[chain[0]] = False
+    while remaining.any():
+        rest = np.flatnonzero(remaining)
+        chain.append(int(rest[np.argmax(centre_sims[chain[-1], rest])]))
+        remaining[chain[-1]] = False
+    order = []
+    for pos, c in enumerate(chain):
+        members = np.flatnonzero(assign == c)
+        if pos + 1 < len(chain):
+            toward_next = x[members] @ centres[chain[pos + 1]] - x[members] @ centres[c]
+            members = members[np.argsort(toward_next, kind="stable")]
+        order.append(members)
+    return np.concatenate(order)
+
+
+def plan_batches(embeddings: np.ndarray, hard_graph: np.ndarray | None = None, *,
+                 batch_size: int = 256, seed: int = 0) -> np.ndarray:
+    """Contrastive mini-batches of mutually hard samples.
+
+    Rows are first put in a locality order (k-means with about ``N / batch_size`` clusters,
+    chained by nearest centroid). Each batch then grows breadth-first over ``hard_graph`` (e.g.
+    the hard negatives of each row) from the first unassigned row in that order, so an anchor,
+    its hard negatives, their hard negatives (often the anchor's class-mates) and so on land
+    together; when the frontier runs dry the next row in locality order seeds it again. Every
+    batch has exactly ``batch_size`` rows except the last. Without ``hard_graph`` batches are
+    consecutive runs of the locality order.
+
+    embeddings: (N, D) float32, L2-normalised; hard_graph: (N, m) int64 rows, -1 = none.
+    Returns (N,) int64 batch index per row.
+    """
+    n = len(embeddings)
+    if batch_size < 2:
+        raise ValueError("batch_size must be at least 2")
+    if n <= batch_size:
+        return np.zeros(n, dtype=np.int64)
+    order = _chain_order(embeddings, num_clusters=max(1, int(round(n / batch_size))), seed=seed)
+    batch = np.full(n, -1, dtype=np.int64)
+    if hard_graph is None:
+        batch[order] = np.arange(n) // batch_size
+        return batch
+    from collections import deque
+
+    current, filled, cursor = 0, 0, 0
+    frontier: deque[int] = deque()
+    for _ in range(n):
+        row = -1
+        while frontier and row < 0:
+            cand = frontier.popleft()
+            row = cand if batch[cand] < 0 else -1
+        if row < 0:
+            while batch[order[cursor]] >= 0:
+                cursor += 1
+            row = int(order[cursor])
+        batch[row] = current
+        filled += 1
+        frontier.extend(int(j) for j in hard_graph[row] if j >= 0 and batch[j] < 0)
+        if filled == batch_size:
+            current, filled = current + 1, 0
+            frontier.clear()
+    return batch
