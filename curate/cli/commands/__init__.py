@@ -1,2 +1,3 @@
 """Command modules, one per stage family. Importing one registers its commands on ``main``."""
 from curate.cli.commands import negatives  # noqa: F401
+from curate.cli.commands import plan  # noqa: F401
