@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow.compute as pc
 
@@ -18,11 +18,11 @@ from curate.workspace import Workspace, write_parquet_atomic
 def run_propose(
     ws: Workspace,
     *,
-    strategy: str = "none",
+    strategy: Literal["none", "inverse", "sqrt", "effective-number", "cap"] = "none",
     cap: int | None = None,
     relabel_threshold: float = 0.9,
     drop_near_duplicates: bool = False,
-    outliers: str = "review",
+    outliers: Literal["review", "drop", "keep"] = "review",
     beta: float = 0.999,
     overwrite: bool = False,
 ) -> dict[str, Any]:
