@@ -116,8 +116,22 @@ def mine_hard_negatives(
     Returns ``(neg_idx (N, num_negatives) int64, neg_sims (N, num_negatives) float32)``, most
     similar first, padded with -1 / NaN where fewer usable negatives exist (unlabelled anchors
     get none). Anchors whose stored neighbour list yields too few negatives are searched again
-    exactly with a doubling k, up to ``max_search_k``.
+    exactly (one deep search, then doubling k) up to ``max_search_k`` neighbours.
     """
+    if hints is None:
+        hints = LabelHints.from_vote(data.labels, neighbors[0], data.num_classes)
+    return _mine(data, neighbors, num_negatives, hints, near_duplicate_threshold, max_search_k, block_size)
+
+
+def naive_hard_negatives(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], *, num_negatives: int = 10,
+                         max_search_k: int = DEFAULT_MAX_SEARCH_K) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest neighbours with a different label, no filtering (searching further just the same):
+    the baseline the benchmark compares against."""
+    return _mine(data, neighbors, num_negatives, None, np.inf, max_search_k, 4096)
+
+
+def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negatives: int, hints: LabelHints | None,
+          threshold: float, max_search_k: int, block_size: int) -> tuple[np.ndarray, np.ndarray]:
     from curate.graph.neighbors import exact_knn
 
     if num_negatives < 1:
@@ -125,34 +139,27 @@ def mine_hard_negatives(
     n = len(data)
     labels = data.labels
     cand, sims = neighbors
-    if hints is None:
-        hints = LabelHints.from_vote(labels, cand, data.num_classes)
-    mask = _negative_mask(np.arange(n), cand, sims, labels, hints, near_duplicate_threshold)
+    mask = _negative_mask(np.arange(n), cand, sims, labels, hints, threshold)
     neg_idx, neg_sims = _take_first(mask, cand, sims, num_negatives)
 
-    # Anchors that could have more negatives than they got: search further, exactly.
+    # Anchors that could have more negatives than they got: search further, exactly. The first
+    # extra search goes deep at once (each round costs a full pass over the embeddings).
     labelled = labels >= 0
     other_class = labelled.sum() - np.bincount(labels[labelled], minlength=data.num_classes)
     possible = np.where(labelled, other_class[np.maximum(labels, 0)], 0)
     got = (neg_idx >= 0).sum(axis=1)
     k = cand.shape[1]
     todo = np.flatnonzero(got < np.minimum(num_negatives, possible))
+    first = True
     while todo.size and k < min(max_search_k, n - 1):
-        k = min(max(2 * k, 2 * num_negatives), max_search_k, n - 1)
+        k = min(max(8 * k, 16 * num_negatives) if first else 2 * k, max_search_k, n - 1)
+        first = False
         more_idx, more_sims = exact_knn(data.embeddings, k, queries=data.embeddings[todo], block_size=block_size)
-        more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, near_duplicate_threshold)
+        more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, threshold)
         neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
         got = (neg_idx[todo] >= 0).sum(axis=1)
         todo = todo[got < np.minimum(num_negatives, possible[todo])]
     return neg_idx, neg_sims
-
-
-def naive_hard_negatives(labels: np.ndarray, neighbors: tuple[np.ndarray, np.ndarray], *,
-                         num_negatives: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest neighbours with a different label, no filtering: the baseline the benchmark beats."""
-    cand, sims = neighbors
-    mask = _negative_mask(np.arange(len(labels)), cand, sims, labels, None, np.inf)
-    return _take_first(mask, cand, sims, num_negatives)
 
 
 def confusion_pairs(labels: np.ndarray, neg_idx: np.ndarray, num_classes: int,

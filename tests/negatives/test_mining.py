@@ -59,7 +59,7 @@ def test_negatives_have_other_labels_and_are_sorted(synthetic_small, knn):
 
 def test_filtering_halves_false_negatives(synthetic_small, knn):
     data = _embedded(synthetic_small)
-    naive, _ = naive_hard_negatives(data.labels, knn, num_negatives=10)
+    naive, _ = naive_hard_negatives(data, knn, num_negatives=10)
     voted, _ = mine_hard_negatives(data, knn, num_negatives=10)
     hints = LabelHints(
         suggested_label=synthetic_small.true_labels.copy(),
