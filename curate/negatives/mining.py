@@ -163,20 +163,34 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
 
 
 def confusion_pairs(labels: np.ndarray, neg_idx: np.ndarray, num_classes: int,
-                    *, top: int = 20) -> list[tuple[int, int, int]]:
+                    *, top: int = 20, min_count: int = 5) -> list[tuple[int, int, int, float]]:
     """Class pairs whose samples are most often each other's hard negatives.
 
-    Returns up to ``top`` ``(class_a, class_b, count)`` with ``class_a < class_b``, most
-    frequent first; ``count`` counts anchor->negative links in both directions.
+    ``count`` counts anchor->negative links between classes a and b in both directions; ``lift``
+    is that count over what it would be if every anchor drew its negatives from the other classes
+    in proportion to their sizes, so big classes do not top the list just by being big (lift 1 =
+    no special confusion). Returns up to ``top`` ``(class_a, class_b, count, lift)`` with
+    ``class_a < class_b``, highest lift first; pairs with fewer than ``min_count`` links are left
+    out (too few to say).
     """
     anchors = np.repeat(np.arange(len(neg_idx)), neg_idx.shape[1])
     negs = neg_idx.ravel()
     keep = negs >= 0
     a, b = labels[anchors[keep]], labels[negs[keep]]
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    counts = np.bincount(lo * num_classes + hi, minlength=num_classes * num_classes)
-    best = np.argsort(-counts, kind="stable")[:top]
-    return [(int(c // num_classes), int(c % num_classes), int(counts[c])) for c in best if counts[c] > 0]
+    observed = np.zeros((num_classes, num_classes))
+    np.add.at(observed, (a, b), 1)
+    sizes = np.bincount(labels[labels >= 0], minlength=num_classes).astype(np.float64)
+    others = np.maximum(sizes.sum() - sizes, 1.0)
+    expected = observed.sum(axis=1)[:, None] * sizes[None, :] / others[:, None]
+    np.fill_diagonal(expected, 0.0)
+    both_obs = observed + observed.T
+    both_exp = expected + expected.T
+    rows, cols = np.triu_indices(num_classes, 1)
+    count = both_obs[rows, cols]
+    lift = np.where(both_exp[rows, cols] > 0, count / np.maximum(both_exp[rows, cols], 1e-12), 0.0)
+    lift[count < min_count] = 0.0
+    best = np.argsort(-lift, kind="stable")[:top]
+    return [(int(rows[i]), int(cols[i]), int(count[i]), float(lift[i])) for i in best if lift[i] > 0]
 
 
 def _chain_order(embeddings: np.ndarray, *, num_clusters: int, seed: int) -> np.ndarray:

@@ -98,8 +98,8 @@ def run_negatives(
             schema=NEGATIVES,
         )
         pairs = [
-            {"class_a": data.class_names[a], "class_b": data.class_names[b], "count": c}
-            for a, b, c in confusion_pairs(data.labels, neg_idx, data.num_classes)
+            {"class_a": data.class_names[a], "class_b": data.class_names[b], "count": c, "lift": round(lift, 3)}
+            for a, b, c, lift in confusion_pairs(data.labels, neg_idx, data.num_classes)
         ]
         write_parquet_atomic(ws.path("negatives"), table, fingerprint=neg_fp, inputs=neg_inputs, params=params,
                              extra={"confusion_pairs": pairs})

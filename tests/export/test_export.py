@@ -83,3 +83,30 @@ def test_cli_export(scored_workspace, tmp_path):
     assert res.exit_code == 2
     res = runner.invoke(main, ["export", str(tmp_path / "missing")])
     assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+def test_leaks_reach_plan_and_summary(scored_workspace, synthetic_small):
+    """A duplicate group spanning splits: both members go to review and summary counts one leak."""
+    import pyarrow as pa
+
+    from curate.schemas import ISSUES
+    from curate.workspace import write_parquet_atomic
+
+    issues = pq.read_table(scored_workspace.path("issues"))
+    group = int(np.flatnonzero(synthetic_small.duplicate_group >= 0)[0])
+    members = np.flatnonzero(synthetic_small.duplicate_group == synthetic_small.duplicate_group[group])
+    leak = np.zeros(issues.num_rows, dtype=bool)
+    leak[members] = True
+    issues = issues.set_column(issues.schema.get_field_index("is_leak"), "is_leak", pa.array(leak))
+    fp, inputs, _ = scored_workspace.plan("issues", "score", {"leak": True}, ["samples", "embeddings", "neighbors"],
+                                          overwrite=True)
+    write_parquet_atomic(scored_workspace.path("issues"), issues.cast(ISSUES), fingerprint=fp, inputs=inputs)
+    run_propose(scored_workspace)
+    summary = run_export(scored_workspace)
+    d = pq.read_table(scored_workspace.path("manifest")).to_pydict()
+    for i in members:
+        assert d["action"][i] in ("review", "drop")
+        assert any(r.startswith("duplicate across splits (leak") for r in d["reasons"][i])
+    assert summary["num_leaks"] == 1 and summary["num_leaked_samples"] == len(members)
+    res = CliRunner().invoke(main, ["check", str(scored_workspace.root), "--no-leakage"])
+    assert res.exit_code == 1 and "num_leaks 1 > 0" in res.stderr

@@ -67,7 +67,7 @@ def test_filtering_halves_false_negatives(synthetic_small, knn):
     )
     oracle, _ = mine_hard_negatives(data, knn, num_negatives=10, hints=hints)
     base = _false_negative_rate(synthetic_small, naive)
-    assert _false_negative_rate(synthetic_small, voted) < 0.75 * base
+    assert _false_negative_rate(synthetic_small, voted) < 0.5 * base  # the benchmark's target
     # with perfect hints only anchors whose own label is wrong *and* hidden remain
     assert _false_negative_rate(synthetic_small, oracle) < 0.05 * base + 1e-9
 
@@ -93,9 +93,18 @@ def test_duplicate_group_and_threshold_excluded():
 def test_confusion_pairs_counts_both_directions():
     labels = np.array([0, 1, 2, 1])
     neg = np.array([[1, 3], [0, -1], [3, -1], [0, 2]])
-    pairs = confusion_pairs(labels, neg, 3)
-    assert pairs[0] == (0, 1, 4)
-    assert (1, 2, 2) in pairs
+    pairs = confusion_pairs(labels, neg, 3, min_count=1)
+    # sizes 1/2/1; expected 0<->1: class 0's 2 links * 2/3 + class 1's 3 links * 1/2 = 17/6
+    assert pairs[0][:3] == (0, 1, 4) and pairs[0][3] == pytest.approx(4 / (17 / 6))
+    assert [p[:3] for p in pairs] == [(0, 1, 4), (1, 2, 2)]
+    assert [p[:3] for p in confusion_pairs(labels, neg, 3, min_count=3)] == [(0, 1, 4)]
+
+
+def test_confusion_pairs_find_planted_confusable_classes(synthetic_small, knn):
+    data = _embedded(synthetic_small)
+    neg_idx, _ = mine_hard_negatives(data, knn, num_negatives=5)
+    pairs = confusion_pairs(data.labels, neg_idx, data.num_classes, top=2)
+    assert {(a, b) for a, b, _, _ in pairs} == {(2, 9), (6, 7)}  # the two planted confusable pairs
 
 
 def test_batches_group_hard_negatives(synthetic_small, knn):

@@ -48,6 +48,6 @@ def negatives_command(workspace, num_negatives, batch_size, near_duplicate_thres
                        f"{summary['mean_negatives']:.1f} negatives each on average"
                        + (f", mean cosine {sim:.3f}" if sim is not None else "") + f" -> {summary['negatives']}")
             for pair in summary["confusion_pairs"]:
-                click.echo(f"  confused: {pair['class_a']} <-> {pair['class_b']} ({pair['count']})")
+                click.echo(f"  confused: {pair['class_a']} <-> {pair['class_b']} ({pair['lift']:.1f}x chance)")
         if "num_batches" in summary:
             click.echo(f"batches: {summary['num_batches']} -> {summary['batches']}")
