@@ -60,3 +60,20 @@ def test_weighted_sampler_uses_weights(image_workspace):
 def test_missing_manifest(tmp_path):
     with pytest.raises(UsageError, match="curate export"):
         ManifestDataset(tmp_path / "manifest.parquet")
+
+
+def test_readme_training_loop(image_workspace):
+    """The README example, verbatim apart from the tiny model: one epoch over the curated manifest."""
+    from torch.utils.data import DataLoader
+    from torchvision.transforms import functional as F
+
+    ds = ManifestDataset(image_workspace.path("manifest"), transform=lambda im: F.to_tensor(F.resize(im, [8, 8])))
+    loader = DataLoader(ds, batch_size=4, sampler=weighted_sampler(ds, generator=torch.Generator().manual_seed(1)))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, len(ds.class_names)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps = 0
+    for images, labels in loader:
+        loss = torch.nn.functional.cross_entropy(model(images), labels, ignore_index=-1)  # -1: unlabelled
+        opt.zero_grad(), loss.backward(), opt.step()
+        steps += 1
+    assert steps == 2 and torch.isfinite(loss)

@@ -129,6 +129,13 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
     m = manifest.to_pydict()
     out["actions"] = {a: m["action"].count(a) for a in ACTIONS}
     out["num_training_samples"] = int(sum(1 for w in m["weight"] if w > 0))
+    # What a weighted sampler will see: per-class sampling mass of the final labels. The gate's
+    # imbalance_ratio above is the dataset's own; this one shows what rebalancing achieved.
+    mass: Counter[str] = Counter()
+    for lab, w in zip(m["label"], m["weight"]):
+        if lab is not None and w > 0:
+            mass[lab] += w
+    out["weighted_imbalance_ratio"] = (max(mass.values()) / min(mass.values())) if mass else None
     out["unreadable"] = unreadable
     highlights: dict[str, Any] = {}
     if present:

@@ -46,6 +46,7 @@ def test_export_full_chain(scored_workspace, synthetic_small):
     assert summary["label_issue_rate"] == pytest.approx(s.is_noisy.mean())
     assert summary["outlier_rate"] == pytest.approx(s.is_outlier.mean())
     assert summary["num_leaks"] == 0
+    assert 1.0 <= summary["weighted_imbalance_ratio"] < summary["imbalance_ratio"]  # sqrt weights flatten it
     assert set(summary["stages"]) >= {"samples", "embeddings", "neighbors", "issues", "negatives", "plan", "manifest"}
     assert summary["stages"]["plan"]["params"]["strategy"] == "sqrt"
     assert summary["classes"]["noisiest"] and summary["classes"]["confusion_pairs"]
