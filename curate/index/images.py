@@ -10,7 +10,9 @@ A sample is located by ``(path, member, source)`` from samples.parquet:
 
 from __future__ import annotations
 
+import bisect
 import io
+import os
 import tarfile
 from functools import lru_cache
 
@@ -24,28 +26,51 @@ class UnreadableImage(Exception):
     """The bytes are not a decodable image; ``str(exc)`` is the reason recorded in samples.parquet."""
 
 
+# The caches are keyed by process id: a forked DataLoader worker must not share its parent's
+# open tar file (one file offset for all processes would interleave their reads).
 @lru_cache(maxsize=8)
-def _tar(path: str) -> tarfile.TarFile:
-    return tarfile.open(path, "r")
+def _tar(path: str, pid: int) -> tuple[tarfile.TarFile, dict[str, tarfile.TarInfo]]:
+    """An open shard and its members by name (TarFile.getmember is a linear scan per call)."""
+    tar = tarfile.open(path, "r")
+    return tar, {m.name: m for m in tar.getmembers()}
 
 
 @lru_cache(maxsize=4)
-def _parquet_image_column(path: str, column: str):
+def _row_groups(path: str, pid: int) -> tuple[object, list[int]]:
+    """An open Parquet file and the first row of each row group (plus the total at the end)."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(path, columns=[column]).column(column)
+    pf = pq.ParquetFile(path)
+    starts = [0]
+    for i in range(pf.metadata.num_row_groups):
+        starts.append(starts[-1] + pf.metadata.row_group(i).num_rows)
+    return pf, starts
+
+
+@lru_cache(maxsize=4)
+def _row_group_images(path: str, group: int, column: str, pid: int):
+    """One row group's image column: memory per process is a few row groups, not whole files."""
+    pf, _ = _row_groups(path, pid)
+    return pf.read_row_group(group, columns=[column]).column(column)
 
 
 def read_bytes(path: str, member: str | None = None, source: str = "folder", *, image_column: str = "image") -> bytes:
     """The encoded bytes of one sample. Raises OSError/KeyError when the container lacks it."""
+    pid = os.getpid()
     if source == "webdataset":
-        handle = _tar(path).extractfile(member)
+        tar, members = _tar(path, pid)
+        info = members.get(str(member))
+        handle = tar.extractfile(info) if info is not None else None
         if handle is None:
             raise KeyError(f"{member} is not a file in {path}")
         return handle.read()
     if source == "parquet":
         row = int(str(member).removeprefix("row:"))
-        value = _parquet_image_column(path, image_column)[row].as_py()
+        _, starts = _row_groups(path, pid)
+        if not 0 <= row < starts[-1]:
+            raise KeyError(f"row {row} is not in {path} ({starts[-1]} rows)")
+        group = bisect.bisect_right(starts, row) - 1
+        value = _row_group_images(path, group, image_column, pid)[row - starts[group]].as_py()
         if isinstance(value, dict):
             value = value.get("bytes")
         if not value:
@@ -88,13 +113,17 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_rgb(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
-    """Decode encoded bytes to a fully loaded RGB image.
+#: Draft size used when the index only needs to prove that an image decodes: libjpeg then
+#: decodes at its smallest scale (1/8), which still reads every byte, so a truncated JPEG still
+#: fails; about 3x faster than a full decode of a 640x480 photo.
+PROBE_DRAFT = (1, 1)
 
-    ``draft_size``: for JPEG, let libjpeg decode at a reduced scale that is still at least this
-    size (much faster when the model input is far smaller than the photo).
-    Raises :class:`UnreadableImage` with a short reason on any failure.
-    """
+#: EXIF orientations that turn the stored image by 90 degrees (width and height swap on display).
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+
+
+def _decode(data: bytes, draft_size: tuple[int, int] | None) -> tuple[Image.Image, tuple[int, int]]:
+    """(RGB image, full-size (width, height) as displayed). Raises UnreadableImage."""
     if not data:
         raise UnreadableImage("empty file (0 bytes)")
     try:
@@ -102,10 +131,12 @@ def decode_rgb(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Ima
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise UnreadableImage(f"decompression bomb: {w}x{h} pixels exceeds {MAX_PIXELS}")
+            if img.getexif().get(0x0112) in _SWAPPING_ORIENTATIONS:
+                w, h = h, w
             if draft_size is not None and img.format == "JPEG":
                 img.draft("RGB", draft_size)
             img.load()
-            return to_rgb(img)
+            return to_rgb(img), (w, h)
     except UnreadableImage:
         raise
     except Image.DecompressionBombError as exc:
@@ -114,3 +145,24 @@ def decode_rgb(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Ima
         raise UnreadableImage("not an image (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImage(f"corrupt or truncated image: {exc}") from None
+    except Exception as exc:  # Pillow plugins raise assorted types on malformed files
+        raise UnreadableImage(f"cannot decode: {type(exc).__name__}: {exc}") from None
+
+
+def decode_rgb(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Decode encoded bytes to a fully loaded RGB image.
+
+    ``draft_size``: for JPEG, let libjpeg decode at a reduced scale that is still at least this
+    size (much faster when the model input is far smaller than the photo).
+    Raises :class:`UnreadableImage` with a short reason on any failure.
+    """
+    return _decode(data, draft_size)[0]
+
+
+def probe(data: bytes, *, draft_size: tuple[int, int] | None = PROBE_DRAFT) -> tuple[int, int]:
+    """Prove that ``data`` decodes to RGB the way :func:`decode_rgb` will, and return the
+    full-size ``(width, height)`` as displayed (EXIF orientation applied), whatever the draft.
+
+    Raises :class:`UnreadableImage` with a short reason on any failure.
+    """
+    return _decode(data, draft_size)[1]

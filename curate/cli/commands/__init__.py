@@ -1,4 +1,7 @@
 """Command modules, one per stage family. Importing one registers its commands on ``main``."""
+
+from curate.cli.commands import scan  # noqa: F401
+from curate.cli.commands import index  # noqa: F401
 from curate.cli.commands import negatives  # noqa: F401
 from curate.cli.commands import plan  # noqa: F401
 from curate.cli.commands import export  # noqa: F401

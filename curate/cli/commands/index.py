@@ -1,0 +1,78 @@
+"""``curate index``: list and validate every image of a dataset into samples.parquet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+from curate.cli import main
+from curate.cli.options import json_option, output_option, overwrite_option, quiet_option
+from curate.cli.output import emit
+
+#: unreadable inputs shown in the human summary (all of them are in --json and samples.parquet)
+SHOWN_UNREADABLE = 5
+
+
+def render_summary(s: Mapping[str, Any]) -> str:
+    status = "up to date" if s["up_to_date"] else "written"
+    lines = [
+        f"{s['num_samples']} samples ({s['num_readable']} readable) in {s['num_classes']} classes "
+        f"[{s['format']}]; {s['samples']} {status}"
+    ]
+    if s["num_unlabelled"]:
+        lines.append(f"{s['num_unlabelled']} samples have no label")
+    if s["splits"]:
+        lines.append("splits: " + ", ".join(f"{name} {count}" for name, count in s["splits"].items()))
+    unreadable = s["unreadable"]
+    if unreadable:
+        lines.append(f"{len(unreadable)} unreadable:")
+        lines.extend(f"  {u['sample_id']}: {u['reason']}" for u in unreadable[:SHOWN_UNREADABLE])
+        if len(unreadable) > SHOWN_UNREADABLE:
+            lines.append(f"  ... and {len(unreadable) - SHOWN_UNREADABLE} more (see --json or samples.parquet)")
+    if s["num_readable"] == 0:
+        lines.append("warning: none of the samples is a readable image")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("data", type=click.Path(path_type=str))
+@output_option
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "folder", "manifest", "parquet", "webdataset"]),
+              help="How DATA is laid out; auto tells an image folder, a manifest file, Parquet "
+                   "with image bytes and WebDataset .tar shards apart.")
+@click.option("--path-column", default="path", show_default=True, help="Manifest column of image paths.")
+@click.option("--label-column", default="label", show_default=True,
+              help="Manifest / Parquet column, or WebDataset .json field, holding the label.")
+@click.option("--split-column", default="split", show_default=True,
+              help="Manifest / Parquet column holding the split (train, val, ...).")
+@click.option("--image-column", default="image", show_default=True,
+              help="Parquet column holding the image bytes (Hugging Face Image struct).")
+@click.option("--workers", default=None, type=click.IntRange(min=0),
+              help="Processes decoding images [default: CPU count, at most 8; 0 = none].")
+@overwrite_option
+@json_option
+@quiet_option
+def index(data, workspace, fmt, path_column, label_column, split_column, image_column, workers,
+          overwrite, as_json):
+    """Index DATA into WORKSPACE/samples.parquet: one row per sample with its label, split,
+    size, dimensions, content hash, and whether it decodes.
+
+    \b
+    DATA is one of:
+      DATA/<class>/<img>             image folder (DATA/<split>/<class>/<img> fills the split)
+      manifest.csv / .jsonl / ...    a table with a path column (and optional label, split)
+      *.parquet                      Hugging Face style Parquet with image bytes
+      *.tar                          WebDataset shards as img2dataset writes them
+
+    Unreadable files are recorded with a reason and the command still exits 0.
+    """
+    from curate.index.stage import run_index
+    from curate.workspace import Workspace
+
+    summary = run_index(data, Workspace(workspace), format=fmt, path_column=path_column,
+                        label_column=label_column, split_column=split_column,
+                        image_column=image_column, workers=workers, overwrite=overwrite)
+    emit(summary, as_json=as_json, human=render_summary)

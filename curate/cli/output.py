@@ -1,0 +1,21 @@
+"""One output helper: human text or JSON on stdout, nothing else there."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import click
+
+
+def emit(summary: Mapping[str, Any], *, as_json: bool, human: Callable[[Mapping[str, Any]], str]) -> None:
+    """Print ``summary`` as JSON (``--json``) or as the text ``human`` renders from it."""
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    else:
+        click.echo(human(summary))
+
+
+def percent(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"

@@ -1,0 +1,99 @@
+"""What every reader produces: one :class:`Candidate` per sample, before any image is decoded.
+
+A reader only lists samples (id, where the bytes are, label, split); the validator
+(:mod:`curate.index.validate`) then reads and decodes each one. Keeping the two apart lets the
+slow part run in parallel and lets every reader stay a plain listing function.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from curate.config import IMAGE_EXTENSIONS
+from curate.errors import DataError
+
+#: Folder / file-name parts that name a dataset split rather than a class (compared lower-case).
+SPLIT_NAMES = frozenset(
+    {"train", "training", "trainval", "val", "valid", "validation", "test", "testing", "dev",
+     "eval", "evaluation", "holdout", "calib", "calibration"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One sample as a reader lists it.
+
+    ``path`` is absolute (the image file, or the tar / Parquet container); ``member`` locates
+    the sample inside a container (tar member name, ``"row:<i>"``), None for plain files.
+    ``error`` is set when the reader already knows the sample is unreadable (it is then not
+    decoded).
+    """
+
+    sample_id: str
+    path: str
+    member: str | None
+    source: str
+    label: str | None
+    split: str | None
+    error: str | None = None
+
+
+def is_split_name(name: str) -> bool:
+    return name.lower() in SPLIT_NAMES
+
+
+def is_image_name(name: str) -> bool:
+    """True when the file name has one of :data:`curate.config.IMAGE_EXTENSIONS` (any case)."""
+    return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def split_from_parts(parts: Sequence[str]) -> str | None:
+    """The first path part (or file-stem prefix before ``-``/``_``) that names a split.
+
+    ``data/train-00000-of-00002.parquet`` -> ``train``; ``val/00001.tar`` -> ``val``.
+    """
+    for part in parts:
+        stem = part.split(".", 1)[0]
+        for piece in (stem, re.split(r"[-_]", stem, maxsplit=1)[0]):
+            if is_split_name(piece):
+                return piece
+    return None
+
+
+def label_text(value: object) -> str | None:
+    """A label cell -> class name; None, NaN and blank mean unlabelled. ``3.0`` -> ``"3"``."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def sorted_class_names(labels: Iterable[str | None]) -> list[str]:
+    """Sorted unique labels; numerically when every label is an integer (``2`` before ``10``)."""
+    names = {label for label in labels if label is not None}
+    if names and all(re.fullmatch(r"-?\d+", n) for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
+def check_unique(candidates: Sequence[Candidate], data: Path) -> None:
+    """Duplicate sample_ids would break every join downstream: one error naming the worst."""
+    counts = Counter(c.sample_id for c in candidates)
+    if len(counts) == len(candidates):
+        return
+    dups = [sid for sid, n in counts.items() if n > 1]
+    first = min(dups)
+    raise DataError(
+        f"{len(dups)} sample_id(s) occur more than once in {data} (e.g. {first!r}, {counts[first]} times); "
+        "sample_ids must be unique (give a manifest an `id` column, or remove the repeated rows)"
+    )
