@@ -27,7 +27,7 @@ THRESHOLDS: dict[str, tuple[str, str]] = {
     "max_imbalance_ratio": ("imbalance_ratio", "curate index"),
     "max_outliers": ("outlier_rate", "curate score"),
     "max_unreadable": ("unreadable_rate", "curate index"),
-    "no_leakage": ("num_leaks", "curate score"),
+    "no_leakage": ("leaks", "curate score"),
 }
 
 

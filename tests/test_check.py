@@ -9,7 +9,7 @@ from curate.errors import DataError, UsageError
 from curate.workspace import Workspace
 
 SUMMARY = {"label_issue_rate": 0.12, "duplicate_rate": 0.02, "imbalance_ratio": 20.0, "outlier_rate": 0.01,
-           "unreadable_rate": 0.0, "num_leaks": 0}
+           "unreadable_rate": 0.0, "leaks": 0}
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_cli_pass(ws):
                                     "--no-leakage"])
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines() == ["PASS  label_issue_rate 0.12 <= 0.2", "PASS  imbalance_ratio 20 <= 25",
-                                       "PASS  num_leaks 0 <= 0"]
+                                       "PASS  leaks 0 <= 0"]
     assert res.stderr == ""
 
 

@@ -171,3 +171,10 @@ def test_cli_run_argument_errors(tmp_path):
     assert res.exit_code == 2 and "'num_negatives' must be int" in res.stderr
     res = runner.invoke(main, ["run", recipe, "-o", str(tmp_path / "ws"), "--embeddings", str(tmp_path / "no.npy")])
     assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+def test_cli_run_shipped_recipe_by_name_needs_data(tmp_path):
+    res = CliRunner().invoke(main, ["run", "audit", "-o", str(tmp_path / "ws")])
+    assert res.exit_code == 2 and "give DATA or --embeddings" in res.stderr
+    res = CliRunner().invoke(main, ["run", "audit", "-o", str(tmp_path / "ws"), "--labels", "l.npy"])
+    assert res.exit_code == 2 and "--labels goes with --embeddings" in res.stderr

@@ -89,7 +89,7 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
     n = samples.num_rows
     readable = np.array(s["readable"], dtype=bool)
     unreadable = [
-        {"sample_id": sid, "path": path, "member": member, "error": err}
+        {"sample_id": sid, "path": path, "member": member, "reason": err}
         for sid, path, member, err, ok in zip(s["sample_id"], s["path"], s["member"], s["error"], s["readable"])
         if not ok
     ]
@@ -109,8 +109,8 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
         "label_issue_rate": None,
         "duplicate_rate": None,
         "outlier_rate": None,
-        "num_leaks": None,
-        "num_leaked_samples": None,
+        "leaks": None,
+        "leaked_samples": None,
     }
     if issues is not None:
         iss = align_rows(issues, s["sample_id"]).to_pydict()
@@ -123,8 +123,8 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
             label_issue_rate=_rate(flagged("is_label_issue", labelled), int(labelled.sum())),
             duplicate_rate=_rate(flagged("is_duplicate", readable), int(readable.sum())),
             outlier_rate=_rate(flagged("is_outlier", readable), int(readable.sum())),
-            num_leaks=len({g for g in leaked if g is not None}) + sum(g is None for g in leaked),
-            num_leaked_samples=len(leaked),
+            leaks=len({g for g in leaked if g is not None}) + sum(g is None for g in leaked),
+            leaked_samples=len(leaked),
         )
     m = manifest.to_pydict()
     out["actions"] = {a: m["action"].count(a) for a in ACTIONS}

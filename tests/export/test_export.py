@@ -45,7 +45,7 @@ def test_export_full_chain(scored_workspace, synthetic_small):
     assert d["duplicate_group"][int(np.flatnonzero(s.duplicate_group >= 0)[0])].startswith("dup-")
     assert summary["label_issue_rate"] == pytest.approx(s.is_noisy.mean())
     assert summary["outlier_rate"] == pytest.approx(s.is_outlier.mean())
-    assert summary["num_leaks"] == 0
+    assert summary["leaks"] == 0
     assert 1.0 <= summary["weighted_imbalance_ratio"] < summary["imbalance_ratio"]  # sqrt weights flatten it
     assert set(summary["stages"]) >= {"samples", "embeddings", "neighbors", "issues", "negatives", "plan", "manifest"}
     assert summary["stages"]["plan"]["params"]["strategy"] == "sqrt"
@@ -108,6 +108,6 @@ def test_leaks_reach_plan_and_summary(scored_workspace, synthetic_small):
     for i in members:
         assert d["action"][i] in ("review", "drop")
         assert any(r.startswith("duplicate across splits (leak") for r in d["reasons"][i])
-    assert summary["num_leaks"] == 1 and summary["num_leaked_samples"] == len(members)
+    assert summary["leaks"] == 1 and summary["leaked_samples"] == len(members)
     res = CliRunner().invoke(main, ["check", str(scored_workspace.root), "--no-leakage"])
-    assert res.exit_code == 1 and "num_leaks 1 > 0" in res.stderr
+    assert res.exit_code == 1 and "leaks 1 > 0" in res.stderr

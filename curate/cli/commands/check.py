@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from curate.cli import main
 from curate.cli.options import json_option, workspace_arg
+from curate.cli.output import emit
 from curate.errors import CurateError
 
 
@@ -38,10 +37,7 @@ def check_command(workspace, max_label_issues, max_duplicates, max_imbalance_rat
                               max_duplicates=max_duplicates, max_imbalance_ratio=max_imbalance_ratio,
                               max_outliers=max_outliers, max_unreadable=max_unreadable, no_leakage=no_leakage)
     failed = [r for r in results if not r.passed]
-    if as_json:
-        click.echo(json.dumps({"passed": not failed, "checks": [r.to_dict() for r in results]}, indent=2))
-    else:
-        for r in results:
-            click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.message}")
+    emit({"passed": not failed, "checks": [r.to_dict() for r in results]}, as_json=as_json,
+         human=lambda out: "\n".join(f"{'PASS' if c['passed'] else 'FAIL'}  {c['message']}" for c in out["checks"]))
     if failed:
         raise ChecksFailed(f"{len(failed)} of {len(results)} checks failed: " + "; ".join(r.message for r in failed))

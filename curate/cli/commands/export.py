@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
 from curate.cli import main
 from curate.cli.options import json_option, overwrite_option, quiet_option, workspace_arg
+from curate.cli.output import emit, percent
 
 
-def _fmt(value, pattern: str = "{:.1%}") -> str:
-    return "n/a" if value is None else pattern.format(value)
+def render(s: Mapping[str, Any]) -> str:
+    state = "up to date" if s["skipped"] else "written"
+    imbalance = "n/a" if s["imbalance_ratio"] is None else f"{s['imbalance_ratio']:.1f}x"
+    return (f"manifest: {s['num_samples']} samples, {s['num_training_samples']} with weight > 0 ({state}) "
+            f"-> {s['manifest']}\n"
+            f"  classes {s['num_classes']}, imbalance {imbalance}, label issues {percent(s['label_issue_rate'])}, "
+            f"duplicates {percent(s['duplicate_rate'])}, outliers {percent(s['outlier_rate'])}, "
+            f"unreadable {s['num_unreadable']}")
 
 
 @main.command("export")
@@ -29,12 +37,4 @@ def export_command(workspace, include, overwrite, as_json):
     from curate.workspace import Workspace
 
     summary = run_export(Workspace(workspace), include=include or ("keep", "relabel", "review"), overwrite=overwrite)
-    if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
-        return
-    state = "up to date" if summary["skipped"] else "written"
-    click.echo(f"manifest: {summary['num_samples']} samples, {summary['num_training_samples']} with weight > 0 "
-               f"({state}) -> {summary['manifest']}")
-    click.echo(f"  classes {summary['num_classes']}, imbalance {_fmt(summary['imbalance_ratio'], '{:.1f}x')}, "
-               f"label issues {_fmt(summary['label_issue_rate'])}, duplicates {_fmt(summary['duplicate_rate'])}, "
-               f"outliers {_fmt(summary['outlier_rate'])}, unreadable {summary['num_unreadable']}")
+    emit(summary, as_json=as_json, human=render)

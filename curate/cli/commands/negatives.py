@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
 from curate.cli import main
 from curate.cli.options import json_option, overwrite_option, quiet_option, seed_option, workspace_arg
+from curate.cli.output import emit
+
+
+def render(s: Mapping[str, Any]) -> str:
+    if s["skipped"]:
+        return f"negatives: up to date ({s['negatives']})"
+    lines = []
+    if "mean_negatives" in s:
+        sim = s["mean_negative_sim"]
+        lines.append(f"negatives: {s['anchors_with_negatives']} anchors, {s['mean_negatives']:.1f} negatives each on average"
+                     + (f", mean cosine {sim:.3f}" if sim is not None else "") + f" -> {s['negatives']}")
+        lines += [f"  confused: {p['class_a']} <-> {p['class_b']} ({p['lift']:.1f}x chance)" for p in s["confusion_pairs"]]
+    if "num_batches" in s:
+        lines.append(f"batches: {s['num_batches']} -> {s['batches']}")
+    return "\n".join(lines)
 
 
 @main.command("negatives")
@@ -37,17 +53,4 @@ def negatives_command(workspace, num_negatives, batch_size, near_duplicate_thres
     summary = run_negatives(Workspace(workspace), num_negatives=num_negatives, batch_size=batch_size,
                             near_duplicate_threshold=near_duplicate_threshold, use_issues=not no_issues,
                             seed=seed, overwrite=overwrite)
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    elif summary["skipped"]:
-        click.echo(f"negatives: up to date ({summary['negatives']})")
-    else:
-        if "mean_negatives" in summary:
-            sim = summary["mean_negative_sim"]
-            click.echo(f"negatives: {summary['anchors_with_negatives']} anchors, "
-                       f"{summary['mean_negatives']:.1f} negatives each on average"
-                       + (f", mean cosine {sim:.3f}" if sim is not None else "") + f" -> {summary['negatives']}")
-            for pair in summary["confusion_pairs"]:
-                click.echo(f"  confused: {pair['class_a']} <-> {pair['class_b']} ({pair['lift']:.1f}x chance)")
-        if "num_batches" in summary:
-            click.echo(f"batches: {summary['num_batches']} -> {summary['batches']}")
+    emit(summary, as_json=as_json, human=render)

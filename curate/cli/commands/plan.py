@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
 from curate.cli import main
 from curate.cli.options import json_option, overwrite_option, quiet_option, workspace_arg
+from curate.cli.output import emit
+
+
+def render(s: Mapping[str, Any]) -> str:
+    if s["skipped"]:
+        return f"plan: up to date ({s['plan']})"
+    counts = ", ".join(f"{v} {k}" for k, v in s["actions"].items())
+    return f"plan: {counts}; strategy {s['strategy']}, max weight {s['max_weight']:.2f} -> {s['plan']}"
 
 
 @main.command("propose")
@@ -37,11 +46,4 @@ def propose_command(workspace, strategy, cap, relabel_threshold, drop_near_dupli
     summary = run_propose(Workspace(workspace), strategy=strategy, cap=cap, relabel_threshold=relabel_threshold,
                           drop_near_duplicates=drop_near_duplicates, outliers=outliers, beta=beta,
                           overwrite=overwrite)
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    elif summary["skipped"]:
-        click.echo(f"plan: up to date ({summary['plan']})")
-    else:
-        counts = ", ".join(f"{v} {k}" for k, v in summary["actions"].items())
-        click.echo(f"plan: {counts}; strategy {summary['strategy']}, "
-                   f"max weight {summary['max_weight']:.2f} -> {summary['plan']}")
+    emit(summary, as_json=as_json, human=render)

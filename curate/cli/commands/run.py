@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from curate.cli import main
 from curate.cli.options import json_option, output_option, overwrite_option, quiet_option
+from curate.cli.output import emit
 from curate.errors import UsageError
 
 
@@ -42,9 +41,7 @@ def run_command(recipe, data, workspace, embeddings, labels, model, pretrained, 
     source = ArrayInput(embeddings, labels) if embeddings else data
     summaries = run_recipe(loaded, source, Workspace(workspace), overrides,
                            common={"model": model, "pretrained": pretrained, "device": device}, overwrite=overwrite)
-    if as_json:
-        click.echo(json.dumps({"recipe": loaded.name, "stages": summaries}, indent=2, default=str))
-        return
-    for summary in summaries:
-        click.echo(f"{summary['stage']}: {'up to date' if summary.get('skipped') else 'done'}")
-    click.echo(f"recipe {loaded.name}: {len(summaries)} steps -> {workspace}")
+    result = {"recipe": loaded.name, "workspace": workspace, "stages": summaries}
+    emit(result, as_json=as_json, human=lambda r: "\n".join(
+        [f"{st['stage']}: {'up to date' if st.get('skipped') else 'done'}" for st in r["stages"]]
+        + [f"recipe {r['recipe']}: {len(r['stages'])} steps -> {r['workspace']}"]))
