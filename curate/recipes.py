@@ -231,8 +231,8 @@ def run_recipe(recipe: Recipe, data: str | os.PathLike[str] | ArrayInput | None,
     """Run the recipe's stages in order on ``data`` into ``ws``; returns each stage's summary.
 
     ``data`` is the dataset location handed to the index stage, or an :class:`ArrayInput`, in which
-    case the arrays are imported (:func:`curate.embed.importer.import_arrays`) in place of index and
-    embed. ``overrides`` are ``"stage.key=value"`` strings; everything is validated before the
+    case the arrays are imported (:func:`curate.scan.import_embedding_files`) in place of index and
+    embed (as ``curate scan --embeddings`` does). ``overrides`` are ``"stage.key=value"`` strings; everything is validated before the
     first stage runs.
     """
     if data is None and "index" in recipe.stages:
@@ -243,13 +243,11 @@ def run_recipe(recipe: Recipe, data: str | os.PathLike[str] | ArrayInput | None,
     params = apply_overrides(recipe, overrides, common=common)
     summaries: list[dict[str, Any]] = []
     if isinstance(data, ArrayInput):
-        from curate.embed.importer import import_arrays, load_array
+        from curate.scan import import_embedding_files
 
-        embeddings = load_array(data.embeddings)
-        labels = load_array(data.labels) if data.labels is not None else None
-        progress.log(f"importing {embeddings.shape[0]} embeddings from {data.embeddings}")
-        wrote = import_arrays(ws, embeddings, labels, overwrite=overwrite)
-        summaries.append({"stage": "import", "skipped": not wrote, "num_samples": int(embeddings.shape[0])})
+        progress.log(f"importing embeddings from {data.embeddings}")
+        imported = import_embedding_files(ws, data.embeddings, data.labels, overwrite=overwrite)
+        summaries.append({**imported, "stage": "import"})
     for stage in recipe.stages:
         fn = stage_function(stage)
         progress.log(f"[{recipe.name}] {stage}")

@@ -119,7 +119,7 @@ def test_run_recipe_on_arrays(tmp_path, arrays_and_workspace):
     recipe = load_recipe(_write(tmp_path, GOOD))
     summaries = run_recipe(recipe, ArrayInput(emb, labels), ws, ["propose.strategy=sqrt"])
     assert [s["stage"] for s in summaries] == ["import", "negatives", "propose", "export"]
-    assert summaries[0]["skipped"]  # same arrays as already imported
+    assert summaries[0]["num_samples"] == 3000
     assert pq.read_table(ws.path("plan")).schema.metadata
     summary = json.loads(ws.path("summary").read_text())
     assert summary["stages"]["plan"]["params"]["strategy"] == "sqrt"
@@ -135,7 +135,7 @@ def test_cli_run(tmp_path, arrays_and_workspace):
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines()[-1].startswith("recipe mini: 4 steps")
     res = runner.invoke(main, base + ["--json"])
-    assert res.exit_code == 0 and all(s["skipped"] for s in json.loads(res.stdout)["stages"])
+    assert res.exit_code == 0 and all(s["skipped"] for s in json.loads(res.stdout)["stages"][1:])
     res = runner.invoke(main, base + ["--set", "propose.strategy=sqrt"])
     assert res.exit_code == 1 and "--overwrite" in res.stderr
     res = runner.invoke(main, base + ["--set", "propose.strategy=sqrt", "--overwrite"])
