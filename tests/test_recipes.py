@@ -1,6 +1,5 @@
 import importlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
