@@ -106,3 +106,55 @@ def load_embedded(ws: Workspace) -> Embedded:
         hashes=hashes,
         text_embeddings=text_emb,
     )
+
+
+def align_rows(table: pa.Table, sample_ids) -> pa.Table:
+    """Rows of ``table`` (keyed by ``sample_id``) in the order of ``sample_ids``.
+
+    Ids missing from ``table`` give all-null rows, so callers decide what "not scored" means.
+    Tables join on ``sample_id``, never on row order (DESIGN.md).
+    """
+    import pyarrow.compute as pc
+
+    wanted = pa.array(list(sample_ids), type=pa.string())
+    rows = pc.index_in(wanted, value_set=table.column("sample_id").combine_chunks())
+    return table.take(rows)
+
+
+def list_columns_to_arrays(table: pa.Table, sample_ids, ids_column: str, sims_column: str
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """A table of per-sample id lists (neighbours, negatives) as padded arrays aligned with ``sample_ids``.
+
+    Returns ``(idx (N, k) int64, sims (N, k) float32)``: ``idx`` are row positions into
+    ``sample_ids`` in the stored order; -1 / -inf pad short rows and ids not among ``sample_ids``.
+    """
+    import pyarrow.compute as pc
+
+    table = align_rows(table, sample_ids)
+    n = len(sample_ids)
+    ids_col = table.column(ids_column).combine_chunks()
+    sims_col = table.column(sims_column).combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(ids_col), 0).to_numpy()
+    k = int(lengths.max()) if n else 0
+    idx = np.full((n, k), -1, dtype=np.int64)
+    sims = np.full((n, k), -np.inf, dtype=np.float32)
+    if k == 0:
+        return idx, sims
+    flat_pos = pc.index_in(pc.list_flatten(ids_col), value_set=pa.array(list(sample_ids), type=pa.string()))
+    flat_pos = pc.fill_null(flat_pos, -1).to_numpy().astype(np.int64)
+    flat_sims = pc.list_flatten(sims_col).to_numpy(zero_copy_only=False).astype(np.float32)
+    rows = np.repeat(np.arange(n), lengths)
+    cols = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    idx[rows, cols] = flat_pos
+    sims[rows, cols] = np.where(flat_pos >= 0, flat_sims, -np.inf)
+    return idx, sims
+
+
+def load_neighbors(ws: Workspace, sample_ids) -> tuple[np.ndarray, np.ndarray]:
+    """neighbors.parquet as arrays aligned with ``sample_ids`` (e.g. ``Embedded.sample_ids``).
+
+    Returns ``(idx (N, k) int64, sims (N, k) float32)``: ``idx`` are row positions into
+    ``sample_ids``, most similar first; -1 / -inf pad rows with fewer than k neighbours and
+    neighbours that are not among ``sample_ids``.
+    """
+    return list_columns_to_arrays(ws.read_table("neighbors"), sample_ids, "neighbor_ids", "neighbor_sims")

@@ -1,0 +1,43 @@
+"""``curate check``: the gate data-prep jobs run on a workspace (exit 0 pass, 1 fail, 2 bad usage)."""
+
+from __future__ import annotations
+
+import click
+
+from curate.cli import main
+from curate.cli.options import json_option, workspace_arg
+from curate.cli.output import emit
+from curate.errors import CurateError
+
+
+class ChecksFailed(CurateError):
+    """At least one threshold failed (exit 1); the message names every failure."""
+
+
+@main.command("check")
+@workspace_arg
+@click.option("--max-label-issues", type=float, help="Most label issues allowed, as a fraction of labelled samples.")
+@click.option("--max-duplicates", type=float, help="Most redundant duplicate copies allowed, as a fraction.")
+@click.option("--max-imbalance-ratio", type=float, help="Largest class / smallest class allowed.")
+@click.option("--max-outliers", type=float, help="Most outliers allowed, as a fraction.")
+@click.option("--max-unreadable", type=float, help="Most unreadable inputs allowed, as a fraction.")
+@click.option("--no-leakage", is_flag=True, help="Fail when a duplicate group spans more than one split.")
+@json_option
+def check_command(workspace, max_label_issues, max_duplicates, max_imbalance_ratio, max_outliers, max_unreadable,
+                  no_leakage, as_json):
+    """Gate on WORKSPACE/summary.json: exit 0 when every threshold passes, 1 when any fails, 2 on bad usage.
+
+    Every check is listed on stdout (PASS/FAIL with value vs limit); when any fails, one line on
+    stderr names every failed threshold. A number the workspace has not measured fails its check.
+    """
+    from curate.check import check_workspace
+    from curate.workspace import Workspace
+
+    results = check_workspace(Workspace(workspace), max_label_issues=max_label_issues,
+                              max_duplicates=max_duplicates, max_imbalance_ratio=max_imbalance_ratio,
+                              max_outliers=max_outliers, max_unreadable=max_unreadable, no_leakage=no_leakage)
+    failed = [r for r in results if not r.passed]
+    emit({"passed": not failed, "checks": [r.to_dict() for r in results]}, as_json=as_json,
+         human=lambda out: "\n".join(f"{'PASS' if c['passed'] else 'FAIL'}  {c['message']}" for c in out["checks"]))
+    if failed:
+        raise ChecksFailed(f"{len(failed)} of {len(results)} checks failed: " + "; ".join(r.message for r in failed))

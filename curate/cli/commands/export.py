@@ -1,0 +1,40 @@
+"""``curate export``: the curated training manifest and summary.json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+from curate.cli import main
+from curate.cli.options import json_option, overwrite_option, quiet_option, workspace_arg
+from curate.cli.output import emit, percent
+
+
+def render(s: Mapping[str, Any]) -> str:
+    state = "up to date" if s["skipped"] else "written"
+    imbalance = "n/a" if s["imbalance_ratio"] is None else f"{s['imbalance_ratio']:.1f}x"
+    return (f"manifest: {s['num_samples']} samples, {s['num_training_samples']} with weight > 0 ({state}) "
+            f"-> {s['manifest']}\n"
+            f"  classes {s['num_classes']}, imbalance {imbalance}, label issues {percent(s['label_issue_rate'])}, "
+            f"duplicates {percent(s['duplicate_rate'])}, outliers {percent(s['outlier_rate'])}, "
+            f"unreadable {s['num_unreadable']}")
+
+
+@main.command("export")
+@workspace_arg
+@click.option("--include", multiple=True, type=click.Choice(["keep", "relabel", "review", "drop"]),
+              help="Actions that keep their sampling weight (repeatable) [default: keep, relabel, review]. "
+                   "Other samples stay in the manifest with weight 0.")
+@overwrite_option
+@json_option
+@quiet_option
+def export_command(workspace, include, overwrite, as_json):
+    """Write WORKSPACE/manifest.parquet (every sample, with action, final label, weight, reasons and
+    flags) and WORKSPACE/summary.json (the numbers `curate check` gates on)."""
+    from curate.export.stage import run_export
+    from curate.workspace import Workspace
+
+    summary = run_export(Workspace(workspace), include=include or ("keep", "relabel", "review"), overwrite=overwrite)
+    emit(summary, as_json=as_json, human=render)

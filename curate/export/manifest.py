@@ -1,0 +1,158 @@
+"""The curated training manifest and the dataset summary that ``curate check`` gates on.
+
+The manifest lists EVERY sample of samples.parquet, dropped ones included (``action = drop``,
+``weight = 0``): joins on ``sample_id`` stay complete, a user can see why an image left the
+training set, and a trainer filters with ``weight > 0`` (``curate.torch.ManifestDataset`` does so
+by default). Actions left out of ``include`` also get weight 0 (e.g. ``include=("keep",
+"relabel")`` trains on nothing that still awaits review).
+
+When a stage has not run, its columns take neutral values: no plan -> action keep, weight 1,
+label = given label, reasons []; no issues -> label_quality null, flags false, outlier_score 1.0,
+duplicate_group null. Unreadable samples are always dropped (nothing can train on them).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from curate.data import align_rows
+from curate.schemas import ACTIONS, MANIFEST
+
+
+def build_manifest(samples: pa.Table, plan: pa.Table | None = None, issues: pa.Table | None = None,
+                   *, include: tuple[str, ...] = ("keep", "relabel", "review")) -> pa.Table:
+    """manifest.parquet rows (schema MANIFEST) in samples.parquet order, joined on sample_id."""
+    n = samples.num_rows
+    ids = samples.column("sample_id").to_pylist()
+    given = samples.column("label").to_pylist()
+    readable = samples.column("readable").to_pylist()
+    errors = samples.column("error").to_pylist()
+    if plan is not None:
+        p = align_rows(plan, ids).to_pydict()
+        action = [a if a is not None else "keep" for a in p["action"]]
+        label = [lab if a is not None else g for lab, a, g in zip(p["label"], p["action"], given)]
+        weight = [w if w is not None else 1.0 for w in p["weight"]]
+        reasons = [list(r) if r is not None else [] for r in p["reasons"]]
+    else:
+        action, label, weight, reasons = ["keep"] * n, list(given), [1.0] * n, [[] for _ in range(n)]
+    for i in range(n):
+        if not readable[i] and action[i] != "drop":
+            action[i], weight[i] = "drop", 0.0
+            reasons[i].append(f"unreadable: {errors[i] or 'unknown error'}")
+        if action[i] not in include:
+            weight[i] = 0.0
+    if issues is not None:
+        iss = align_rows(issues, ids).to_pydict()
+        quality = iss["label_quality"]
+        flags = {c: [bool(v) for v in iss[c]] for c in ("is_label_issue", "is_duplicate", "is_outlier")}
+        group = iss["duplicate_group"]
+        outlier_score = [1.0 if v is None else v for v in iss["outlier_score"]]
+    else:
+        quality, group, outlier_score = [None] * n, [None] * n, [1.0] * n
+        flags = {c: [False] * n for c in ("is_label_issue", "is_duplicate", "is_outlier")}
+    return pa.table(
+        {
+            "sample_id": ids,
+            "path": samples.column("path"),
+            "member": samples.column("member"),
+            "split": samples.column("split"),
+            "label": label,
+            "original_label": given,
+            "weight": np.asarray(weight, dtype=np.float64),
+            "action": action,
+            "reasons": reasons,
+            "label_quality": quality,
+            **flags,
+            "duplicate_group": group,
+            "outlier_score": outlier_score,
+        },
+        schema=MANIFEST,
+    )
+
+
+def _rate(count: int, total: int) -> float:
+    return float(count) / total if total else 0.0
+
+
+def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], issues: pa.Table | None,
+              classes: pa.Table | None, confusion_pairs: list[dict] | None, stages: dict[str, Any]) -> dict[str, Any]:
+    """summary.json: dataset-level numbers (``curate check`` reads them) and where they came from.
+
+    Rates are over readable samples; ``label_issue_rate`` over readable *labelled* ones. A rate is
+    null when the stage that measures it has not run (``curate check`` then fails that check).
+    """
+    s = samples.to_pydict()
+    n = samples.num_rows
+    readable = np.array(s["readable"], dtype=bool)
+    unreadable = [
+        {"sample_id": sid, "path": path, "member": member, "reason": err}
+        for sid, path, member, err, ok in zip(s["sample_id"], s["path"], s["member"], s["error"], s["readable"])
+        if not ok
+    ]
+    labelled = readable & np.array([lab is not None for lab in s["label"]])
+    counts = Counter(lab for lab, ok in zip(s["label"], labelled) if ok)
+    class_counts = {name: counts.get(name, 0) for name in class_names}
+    present = [c for c in class_counts.values() if c > 0]
+    out: dict[str, Any] = {
+        "num_samples": n,
+        "num_readable": int(readable.sum()),
+        "num_unreadable": len(unreadable),
+        "unreadable_rate": _rate(len(unreadable), n),
+        "num_labelled": int(labelled.sum()),
+        "num_classes": len(class_names),
+        "class_counts": class_counts,
+        "imbalance_ratio": (max(present) / min(present)) if present else None,
+        "label_issue_rate": None,
+        "duplicate_rate": None,
+        "outlier_rate": None,
+        "leaks": None,
+        "leaked_samples": None,
+    }
+    if issues is not None:
+        iss = align_rows(issues, s["sample_id"]).to_pydict()
+
+        def flagged(col: str, mask: np.ndarray) -> int:
+            return int(sum(bool(v) for v, m in zip(iss[col], mask) if m))
+
+        leaked = [g for g, leak, ok in zip(iss["duplicate_group"], iss["is_leak"], readable) if leak and ok]
+        out.update(
+            label_issue_rate=_rate(flagged("is_label_issue", labelled), int(labelled.sum())),
+            duplicate_rate=_rate(flagged("is_duplicate", readable), int(readable.sum())),
+            outlier_rate=_rate(flagged("is_outlier", readable), int(readable.sum())),
+            leaks=len({g for g in leaked if g is not None}) + sum(g is None for g in leaked),
+            leaked_samples=len(leaked),
+        )
+    m = manifest.to_pydict()
+    out["actions"] = {a: m["action"].count(a) for a in ACTIONS}
+    out["num_training_samples"] = int(sum(1 for w in m["weight"] if w > 0))
+    # What a weighted sampler will see: per-class sampling mass of the final labels. The gate's
+    # imbalance_ratio above is the dataset's own; this one shows what rebalancing achieved.
+    mass: Counter[str] = Counter()
+    for lab, w in zip(m["label"], m["weight"]):
+        if lab is not None and w > 0:
+            mass[lab] += w
+    out["weighted_imbalance_ratio"] = (max(mass.values()) / min(mass.values())) if mass else None
+    out["unreadable"] = unreadable
+    highlights: dict[str, Any] = {}
+    if present:
+        ordered = sorted(class_counts.items(), key=lambda kv: -kv[1])
+        highlights["largest"] = [{"class_name": k, "count": v} for k, v in ordered[:5]]
+        highlights["smallest"] = [{"class_name": k, "count": v} for k, v in ordered[::-1][:5]]
+    if classes is not None:
+        rows = classes.to_pylist()
+        noisy = sorted((r for r in rows if r.get("noise_rate") is not None), key=lambda r: -r["noise_rate"])
+        highlights["noisiest"] = [{"class_name": r["class_name"], "noise_rate": r["noise_rate"]} for r in noisy[:5]]
+        sep = sorted((r for r in rows if r.get("separability") is not None), key=lambda r: r["separability"])
+        highlights["least_separable"] = [
+            {"class_name": r["class_name"], "nearest_class": r["nearest_class"], "separability": r["separability"]}
+            for r in sep[:5]
+        ]
+    if confusion_pairs:
+        highlights["confusion_pairs"] = confusion_pairs[:5]
+    out["classes"] = highlights
+    out["stages"] = stages
+    return out

@@ -1,0 +1,76 @@
+"""The export stage: manifest.parquet (the curated training manifest) and summary.json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from curate import progress
+from curate.data import class_names_of
+from curate.errors import UsageError
+from curate.export.manifest import build_manifest, summarise
+from curate.schemas import ACTIONS
+from curate.workspace import Workspace, read_meta, write_parquet_atomic, write_text_atomic
+
+#: artifacts whose fingerprints and parameters summary.json records, in chain order.
+RECORDED = ("samples", "embeddings", "neighbors", "issues", "classes", "negatives", "batches", "plan", "manifest")
+
+
+def _stage_record(ws: Workspace) -> dict[str, Any]:
+    from curate.embed.store import read_run_meta
+
+    record: dict[str, Any] = {}
+    for artifact in RECORDED:
+        if not ws.exists(artifact):
+            continue
+        if artifact == "embeddings":
+            meta = read_run_meta(ws.path("embeddings")) or {}
+        else:
+            meta = read_meta(ws.path(artifact))
+        record[artifact] = {"fingerprint": meta.get("fingerprint"), "params": meta.get("params", {})}
+    return record
+
+
+def run_export(
+    ws: Workspace,
+    *,
+    include: tuple[str, ...] | list[str] = ("keep", "relabel", "review"),
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write manifest.parquet and summary.json (see :mod:`curate.export.manifest`).
+
+    Uses plan.parquet, issues.parquet, classes.parquet and negatives.parquet when present (neutral
+    values otherwise); samples.parquet is required. ``include``: actions that keep their weight;
+    the others get weight 0 but stay listed. Returns the summary dict.
+    """
+    include = tuple(include)
+    bad = [a for a in include if a not in ACTIONS]
+    if bad or not include:
+        raise UsageError(f"include must name actions among {', '.join(ACTIONS)}; got {', '.join(include) or 'none'}")
+    ws.require("samples")
+    inputs = ["samples"] + [a for a in ("plan", "issues", "classes", "negatives") if ws.exists(a)]
+    params = {"include": sorted(include)}
+    fp, input_fps, fresh = ws.plan("manifest", "export", params, inputs, overwrite=overwrite)
+    summary_path = ws.path("summary")
+    if fresh and summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        summary["skipped"] = True
+        return summary
+    samples = ws.read_table("samples")
+    plan = ws.read_table("plan") if "plan" in inputs else None
+    issues = ws.read_table("issues") if "issues" in inputs else None
+    classes = ws.read_table("classes") if "classes" in inputs else None
+    pairs = read_meta(ws.path("negatives")).get("extra", {}).get("confusion_pairs") if "negatives" in inputs else None
+    missing = [a for a in ("plan", "issues") if a not in inputs]
+    if missing:
+        progress.log(f"export without {' and '.join(missing)}: neutral values in those columns")
+    class_names = class_names_of(ws.path("samples"))
+    manifest = build_manifest(samples, plan, issues, include=include)
+    write_parquet_atomic(ws.path("manifest"), manifest, fingerprint=fp, inputs=input_fps, params=params,
+                         extra={"class_names": class_names})
+    summary = summarise(samples, manifest, class_names=class_names, issues=issues,
+                        classes=classes, confusion_pairs=pairs, stages=_stage_record(ws))
+    summary["manifest"] = str(ws.path("manifest"))
+    write_text_atomic(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
+    summary["skipped"] = False
+    return summary

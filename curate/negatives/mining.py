@@ -1,0 +1,284 @@
+"""Hard-negative mining with false-negative filtering.
+
+A hard negative of an anchor is a near neighbour with a different label. Plain "nearest
+different label" mining is poisoned by false negatives: near-duplicates of the anchor that
+carry another label, and neighbours whose *given* label is wrong — typically a sample of the
+anchor's own class mislabelled as the confusable class, which is exactly where nearest
+different-label neighbours come from. :func:`mine_hard_negatives` removes
+
+* candidates at cosine >= ``near_duplicate_threshold`` or in the anchor's duplicate group;
+* candidates whose suggested (probably true) label is the anchor's label;
+* for an anchor whose own label is probably wrong, candidates labelled with, or probably
+  belonging to, the anchor's suggested class (they are its true class-mates).
+
+Suggested labels come from the score stage (issues.parquet) when available, else from a vote
+of each sample's neighbours (:func:`curate.graph.vote.knn_vote`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from curate.data import Embedded
+
+#: a stored neighbour list that yields too few negatives is searched again with this many
+#: neighbours at most (doubling from the stored k); bounds the cost of pathological anchors.
+DEFAULT_MAX_SEARCH_K = 2048
+
+#: the batch plan's locality order uses at most this many k-means clusters, fitted on at most
+#: this many rows (see :func:`plan_batches`).
+MAX_KMEANS_CLUSTERS = 64
+MAX_KMEANS_FIT_ROWS = 10_000
+KMEANS_ITERATIONS = 15
+
+
+@dataclass
+class LabelHints:
+    """What the scorers know about each row, aligned with ``Embedded`` rows.
+
+    suggested_label: (N,) int64 probable true label, -1 when unknown
+    duplicate_group: (N,) int64 group code, -1 when the row is in no duplicate group
+    """
+
+    suggested_label: np.ndarray
+    duplicate_group: np.ndarray
+
+    @classmethod
+    def from_issues(cls, is_label_issue, suggested_label, duplicate_group, labels: np.ndarray,
+                    class_names: list[str]) -> "LabelHints":
+        """From issues.parquet columns (aligned lists/arrays; None where not scored).
+
+        Only flagged rows contribute a suggestion; elsewhere the given label stands.
+        """
+        index = {name: i for i, name in enumerate(class_names)}
+        flagged = np.array([bool(f) for f in is_label_issue], dtype=bool)
+        suggested = np.array([index.get(s, -1) if s is not None else -1 for s in suggested_label], dtype=np.int64)
+        suggested = np.where(flagged & (suggested >= 0), suggested, labels)
+        codes: dict[str, int] = {}
+        groups = np.array([-1 if g is None else codes.setdefault(g, len(codes)) for g in duplicate_group],
+                          dtype=np.int64)
+        return cls(suggested_label=suggested, duplicate_group=groups)
+
+    @classmethod
+    def from_vote(cls, labels: np.ndarray, neighbor_idx: np.ndarray, num_classes: int,
+                  *, min_share: float = 0.5) -> "LabelHints":
+        """Neighbour majority as the suggested label where at least ``min_share`` of voters agree."""
+        from curate.graph.vote import knn_vote
+
+        majority, share = knn_vote(labels, neighbor_idx, num_classes)
+        suggested = np.where((majority >= 0) & (share >= min_share) & (labels >= 0), majority, labels)
+        return cls(suggested_label=suggested, duplicate_group=np.full(len(labels), -1, dtype=np.int64))
+
+
+def _negative_mask(anchors: np.ndarray, cand: np.ndarray, sims: np.ndarray, labels: np.ndarray,
+                   hints: LabelHints | None, threshold: float) -> np.ndarray:
+    """(m, k) bool: which candidates are usable negatives of each anchor row."""
+    safe = np.maximum(cand, 0)
+    la = labels[anchors][:, None]
+    lc = labels[safe]
+    ok = (cand >= 0) & (la >= 0) & (lc >= 0) & (lc != la) & (sims < threshold)
+    if hints is not None:
+        ga = hints.duplicate_group[anchors][:, None]
+        ok &= ~((ga >= 0) & (hints.duplicate_group[safe] == ga))
+        sc = hints.suggested_label[safe]
+        ok &= sc != la  # its label is probably wrong, toward the anchor's class
+        sa = hints.suggested_label[anchors][:, None]
+        # The anchor's own label is probably wrong: samples of its probable class are its class-mates.
+        ok &= ~((sa != la) & ((lc == sa) | (sc == sa)))
+    return ok
+
+
+def _take_first(mask: np.ndarray, cand: np.ndarray, sims: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` usable candidates of each row, keeping the (most-similar-first) order."""
+    order = np.argsort(~mask, axis=1, kind="stable")[:, :n]
+    take_ok = np.take_along_axis(mask, order, axis=1)
+    idx = np.where(take_ok, np.take_along_axis(cand, order, axis=1), -1)
+    sim = np.where(take_ok, np.take_along_axis(sims, order, axis=1), np.nan).astype(np.float32)
+    if idx.shape[1] < n:  # fewer candidates than asked for
+        pad = n - idx.shape[1]
+        idx = np.pad(idx, ((0, 0), (0, pad)), constant_values=-1)
+        sim = np.pad(sim, ((0, 0), (0, pad)), constant_values=np.nan)
+    return idx, sim
+
+
+def mine_hard_negatives(
+    data: Embedded,
+    neighbors: tuple[np.ndarray, np.ndarray],
+    *,
+    num_negatives: int = 10,
+    hints: LabelHints | None = None,
+    near_duplicate_threshold: float = 0.95,
+    max_search_k: int = DEFAULT_MAX_SEARCH_K,
+    block_size: int = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hard negatives of every row of ``data``.
+
+    neighbors: ``(idx (N, k) int64, sims (N, k) float32)`` rows into ``data``, most similar
+               first (see :func:`curate.data.load_neighbors`)
+    hints:     suggested labels / duplicate groups; None -> a neighbour vote stands in for the
+               label-noise scorer (no duplicate groups beyond the cosine threshold)
+    Returns ``(neg_idx (N, num_negatives) int64, neg_sims (N, num_negatives) float32)``, most
+    similar first, padded with -1 / NaN where fewer usable negatives exist (unlabelled anchors
+    get none). Anchors whose stored neighbour list yields too few negatives are searched again
+    exactly (one deep search, then doubling k) up to ``max_search_k`` neighbours.
+    """
+    if hints is None:
+        hints = LabelHints.from_vote(data.labels, neighbors[0], data.num_classes)
+    return _mine(data, neighbors, num_negatives, hints, near_duplicate_threshold, max_search_k, block_size)
+
+
+def naive_hard_negatives(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], *, num_negatives: int = 10,
+                         max_search_k: int = DEFAULT_MAX_SEARCH_K) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest neighbours with a different label, no filtering (searching further just the same):
+    the baseline the benchmark compares against."""
+    return _mine(data, neighbors, num_negatives, None, np.inf, max_search_k, 4096)
+
+
+def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negatives: int, hints: LabelHints | None,
+          threshold: float, max_search_k: int, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    from curate.graph.neighbors import exact_knn
+
+    if num_negatives < 1:
+        raise ValueError("num_negatives must be at least 1")
+    n = len(data)
+    labels = data.labels
+    cand, sims = neighbors
+    mask = _negative_mask(np.arange(n), cand, sims, labels, hints, threshold)
+    neg_idx, neg_sims = _take_first(mask, cand, sims, num_negatives)
+
+    # Anchors that could have more negatives than they got: search further, exactly. The first
+    # extra search goes deep at once (each round costs a full pass over the embeddings).
+    labelled = labels >= 0
+    other_class = labelled.sum() - np.bincount(labels[labelled], minlength=data.num_classes)
+    possible = np.where(labelled, other_class[np.maximum(labels, 0)], 0)
+    got = (neg_idx >= 0).sum(axis=1)
+    k = cand.shape[1]
+    todo = np.flatnonzero(got < np.minimum(num_negatives, possible))
+    first = True
+    while todo.size and k < min(max_search_k, n - 1):
+        k = min(max(8 * k, 16 * num_negatives) if first else 2 * k, max_search_k, n - 1)
+        first = False
+        more_idx, more_sims = exact_knn(data.embeddings, k, queries=data.embeddings[todo], block_size=block_size)
+        more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, threshold)
+        neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
+        got = (neg_idx[todo] >= 0).sum(axis=1)
+        todo = todo[got < np.minimum(num_negatives, possible[todo])]
+    return neg_idx, neg_sims
+
+
+def confusion_pairs(labels: np.ndarray, neg_idx: np.ndarray, num_classes: int,
+                    *, top: int = 20, min_count: int = 5) -> list[tuple[int, int, int, float]]:
+    """Class pairs whose samples are most often each other's hard negatives.
+
+    ``count`` counts anchor->negative links between classes a and b in both directions; ``lift``
+    is that count over what it would be if every anchor drew its negatives from the other classes
+    in proportion to their sizes, so big classes do not top the list just by being big (lift 1 =
+    no special confusion). Returns up to ``top`` ``(class_a, class_b, count, lift)`` with
+    ``class_a < class_b``, highest lift first; pairs with fewer than ``min_count`` links are left
+    out (too few to say).
+    """
+    anchors = np.repeat(np.arange(len(neg_idx)), neg_idx.shape[1])
+    negs = neg_idx.ravel()
+    keep = negs >= 0
+    a, b = labels[anchors[keep]], labels[negs[keep]]
+    observed = np.zeros((num_classes, num_classes))
+    np.add.at(observed, (a, b), 1)
+    sizes = np.bincount(labels[labels >= 0], minlength=num_classes).astype(np.float64)
+    others = np.maximum(sizes.sum() - sizes, 1.0)
+    expected = observed.sum(axis=1)[:, None] * sizes[None, :] / others[:, None]
+    np.fill_diagonal(expected, 0.0)
+    both_obs = observed + observed.T
+    both_exp = expected + expected.T
+    rows, cols = np.triu_indices(num_classes, 1)
+    count = both_obs[rows, cols]
+    lift = np.where(both_exp[rows, cols] > 0, count / np.maximum(both_exp[rows, cols], 1e-12), 0.0)
+    lift[count < min_count] = 0.0
+    best = np.argsort(-lift, kind="stable")[:top]
+    return [(int(rows[i]), int(cols[i]), int(count[i]), float(lift[i])) for i in best if lift[i] > 0]
+
+
+def _chain_order(embeddings: np.ndarray, *, num_clusters: int, seed: int) -> np.ndarray:
+    """All rows ordered so that nearby rows come together: k-means clusters chained by a greedy
+    nearest-centroid walk, each cluster's members ending with those nearest the next cluster."""
+    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    # Spherical k-means (cosine) on a sample, with a capped cluster count: the order only seeds
+    # the batch growth, so coarse clusters do. (sklearn's KMeans took 17 s for 10k x 512 rows and
+    # 64 clusters on a loaded 2-core machine; these few matrix products take well under one.)
+    rng = np.random.default_rng(seed)
+    fit_rows = rng.choice(len(x), size=min(len(x), MAX_KMEANS_FIT_ROWS), replace=False)
+    sample = x[fit_rows]
+    num_clusters = min(num_clusters, MAX_KMEANS_CLUSTERS, len(sample))
+    centres = sample[rng.choice(len(sample), size=num_clusters, replace=False)]
+    for _ in range(KMEANS_ITERATIONS):
+        nearest = (sample @ centres.T).argmax(axis=1)
+        one_hot = np.zeros((len(sample), num_clusters), dtype=np.float32)
+        one_hot[np.arange(len(sample)), nearest] = 1.0
+        sums = one_hot.T @ sample  # per-cluster sums as one matrix product (np.add.at is ~20x slower)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        centres = np.where(norms > 0, sums / np.maximum(norms, 1e-12), centres)  # an empty cluster keeps its centre
+    assign = np.concatenate([(x[i:i + 65536] @ centres.T).argmax(axis=1) for i in range(0, len(x), 65536)])
+    centre_sims = centres @ centres.T
+    chain = [int(np.bincount(assign, minlength=num_clusters).argmax())]
+    remaining = np.ones(num_clusters, dtype=bool)
+    remaining[chain[0]] = False
+    while remaining.any():
+        rest = np.flatnonzero(remaining)
+        chain.append(int(rest[np.argmax(centre_sims[chain[-1], rest])]))
+        remaining[chain[-1]] = False
+    order = []
+    for pos, c in enumerate(chain):
+        members = np.flatnonzero(assign == c)
+        if pos + 1 < len(chain):
+            toward_next = x[members] @ centres[chain[pos + 1]] - x[members] @ centres[c]
+            members = members[np.argsort(toward_next, kind="stable")]
+        order.append(members)
+    return np.concatenate(order)
+
+
+def plan_batches(embeddings: np.ndarray, hard_graph: np.ndarray | None = None, *,
+                 batch_size: int = 256, seed: int = 0) -> np.ndarray:
+    """Contrastive mini-batches of mutually hard samples.
+
+    Rows are first put in a locality order (spherical k-means with about ``N / batch_size`` clusters, at
+    most 64, fitted on a sample of at most 10,000 rows, chained by nearest centroid). Each batch then grows breadth-first over ``hard_graph`` (e.g.
+    the hard negatives of each row) from the first unassigned row in that order, so an anchor,
+    its hard negatives, their hard negatives (often the anchor's class-mates) and so on land
+    together; when the frontier runs dry the next row in locality order seeds it again. Every
+    batch has exactly ``batch_size`` rows except the last. Without ``hard_graph`` batches are
+    consecutive runs of the locality order.
+
+    embeddings: (N, D) float32, L2-normalised; hard_graph: (N, m) int64 rows, -1 = none.
+    Returns (N,) int64 batch index per row.
+    """
+    n = len(embeddings)
+    if batch_size < 2:
+        raise ValueError("batch_size must be at least 2")
+    if n <= batch_size:
+        return np.zeros(n, dtype=np.int64)
+    order = _chain_order(embeddings, num_clusters=max(1, int(round(n / batch_size))), seed=seed)
+    batch = np.full(n, -1, dtype=np.int64)
+    if hard_graph is None:
+        batch[order] = np.arange(n) // batch_size
+        return batch
+    from collections import deque
+
+    current, filled, cursor = 0, 0, 0
+    frontier: deque[int] = deque()
+    for _ in range(n):
+        row = -1
+        while frontier and row < 0:
+            cand = frontier.popleft()
+            row = cand if batch[cand] < 0 else -1
+        if row < 0:
+            while batch[order[cursor]] >= 0:
+                cursor += 1
+            row = int(order[cursor])
+        batch[row] = current
+        filled += 1
+        frontier.extend(int(j) for j in hard_graph[row] if j >= 0 and batch[j] < 0)
+        if filled == batch_size:
+            current, filled = current + 1, 0
+            frontier.clear()
+    return batch

@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from curate.cli import main
+from curate.errors import StaleWorkspaceError, UsageError
+from curate.export.stage import run_export
+from curate.negatives.stage import run_negatives
+from curate.plan.stage import run_propose
+from curate.schemas import MANIFEST
+
+
+def test_export_without_plan_or_issues_is_neutral(synthetic_workspace, synthetic_small):
+    summary = run_export(synthetic_workspace)
+    m = pq.read_table(synthetic_workspace.path("manifest"))
+    assert m.schema.remove_metadata() == MANIFEST
+    d = m.to_pydict()
+    n = len(synthetic_small.labels)
+    assert m.num_rows == n and set(d["action"]) == {"keep"} and set(d["weight"]) == {1.0}
+    assert d["label"] == d["original_label"] and set(d["label_quality"]) == {None}
+    assert not any(d["is_label_issue"] + d["is_duplicate"] + d["is_outlier"])
+    assert set(d["outlier_score"]) == {1.0} and set(d["duplicate_group"]) == {None}
+    assert summary["num_samples"] == n and summary["num_classes"] == 12
+    assert summary["label_issue_rate"] is None and summary["unreadable"] == []
+    counts = np.bincount(synthetic_small.labels)
+    assert summary["imbalance_ratio"] == pytest.approx(counts.max() / counts.min())
+    on_disk = json.loads(synthetic_workspace.path("summary").read_text())
+    assert on_disk["num_samples"] == n and "samples" in on_disk["stages"]
+
+
+def test_export_full_chain(scored_workspace, synthetic_small):
+    s = synthetic_small
+    run_negatives(scored_workspace, num_negatives=3, batch_size=500)
+    run_propose(scored_workspace, strategy="sqrt")
+    summary = run_export(scored_workspace)
+    d = pq.read_table(scored_workspace.path("manifest")).to_pydict()
+    plan = pq.read_table(scored_workspace.path("plan")).to_pydict()
+    assert d["action"] == plan["action"] and d["reasons"] == plan["reasons"]
+    dropped = [i for i, a in enumerate(d["action"]) if a == "drop"]
+    assert dropped and all(d["weight"][i] == 0 for i in dropped)  # dropped rows stay, weight 0
+    assert d["is_label_issue"] == s.is_noisy.tolist()
+    assert d["duplicate_group"][int(np.flatnonzero(s.duplicate_group >= 0)[0])].startswith("dup-")
+    assert summary["label_issue_rate"] == pytest.approx(s.is_noisy.mean())
+    assert summary["outlier_rate"] == pytest.approx(s.is_outlier.mean())
+    assert summary["leaks"] == 0
+    assert 1.0 <= summary["weighted_imbalance_ratio"] < summary["imbalance_ratio"]  # sqrt weights flatten it
+    assert set(summary["stages"]) >= {"samples", "embeddings", "neighbors", "issues", "negatives", "plan", "manifest"}
+    assert summary["stages"]["plan"]["params"]["strategy"] == "sqrt"
+    assert summary["classes"]["noisiest"] and summary["classes"]["confusion_pairs"]
+    assert summary["actions"]["drop"] == len(dropped)
+
+    assert run_export(scored_workspace)["skipped"]
+    with pytest.raises(StaleWorkspaceError):
+        run_export(scored_workspace, include=("keep",))
+    run_export(scored_workspace, include=("keep",), overwrite=True)
+    d = pq.read_table(scored_workspace.path("manifest")).to_pydict()
+    assert all(w == 0 for w, a in zip(d["weight"], d["action"]) if a != "keep")
+    with pytest.raises(UsageError, match="include"):
+        run_export(scored_workspace, include=("maybe",))
+
+
+def test_plan_rebuilt_makes_manifest_stale(scored_workspace):
+    run_propose(scored_workspace)
+    run_export(scored_workspace)
+    run_propose(scored_workspace, strategy="inverse", overwrite=True)
+    with pytest.raises(StaleWorkspaceError):
+        run_export(scored_workspace)
+
+
+def test_cli_export(scored_workspace, tmp_path):
+    runner = CliRunner()
+    ws = str(scored_workspace.root)
+    res = runner.invoke(main, ["export", ws])
+    assert res.exit_code == 0, res.output
+    assert "manifest: 3000 samples" in res.stdout and "label issues" in res.stdout
+    res = runner.invoke(main, ["export", ws, "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["skipped"] is True
+    res = runner.invoke(main, ["export", ws, "--include", "keep"])
+    assert res.exit_code == 1 and "--overwrite" in res.stderr
+    res = runner.invoke(main, ["export", ws, "--include", "nope"])
+    assert res.exit_code == 2
+    res = runner.invoke(main, ["export", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+def test_leaks_reach_plan_and_summary(scored_workspace, synthetic_small):
+    """A duplicate group spanning splits: both members go to review and summary counts one leak."""
+    import pyarrow as pa
+
+    from curate.schemas import ISSUES
+    from curate.workspace import write_parquet_atomic
+
+    issues = pq.read_table(scored_workspace.path("issues"))
+    group = int(np.flatnonzero(synthetic_small.duplicate_group >= 0)[0])
+    members = np.flatnonzero(synthetic_small.duplicate_group == synthetic_small.duplicate_group[group])
+    leak = np.zeros(issues.num_rows, dtype=bool)
+    leak[members] = True
+    issues = issues.set_column(issues.schema.get_field_index("is_leak"), "is_leak", pa.array(leak))
+    fp, inputs, _ = scored_workspace.plan("issues", "score", {"leak": True}, ["samples", "embeddings", "neighbors"],
+                                          overwrite=True)
+    write_parquet_atomic(scored_workspace.path("issues"), issues.cast(ISSUES), fingerprint=fp, inputs=inputs)
+    run_propose(scored_workspace)
+    summary = run_export(scored_workspace)
+    d = pq.read_table(scored_workspace.path("manifest")).to_pydict()
+    for i in members:
+        assert d["action"][i] in ("review", "drop")
+        assert any(r.startswith("duplicate across splits (leak") for r in d["reasons"][i])
+    assert summary["leaks"] == 1 and summary["leaked_samples"] == len(members)
+    res = CliRunner().invoke(main, ["check", str(scored_workspace.root), "--no-leakage"])
+    assert res.exit_code == 1 and "leaks 1 > 0" in res.stderr

@@ -1,0 +1,68 @@
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from curate.cli import main
+from curate.errors import DataError, StaleWorkspaceError
+from curate.negatives.stage import run_negatives
+from curate.schemas import BATCHES, NEGATIVES
+from curate.workspace import read_meta
+
+
+def test_stage_writes_contract_tables(scored_workspace, synthetic_small):
+    summary = run_negatives(scored_workspace, num_negatives=4, batch_size=200)
+    neg = pq.read_table(scored_workspace.path("negatives"))
+    assert neg.schema.remove_metadata() == NEGATIVES
+    assert neg.num_rows == len(synthetic_small.labels)
+    labels = dict(zip(map(str, range(len(synthetic_small.labels))), synthetic_small.labels))
+    for sid, ids, sims in zip(*(neg.column(c).to_pylist() for c in ("sample_id", "negative_ids", "negative_sims"))):
+        assert len(ids) == len(sims) <= 4
+        assert all(labels[i] != labels[sid] for i in ids)
+        assert sims == sorted(sims, reverse=True)
+    meta = read_meta(scored_workspace.path("negatives"))
+    assert meta["params"]["use_issues"] is True
+    assert meta["extra"]["confusion_pairs"]
+    batches = pq.read_table(scored_workspace.path("batches"))
+    assert batches.schema.remove_metadata() == BATCHES
+    assert sorted(batches.column("sample_id").to_pylist()) == sorted(neg.column("sample_id").to_pylist())
+    assert summary["num_batches"] == int(np.ceil(neg.num_rows / 200))
+    assert run_negatives(scored_workspace, num_negatives=4, batch_size=200)["skipped"]
+    with pytest.raises(StaleWorkspaceError):
+        run_negatives(scored_workspace, num_negatives=5, batch_size=200)
+
+
+def test_stage_without_issues_uses_vote(neighbors_workspace):
+    run_negatives(neighbors_workspace, num_negatives=3, batch_size=500)
+    assert read_meta(neighbors_workspace.path("negatives"))["params"]["use_issues"] is False
+
+
+def test_stage_needs_neighbors(synthetic_workspace):
+    with pytest.raises(DataError, match="curate neighbors"):
+        run_negatives(synthetic_workspace)
+
+
+def test_cli_negatives(scored_workspace):
+    runner = CliRunner()
+    res = runner.invoke(main, ["negatives", str(scored_workspace.root), "--num-negatives", "3",
+                               "--batch-size", "300", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["num_batches"] == 10
+    res = runner.invoke(main, ["negatives", str(scored_workspace.root), "--num-negatives", "3", "--batch-size", "300"])
+    assert res.exit_code == 0 and "up to date" in res.stdout
+    res = runner.invoke(main, ["negatives", str(scored_workspace.root), "--num-negatives", "4"])
+    assert res.exit_code == 1 and "--overwrite" in res.stderr
+    res = runner.invoke(main, ["negatives", str(scored_workspace.root), "--num-negatives", "4", "--overwrite"])
+    assert res.exit_code == 0 and "negatives:" in res.stdout
+
+
+def test_cli_negatives_failures(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["negatives", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and res.stderr.startswith("Error:") and "does not exist" in res.stderr
+    res = runner.invoke(main, ["negatives", str(tmp_path), "--num-negatives", "0"])
+    assert res.exit_code == 2
+    res = runner.invoke(main, ["negatives", str(tmp_path)])
+    assert res.exit_code == 1 and "neighbors.parquet is missing" in res.stderr
