@@ -2,3 +2,4 @@
 
 from curate.cli.commands import scan  # noqa: F401
 from curate.cli.commands import index  # noqa: F401
+from curate.cli.commands import report  # noqa: F401
