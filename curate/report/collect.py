@@ -270,6 +270,8 @@ def class_section(inputs: Inputs) -> dict[str, Any]:
         rows = table.slice(0, MAX_CLASS_ROWS).to_pylist()
     return {
         "chart": charts.class_distribution(names, before, after),
+        "before": before.tolist(),
+        "after": None if after is None else after.tolist(),
         "has_plan": after is not None,
         "plan_note": None if after is not None else inputs.note("plan"),
         "rows": rows,
