@@ -107,7 +107,7 @@ def class_distribution(names: Sequence[str], before: np.ndarray, after: np.ndarr
             ax.grid(color="#E6E8EC", linewidth=0.8)
         ax.set_axisbelow(True)
         if after is not None:
-            ax.legend(frameon=False, loc="lower right")
+            ax.legend(frameon=False, loc="best")
         return _data_uri(fig, "svg")
 
 
@@ -153,25 +153,28 @@ def embedding_map(
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(9.5, 6.4))
         ax = fig.add_subplot()
+        dot = float(np.clip(20000 / max(len(xy), 1), 5, 28))  # a few hundred points need bigger dots
         rest = ~np.isin(labels, top)
         if rest.any():
-            ax.scatter(xy[rest, 0], xy[rest, 1], s=5, color=GREY, alpha=0.5, linewidths=0,
+            ax.scatter(xy[rest, 0], xy[rest, 1], s=dot * 0.8, color=GREY, alpha=0.5, linewidths=0,
                        label="other classes" if top else "samples", rasterized=True)
         palette = PALETTE
         for i, k in enumerate(top):
             m = labels == k
-            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=palette[i % len(palette)], alpha=0.75,
+            ax.scatter(xy[m, 0], xy[m, 1], s=dot, color=palette[i % len(palette)], alpha=0.75,
                        linewidths=0, label=_short(class_names[k], 24))
         if is_outlier is not None and np.any(is_outlier):
             m = np.asarray(is_outlier, dtype=bool)
-            ax.scatter(xy[m, 0], xy[m, 1], s=28, facecolors="none", edgecolors=INK, linewidths=0.9,
+            ax.scatter(xy[m, 0], xy[m, 1], s=dot * 4 + 10, facecolors="none", edgecolors=INK, linewidths=0.9,
                        label="outlier")
         if is_label_issue is not None and np.any(is_label_issue):
             m = np.asarray(is_label_issue, dtype=bool)
-            ax.scatter(xy[m, 0], xy[m, 1], s=22, marker="x", color=RED, linewidths=1.1, label="label issue")
+            ax.scatter(xy[m, 0], xy[m, 1], s=dot * 3 + 8, marker="x", color=RED, linewidths=1.1, label="label issue")
         ax.set_xticks([])
         ax.set_yticks([])
         for side in ("left", "bottom"):
             ax.spines[side].set_visible(False)
-        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), markerscale=2)
+        legend = ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        for handle in legend.legend_handles:  # same-size keys whatever the dot size
+            handle.set_sizes([40])
         return _data_uri(fig, "png", dpi=110)

@@ -17,7 +17,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.config import DEFAULT_THRESHOLDS
 from curate.data import class_names_of
 from curate.errors import StaleWorkspaceError
 from curate.report import charts

@@ -24,7 +24,7 @@ def _environment():
     )
     env.filters["thousands"] = lambda n: f"{int(n):,}"
     env.filters["pct"] = lambda x: "—" if x is None else f"{100 * float(x):.1f}%"
-    env.filters["num"] = lambda x, digits=2: "—" if x is None else f"{float(x):.{digits}f}"
+    env.filters["num"] = lambda x, digits=2: "—" if x is None else f"{float(x):,.{digits}f}"
     return env
 
 
