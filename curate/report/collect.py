@@ -182,8 +182,11 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
     counts = class_counts(inputs)
 
     if summary.get("unreadable") is not None:
-        unreadable = list(summary["unreadable"])
-        unreadable_total = len(unreadable)
+        # written by another stage: take what is there, whatever keys it has
+        unreadable = [{"path": str(u.get("path", u.get("sample_id", ""))) if isinstance(u, dict) else str(u),
+                       "reason": str(u.get("reason") or u.get("error") or "") if isinstance(u, dict) else ""}
+                      for u in summary["unreadable"][:MAX_UNREADABLE_ROWS]]
+        unreadable_total = len(summary["unreadable"])
     else:
         bad = s.filter(pc.invert(readable)).select(["sample_id", "path", "member", "error"])
         unreadable = [{"sample_id": r["sample_id"], "path": r["path"] + (f" :: {r['member']}" if r["member"] else ""),

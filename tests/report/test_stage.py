@@ -1,3 +1,4 @@
+import json
 import re
 import shutil
 
@@ -145,3 +146,15 @@ def test_fallbacks_without_summary_or_classes(report_image_ws):
     assert cards["Unreadable inputs"]["value"] == f"{100 / inputs.samples.num_rows:.1f}%"
     pairs = collect.confused_pairs(inputs)
     assert pairs and sum(p["count"] for p in pairs) == int(flags.sum())
+
+
+def test_summary_written_by_another_stage_is_read_leniently(report_image_ws):
+    path = report_image_ws.path("summary")
+    summary = json.loads(path.read_text())
+    summary["leaks"] = [{"group": "g10"}, {"group": "g99"}]
+    summary["unreadable"] = [{"path": "a<b>.png", "error": "bad & worse"}, "plain/string.png"]
+    path.write_text(json.dumps(summary))
+    page = _page(run_report(report_image_ws))
+    cards = {c["title"]: c for c in collect.overview(collect.read_inputs(report_image_ws), {})["cards"]}
+    assert cards["Split leaks"]["value"] == "2"
+    assert "a&lt;b&gt;.png" in page and "bad &amp; worse" in page and "plain/string.png" in page
