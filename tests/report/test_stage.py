@@ -158,3 +158,20 @@ def test_summary_written_by_another_stage_is_read_leniently(report_image_ws):
     cards = {c["title"]: c for c in collect.overview(collect.read_inputs(report_image_ws), {})["cards"]}
     assert cards["Split leaks"]["value"] == "2"
     assert "a&lt;b&gt;.png" in page and "bad &amp; worse" in page and "plain/string.png" in page
+
+
+def test_report_on_a_freshly_indexed_folder(tmp_path):
+    """The real index stage's samples.parquet alone: unreadable files listed from it, the rest
+    of the page says what to run next."""
+    from curate.index.stage import run_index
+    from tests.fixtures.images import make_digits_folder
+
+    folder = make_digits_folder(tmp_path / "digits", per_class=3)
+    ws = Workspace(tmp_path / "ws")
+    run_index(folder.root, ws, workers=0)
+    page = _page(run_report(ws))
+    for rel in folder.unreadable:
+        assert rel.split("/")[-1] in page
+    assert "run `curate embed` to see the embedding map" in page
+    assert "run `curate score` to see label issues" in page
+    assert not EXTERNAL.search(page)
