@@ -431,14 +431,13 @@ def negatives_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
     hardest = pc.list_element(neg.column("negative_sims"), 0)
     order = pc.sort_indices(pa.table({"h": hardest}), sort_keys=[("h", "descending")])
     per_anchor = max(1, min(MAX_NEGATIVES_SHOWN, max_thumbnails // MAX_ANCHORS - 1))
-    candidates = neg.take(order.slice(0, 50 * MAX_ANCHORS)).to_pylist()
-    labels = dict(zip([c["sample_id"] for c in candidates], [r.get("label") for r in lookup.records([c["sample_id"] for c in candidates])]))
+    candidates = neg.take(order.slice(0, 50 * MAX_ANCHORS)).to_pylist() if max_thumbnails else []
+    candidate_labels = [r.get("label") for r in lookup.records([c["sample_id"] for c in candidates])]
     anchors, seen = [], set()
-    for c in candidates:
-        lab = labels[c["sample_id"]]
-        if lab in seen:
+    for c, label in zip(candidates, candidate_labels):
+        if label in seen:
             continue
-        seen.add(lab)
+        seen.add(label)
         anchors.append(c)
         if len(anchors) == MAX_ANCHORS or len(anchors) * (per_anchor + 1) >= max_thumbnails:
             break

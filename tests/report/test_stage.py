@@ -57,6 +57,8 @@ def test_thumbnail_cap_bounds_each_section(report_image_ws):
     assert small["thumbnails"] < large["thumbnails"]
     labels = _page(small).split('id="labels"')[1].split("</section>")[0]
     assert labels.count('class="tile') == 2
+    none = run_report(report_image_ws, max_thumbnails=0, output=report_image_ws.root / "none.html")
+    assert none["thumbnails"] == 0 and 'class="tile' not in _page(none)
 
 
 def test_only_samples_and_embeddings_says_what_to_run(synthetic_workspace):
