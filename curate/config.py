@@ -11,3 +11,17 @@ DEFAULT_K = 20
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".jfif"}
 )
+
+#: Default gates of `curate check`, by the option's keyword name (``--max-label-issues`` ->
+#: ``max_label_issues``). The report colours its headline numbers against the same values, so a
+#: red number on the page is one that the default check would fail.
+#: Rates are fractions of samples; ``max_unreadable`` is a fraction of inputs; ``max_leaks`` is a
+#: number of duplicate groups that span more than one split.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "max_label_issues": 0.05,
+    "max_duplicates": 0.05,
+    "max_outliers": 0.05,
+    "max_imbalance_ratio": 100.0,
+    "max_unreadable": 0.01,
+    "max_leaks": 0,
+}

@@ -74,3 +74,27 @@ def model_options(f: Callable) -> Callable:
         return f(*args, **kwargs)
 
     return wrapper
+
+
+def threshold_options(f: Callable) -> Callable:
+    """The gates of `curate check` (defaults in curate.config.DEFAULT_THRESHOLDS), as
+    ``max_label_issues=...`` keyword arguments; a value left unset is None (use the default)."""
+    from curate.config import DEFAULT_THRESHOLDS as d
+
+    @click.option("--max-label-issues", type=click.FloatRange(0, 1), default=None,
+                  help=f"Highest acceptable share of label issues [default: {d['max_label_issues']}].")
+    @click.option("--max-duplicates", type=click.FloatRange(0, 1), default=None,
+                  help=f"Highest acceptable share of redundant duplicates [default: {d['max_duplicates']}].")
+    @click.option("--max-outliers", type=click.FloatRange(0, 1), default=None,
+                  help=f"Highest acceptable share of outliers [default: {d['max_outliers']}].")
+    @click.option("--max-imbalance-ratio", type=click.FloatRange(min=1), default=None,
+                  help=f"Highest acceptable largest/smallest class size [default: {d['max_imbalance_ratio']:g}].")
+    @click.option("--max-unreadable", type=click.FloatRange(0, 1), default=None,
+                  help=f"Highest acceptable share of unreadable inputs [default: {d['max_unreadable']}].")
+    @click.option("--max-leaks", type=click.IntRange(min=0), default=None,
+                  help=f"Most duplicate groups allowed to span splits [default: {d['max_leaks']}].")
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+
+    return wrapper

@@ -10,3 +10,4 @@ from curate.cli.commands import plan  # noqa: F401
 from curate.cli.commands import export  # noqa: F401
 from curate.cli.commands import check  # noqa: F401
 from curate.cli.commands import run  # noqa: F401
+from curate.cli.commands import report  # noqa: F401

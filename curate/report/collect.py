@@ -1,0 +1,484 @@
+"""Turn the workspace's tables into what the report page shows, one section at a time.
+
+Every artifact except samples.parquet may be missing (or stale): a section whose inputs are
+not there carries a ``missing`` note naming the command that makes them instead of content.
+Every list is capped, so a 1M-sample workspace gives a page of the same size as a 10k one:
+the page shows samples of each finding, never all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate.data import class_names_of
+from curate.errors import StaleWorkspaceError
+from curate.report import charts
+from curate.report.thumbnails import Thumbnails
+from curate.workspace import ARTIFACTS, PRODUCER, Workspace
+
+#: rows shown in long lists (unreadable files, classes table) and per-section caps
+MAX_UNREADABLE_ROWS = 50
+MAX_CLASS_ROWS = 100
+MAX_NOISE_BARS = 25
+MAX_PAIRS = 15
+MAX_GROUP_MEMBERS = 6
+MAX_ANCHORS = 6
+MAX_NEGATIVES_SHOWN = 6
+
+#: what each missing artifact hides, for the "run X to see Y" notes
+SHOWS = {
+    "embeddings": "the embedding map",
+    "issues": "label issues, duplicates and outliers",
+    "classes": "per-class statistics",
+    "negatives": "hard negatives",
+    "plan": "the proposed rebalancing",
+    "summary": "the audit summary",
+}
+
+
+def missing_note(artifact: str, problem: str | None = None) -> str:
+    """``run `curate score` to see label issues, ...`` (or why an existing file was not used)."""
+    if problem:
+        return problem
+    return f"{ARTIFACTS[artifact]} is not in this workspace: run `{PRODUCER[artifact]}` to see {SHOWS[artifact]}"
+
+
+@dataclass
+class Inputs:
+    """The artifacts a report reads; a table is None when absent or stale (see ``problems``)."""
+
+    samples: pa.Table
+    class_names: list[str]
+    issues: pa.Table | None = None
+    classes: pa.Table | None = None
+    negatives: pa.Table | None = None
+    plan: pa.Table | None = None
+    summary: dict[str, Any] | None = None
+    embeddings_ready: bool = False
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def note(self, artifact: str) -> str:
+        return missing_note(artifact, self.problems.get(artifact))
+
+
+SAMPLE_COLUMNS = ["sample_id", "path", "member", "source", "label", "split", "readable", "error"]
+
+
+def read_inputs(ws: Workspace) -> Inputs:
+    """Read samples.parquet (required) and whichever other artifacts exist and are fresh."""
+    samples = ws.read_table("samples", columns=SAMPLE_COLUMNS)
+    names = class_names_of(ws.path("samples"))
+    if not names:
+        names = sorted(v for v in pc.unique(samples.column("label")).to_pylist() if v is not None)
+    inputs = Inputs(samples=samples, class_names=names)
+    for artifact in ("issues", "classes", "negatives", "plan"):
+        if not ws.exists(artifact):
+            continue
+        try:
+            setattr(inputs, artifact, ws.read_table(artifact))
+        except StaleWorkspaceError as exc:
+            inputs.problems[artifact] = f"{exc} (its findings are left out of this report)"
+    if ws.exists("embeddings"):
+        try:
+            ws.check_fresh("embeddings")
+            inputs.embeddings_ready = True
+        except StaleWorkspaceError as exc:
+            inputs.problems["embeddings"] = str(exc)
+    summary_path = ws.path("summary")
+    if summary_path.exists():
+        try:
+            inputs.summary = json.loads(summary_path.read_text())
+        except (OSError, ValueError) as exc:
+            inputs.problems["summary"] = f"summary.json could not be read ({exc})"
+    return inputs
+
+
+class Lookup:
+    """sample_id -> label / split / location, vectorised over samples.parquet (fast at 1M rows)."""
+
+    def __init__(self, samples: pa.Table):
+        self.samples = samples
+        self.ids = samples.column("sample_id")
+
+    def rows(self, ids: list[str]) -> np.ndarray:
+        """Row positions of ``ids`` in samples.parquet; -1 where an id is unknown."""
+        pos = pc.index_in(pa.array(ids, type=pa.string()), value_set=self.ids)
+        return pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def records(self, ids: list[str]) -> list[dict[str, Any]]:
+        rows = self.rows(ids)
+        known = self.samples.take(pa.array(np.where(rows >= 0, rows, 0)))
+        cols = {name: known.column(name).to_pylist() for name in SAMPLE_COLUMNS}
+        out = []
+        for i, sid in enumerate(ids):
+            rec = {name: cols[name][i] for name in SAMPLE_COLUMNS} if rows[i] >= 0 else {"sample_id": sid}
+            rec["sample_id"] = sid
+            out.append(rec)
+        return out
+
+    def thumbnails(self, ids: list[str], thumbs: Thumbnails) -> None:
+        """Register the locations of ``ids`` with the thumbnail cache."""
+        for rec in self.records(ids):
+            if rec.get("path") is not None:
+                thumbs.locations[rec["sample_id"]] = (rec["path"], rec.get("member"), rec.get("source") or "folder")
+
+
+def tile(rec: Mapping[str, Any], thumbs: Thumbnails, *, caption: str = "", detail: str = "",
+         badge: str | None = None) -> dict[str, Any]:
+    """One thumbnail (or, without an image, a text tile) with its captions."""
+    return {
+        "id": rec["sample_id"],
+        "uri": thumbs.get(rec["sample_id"]),
+        "label": rec.get("label"),
+        "split": rec.get("split"),
+        "caption": caption,
+        "detail": detail,
+        "badge": badge,
+    }
+
+
+# --------------------------------------------------------------------------- overview
+
+def _rate(col: pa.ChunkedArray, mask: pa.ChunkedArray | None = None) -> float | None:
+    if mask is not None:
+        col = col.filter(mask)
+    n = len(col)
+    return None if n == 0 else float(pc.sum(col.cast(pa.int64())).as_py() or 0) / n
+
+
+def class_counts(inputs: Inputs) -> np.ndarray:
+    """(K,) labelled readable samples per class, in class-list order."""
+    s = inputs.samples
+    labels = s.column("label").filter(s.column("readable"))
+    counts = pc.value_counts(labels.drop_null())
+    by_name = dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
+    return np.array([by_name.get(n, 0) for n in inputs.class_names], dtype=np.int64)
+
+
+def _status(value: float | None, limit: float | None) -> str:
+    if value is None:
+        return "na"
+    if limit is None:
+        return "info"
+    if value > limit:
+        return "fail"
+    return "warn" if limit > 0 and value > 0.75 * limit else "ok"
+
+
+def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
+    """Headline numbers, each with its check threshold and a status ok / warn / fail / na."""
+    s = inputs.samples
+    n = s.num_rows
+    readable = s.column("readable")
+    summary = inputs.summary or {}
+    issues = inputs.issues
+    counts = class_counts(inputs)
+
+    if summary.get("unreadable") is not None:
+        # written by another stage: take what is there, whatever keys it has
+        unreadable = [{"path": str(u.get("path", u.get("sample_id", ""))) if isinstance(u, dict) else str(u),
+                       "reason": str(u.get("reason") or u.get("error") or "") if isinstance(u, dict) else ""}
+                      for u in summary["unreadable"][:MAX_UNREADABLE_ROWS]]
+        unreadable_total = len(summary["unreadable"])
+    else:
+        bad = s.filter(pc.invert(readable)).select(["sample_id", "path", "member", "error"])
+        unreadable = [{"sample_id": r["sample_id"], "path": r["path"] + (f" :: {r['member']}" if r["member"] else ""),
+                       "reason": r["error"] or "unreadable"} for r in bad.slice(0, MAX_UNREADABLE_ROWS).to_pylist()]
+        unreadable_total = bad.num_rows
+
+    def pick(key: str, fallback):
+        value = summary.get(key)
+        return fallback() if value is None else value
+
+    labelled = None if issues is None else pc.is_valid(issues.column("label"))
+    label_rate = pick("label_issue_rate", lambda: None if issues is None else _rate(issues.column("is_label_issue"), labelled))
+    dup_rate = pick("duplicate_rate", lambda: None if issues is None else _rate(issues.column("is_duplicate")))
+    out_rate = pick("outlier_rate", lambda: None if issues is None else _rate(issues.column("is_outlier")))
+    nonzero = counts[counts > 0]
+    imbalance = pick("imbalance_ratio", lambda: float(nonzero.max() / nonzero.min()) if nonzero.size else None)
+    leaks = summary.get("leaks")
+    if isinstance(leaks, list):
+        leaks = len(leaks)
+    if leaks is None and issues is not None:
+        leaks = len(pc.unique(issues.filter(issues.column("is_leak")).column("duplicate_group").drop_null()))
+
+    need_issues = missing_note("issues") if issues is None and "issues" not in inputs.problems else inputs.note("issues")
+    metrics = [
+        ("Label issues", label_rate, "max_label_issues", "pct", need_issues),
+        ("Duplicates", dup_rate, "max_duplicates", "pct", need_issues),
+        ("Outliers", out_rate, "max_outliers", "pct", need_issues),
+        ("Imbalance ratio", imbalance, "max_imbalance_ratio", "ratio", "no labelled samples"),
+        ("Unreadable inputs", unreadable_total / n if n else None, "max_unreadable", "pct", ""),
+        ("Split leaks", leaks, "max_leaks", "count", need_issues),
+    ]
+    cards = []
+    for title, value, key, kind, hint in metrics:
+        limit = thresholds.get(key)
+        cards.append({
+            "title": title,
+            "value": _fmt(value, kind),
+            "threshold": None if limit is None else f"≤ {_fmt(limit, kind)}",
+            "option": "--" + key.replace("_", "-"),
+            "status": _status(None if value is None else float(value), limit),
+            "hint": hint if value is None else "",
+        })
+    splits = pc.value_counts(s.column("split").drop_null()).to_pylist() if s.column("split").null_count < n else []
+    return {
+        "num_samples": n,
+        "num_readable": int(pc.sum(readable.cast(pa.int64())).as_py() or 0),
+        "num_labelled": int(counts.sum()),
+        "num_classes": len(inputs.class_names),
+        "splits": sorted(((d["values"], d["counts"]) for d in splits), key=lambda t: -t[1]),
+        "cards": cards,
+        "unreadable": unreadable[:MAX_UNREADABLE_ROWS],
+        "unreadable_total": unreadable_total,
+    }
+
+
+def _fmt(value, kind: str) -> str:
+    if value is None:
+        return "—"
+    if kind == "pct":
+        return f"{100 * float(value):.1f}%"
+    if kind == "ratio":
+        return f"{float(value):,.1f}×"
+    return f"{int(value):,}"
+
+
+# --------------------------------------------------------------------------- classes
+
+def class_section(inputs: Inputs) -> dict[str, Any]:
+    """Class distribution before/after the plan's rebalancing, and the per-class table."""
+    names = inputs.class_names
+    if not names:
+        return {"empty": "this dataset has no labels"}
+    before = class_counts(inputs)
+    after = None
+    if inputs.plan is not None:
+        p = inputs.plan.filter(pc.is_valid(inputs.plan.column("label")))
+        sums = p.group_by("label").aggregate([("weight", "sum")])
+        by_name = dict(zip(sums.column("label").to_pylist(), sums.column("weight_sum").to_pylist()))
+        after = np.array([by_name.get(n, 0.0) for n in names], dtype=np.float64)
+    rows = []
+    if inputs.classes is not None:
+        table = inputs.classes.sort_by([("count", "descending")])
+        rows = table.slice(0, MAX_CLASS_ROWS).to_pylist()
+    return {
+        "chart": charts.class_distribution(names, before, after),
+        "before": before.tolist(),
+        "after": None if after is None else after.tolist(),
+        "has_plan": after is not None,
+        "plan_note": None if after is not None else inputs.note("plan"),
+        "rows": rows,
+        "rows_total": 0 if inputs.classes is None else inputs.classes.num_rows,
+        "classes_note": None if inputs.classes is not None else inputs.note("classes"),
+        "head": [(names[i], int(before[i])) for i in np.argsort(-before, kind="stable")[:3]],
+        "tail": [(names[i], int(before[i])) for i in np.argsort(before, kind="stable")[:3]],
+    }
+
+
+# --------------------------------------------------------------------------- label issues
+
+def label_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
+    issues = inputs.issues
+    if issues is None:
+        return {"missing": inputs.note("issues")}
+    flagged = issues.filter(issues.column("is_label_issue"))
+    worst = flagged.sort_by([("label_quality", "ascending")]).slice(0, max_thumbnails).to_pylist()
+    lookup.thumbnails([r["sample_id"] for r in worst], thumbs)
+    records = {r["sample_id"]: r for r in lookup.records([r["sample_id"] for r in worst])}
+    tiles = []
+    for r in worst:
+        rec = {**records[r["sample_id"]], "label": r["label"]}
+        conf = r["suggested_confidence"]
+        tiles.append(tile(rec, thumbs, caption=f"{r['label']} → {r['suggested_label']}",
+                          detail=f"{100 * conf:.0f}% sure · quality {r['label_quality']:.2f}"
+                          if conf is not None and r["label_quality"] is not None else ""))
+
+    # noise per class: the score stage's estimate when classes.parquet exists, else the flag rate
+    if inputs.classes is not None and inputs.classes.column("noise_rate").null_count < inputs.classes.num_rows:
+        c = inputs.classes.filter(pc.is_valid(inputs.classes.column("noise_rate")))
+        names, rates = c.column("class_name").to_pylist(), c.column("noise_rate").to_numpy()
+        noise_source = "estimated share of wrong labels per class (classes.parquet)"
+    else:
+        names, rates = _flag_rate_by_label(issues.filter(pc.is_valid(issues.column("label"))))
+        noise_source = "share of samples flagged per class"
+    order = np.argsort(-np.asarray(rates, dtype=np.float64), kind="stable")[:MAX_NOISE_BARS]
+    order = [i for i in order if rates[i] > 0]
+    chart = charts.rate_bars([names[i] for i in order], np.asarray(rates)[order], xlabel="label noise (%)") if order else None
+    return {
+        "total": flagged.num_rows,
+        "tiles": tiles,
+        "noise_chart": chart,
+        "noise_source": noise_source,
+        "pairs": confused_pairs(inputs),
+    }
+
+
+def _flag_rate_by_label(labelled: pa.Table) -> tuple[list[str], np.ndarray]:
+    t = pa.table({"label": labelled.column("label"), "flag": pc.cast(labelled.column("is_label_issue"), pa.float64())})
+    g = t.group_by("label").aggregate([("flag", "mean")])
+    return g.column("label").to_pylist(), g.column("flag_mean").to_numpy()
+
+
+def confused_pairs(inputs: Inputs) -> list[dict[str, Any]]:
+    """Most confused class pairs (order-free), worst first: from classes.parquet, else from the
+    given -> suggested labels of flagged samples."""
+    pairs: dict[tuple[str, str], int] = {}
+    if inputs.classes is not None and inputs.classes.column("confused_with").null_count < inputs.classes.num_rows:
+        for r in inputs.classes.select(["class_name", "confused_with", "confused_counts"]).to_pylist():
+            for other, n in zip(r["confused_with"] or [], r["confused_counts"] or []):
+                if other is None or other == r["class_name"]:
+                    continue
+                key = tuple(sorted((r["class_name"], other)))
+                pairs[key] = pairs.get(key, 0) + int(n or 0)
+    elif inputs.issues is not None:
+        f = inputs.issues.filter(inputs.issues.column("is_label_issue"))
+        f = f.filter(pc.and_(pc.is_valid(f.column("label")), pc.is_valid(f.column("suggested_label"))))
+        g = f.group_by(["label", "suggested_label"]).aggregate([("sample_id", "count")])
+        for a, b, n in zip(g.column("label").to_pylist(), g.column("suggested_label").to_pylist(),
+                           g.column("sample_id_count").to_pylist()):
+            if a != b:
+                key = tuple(sorted((a, b)))
+                pairs[key] = pairs.get(key, 0) + n
+    top = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_PAIRS]
+    return [{"a": a, "b": b, "count": n} for (a, b), n in top if n > 0]
+
+
+# --------------------------------------------------------------------------- duplicates, outliers
+
+def duplicate_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
+    issues = inputs.issues
+    if issues is None:
+        return {"missing": inputs.note("issues")}
+    members = issues.filter(pc.is_valid(issues.column("duplicate_group")))
+    if members.num_rows == 0:
+        return {"total_groups": 0, "leak_groups": 0, "redundant": 0, "groups": []}
+    g = members.group_by("duplicate_group").aggregate([("sample_id", "count"), ("is_leak", "max")])
+    g = g.sort_by([("is_leak_max", "descending"), ("sample_id_count", "descending"), ("duplicate_group", "ascending")])
+    chosen, shown = [], 0
+    for r in g.to_pylist():
+        if shown >= max_thumbnails:
+            break
+        chosen.append(r)
+        shown += min(r["sample_id_count"], MAX_GROUP_MEMBERS)
+    wanted = pa.array([r["duplicate_group"] for r in chosen], type=pa.string())
+    rows = members.filter(pc.is_in(members.column("duplicate_group"), value_set=wanted))
+    rows = rows.select(["sample_id", "duplicate_group", "duplicate_kind", "duplicate_keep", "is_leak", "label"]).to_pylist()
+    by_group: dict[str, list[dict]] = {}
+    for r in rows:
+        by_group.setdefault(r["duplicate_group"], []).append(r)
+    ids = [r["sample_id"] for grp in by_group.values() for r in grp[:MAX_GROUP_MEMBERS]]
+    lookup.thumbnails(ids, thumbs)
+    records = {r["sample_id"]: r for r in lookup.records(ids)}
+    groups = []
+    for r in chosen:
+        mem = sorted(by_group[r["duplicate_group"]], key=lambda m: (not m["duplicate_keep"], m["sample_id"]))
+        kinds = {m["duplicate_kind"] for m in mem if m["duplicate_kind"]}
+        groups.append({
+            "id": r["duplicate_group"],
+            "size": r["sample_id_count"],
+            "leak": bool(r["is_leak_max"]),
+            "kind": "/".join(sorted(kinds)) or "duplicate",
+            "tiles": [tile(records[m["sample_id"]], thumbs,
+                           caption=records[m["sample_id"]].get("label") or m["label"] or "",
+                           detail=f"split {records[m['sample_id']].get('split')}" if records[m["sample_id"]].get("split") else "",
+                           badge="keep" if m["duplicate_keep"] else None)
+                      for m in mem[:MAX_GROUP_MEMBERS]],
+        })
+    return {
+        "total_groups": g.num_rows,
+        "leak_groups": int(pc.sum(pc.cast(g.column("is_leak_max"), pa.int64())).as_py() or 0),
+        "redundant": int(pc.sum(pc.cast(issues.column("is_duplicate"), pa.int64())).as_py() or 0),
+        "groups": groups,
+    }
+
+
+def outlier_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
+    issues = inputs.issues
+    if issues is None:
+        return {"missing": inputs.note("issues")}
+    flagged = issues.filter(issues.column("is_outlier"))
+    worst = flagged.sort_by([("outlier_score", "ascending")]).slice(0, max_thumbnails)
+    worst = worst.select(["sample_id", "label", "outlier_score"]).to_pylist()
+    ids = [r["sample_id"] for r in worst]
+    lookup.thumbnails(ids, thumbs)
+    records = {r["sample_id"]: r for r in lookup.records(ids)}
+    return {
+        "total": flagged.num_rows,
+        "tiles": [tile(records[r["sample_id"]], thumbs, caption=r["label"] or "unlabelled",
+                       detail=f"typicality {r['outlier_score']:.2f}") for r in worst],
+    }
+
+
+# --------------------------------------------------------------------------- hard negatives
+
+def negatives_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
+    """A few anchors (the hardest, at most one per class) with their nearest other-class samples."""
+    neg = inputs.negatives
+    if neg is None:
+        return {"missing": inputs.note("negatives")}
+    neg = neg.filter(pc.greater(pc.list_value_length(neg.column("negative_ids")), 0))
+    if neg.num_rows == 0:
+        return {"total": 0, "anchors": []}
+    hardest = pc.list_element(neg.column("negative_sims"), 0)
+    order = pc.sort_indices(pa.table({"h": hardest}), sort_keys=[("h", "descending")])
+    per_anchor = max(1, min(MAX_NEGATIVES_SHOWN, max_thumbnails // MAX_ANCHORS - 1))
+    candidates = neg.take(order.slice(0, 50 * MAX_ANCHORS)).to_pylist() if max_thumbnails else []
+    candidate_labels = [r.get("label") for r in lookup.records([c["sample_id"] for c in candidates])]
+    anchors, seen = [], set()
+    for c, label in zip(candidates, candidate_labels):
+        if label in seen:
+            continue
+        seen.add(label)
+        anchors.append(c)
+        if len(anchors) == MAX_ANCHORS or len(anchors) * (per_anchor + 1) >= max_thumbnails:
+            break
+    ids = [a["sample_id"] for a in anchors] + [n for a in anchors for n in a["negative_ids"][:per_anchor]]
+    lookup.thumbnails(ids, thumbs)
+    records = {r["sample_id"]: r for r in lookup.records(ids)}
+    out = []
+    for a in anchors:
+        out.append({
+            "anchor": tile(records[a["sample_id"]], thumbs, caption=records[a["sample_id"]].get("label") or "", badge="anchor"),
+            "negatives": [tile(records[nid], thumbs, caption=records[nid].get("label") or "", detail=f"cos {sim:.2f}")
+                          for nid, sim in zip(a["negative_ids"][:per_anchor], a["negative_sims"][:per_anchor])],
+        })
+    return {"total": neg.num_rows, "anchors": out}
+
+
+# --------------------------------------------------------------------------- embedding map
+
+def map_section(ws: Workspace, inputs: Inputs, lookup: Lookup, *, max_points: int, method: str, seed: int) -> dict[str, Any]:
+    from curate.report.projection import TSNE_MAX_POINTS, project_2d, sample_embeddings
+
+    if not inputs.embeddings_ready:
+        return {"missing": inputs.note("embeddings")}
+    limit = min(max_points, TSNE_MAX_POINTS) if method == "tsne" else max_points
+    ids, emb = sample_embeddings(ws.path("embeddings"), limit, seed=seed)
+    if len(ids) < 3:
+        return {"missing": "too few embedded samples to draw a map"}
+    xy = project_2d(emb, method=method, seed=seed)
+    index = {n: i for i, n in enumerate(inputs.class_names)}
+    labels = np.array([index.get(r.get("label"), -1) for r in lookup.records(ids)], dtype=np.int64)
+    issue_flag = outlier_flag = None
+    if inputs.issues is not None:
+        pos = pc.index_in(pa.array(ids, type=pa.string()), value_set=inputs.issues.column("sample_id"))
+        pos = pos.fill_null(-1).to_numpy(zero_copy_only=False)
+        ok = pos >= 0
+        issue_flag = np.zeros(len(ids), dtype=bool)
+        outlier_flag = np.zeros(len(ids), dtype=bool)
+        issue_flag[ok] = inputs.issues.column("is_label_issue").to_numpy(zero_copy_only=False)[pos[ok]]
+        outlier_flag[ok] = inputs.issues.column("is_outlier").to_numpy(zero_copy_only=False)[pos[ok]]
+    return {
+        "chart": charts.embedding_map(xy, labels, inputs.class_names, is_label_issue=issue_flag, is_outlier=outlier_flag),
+        "points": len(ids),
+        "method": "PCA (first two components)" if method == "pca" else "PCA to 50 dimensions, then t-SNE",
+    }

@@ -1,0 +1,162 @@
+"""The report stage: ``report.html``, one self-contained page that explains the dataset.
+
+The page needs no network: CSS is inline, charts and thumbnails are ``data:`` URIs, and a
+Content-Security-Policy forbids loading anything else. Only samples.parquet is required; each
+other artifact adds its section, and a missing one is named with the command that makes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from curate import progress
+from curate.config import DEFAULT_THRESHOLDS
+from curate.errors import StaleWorkspaceError, UsageError
+from curate.report import collect
+from curate.report.projection import METHODS
+from curate.report.thumbnails import Thumbnails
+from curate.workspace import Workspace, fingerprint, write_text_atomic
+
+DEFAULT_MAX_THUMBNAILS = 48
+DEFAULT_MAP_POINTS = 5000
+
+#: artifacts the page is built from (when present)
+SOURCES = ("samples", "embeddings", "issues", "classes", "negatives", "plan")
+
+_FINGERPRINT_TAG = re.compile(rb'<meta name="curate-fingerprint" content="([0-9a-f]+)">')
+
+
+def resolve_thresholds(thresholds: Mapping[str, float | None] | None) -> dict[str, float]:
+    """Defaults from :data:`curate.config.DEFAULT_THRESHOLDS`, overridden by the non-None values
+    given; unknown names are a usage error (they are `curate check`'s option names)."""
+    out = dict(DEFAULT_THRESHOLDS)
+    for key, value in (thresholds or {}).items():
+        if key not in DEFAULT_THRESHOLDS:
+            raise UsageError(f"unknown threshold {key!r}; known: {', '.join(DEFAULT_THRESHOLDS)}")
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _page_fingerprint(path: Path) -> str | None:
+    """The fingerprint recorded in an existing report page (read from its head only)."""
+    with open(path, "rb") as f:
+        match = _FINGERPRINT_TAG.search(f.read(4096))
+    return match.group(1).decode() if match else None
+
+
+def _input_fingerprints(ws: Workspace) -> dict[str, str]:
+    fps = {name: fp for name in SOURCES if ws.exists(name) and (fp := ws.fingerprint_of(name))}
+    summary = ws.path("summary")
+    if summary.exists():  # summary.json carries no fingerprint of its own: hash its content
+        fps["summary"] = hashlib.sha256(summary.read_bytes()).hexdigest()[:32]
+    return fps
+
+
+def run_report(
+    ws: Workspace,
+    *,
+    output: str | Path | None = None,
+    max_thumbnails: int = DEFAULT_MAX_THUMBNAILS,
+    thresholds: Mapping[str, float | None] | None = None,
+    map_method: str = "pca",
+    map_points: int = DEFAULT_MAP_POINTS,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write the HTML report of a workspace; returns ``{"report": path, "bytes": ..., ...}``.
+
+    output:          where to write (default ``WORKSPACE/report.html``)
+    max_thumbnails:  most images in each section (label issues, duplicates, outliers, negatives)
+    thresholds:      `curate check` gates by keyword name (``max_label_issues`` ...); None values
+                     and absent keys take :data:`curate.config.DEFAULT_THRESHOLDS`
+    map_method:      ``pca`` (fast) or ``tsne`` (PCA to 50 then t-SNE on at most 3,000 points)
+    map_points:      most embeddings sampled for the map (seeded by ``seed``)
+
+    An existing page made from the same inputs and parameters is kept (``up_to_date``); one made
+    from others is replaced only with ``overwrite``.
+    """
+    if max_thumbnails < 0:
+        raise UsageError("max_thumbnails must be 0 or more")
+    if map_method not in METHODS:
+        raise UsageError(f"map_method must be one of {', '.join(METHODS)}, not {map_method!r}")
+    if map_points < 3:
+        raise UsageError("map_points must be at least 3")
+    limits = resolve_thresholds(thresholds)
+    ws.require("samples")
+    target = Path(output) if output is not None else ws.path("report")
+
+    params = {"max_thumbnails": max_thumbnails, "thresholds": limits, "map_method": map_method,
+              "map_points": map_points, "seed": seed}
+    fp = fingerprint("report", params, _input_fingerprints(ws))
+    if target.exists():
+        if target.is_dir():
+            raise UsageError(f"{target} is a folder; give a file path for the report")
+        existing = _page_fingerprint(target)
+        if existing == fp and not overwrite:
+            return _summary(target, up_to_date=True, sections={})
+        if not overwrite:
+            raise StaleWorkspaceError(
+                f"{target} was made from other inputs or parameters; pass --overwrite to replace it")
+
+    inputs = collect.read_inputs(ws)
+    lookup = collect.Lookup(inputs.samples)
+    thumbs = Thumbnails()
+    progress.log("report: collecting sections")
+    context = {
+        "version": _version(),
+        "fingerprint": fp,
+        "workspace": str(ws.root.resolve()),
+        "workspace_name": ws.root.resolve().name,
+        "is_array": _is_array(inputs),
+        "max_thumbnails": max_thumbnails,
+        "overview": collect.overview(inputs, limits),
+        "classes": collect.class_section(inputs),
+        "labels": collect.label_section(inputs, lookup, thumbs, max_thumbnails),
+        "duplicates": collect.duplicate_section(inputs, lookup, thumbs, max_thumbnails),
+        "outliers": collect.outlier_section(inputs, lookup, thumbs, max_thumbnails),
+        "negatives": collect.negatives_section(inputs, lookup, thumbs, max_thumbnails),
+    }
+    progress.log(f"report: drawing the embedding map ({map_method})")
+    context["embedding_map"] = collect.map_section(ws, inputs, lookup, max_points=map_points,
+                                                  method=map_method, seed=seed)
+    missing = [] if inputs.embeddings_ready else [inputs.note("embeddings")]
+    missing += [inputs.note(a) for a in ("issues", "classes", "negatives", "plan") if getattr(inputs, a) is None]
+    context["missing_notes"] = missing
+
+    from curate.report.html import render_page
+
+    page = render_page(context)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(target, page)
+    sections = {name: "missing" not in context[name]
+                for name in ("labels", "duplicates", "outliers", "negatives", "embedding_map")}
+    return _summary(target, up_to_date=False, sections=sections, thumbnails=thumbs.count,
+                    missing=context["missing_notes"])
+
+
+def _summary(target: Path, *, up_to_date: bool, sections: dict[str, bool], thumbnails: int = 0,
+             missing: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "report": str(target),
+        "bytes": target.stat().st_size,
+        "up_to_date": up_to_date,
+        "sections": sections,
+        "thumbnails": thumbnails,
+        "missing": missing or [],
+    }
+
+
+def _is_array(inputs: collect.Inputs) -> bool:
+    sources = inputs.samples.column("source")
+    return len(sources) > 0 and sources[0].as_py() == "array"
+
+
+def _version() -> str:
+    from curate import __version__
+
+    return __version__

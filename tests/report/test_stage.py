@@ -1,0 +1,179 @@
+import json
+import re
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from curate.errors import DataError, StaleWorkspaceError, UsageError
+from curate.report import collect
+from curate.report.stage import run_report
+from curate.workspace import Workspace, write_parquet_atomic
+from tests.fixtures.report_ws import XSS_CLASS
+
+EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""", re.I)
+
+
+def _page(summary) -> str:
+    with open(summary["report"], encoding="utf-8") as f:
+        return f.read()
+
+
+def test_synthetic_workspace_has_every_section_and_escapes_class_names(report_synth_ws):
+    summary = run_report(report_synth_ws)
+    assert summary["report"] == str(report_synth_ws.path("report"))
+    assert all(summary["sections"].values()), summary["sections"]
+    assert summary["missing"] == []
+    page = _page(summary)
+    assert XSS_CLASS not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "onerror=alert(1)>" not in page
+    assert not EXTERNAL.search(page)
+    assert "http://" not in page and "https://" not in page
+    # headline numbers come from summary.json
+    assert "1,500" in page and "Label issues" in page
+    assert "data:image/svg+xml;base64," in page and "data:image/png;base64," in page
+
+
+def test_image_workspace_inlines_thumbnails_and_lists_unreadable(report_image_ws):
+    summary = run_report(report_image_ws, max_thumbnails=12)
+    page = _page(summary)
+    assert summary["thumbnails"] > 10
+    assert page.count('src="data:image/webp;base64,') + page.count('src="data:image/jpeg;base64,') >= summary["thumbnails"]
+    # the corrupt file is listed with its (escaped) reason
+    assert "corrupt.png" in page
+    assert "corrupt or truncated image: &lt;bad&gt; &amp; more" in page
+    # the duplicate copied across train/val is shown first, as a leak
+    assert "span more than one split" in page or "spans more than one split" in page
+    dup = page[page.index('id="duplicates"'):]
+    assert dup.index("split leak") < dup.index("group g11")
+    assert not EXTERNAL.search(page)
+
+
+def test_thumbnail_cap_bounds_each_section(report_image_ws):
+    small = run_report(report_image_ws, max_thumbnails=2, output=report_image_ws.root / "small.html")
+    large = run_report(report_image_ws, max_thumbnails=48, output=report_image_ws.root / "large.html")
+    assert small["thumbnails"] < large["thumbnails"]
+    labels = _page(small).split('id="labels"')[1].split("</section>")[0]
+    assert labels.count('class="tile') == 2
+    none = run_report(report_image_ws, max_thumbnails=0, output=report_image_ws.root / "none.html")
+    assert none["thumbnails"] == 0 and 'class="tile' not in _page(none)
+
+
+def test_only_samples_and_embeddings_says_what_to_run(synthetic_workspace):
+    summary = run_report(synthetic_workspace)
+    page = _page(summary)
+    assert summary["sections"]["embedding_map"] is True
+    assert summary["sections"]["labels"] is False
+    assert "run `curate score` to see label issues" in page
+    assert "run `curate negatives` to see hard negatives" in page
+    assert "run `curate propose` to see the proposed rebalancing" in page
+    assert len(summary["missing"]) == 4
+
+
+def test_samples_alone_is_enough(synthetic_workspace):
+    shutil.rmtree(synthetic_workspace.path("embeddings"))
+    summary = run_report(synthetic_workspace)
+    assert "run `curate embed` to see the embedding map" in _page(summary)
+
+
+def test_stale_artifact_is_named_not_mixed(report_synth_ws):
+    path = report_synth_ws.path("samples")
+    table = pq.read_table(path)
+    meta = table.schema.metadata
+    write_parquet_atomic(path, table.replace_schema_metadata(meta), fingerprint="rebuilt")
+    page = _page(run_report(report_synth_ws))
+    assert "issues.parquet" in page and "was built from an older samples.parquet" in page
+    assert "label issues" in page.lower()
+
+
+def test_missing_workspace_and_samples_are_errors(tmp_path):
+    with pytest.raises(UsageError):
+        run_report(Workspace(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="curate index"):
+        run_report(Workspace(tmp_path / "empty"))
+
+
+def test_up_to_date_stale_and_overwrite(report_image_ws):
+    first = run_report(report_image_ws)
+    assert first["up_to_date"] is False
+    assert run_report(report_image_ws)["up_to_date"] is True
+    with pytest.raises(StaleWorkspaceError, match="--overwrite"):
+        run_report(report_image_ws, thresholds={"max_label_issues": 0.5})
+    again = run_report(report_image_ws, thresholds={"max_label_issues": 0.5}, overwrite=True)
+    assert again["up_to_date"] is False
+
+
+def test_bad_parameters_are_usage_errors(report_image_ws):
+    with pytest.raises(UsageError, match="unknown threshold"):
+        run_report(report_image_ws, thresholds={"max_label_issue": 0.1})
+    with pytest.raises(UsageError):
+        run_report(report_image_ws, map_method="umap")
+    with pytest.raises(UsageError):
+        run_report(report_image_ws, max_thumbnails=-1)
+
+
+def test_cards_are_coloured_against_thresholds(report_synth_ws):
+    inputs = collect.read_inputs(report_synth_ws)
+    strict = {c["title"]: c["status"] for c in collect.overview(inputs, {"max_label_issues": 0.01})["cards"]}
+    loose = {c["title"]: c["status"] for c in collect.overview(inputs, {"max_label_issues": 0.9})["cards"]}
+    assert strict["Label issues"] == "fail"
+    assert loose["Label issues"] == "ok"
+    # close to the limit is a warning
+    rate = inputs.summary["label_issue_rate"]
+    near = {c["title"]: c["status"] for c in collect.overview(inputs, {"max_label_issues": rate / 0.9})["cards"]}
+    assert near["Label issues"] == "warn"
+
+
+def test_rebalanced_counts_are_plan_weight_sums(report_synth_ws):
+    inputs = collect.read_inputs(report_synth_ws)
+    section = collect.class_section(inputs)
+    labels = np.array(inputs.plan.column("label").to_pylist(), dtype=object)
+    weights = inputs.plan.column("weight").to_numpy()
+    expected = {n: float(weights[labels == n].sum()) for n in inputs.class_names}
+    assert section["has_plan"]
+    assert section["after"] == pytest.approx([expected[n] for n in inputs.class_names])
+
+
+def test_fallbacks_without_summary_or_classes(report_image_ws):
+    report_image_ws.path("summary").unlink()
+    report_image_ws.path("classes").unlink()
+    inputs = collect.read_inputs(report_image_ws)
+    cards = {c["title"]: c for c in collect.overview(inputs, {})["cards"]}
+    flags = inputs.issues.column("is_label_issue").to_numpy(zero_copy_only=False)
+    assert cards["Label issues"]["value"] == f"{100 * flags.mean():.1f}%"
+    assert cards["Split leaks"]["value"] == "1"
+    assert cards["Unreadable inputs"]["value"] == f"{100 / inputs.samples.num_rows:.1f}%"
+    pairs = collect.confused_pairs(inputs)
+    assert pairs and sum(p["count"] for p in pairs) == int(flags.sum())
+
+
+def test_summary_written_by_another_stage_is_read_leniently(report_image_ws):
+    path = report_image_ws.path("summary")
+    summary = json.loads(path.read_text())
+    summary["leaks"] = [{"group": "g10"}, {"group": "g99"}]
+    summary["unreadable"] = [{"path": "a<b>.png", "error": "bad & worse"}, "plain/string.png"]
+    path.write_text(json.dumps(summary))
+    page = _page(run_report(report_image_ws))
+    cards = {c["title"]: c for c in collect.overview(collect.read_inputs(report_image_ws), {})["cards"]}
+    assert cards["Split leaks"]["value"] == "2"
+    assert "a&lt;b&gt;.png" in page and "bad &amp; worse" in page and "plain/string.png" in page
+
+
+def test_report_on_a_freshly_indexed_folder(tmp_path):
+    """The real index stage's samples.parquet alone: unreadable files listed from it, the rest
+    of the page says what to run next."""
+    from curate.index.stage import run_index
+    from tests.fixtures.images import make_digits_folder
+
+    folder = make_digits_folder(tmp_path / "digits", per_class=3)
+    ws = Workspace(tmp_path / "ws")
+    run_index(folder.root, ws, workers=0)
+    page = _page(run_report(ws))
+    for rel in folder.unreadable:
+        assert rel.split("/")[-1] in page
+    assert "run `curate embed` to see the embedding map" in page
+    assert "run `curate score` to see label issues" in page
+    assert not EXTERNAL.search(page)
