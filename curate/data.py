@@ -148,13 +148,3 @@ def list_columns_to_arrays(table: pa.Table, sample_ids, ids_column: str, sims_co
     idx[rows, cols] = flat_pos
     sims[rows, cols] = np.where(flat_pos >= 0, flat_sims, -np.inf)
     return idx, sims
-
-
-def load_neighbors(ws: Workspace, sample_ids) -> tuple[np.ndarray, np.ndarray]:
-    """neighbors.parquet as arrays aligned with ``sample_ids`` (e.g. ``Embedded.sample_ids``).
-
-    Returns ``(idx (N, k) int64, sims (N, k) float32)``: ``idx`` are row positions into
-    ``sample_ids``, most similar first; -1 / -inf pad rows with fewer than k neighbours and
-    neighbours that are not among ``sample_ids``.
-    """
-    return list_columns_to_arrays(ws.read_table("neighbors"), sample_ids, "neighbor_ids", "neighbor_sims")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curate.device import resolve_device
 from curate.errors import ModelLoadError, UsageError
 
 #: How long the hub reachability probe may take before the hub counts as unreachable.
@@ -87,23 +88,6 @@ class LoadedModel:
     description: str
     device: str
     identity: dict[str, Any] = field(default_factory=dict)
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` if available, else ``mps``, else ``cpu``; an explicit one is checked."""
-    import torch
-
-    mps = getattr(torch.backends, "mps", None)
-    has_mps = bool(mps is not None and mps.is_available())
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto")
-    if device == "mps" and not has_mps:
-        raise UsageError("--device mps was asked for but MPS is not available; use --device cpu or auto")
-    if device not in ("cuda", "mps", "cpu"):
-        raise UsageError(f"unknown device {device!r}; use auto, cuda, mps or cpu")
-    return device
 
 
 def _file_digest(path: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from curate.device import resolve_device
 from curate.errors import UsageError
 
 #: Above this many rows, ``method="auto"`` on CPU uses faiss instead of exact search.
@@ -30,27 +31,6 @@ _TILE_ELEMENTS_CPU = 1 << 25
 _TILE_ELEMENTS_GPU = 1 << 28
 
 METHODS = ("auto", "exact", "faiss")
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> cuda, then mps, then cpu; anything else is checked and returned."""
-    if device == "cpu":  # no torch import: the faiss path never needs it
-        return device
-    import torch
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for but no CUDA GPU is available")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UsageError("--device mps was asked for but MPS is not available")
-    if device not in ("cuda", "mps", "cpu"):
-        raise UsageError(f"unknown device {device!r}; use auto, cuda, mps or cpu")
-    return device
 
 
 def resolve_method(n: int, method: str = "auto", device: str = "cpu") -> str:

@@ -20,7 +20,9 @@ import pyarrow.compute as pc
 from curate import progress
 from curate.config import DEFAULT_K
 from curate.errors import DataError, StaleWorkspaceError, UsageError
-from curate.graph.neighbors import knn, recall_at_k, resolve_device, resolve_method
+from curate.data import list_columns_to_arrays
+from curate.device import resolve_device
+from curate.graph.neighbors import knn, recall_at_k, resolve_method
 from curate.schemas import NEIGHBORS
 from curate.workspace import Workspace, parquet_writer_atomic, read_meta
 
@@ -113,53 +115,23 @@ def write_neighbor_rows(writer, sample_ids: pa.Array, idx: np.ndarray, sims: np.
         ))
 
 
-def load_neighbors(ws: Workspace, sample_ids: np.ndarray | list[str]) -> tuple[np.ndarray, np.ndarray]:
+def load_neighbors(ws: Workspace, sample_ids: np.ndarray | list[str], *, strict: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Read neighbors.parquet back into arrays aligned to ``sample_ids`` (the Embedded order).
 
     Returns ``(idx (N, k) int64, sims (N, k) float32)``: row ``i`` lists the neighbours of
     ``sample_ids[i]`` as positions in ``sample_ids``, most similar first; slots past a shorter
-    list hold -1 / -inf. Raises StaleWorkspaceError when the file does not cover exactly these
-    samples (re-run ``curate neighbors``).
+    list hold -1 / -inf. With ``strict`` the file must cover exactly these samples, else
+    StaleWorkspaceError (re-run ``curate neighbors``); without it, ids the file lacks (e.g.
+    unreadable samples) get empty rows.
     """
     table = ws.read_table("neighbors")
-    return neighbors_to_arrays(table, sample_ids, where=str(ws.path("neighbors")))
-
-
-def neighbors_to_arrays(table: pa.Table, sample_ids, *, where: str = "neighbors") -> tuple[np.ndarray, np.ndarray]:
-    """A NEIGHBORS table -> ``(idx (N, k) int64, sims (N, k) float32)`` aligned to ``sample_ids``."""
-    ids = pa.array(np.asarray(sample_ids, dtype=object), type=pa.string())
-    n = len(ids)
-    stale = StaleWorkspaceError(
-        f"{where} does not match the embedded samples; re-run `curate neighbors --overwrite`"
-    )
-    if table.num_rows != n:
-        raise stale
-    found = pc.index_in(table.column("sample_id"), value_set=ids)
-    if found.null_count:
-        raise stale
-    rows = found.to_numpy(zero_copy_only=False).astype(np.int64)
-    if len(np.unique(rows)) != n:
-        raise stale
-
-    id_lists = table.column("neighbor_ids").combine_chunks()
-    sim_lists = table.column("neighbor_sims").combine_chunks()
-    lengths = pc.list_value_length(id_lists).to_numpy(zero_copy_only=False).astype(np.int64)
-    width = int(lengths.max()) if n else 0
-    flat_ids = pc.index_in(pc.list_flatten(id_lists), value_set=ids)
-    if flat_ids.null_count:
-        raise stale
-    flat_idx = flat_ids.to_numpy(zero_copy_only=False).astype(np.int64)
-    flat_sims = pc.list_flatten(sim_lists).to_numpy(zero_copy_only=False).astype(np.float32)
-
-    idx = np.full((n, width), -1, dtype=np.int64)
-    sims = np.full((n, width), -np.inf, dtype=np.float32)
-    if width and (lengths == width).all():
-        idx[rows] = flat_idx.reshape(n, width)
-        sims[rows] = flat_sims.reshape(n, width)
-    elif width:
-        row_of_flat = np.repeat(rows, lengths)
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        col_of_flat = np.arange(len(flat_idx)) - np.repeat(starts, lengths)
-        idx[row_of_flat, col_of_flat] = flat_idx
-        sims[row_of_flat, col_of_flat] = flat_sims
-    return idx, sims
+    if strict:
+        ids = pa.array(np.asarray(sample_ids, dtype=object), type=pa.string())
+        covered = pc.is_in(table.column("sample_id"), value_set=ids)
+        if table.num_rows != len(ids) or not pc.all(covered).as_py():
+            raise StaleWorkspaceError(
+                f"{ws.path('neighbors')} does not match the embedded samples; "
+                "re-run `curate neighbors --overwrite`"
+            )
+    return list_columns_to_arrays(table, sample_ids, "neighbor_ids", "neighbor_sims")

@@ -116,7 +116,7 @@ def mine_hard_negatives(
     """Hard negatives of every row of ``data``.
 
     neighbors: ``(idx (N, k) int64, sims (N, k) float32)`` rows into ``data``, most similar
-               first (see :func:`curate.data.load_neighbors`)
+               first (see :func:`curate.graph.stage.load_neighbors`)
     hints:     suggested labels / duplicate groups; None -> a neighbour vote stands in for the
                label-noise scorer (no duplicate groups beyond the cosine threshold)
     Returns ``(neg_idx (N, num_negatives) int64, neg_sims (N, num_negatives) float32)``, most
@@ -152,7 +152,9 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
     # extra search goes deep at once (each round costs a full pass over the embeddings).
     labelled = labels >= 0
     other_class = labelled.sum() - np.bincount(labels[labelled], minlength=data.num_classes)
-    possible = np.where(labelled, other_class[np.maximum(labels, 0)], 0)
+    # unlabelled data (no classes) has no negatives to search for
+    possible = (np.where(labelled, other_class[np.maximum(labels, 0)], 0) if data.num_classes
+                else np.zeros(n, dtype=np.int64))
     got = (neg_idx >= 0).sum(axis=1)
     k = cand.shape[1]
     todo = np.flatnonzero(got < np.minimum(num_negatives, possible))

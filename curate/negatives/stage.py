@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 
 from curate import progress
-from curate.data import align_rows, list_columns_to_arrays, load_embedded, load_neighbors
+from curate.data import align_rows, list_columns_to_arrays, load_embedded
+from curate.graph.stage import load_neighbors
 from curate.errors import DataError, UsageError
 from curate.negatives.mining import (
     DEFAULT_MAX_SEARCH_K,

@@ -170,7 +170,9 @@ def propose(
     labelled = alive & (final >= 0)
     counts = np.bincount(final[labelled], minlength=len(class_names))
     per_class = class_weights(counts, strategy, beta=beta)
-    weight = np.where(labelled, per_class[np.maximum(final, 0)], np.where(alive, 1.0, 0.0)) / divisor
+    # the appended 1.0 is what unlabelled rows (final -1) look up, also when there are no classes
+    class_weight = np.append(per_class, 1.0)[np.where(final >= 0, final, -1)]
+    weight = np.where(labelled, class_weight, np.where(alive, 1.0, 0.0)) / divisor
     names = np.array(class_names + [None], dtype=object)
     return pa.table(
         {

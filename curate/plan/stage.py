@@ -8,7 +8,8 @@ from typing import Any, Literal
 import pyarrow.compute as pc
 
 from curate import progress
-from curate.data import class_names_of, load_neighbors
+from curate.data import class_names_of
+from curate.graph.stage import load_neighbors
 from curate.errors import UsageError
 from curate.plan.propose import OUTLIER_ACTIONS, propose
 from curate.plan.rebalance import STRATEGIES
@@ -54,7 +55,7 @@ def run_propose(
         return summary
     samples = ws.read_table("samples", ["sample_id", "label", "readable", "error"])
     issues = ws.read_table("issues") if "issues" in inputs else None
-    neighbors = load_neighbors(ws, samples.column("sample_id").to_pylist()) if "neighbors" in inputs else None
+    neighbors = load_neighbors(ws, samples.column("sample_id").to_pylist(), strict=False) if "neighbors" in inputs else None
     if issues is None:
         progress.log("issues.parquet not found: proposing from class counts only (run `curate score` first)")
     plan = propose(samples, issues, neighbors, class_names=class_names_of(ws.path("samples")),

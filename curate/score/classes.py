@@ -111,6 +111,8 @@ def class_statistics(
                              ("confident_joint", confident_joint, (k_classes, k_classes))):
         if arr is not None and np.shape(arr) != shape:
             raise DataError(f"{name} has shape {np.shape(arr)}, expected {shape}")
+    if k_classes == 0:  # unlabelled data: no class has statistics
+        return CLASSES.empty_table()
     labelled = labels >= 0
     counts = np.bincount(labels[labelled], minlength=k_classes).astype(np.int64)
     total = int(counts.sum())

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
-from curate.embed.model import load_model, resolve_device, resolve_source
+from curate.device import resolve_device
+from curate.embed.model import load_model, resolve_source
 from curate.errors import ModelLoadError, UsageError
 
 OFFLINE_ENDPOINT = "https://curate-offline.invalid"  # .invalid never resolves (RFC 2606)

@@ -4,6 +4,7 @@ from curate.cli.commands import scan  # noqa: F401
 from curate.cli.commands import index  # noqa: F401
 from curate.cli.commands import embed  # noqa: F401
 from curate.cli.commands import graph  # noqa: F401
+from curate.cli.commands import score  # noqa: F401
 from curate.cli.commands import noise  # noqa: F401
 from curate.cli.commands import negatives  # noqa: F401
 from curate.cli.commands import plan  # noqa: F401

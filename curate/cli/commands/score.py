@@ -1,0 +1,49 @@
+"""``curate score``: label noise, duplicates, outliers and class statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+from curate.cli import main
+from curate.cli.options import device_option, json_option, overwrite_option, quiet_option, seed_option, workspace_arg
+from curate.cli.output import emit
+
+
+def _render(s: Mapping[str, Any]) -> str:
+    if s.get("up_to_date"):
+        return "issues.parquet and classes.parquet are up to date"
+    lines = [f"{s['num_samples']} samples: {s['label_issues']} label issues, {s['duplicates']} redundant "
+             f"duplicates in {s['duplicate_groups']} groups, {s['outliers']} outliers"]
+    if s["leak_groups"]:
+        lines.append(f"LEAKAGE: {s['leak_groups']} duplicate groups span more than one split")
+    lines += [f"note: {n}" for n in s.get("notes", [])]
+    return "\n".join(lines)
+
+
+@main.command()
+@workspace_arg
+@click.option("--label-sources", default="knn,probe,zeroshot", show_default=True,
+              help="Comma-separated sources of out-of-sample label probabilities: knn, probe, zeroshot.")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(min=2), help="Cross-validation folds of the linear probe.")
+@click.option("--duplicate-threshold", default=0.95, show_default=True, type=click.FloatRange(0, 1),
+              help="Cosine at or above which two samples are near duplicates.")
+@click.option("--outlier-z", default=3.5, show_default=True, type=click.FloatRange(min=0),
+              help="Robust z-score above which a sample is an outlier.")
+@seed_option
+@device_option
+@overwrite_option
+@json_option
+@quiet_option
+def score(workspace, label_sources, folds, duplicate_threshold, outlier_z, seed, device, overwrite, as_json):
+    """Score every sample -> WORKSPACE/issues.parquet and WORKSPACE/classes.parquet."""
+    from curate.score.stage import run_score
+    from curate.workspace import Workspace
+
+    sources = tuple(s.strip() for s in label_sources.split(",") if s.strip())
+    summary = run_score(Workspace(workspace), label_sources=sources, folds=folds,
+                        duplicate_threshold=duplicate_threshold, outlier_z=outlier_z, seed=seed,
+                        device=device, overwrite=overwrite)
+    emit(summary, as_json=as_json, human=_render)

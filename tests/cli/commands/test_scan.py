@@ -1,0 +1,147 @@
+"""`curate scan` end to end: real images with a tiny local-dir model, and user embeddings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from curate.cli import main
+
+CONTRACT_COLUMNS = {"sample_id", "path", "label", "original_label", "weight", "action", "reasons",
+                    "label_quality", "is_label_issue", "is_duplicate", "is_outlier", "outlier_score",
+                    "duplicate_group"}
+ARTIFACTS = ["samples.parquet", "embeddings/_SUCCESS", "neighbors.parquet", "issues.parquet",
+             "classes.parquet", "negatives.parquet", "plan.parquet", "manifest.parquet",
+             "report.html", "summary.json"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def scanned_images(digits_folder, tiny_clip_dir, tmp_path_factory):
+    ws = tmp_path_factory.mktemp("scan") / "ws"
+    result = invoke("scan", digits_folder.root, "-o", ws, "--model", f"local-dir:{tiny_clip_dir}",
+                    "--device", "cpu", "--json", "-q")
+    return ws, result
+
+
+def test_scan_images_writes_every_artifact(scanned_images, digits_folder):
+    ws, result = scanned_images
+    assert result.exit_code == 0, result.output
+    for name in ARTIFACTS:
+        assert (ws / name).exists(), name
+    summary = json.loads(result.stdout)
+    assert summary["num_samples"] == 304 and summary["num_classes"] == 10
+    unreadable = {u["sample_id"]: u["reason"] for u in summary["unreadable"]}
+    assert set(unreadable) == set(digits_folder.unreadable)
+    assert all(unreadable.values())
+    on_disk = json.loads((ws / "summary.json").read_text())
+    for key in ("num_samples", "num_classes", "imbalance_ratio", "label_issue_rate", "duplicate_rate",
+                "outlier_rate", "unreadable"):
+        assert key in on_disk
+
+
+def test_scan_manifest_contract(scanned_images, digits_folder):
+    ws, _ = scanned_images
+    manifest = pq.read_table(ws / "manifest.parquet")
+    assert CONTRACT_COLUMNS <= set(manifest.column_names)
+    rows = manifest.to_pylist()
+    by_id = {r["sample_id"]: r for r in rows}
+    assert set(digits_folder.unreadable).isdisjoint(
+        {sid for sid, r in by_id.items() if r["weight"] > 0})
+    dup, src = digits_folder.duplicates[0]
+    assert by_id[dup]["duplicate_group"] is not None
+    assert by_id[dup]["duplicate_group"] == by_id[src]["duplicate_group"]
+    # exactly one keeper per group (a random tiny model puts many digits in one near group)
+    groups: dict[str, list[bool]] = {}
+    for r in rows:
+        if r["duplicate_group"] is not None and r["sample_id"] not in digits_folder.unreadable:
+            groups.setdefault(r["duplicate_group"], []).append(r["is_duplicate"])
+    assert groups and all(flags.count(False) == 1 for flags in groups.values())
+    for r in rows:
+        assert r["action"] in {"keep", "drop", "relabel", "review"}
+        assert 0.0 <= r["outlier_score"] <= 1.0
+        assert r["label_quality"] is None or 0.0 <= r["label_quality"] <= 1.0
+
+
+def test_rescan_is_a_noop_and_other_model_is_refused(scanned_images, digits_folder, tiny_clip_checkpoint):
+    ws, _ = scanned_images
+    before = (ws / "manifest.parquet").read_bytes()
+    again = invoke("scan", digits_folder.root, "-o", ws, "--model", f"local-dir:{ws.parent}", "--device", "cpu", "-q")
+    assert again.exit_code == 2  # not a model folder: usage error, one line
+    assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr
+    name, checkpoint = tiny_clip_checkpoint
+    other = invoke("scan", digits_folder.root, "-o", ws, "--model", name, "--pretrained", checkpoint,
+                   "--device", "cpu", "-q")
+    assert other.exit_code == 1 and "--overwrite" in other.stderr
+    assert (ws / "manifest.parquet").read_bytes() == before  # nothing already written is lost
+
+
+def test_scan_user_embeddings_then_check(tmp_path, synthetic_small):
+    np.save(tmp_path / "e.npy", synthetic_small.embeddings.astype(np.float16))
+    np.save(tmp_path / "l.npy", synthetic_small.labels.astype(np.int32))
+    ws = tmp_path / "ws"
+    result = invoke("scan", "--embeddings", tmp_path / "e.npy", "--labels", tmp_path / "l.npy", "-o", ws, "-q")
+    assert result.exit_code == 0, result.output
+    assert "label issues" in result.stdout
+    manifest = pq.read_table(ws / "manifest.parquet")
+    assert manifest.column("sample_id").to_pylist()[:3] == ["0", "1", "2"]
+    flagged = np.array(manifest.column("is_label_issue").to_pylist())
+    ids = np.array(manifest.column("sample_id").to_pylist(), dtype=int)
+    truth = synthetic_small.is_noisy[ids]
+    precision = (flagged & truth).sum() / max(flagged.sum(), 1)
+    recall = (flagged & truth).sum() / truth.sum()
+    assert precision > 0.8 and recall > 0.6, (precision, recall)
+
+    assert invoke("check", ws, "--max-label-issues", "0.5", "--max-duplicates", "0.5").exit_code == 0
+    failed = invoke("check", ws, "--max-label-issues", "0.01", "--max-imbalance-ratio", "2")
+    assert failed.exit_code == 1
+    assert "label" in failed.output and "imbalance" in failed.output
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["-o", "WS"], 2, "DATA"),
+        (["DATA", "--embeddings", "E", "-o", "WS"], 2, "not both"),
+        (["MISSING", "-o", "WS"], 2, "does not exist"),
+        (["EMPTY", "-o", "WS"], 1, "no images"),
+        (["--embeddings", "MISSING.npy", "-o", "WS"], 2, "does not exist"),
+    ],
+)
+def test_scan_bad_input_is_one_line(tmp_path, args, code, message):
+    (tmp_path / "EMPTY").mkdir()
+    (tmp_path / "DATA").mkdir()
+    np.save(tmp_path / "E", np.ones((3, 2)))
+    resolved = [str(tmp_path / a) if a in {"WS", "DATA", "MISSING", "EMPTY", "MISSING.npy", "E"} else a for a in args]
+    resolved = [r + ".npy" if r.endswith("/E") else r for r in resolved]
+    result = invoke("scan", *resolved)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+
+
+def test_scan_one_class_and_unlabelled(tmp_path, digits_folder, tiny_clip_dir):
+    data = tmp_path / "one"
+    shutil.copytree(digits_folder.root / "four", data / "four")
+    result = invoke("scan", data, "-o", tmp_path / "ws", "--model", f"local-dir:{tiny_clip_dir}",
+                    "--device", "cpu", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["num_classes"] == 1
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for p in sorted((digits_folder.root / "five").glob("0*.png"))[:12]:
+        shutil.copy(p, flat / p.name)
+    result = invoke("scan", flat, "-o", tmp_path / "ws2", "--model", f"local-dir:{tiny_clip_dir}",
+                    "--device", "cpu", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    manifest = pq.read_table(tmp_path / "ws2" / "manifest.parquet")
+    assert manifest.column("label").null_count == 12
