@@ -27,7 +27,7 @@ THRESHOLDS: dict[str, tuple[str, str]] = {
     "max_imbalance_ratio": ("imbalance_ratio", "curate index"),
     "max_outliers": ("outlier_rate", "curate score"),
     "max_unreadable": ("unreadable_rate", "curate index"),
-    "no_leakage": ("leaks", "curate score"),
+    "max_leaks": ("leaks", "curate score"),
 }
 
 
@@ -55,8 +55,12 @@ class CheckResult:
 
 def validate_thresholds(*, max_label_issues: float | None = None, max_duplicates: float | None = None,
                         max_imbalance_ratio: float | None = None, max_outliers: float | None = None,
-                        max_unreadable: float | None = None, no_leakage: bool = False) -> dict[str, float]:
-    """The given thresholds as {keyword: limit}; UsageError when none is given or one is out of range."""
+                        max_unreadable: float | None = None, max_leaks: int | None = None,
+                        no_leakage: bool = False) -> dict[str, float]:
+    """The given thresholds as {keyword: limit}; UsageError when none is given or one is out of range.
+
+    ``no_leakage`` is ``max_leaks=0`` (the names `curate report` colours its headline numbers by).
+    """
     given = {k: v for k, v in dict(max_label_issues=max_label_issues, max_duplicates=max_duplicates,
                                    max_imbalance_ratio=max_imbalance_ratio, max_outliers=max_outliers,
                                    max_unreadable=max_unreadable).items() if v is not None}
@@ -67,8 +71,10 @@ def validate_thresholds(*, max_label_issues: float | None = None, max_duplicates
                 raise UsageError(f"{flag} must be at least 1 (largest class / smallest class), got {value}")
         elif not 0.0 <= value <= 1.0:
             raise UsageError(f"{flag} is a fraction between 0 and 1, got {value}")
-    if no_leakage:
-        given["no_leakage"] = 0
+    if max_leaks is not None and max_leaks < 0:
+        raise UsageError(f"--max-leaks is a count of duplicate groups, got {max_leaks}")
+    if no_leakage or max_leaks is not None:
+        given["max_leaks"] = 0 if no_leakage else max_leaks
     if not given:
         raise UsageError("give at least one threshold, e.g. --max-label-issues 0.05 (see `curate check --help`)")
     return given

@@ -107,3 +107,11 @@ def test_gate_on_real_export(scored_workspace):
                                     "--max-unreadable", "0", "--no-leakage"])
     assert res.exit_code == 1
     assert "FAIL  label_issue_rate" in res.stdout and "PASS  unreadable_rate 0 <= 0" in res.stdout
+
+
+def test_max_leaks_and_no_leakage_agree(ws):
+    runner = CliRunner()
+    a = runner.invoke(main, ["check", str(ws.root), "--no-leakage", "--json"])
+    b = runner.invoke(main, ["check", str(ws.root), "--max-leaks", "0", "--json"])
+    assert a.exit_code == b.exit_code and json.loads(a.stdout) == json.loads(b.stdout)
+    assert runner.invoke(main, ["check", str(ws.root), "--max-leaks", "-1"]).exit_code == 2

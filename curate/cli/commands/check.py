@@ -21,10 +21,11 @@ class ChecksFailed(CurateError):
 @click.option("--max-imbalance-ratio", type=float, help="Largest class / smallest class allowed.")
 @click.option("--max-outliers", type=float, help="Most outliers allowed, as a fraction.")
 @click.option("--max-unreadable", type=float, help="Most unreadable inputs allowed, as a fraction.")
-@click.option("--no-leakage", is_flag=True, help="Fail when a duplicate group spans more than one split.")
+@click.option("--max-leaks", type=int, help="Most duplicate groups allowed to span more than one split.")
+@click.option("--no-leakage", is_flag=True, help="Fail when any duplicate group spans more than one split (--max-leaks 0).")
 @json_option
 def check_command(workspace, max_label_issues, max_duplicates, max_imbalance_ratio, max_outliers, max_unreadable,
-                  no_leakage, as_json):
+                  max_leaks, no_leakage, as_json):
     """Gate on WORKSPACE/summary.json: exit 0 when every threshold passes, 1 when any fails, 2 on bad usage.
 
     Every check is listed on stdout (PASS/FAIL with value vs limit); when any fails, one line on
@@ -35,7 +36,8 @@ def check_command(workspace, max_label_issues, max_duplicates, max_imbalance_rat
 
     results = check_workspace(Workspace(workspace), max_label_issues=max_label_issues,
                               max_duplicates=max_duplicates, max_imbalance_ratio=max_imbalance_ratio,
-                              max_outliers=max_outliers, max_unreadable=max_unreadable, no_leakage=no_leakage)
+                              max_outliers=max_outliers, max_unreadable=max_unreadable, max_leaks=max_leaks,
+                              no_leakage=no_leakage)
     failed = [r for r in results if not r.passed]
     emit({"passed": not failed, "checks": [r.to_dict() for r in results]}, as_json=as_json,
          human=lambda out: "\n".join(f"{'PASS' if c['passed'] else 'FAIL'}  {c['message']}" for c in out["checks"]))
