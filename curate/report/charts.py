@@ -107,7 +107,7 @@ def class_distribution(names: Sequence[str], before: np.ndarray, after: np.ndarr
             ax.grid(color="#E6E8EC", linewidth=0.8)
         ax.set_axisbelow(True)
         if after is not None:
-            ax.legend(frameon=False, loc="best")
+            ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)  # above, never on the bars
         return _data_uri(fig, "svg")
 
 
