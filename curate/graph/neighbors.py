@@ -148,6 +148,10 @@ def faiss_knn(
     del train
     nprobe = min(nprobe, nlist)
     index.nprobe = nprobe
+    # search_preassigned (used below) parallelises over queries only in parallel_mode 3; in the
+    # default mode 0 the threading lives in search(), which we bypass, so it ran on one core
+    # (measured at 60k x 128: wall 3.10 s -> 1.63 s on 2 cores, same results).
+    index.parallel_mode = 3
 
     # The queries are the database: route every row once and reuse it for both adding (its
     # nearest list) and searching (its nprobe nearest lists), saving a full N x nlist pass.
