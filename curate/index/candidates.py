@@ -78,6 +78,17 @@ def label_text(value: object) -> str | None:
     return text or None
 
 
+def files_under(data: Path, pattern: str) -> list[Path]:
+    """``data`` itself when it is a file, else every file under it matching ``pattern``
+    (e.g. ``"*.tar"``), sorted, hidden files and folders skipped."""
+    if data.is_file():
+        return [data]
+    return sorted(
+        p for p in data.rglob(pattern)
+        if not any(part.startswith(".") for part in p.relative_to(data).parts)
+    )
+
+
 def sorted_class_names(labels: Iterable[str | None]) -> list[str]:
     """Sorted unique labels; numerically when every label is an integer (``2`` before ``10``)."""
     names = {label for label in labels if label is not None}

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import DataError
-from curate.index.candidates import Candidate, label_text, split_from_parts
+from curate.index.candidates import Candidate, files_under, label_text, split_from_parts
 
 #: rows per streamed batch of image bytes
 BATCH_ROWS = 256
@@ -29,12 +29,7 @@ BATCH_ROWS = 256
 
 def parquet_files(data: Path) -> list[Path]:
     """``data`` itself, or every ``*.parquet`` under it (sorted, hidden files skipped)."""
-    if data.is_file():
-        return [data]
-    return sorted(
-        p for p in data.rglob("*.parquet")
-        if not any(part.startswith(".") for part in p.relative_to(data).parts)
-    )
+    return files_under(data, "*.parquet")
 
 
 def class_label_names(schema: pa.Schema, column: str) -> list[str] | None:

@@ -19,19 +19,14 @@ import tarfile
 from pathlib import Path
 
 from curate.errors import DataError
-from curate.index.candidates import Candidate, is_image_name, label_text, split_from_parts
+from curate.index.candidates import Candidate, files_under, is_image_name, label_text, split_from_parts
 
 TAR_SUFFIXES = (".tar",)
 
 
 def tar_files(data: Path) -> list[Path]:
     """``data`` itself, or every ``*.tar`` under it (sorted, hidden files skipped)."""
-    if data.is_file():
-        return [data]
-    return sorted(
-        p for p in data.rglob("*.tar")
-        if not any(part.startswith(".") for part in p.relative_to(data).parts)
-    )
+    return files_under(data, "*.tar")
 
 
 def split_key(name: str) -> tuple[str, str]:
