@@ -1,18 +1,20 @@
 """k-nearest-neighbour search on L2-normalised embeddings (cosine = dot product).
 
-Two engines behind one entry point, :func:`knn`:
+Engines behind one entry point, :func:`knn`:
 
 * **exact** — blockwise torch: a (query block x database) similarity tile at a time, never
   N x N. On a GPU the tiles are half-precision matmuls and the k similarities kept are
   recomputed in float32, so fp16 rounding only affects which candidates win ties.
-* **faiss** — an inverted-file index (``IVF<nlist>,Flat``, inner product) from faiss, used on
-  CPU above :data:`EXACT_MAX_CPU` rows, where exact search costs N^2 D and stops being
-  practical (1M x 512 is ~5e14 flops: hours on two cores). Its recall against exact search is
-  measured on a random sample of queries by :func:`recall_at_k`.
+* **ivf** — cluster-batched inverted-file search (:mod:`curate.graph.ivf`): faiss k-means
+  lists, each list's rows searched together against its nearest lists as one matrix product.
+  Used on CPU above :data:`EXACT_MAX_CPU` rows, where exact search costs N^2 D (1M x 512 is
+  ~5e14 flops: hours on two cores).
+* **faiss** — faiss's own ``IndexIVFFlat`` (per-query scan). Kept as the reference the ivf
+  engine is benchmarked against; it answers the same question 6x slower here.
 
-The crossover was measured on this project's 2-core CPU with 512-d synthetic CLIP-like data
-(``tests/bench/bench_graph.py --crossover``, numbers in docs/benchmarks.md): exact search takes
-~5 s at 20k rows and ~26 s at 50k, while IVF search is ~3 s and ~8 s with recall@20 ~0.93.
+Approximate results carry their recall against exact search, measured on a random sample of
+queries by :func:`recall_at_k`. Engine timings and the exact/ivf crossover on this project's
+2-core CPU are in docs/benchmarks.md (``tests/bench/bench_graph.py --crossover``).
 """
 
 from __future__ import annotations
@@ -22,25 +24,26 @@ import numpy as np
 
 from curate.device import resolve_device
 from curate.errors import UsageError
+from curate.graph.tile import ClassFilter, mask_tile, topk_tile
 
-#: Above this many rows, ``method="auto"`` on CPU uses faiss instead of exact search.
+#: Above this many rows, ``method="auto"`` on CPU uses the ivf engine instead of exact search.
 EXACT_MAX_CPU = 30_000
 
 #: Similarity tile budget (elements) per block on CPU: 2^25 float32 = 128 MiB.
 _TILE_ELEMENTS_CPU = 1 << 25
 _TILE_ELEMENTS_GPU = 1 << 28
 
-METHODS = ("auto", "exact", "faiss")
+METHODS = ("auto", "exact", "ivf", "faiss")
 
 
 def resolve_method(n: int, method: str = "auto", device: str = "cpu") -> str:
     """Which engine ``knn`` uses for ``n`` rows: ``exact`` on a GPU or up to
-    :data:`EXACT_MAX_CPU` rows on CPU, ``faiss`` above it."""
+    :data:`EXACT_MAX_CPU` rows on CPU, ``ivf`` above it."""
     if method not in METHODS:
         raise UsageError(f"unknown neighbour method {method!r}; use {', '.join(METHODS)}")
     if method != "auto":
         return method
-    return "exact" if device != "cpu" or n <= EXACT_MAX_CPU else "faiss"
+    return "exact" if device != "cpu" or n <= EXACT_MAX_CPU else "ivf"
 
 
 def exact_knn(
@@ -48,6 +51,8 @@ def exact_knn(
     k: int,
     *,
     queries: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+    class_filter: ClassFilter | None = None,
     exclude_self: bool = True,
     block_size: int | None = None,
     device: str = "cpu",
@@ -56,7 +61,11 @@ def exact_knn(
     """Exact cosine top-k.
 
     embeddings: (N, D) float16/float32, L2-normalised (the database)
-    queries:    (M, D) or None for the database itself
+    queries:    (M, D) query vectors, or None for the database itself
+    rows:       (M,) indices of database rows to use as the queries (instead of ``queries``);
+                each is excluded from its own list like with ``queries=None``
+    class_filter: skip candidates of classes a query excludes (:class:`ClassFilter`,
+                ``query_classes`` aligned with the queries)
     block_size: queries per tile; default keeps a tile under 128 MiB on CPU (1 GiB on GPU)
     Returns ``(indices (M, k) int64, sims (M, k) float32)``, most similar first. With
     ``exclude_self`` (queries is None), row i never lists itself. When fewer than k other
@@ -70,13 +79,21 @@ def exact_knn(
     dtype = torch.float16 if half else torch.float32
     db = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)).to(device)
     db_tile = db.to(dtype) if half else db
-    q_np = embeddings if queries is None else queries
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        q_np = embeddings[rows]
+    else:
+        q_np = embeddings if queries is None else queries
     n_db = db.shape[0]
     m = q_np.shape[0]
+    q_classes = r_classes = None
+    if class_filter is not None:
+        q_classes = torch.from_numpy(np.ascontiguousarray(class_filter.query_classes, dtype=np.int64)).to(device)
+        r_classes = torch.from_numpy(np.ascontiguousarray(class_filter.row_classes, dtype=np.int64)).to(device)
     if block_size is None:
         budget = _TILE_ELEMENTS_GPU if half else _TILE_ELEMENTS_CPU
         block_size = int(max(16, min(8192, budget // max(1, n_db))))
-    self_excl = exclude_self and queries is None
+    self_excl = rows is not None or (exclude_self and queries is None)
     kk = min(k + (1 if self_excl else 0), n_db)
     out_idx = np.full((m, k), -1, dtype=np.int64)
     out_sim = np.full((m, k), -np.inf, dtype=np.float32)
@@ -85,10 +102,13 @@ def exact_knn(
             stop = min(start + block_size, m)
             q = torch.from_numpy(np.ascontiguousarray(q_np[start:stop], dtype=np.float32)).to(device)
             sims = q.to(dtype) @ db_tile.T
+            self_cols = None
             if self_excl:
-                rows = torch.arange(stop - start, device=device)
-                sims[rows, rows + start] = -float("inf")
-            vals, idx = torch.topk(sims, kk, dim=1)
+                self_cols = (torch.from_numpy(rows[start:stop]).to(device) if rows is not None
+                             else torch.arange(start, stop, device=device))
+            mask_tile(sims, self_cols=self_cols,
+                      query_classes=None if q_classes is None else q_classes[start:stop], cand_classes=r_classes)
+            vals, idx = topk_tile(sims, kk)
             vals, idx = vals[:, :k], idx[:, :k]
             if half:  # exact float32 similarities for the winners
                 exact = torch.einsum("md,mkd->mk", q, db[idx])
@@ -203,24 +223,34 @@ def knn(
     *,
     method: str = "auto",
     device: str = "auto",
+    rows: np.ndarray | None = None,
+    class_filter: ClassFilter | None = None,
     nprobe: int = 8,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine k nearest neighbours of every row among the other rows (self excluded).
+    """Cosine k nearest neighbours of rows among the other rows (self excluded).
 
-    embeddings: (N, D) float32/float16, L2-normalised
-    method:     ``exact`` (blockwise torch), ``faiss`` (IVF, CPU) or ``auto`` (see
-                :func:`resolve_method`)
-    Returns ``(indices (N, k) int64, sims (N, k) float32)``, most similar first. When
-    ``k > N - 1`` the extra slots hold index -1 and similarity -inf.
+    embeddings:   (N, D) float32/float16, L2-normalised
+    method:       ``exact`` (blockwise torch), ``ivf`` (cluster-batched IVF), ``faiss``
+                  (faiss IndexIVFFlat; whole graph only) or ``auto`` (see :func:`resolve_method`)
+    rows:         (M,) row indices to search for (default: every row)
+    class_filter: skip candidates of classes a query excludes (:class:`ClassFilter`)
+    Returns ``(indices (M, k) int64, sims (M, k) float32)``, most similar first. When fewer
+    than k candidates exist the extra slots hold index -1 and similarity -inf.
     """
     if k < 1:
         raise UsageError(f"k must be at least 1, got {k}")
     device = resolve_device(device)
     chosen = resolve_method(len(embeddings), method, device)
+    if chosen == "faiss" and (rows is not None or class_filter is not None):
+        chosen = "ivf"  # faiss's index cannot filter by class or search a subset of its rows
     if chosen == "faiss":
         return faiss_knn(embeddings, k, nprobe=nprobe, seed=seed)
-    return exact_knn(embeddings, k, device=device)
+    if chosen == "ivf":
+        from curate.graph.ivf import ivf_knn
+
+        return ivf_knn(embeddings, k, rows=rows, class_filter=class_filter, nprobe=nprobe, seed=seed, device=device)
+    return exact_knn(embeddings, k, rows=rows, class_filter=class_filter, device=device)
 
 
 def recall_at_k(

@@ -42,8 +42,9 @@ def run_neighbors(
 ) -> dict[str, Any]:
     """Find the ``k`` nearest neighbours (cosine) of every embedded sample; write neighbors.parquet.
 
-    method: ``exact`` (blockwise torch), ``faiss`` (IVF index, CPU) or ``auto`` (exact on a GPU
-            or for small data, faiss above :data:`curate.graph.neighbors.EXACT_MAX_CPU` rows).
+    method: ``exact`` (blockwise torch), ``ivf`` (cluster-batched IVF, :mod:`curate.graph.ivf`),
+            ``faiss`` (faiss IndexIVFFlat) or ``auto`` (exact on a GPU or for small data, ivf
+            above :data:`curate.graph.neighbors.EXACT_MAX_CPU` rows).
     Returns a summary: ``num_samples``, ``k`` (as stored: at most N - 1), ``method``,
     ``recall_at_k`` (1.0 for exact search), ``seconds``, ``skipped`` (already up to date).
     """
@@ -75,7 +76,8 @@ def run_neighbors(
     else:  # a single sample has no neighbours
         idx, sims = np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float32)
     recall = 1.0
-    if chosen == "faiss" and k_eff >= 1:
+    approximate = chosen in ("ivf", "faiss")
+    if approximate and k_eff >= 1:
         recall = recall_at_k(emb, idx, num_queries=RECALL_QUERIES, device=device)
     del emb
     seconds = time.perf_counter() - started
@@ -85,7 +87,7 @@ def run_neighbors(
         "k_requested": k,
         "method": chosen,
         "recall_at_k": round(float(recall), 4),
-        "recall_queries": min(RECALL_QUERIES, n) if chosen == "faiss" else 0,
+        "recall_queries": min(RECALL_QUERIES, n) if approximate else 0,
         "seconds": round(seconds, 2),
     }
     with parquet_writer_atomic(path, NEIGHBORS, fingerprint=fp, inputs=input_fps, params=params,

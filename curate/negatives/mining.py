@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate.data import Embedded
+from curate.graph.tile import ClassFilter
 
 #: a stored neighbour list that yields too few negatives is searched again with this many
 #: neighbours at most (doubling from the stored k); bounds the cost of pathological anchors.
@@ -111,7 +112,7 @@ def mine_hard_negatives(
     hints: LabelHints | None = None,
     near_duplicate_threshold: float = 0.95,
     max_search_k: int = DEFAULT_MAX_SEARCH_K,
-    block_size: int = 4096,
+    device: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hard negatives of every row of ``data``.
 
@@ -121,24 +122,38 @@ def mine_hard_negatives(
                label-noise scorer (no duplicate groups beyond the cosine threshold)
     Returns ``(neg_idx (N, num_negatives) int64, neg_sims (N, num_negatives) float32)``, most
     similar first, padded with -1 / NaN where fewer usable negatives exist (unlabelled anchors
-    get none). Anchors whose stored neighbour list yields too few negatives are searched again
-    exactly (one deep search, then doubling k) up to ``max_search_k`` neighbours.
+    get none). Anchors whose stored neighbour list yields too few negatives (most of them: a
+    sample's nearest neighbours are mostly its class-mates) get one more search that skips, in
+    the similarity tiles themselves, every candidate the label rules exclude (see
+    :func:`_class_filter`); rows that still come up short search deeper, doubling k up to
+    ``max_search_k``. That search is :func:`curate.graph.neighbors.knn` with ``method="auto"``:
+    exact for small data or on a GPU, the ivf engine at scale (never N x N on a CPU).
     """
     if hints is None:
         hints = LabelHints.from_vote(data.labels, neighbors[0], data.num_classes)
-    return _mine(data, neighbors, num_negatives, hints, near_duplicate_threshold, max_search_k, block_size)
+    return _mine(data, neighbors, num_negatives, hints, near_duplicate_threshold, max_search_k, device)
 
 
 def naive_hard_negatives(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], *, num_negatives: int = 10,
                          max_search_k: int = DEFAULT_MAX_SEARCH_K) -> tuple[np.ndarray, np.ndarray]:
     """Nearest neighbours with a different label, no filtering (searching further just the same):
     the baseline the benchmark compares against."""
-    return _mine(data, neighbors, num_negatives, None, np.inf, max_search_k, 4096)
+    return _mine(data, neighbors, num_negatives, None, np.inf, max_search_k, "auto")
+
+
+def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None) -> ClassFilter:
+    """The label rules of :func:`_negative_mask` as classes to skip during the search: a
+    candidate is no negative of an anchor when its given or suggested label is the anchor's
+    given or suggested label (without hints: when its given label is the anchor's)."""
+    if hints is None:
+        return ClassFilter(query_classes=labels[rows][:, None], row_classes=labels[:, None])
+    return ClassFilter(query_classes=np.stack([labels[rows], hints.suggested_label[rows]], axis=1),
+                       row_classes=np.stack([labels, hints.suggested_label], axis=1))
 
 
 def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negatives: int, hints: LabelHints | None,
-          threshold: float, max_search_k: int, block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    from curate.graph.neighbors import exact_knn
+          threshold: float, max_search_k: int, device: str) -> tuple[np.ndarray, np.ndarray]:
+    from curate.graph.neighbors import knn
 
     if num_negatives < 1:
         raise ValueError("num_negatives must be at least 1")
@@ -148,25 +163,29 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
     mask = _negative_mask(np.arange(n), cand, sims, labels, hints, threshold)
     neg_idx, neg_sims = _take_first(mask, cand, sims, num_negatives)
 
-    # Anchors that could have more negatives than they got: search further, exactly. The first
-    # extra search goes deep at once (each round costs a full pass over the embeddings).
+    # Anchors that could have more negatives than they got: search again among the samples of
+    # other classes only, so the search does not have to dig through the anchor's class-mates.
     labelled = labels >= 0
     other_class = labelled.sum() - np.bincount(labels[labelled], minlength=data.num_classes)
     # unlabelled data (no classes) has no negatives to search for
     possible = (np.where(labelled, other_class[np.maximum(labels, 0)], 0) if data.num_classes
                 else np.zeros(n, dtype=np.int64))
     got = (neg_idx >= 0).sum(axis=1)
-    k = cand.shape[1]
     todo = np.flatnonzero(got < np.minimum(num_negatives, possible))
-    first = True
-    while todo.size and k < min(max_search_k, n - 1):
-        k = min(max(8 * k, 16 * num_negatives) if first else 2 * k, max_search_k, n - 1)
-        first = False
-        more_idx, more_sims = exact_knn(data.embeddings, k, queries=data.embeddings[todo], block_size=block_size)
+    # a margin for what the tiles cannot filter: near-duplicates and duplicate-group members
+    k = min(4 * num_negatives, max_search_k, n - 1)
+    while todo.size and k >= 1:
+        more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=_class_filter(todo, labels, hints),
+                                  device=device)
         more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, threshold)
         neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
         got = (neg_idx[todo] >= 0).sum(axis=1)
-        todo = todo[got < np.minimum(num_negatives, possible[todo])]
+        # a search that returned fewer than k candidates has nothing more to give
+        exhausted = (more_idx[:, -1] < 0)
+        todo = todo[(got < np.minimum(num_negatives, possible[todo])) & ~exhausted]
+        if k >= min(max_search_k, n - 1):
+            break
+        k = min(2 * k, max_search_k, n - 1)
     return neg_idx, neg_sims
 
 

@@ -1,13 +1,16 @@
-"""Everything after embedding at scale: neighbours, duplicates, outliers, class statistics.
+"""Everything after embedding at scale: the whole ``curate scan --embeddings`` chain.
 
     PYTHONPATH=. python tests/bench/bench_scale.py --n 1000000
 
-Generates synthetic CLIP-like embeddings (``curate.synth.make_dataset``), imports them into a
-temporary workspace (``import_arrays``), then runs each step the way the score stage will:
-``run_neighbors`` (writes neighbors.parquet), ``load_embedded`` + ``load_neighbors``,
-``find_duplicates``, ``score_outliers``, ``class_statistics``. Prints a Markdown table of wall
-time, CPU time (all threads) and peak RSS per step (kernel VmHWM, reset per step). Goal: 1M x 512 within 20 minutes
-and 10 GB on a 2-core CPU. The label-noise scorer is not included here.
+Generates synthetic CLIP-like embeddings with known ground truth (``curate.synth.make_dataset``),
+saves them as ``E.npy`` / ``L.npy`` the way a user would hand them over, then runs exactly what
+``curate scan --embeddings E.npy --labels L.npy -o WS`` runs — the array import followed by every
+post-embedding stage (neighbors, score, negatives, propose, export, report) through the stage
+registry — timing each stage. Prints a Markdown table of wall time, CPU time (all threads) and
+peak RSS per stage (kernel VmHWM, reset per stage), then checks the results against the truth:
+neighbour recall@k, label-issue F1, duplicate member F1, outlier AUROC.
+
+Goal (issue 4): 1M x 512 within 20 minutes and 10 GB peak memory on this 2-core CPU.
 """
 
 from __future__ import annotations
@@ -25,76 +28,89 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.bench._measure import step  # noqa: E402
 
 
+def _f1(pred, truth) -> float:
+    denom = pred.sum() + truth.sum()
+    return float(2 * (pred & truth).sum() / denom) if denom else 1.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--classes", type=int, default=1000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--k", type=int, default=20)
-    parser.add_argument("--method", default="auto")
+    parser.add_argument("--method", default="auto", help="neighbour engine (auto, exact, ivf, faiss)")
+    parser.add_argument("--stages", nargs="*", default=None,
+                        help="post-embedding stages to run (default: all that scan runs)")
     parser.add_argument("--workspace", default=None, help="keep the workspace here (default: a temp dir)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
 
     import numpy as np
+    import pyarrow.parquet as pq
     from sklearn.metrics import roc_auc_score
 
-    from curate.data import load_embedded
-    from curate.embed.importer import import_arrays
-    from curate.graph.stage import load_neighbors, run_neighbors
-    from curate.score.classes import class_statistics, imbalance_ratio
-    from curate.score.duplicates import find_duplicates
-    from curate.score.outliers import score_outliers
+    from curate.pipeline import stage_function
+    from curate.scan import POST_EMBEDDING_STAGES, import_embedding_files
     from curate.synth import make_dataset
     from curate.workspace import Workspace
 
     root = Path(args.workspace) if args.workspace else Path(tempfile.mkdtemp(prefix="curate-scale-"))
+    root.mkdir(parents=True, exist_ok=True)
     ws = Workspace(root / "ws")
     setup: list[dict] = []
-    with step(setup, "synthesise"):
+    with step(setup, "synthesise + save E.npy, L.npy"):
         synth = make_dataset(args.n, args.classes, dim=args.dim, seed=0)
-    with step(setup, "import_arrays"):
-        import_arrays(ws, synth.embeddings, synth.labels, class_names=synth.class_names, overwrite=True)
+        np.save(root / "E.npy", synth.embeddings)
+        np.save(root / "L.npy", synth.labels)
+    truth_noise = synth.is_noisy & ~synth.is_outlier
     truth_dup = synth.duplicate_group >= 0
     truth_out = synth.is_outlier
     del synth
     gc.collect()
 
+    stages = args.stages or list(POST_EMBEDDING_STAGES)
+    params = {"neighbors": {"k": args.k, "method": args.method}}
     results: list[dict] = []
+    notes: dict[str, str] = {}
     total_start = time.perf_counter()
-    with step(results, "neighbors (run_neighbors)") as rec:
-        summary = run_neighbors(ws, k=args.k, method=args.method, overwrite=True)
-        rec["note"] = f"{summary['method']}, recall@{summary['k']} {summary['recall_at_k']:.3f}"
-    with step(results, "load embeddings + neighbours"):
-        data = load_embedded(ws)
-        neighbors = load_neighbors(ws, data.sample_ids)
-    with step(results, "find_duplicates") as rec:
-        dups = find_duplicates(data, neighbors)
-        pred = np.array([g is not None for g in dups.group])
-        f1 = 2 * (pred & truth_dup).sum() / (pred.sum() + truth_dup.sum())
-        rec["note"] = f"{dups.num_groups} groups, member F1 {f1:.3f}"
-    with step(results, "score_outliers") as rec:
-        out = score_outliers(data, neighbors)
-        rec["note"] = f"AUROC {roc_auc_score(truth_out, out.z):.3f}, {int(out.is_outlier.sum())} flagged"
-    with step(results, "class_statistics") as rec:
-        table = class_statistics(data, duplicates=dups)
-        rec["note"] = f"{table.num_rows} classes, imbalance {imbalance_ratio(table.column('count').to_numpy()):.1f}"
+    with step(results, "import E.npy + L.npy"):
+        import_embedding_files(ws, root / "E.npy", root / "L.npy", overwrite=True)
+    for name in stages:
+        with step(results, name) as rec:
+            out = stage_function(name)(ws, **params.get(name, {}), overwrite=True)
+            if name == "neighbors":
+                rec["note"] = f"{out['method']}, recall@{out['k']} {out['recall_at_k']:.3f}"
+                notes["recall"] = rec["note"]
     total = time.perf_counter() - total_start
     peak = max(r["peak_rss_gib"] for r in results)
+    cpu = sum(r["cpu_seconds"] for r in results)
+
+    if "score" in stages:
+        issues = pq.read_table(ws.path("issues"), columns=["sample_id", "is_label_issue", "is_duplicate",
+                                                           "duplicate_group", "outlier_score"])
+        order = np.argsort(np.asarray(issues.column("sample_id").to_pylist(), dtype=np.int64))
+        label_issue = issues.column("is_label_issue").to_numpy(zero_copy_only=False)[order]
+        in_group = issues.column("duplicate_group").is_valid().to_numpy(zero_copy_only=False)[order]
+        typical = issues.column("outlier_score").to_numpy(zero_copy_only=False)[order]
+        notes["label issues"] = f"F1 {_f1(label_issue & ~truth_out, truth_noise):.3f}"
+        notes["duplicates"] = f"member F1 {_f1(in_group, truth_dup):.3f}"
+        notes["outliers"] = f"AUROC {roc_auc_score(truth_out, -typical):.3f}"
 
     print(f"\n{args.n:,} x {args.dim} embeddings, {args.classes} classes, k={args.k}\n")
-    cpu = sum(r["cpu_seconds"] for r in results)
-    print("| step | wall time (s) | CPU time (s) | peak RSS (GiB) | note |")
+    print("| stage | wall time (s) | CPU time (s) | peak RSS (GiB) | note |")
     print("|---|---:|---:|---:|---|")
     for r in setup + results:
         print(f"| {r['step']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_rss_gib']:.2f} | "
               f"{r.get('note', '')} |")
-    print(f"| **after embedding, total** | **{total:.1f}** | **{cpu:.1f}** | **{peak:.2f}** | "
+    print(f"| **curate scan --embeddings, total** | **{total:.1f}** | **{cpu:.1f}** | **{peak:.2f}** | "
           "goal: <= 1200 s wall, <= 10 GB |")
-    print(f"\nload average at the end: {open('/proc/loadavg').read().split()[0]} (other jobs share the cores)")
+    print("\nquality against the planted truth: " + "; ".join(f"{k} {v}" for k, v in notes.items()))
+    print(f"load average at the end: {open('/proc/loadavg').read().split()[0]} (other jobs share the cores)")
     if args.json:
         Path(args.json).write_text(json.dumps({"setup": setup, "steps": results, "total_seconds": total,
-                                               "cpu_seconds": cpu, "peak_rss_gib": peak}, indent=2))
+                                               "cpu_seconds": cpu, "peak_rss_gib": peak, "quality": notes},
+                                              indent=2))
 
 
 if __name__ == "__main__":

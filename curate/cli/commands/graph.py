@@ -9,15 +9,17 @@ import click
 from curate.cli import main
 from curate.cli.options import device_option, json_option, overwrite_option, quiet_option, workspace_arg
 from curate.config import DEFAULT_K
+from curate.graph.neighbors import METHODS
 
 
 @main.command("neighbors")
 @workspace_arg
 @click.option("-k", "k", default=DEFAULT_K, show_default=True, type=click.IntRange(min=1),
               help="Neighbours stored per sample.")
-@click.option("--method", default="auto", show_default=True, type=click.Choice(["auto", "exact", "faiss"]),
-              help="exact: blockwise exact search; faiss: IVF index (CPU, approximate, recall is "
-                   "measured and reported); auto: exact on a GPU or for small data, faiss otherwise.")
+@click.option("--method", default="auto", show_default=True, type=click.Choice(METHODS),
+              help="exact: blockwise exact search; ivf: cluster-batched inverted-file search "
+                   "(approximate, recall is measured and reported); faiss: faiss's IndexIVFFlat "
+                   "(approximate, slower reference); auto: exact on a GPU or for small data, ivf otherwise.")
 @device_option
 @overwrite_option
 @json_option
