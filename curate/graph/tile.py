@@ -44,12 +44,57 @@ def mask_tile(sims, *, self_cols=None, query_classes=None, cand_classes=None) ->
     if self_cols is not None:
         sims[torch.arange(sims.shape[0], device=sims.device), self_cols] = -float("inf")
     if query_classes is not None:
-        excluded = (cand_classes[:, 0] < 0).unsqueeze(0).expand_as(sims).clone()
+        # A query's "no class" (-1) must not match an unlabelled candidate's -1; such candidates
+        # are dropped by column instead. Comparisons run on int32 to halve the memory traffic.
+        query_classes = torch.where(query_classes < 0, -2, query_classes).to(torch.int32)
+        cand = cand_classes.to(torch.int32)
+        excluded = None
         for a in range(query_classes.shape[1]):
             qa = query_classes[:, a:a + 1]
-            for b in range(cand_classes.shape[1]):
-                excluded |= (qa == cand_classes[:, b].unsqueeze(0)) & (qa >= 0)
+            for b in range(cand.shape[1]):
+                hit = qa == cand[:, b].unsqueeze(0)
+                excluded = hit if excluded is None else excluded.logical_or_(hit)
         sims.masked_fill_(excluded, -float("inf"))
+        unlabelled = torch.nonzero(cand[:, 0] < 0).flatten()
+        if unlabelled.numel():
+            sims[:, unlabelled] = -float("inf")
+
+
+def mask_sorted_classes(sims, query_keys: np.ndarray, col_keys: np.ndarray, extra_cols: np.ndarray,
+                        extra_keys: np.ndarray) -> None:
+    """The single-class filter on a tile whose rows and columns are sorted by class, in place.
+
+    For queries that exclude one class each (``ClassFilter.query_classes`` of width 1), sorting
+    turns "candidate j has query i's class" into rectangles: one slice fill per distinct query
+    class instead of a comparison per tile entry. Candidates with further classes (a suggested
+    label that differs from the given one) are few and compared column by column.
+
+    query_keys: (m,) classes the tile's rows exclude, ascending (-1 excludes nothing)
+    col_keys:   (c,) first class of each column, ascending (negative = unlabelled: always masked)
+    extra_cols: (e,) columns with further classes; extra_keys: (e, b) those classes (-1 = none)
+    """
+    import torch
+
+    unlabelled = int(np.searchsorted(col_keys, 0, side="left"))
+    if unlabelled:
+        sims[:, :unlabelled] = -float("inf")
+    values, starts = np.unique(query_keys, return_index=True)
+    ends = np.append(starts[1:], len(query_keys))
+    for value, r0, r1 in zip(values.tolist(), starts.tolist(), ends.tolist()):
+        if value < 0:
+            continue
+        c0 = int(np.searchsorted(col_keys, value, side="left"))
+        c1 = int(np.searchsorted(col_keys, value, side="right"))
+        if c1 > c0:
+            sims[r0:r1, c0:c1] = -float("inf")
+    if len(extra_cols):
+        q = torch.from_numpy(np.where(query_keys < 0, -2, query_keys)).to(sims.device).unsqueeze(1)
+        cols = torch.from_numpy(extra_cols).to(sims.device)
+        keys = torch.from_numpy(extra_keys).to(sims.device)
+        sub = sims.index_select(1, cols)
+        for b in range(keys.shape[1]):
+            sub.masked_fill_(q == keys[:, b].unsqueeze(0), -float("inf"))
+        sims[:, cols] = sub
 
 
 def topk_tile(sims, k: int):

@@ -141,14 +141,19 @@ def naive_hard_negatives(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray
     return _mine(data, neighbors, num_negatives, None, np.inf, max_search_k, "auto")
 
 
-def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None) -> ClassFilter:
+def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None, *,
+                  anchor_suggestions: bool = True) -> ClassFilter:
     """The label rules of :func:`_negative_mask` as classes to skip during the search: a
     candidate is no negative of an anchor when its given or suggested label is the anchor's
-    given or suggested label (without hints: when its given label is the anchor's)."""
-    if hints is None:
+    given or (with ``anchor_suggestions``) suggested label. Without hints: when its given
+    label is the anchor's."""
+    if hints is None or np.array_equal(hints.suggested_label, labels):
         return ClassFilter(query_classes=labels[rows][:, None], row_classes=labels[:, None])
+    row_classes = np.stack([labels, hints.suggested_label], axis=1)
+    if not anchor_suggestions:
+        return ClassFilter(query_classes=labels[rows][:, None], row_classes=row_classes)
     return ClassFilter(query_classes=np.stack([labels[rows], hints.suggested_label[rows]], axis=1),
-                       row_classes=np.stack([labels, hints.suggested_label], axis=1))
+                       row_classes=row_classes)
 
 
 def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negatives: int, hints: LabelHints | None,
@@ -174,15 +179,22 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
     todo = np.flatnonzero(got < np.minimum(num_negatives, possible))
     # a margin for what the tiles cannot filter: near-duplicates and duplicate-group members
     k = min(4 * num_negatives, max_search_k, n - 1)
+    first = True
     while todo.size and k >= 1:
-        more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=_class_filter(todo, labels, hints),
-                                  device=device)
+        # The first pass (nearly every anchor: most of the work) skips candidates whose given or
+        # suggested class is the anchor's given class; the few anchors it leaves short — mostly
+        # those whose own label is probably wrong — apply every label rule.
+        filt = _class_filter(todo, labels, hints, anchor_suggestions=not first)
+        more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=filt, device=device)
         more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, threshold)
         neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
         got = (neg_idx[todo] >= 0).sum(axis=1)
+        short = got < np.minimum(num_negatives, possible[todo])
+        if first:
+            todo, first = todo[short], False
+            continue
         # a search that returned fewer than k candidates has nothing more to give
-        exhausted = (more_idx[:, -1] < 0)
-        todo = todo[(got < np.minimum(num_negatives, possible[todo])) & ~exhausted]
+        todo = todo[short & (more_idx[:, -1] >= 0)]
         if k >= min(max_search_k, n - 1):
             break
         k = min(2 * k, max_search_k, n - 1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -57,6 +58,7 @@ def main() -> None:
 
     root = Path(args.workspace) if args.workspace else Path(tempfile.mkdtemp(prefix="curate-scale-"))
     root.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(root / "ws", ignore_errors=True)  # every stage must really run
     ws = Workspace(root / "ws")
     setup: list[dict] = []
     with step(setup, "synthesise + save E.npy, L.npy"):

@@ -43,3 +43,35 @@ def test_subset_of_rows_and_tiny_inputs():
     np.testing.assert_array_equal(idx, all_idx[rows])
     one_idx, one_sims = ivf_knn(x[:1], 3)
     assert (one_idx == -1).all() and np.isneginf(one_sims).all()
+
+
+def test_one_class_filter_on_sorted_tiles_matches_exact():
+    from curate.graph.neighbors import knn
+    from curate.graph.tile import ClassFilter
+
+    rng = np.random.default_rng(3)
+    x = _unit(rng.standard_normal((500, 12)))
+    labels = rng.integers(-1, 5, 500)
+    suggested = np.where(rng.random(500) < 0.3, rng.integers(-1, 5, 500), labels)
+    rows = np.sort(rng.choice(500, 80, replace=False))
+    for row_classes in (labels[:, None], np.stack([labels, suggested], axis=1)):
+        filt = ClassFilter(query_classes=labels[rows][:, None], row_classes=row_classes)
+        ref_idx, ref_sims = knn(x, 6, method="exact", device="cpu", rows=rows, class_filter=filt)
+        idx, sims = ivf_knn(x, 6, rows=rows, class_filter=filt, nlist=5, nprobe=5)  # every list: exact
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_allclose(sims, ref_sims, atol=1e-5)
+
+
+def test_oversized_lists_are_split_near_the_mean():
+    from curate.graph.ivf import split_large_lists
+
+    rng = np.random.default_rng(4)
+    dense = _unit(rng.standard_normal((1, 16)) + 0.05 * rng.standard_normal((900, 16)))
+    sparse = _unit(rng.standard_normal((100, 16)))
+    x = np.concatenate([dense, sparse])
+    centroids = np.stack([dense.mean(0), sparse.mean(0)]).astype(np.float32)
+    assign = np.array([0] * 900 + [1] * 100)
+    new_centroids, new_assign = split_large_lists(x, centroids.copy(), assign, max_ratio=1.5)
+    sizes = np.bincount(new_assign)
+    assert len(new_centroids) == len(sizes) == 3 and sizes.max() < 900
+    assert (new_assign[900:] == 1).all()  # the small list is left alone
