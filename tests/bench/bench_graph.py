@@ -6,15 +6,15 @@
 Each side runs in its own subprocess on the same synthetic dataset (``curate.synth``, seed 0),
 so peak RSS (kernel VmHWM, reset after the data is generated) is measured per side:
 
-* curate: ``knn`` (auto: exact below the CPU threshold, faiss IVF above) -> ``find_duplicates``
+* curate: ``knn`` (auto: exact below the CPU threshold, the ivf engine above) -> ``find_duplicates``
   -> ``score_outliers`` -> ``class_statistics``
 * Datalab: ``Datalab.find_issues(features=X, issue_types={label, outlier, near_duplicate})``
   (its label check included, as curate's label-noise stage is benchmarked separately)
 
 Quality against the planted ground truth: duplicate F1 (per sample: member of any duplicate
 group vs ``synth.duplicate_group >= 0``) and outlier AUROC (``synth.is_outlier``).
-``--crossover`` times exact vs faiss neighbour search at several sizes (how the CPU threshold
-``EXACT_MAX_CPU`` was chosen).
+``--crossover`` times exact search, curate's ivf engine and faiss's IndexIVFFlat at several sizes,
+with recall@k against exact (how the CPU threshold ``EXACT_MAX_CPU`` was chosen).
 """
 
 from __future__ import annotations
@@ -85,20 +85,30 @@ def run_side(side: str, n: int, classes: int, k: int) -> dict:
     }
 
 
-def crossover(sizes: list[int], k: int) -> None:
+def crossover(sizes: list[int], k: int, exact_max: int = 60_000) -> None:
+    """Exact search vs the two approximate engines, same data, same run (exact only up to
+    ``exact_max`` rows: it grows as N^2)."""
+    from curate.graph.ivf import ivf_knn
     from curate.graph.neighbors import exact_knn, faiss_knn, recall_at_k
 
-    print("| rows | exact (s) | faiss IVF (s) | faiss recall@k |")
-    print("|---:|---:|---:|---:|")
+    print("| rows | exact (s) | ivf (s) | ivf recall@k | faiss IVF (s) | faiss recall@k | faiss / ivf time |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
         x = _data(n, max(10, n // 1000)).embeddings
+        t_exact = float("nan")
+        if n <= exact_max:
+            t = time.perf_counter()
+            exact_knn(x, k)
+            t_exact = time.perf_counter() - t
         t = time.perf_counter()
-        exact_knn(x, k)
-        t_exact = time.perf_counter() - t
+        ivf_idx, _ = ivf_knn(x, k)
+        t_ivf = time.perf_counter() - t
         t = time.perf_counter()
-        idx, _ = faiss_knn(x, k)
+        faiss_idx, _ = faiss_knn(x, k)
         t_faiss = time.perf_counter() - t
-        print(f"| {n:,} | {t_exact:.1f} | {t_faiss:.1f} | {recall_at_k(x, idx, num_queries=500):.3f} |", flush=True)
+        print(f"| {n:,} | {t_exact:.1f} | {t_ivf:.1f} | {recall_at_k(x, ivf_idx, num_queries=500):.3f} | "
+              f"{t_faiss:.1f} | {recall_at_k(x, faiss_idx, num_queries=500):.3f} | {t_faiss / t_ivf:.1f}x |",
+              flush=True)
 
 
 def main() -> None:
@@ -107,7 +117,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("-k", type=int, default=20)
     parser.add_argument("--side", choices=["curate", "datalab"], help=argparse.SUPPRESS)
-    parser.add_argument("--crossover", default=None, help="comma-separated sizes: time exact vs faiss search")
+    parser.add_argument("--crossover", default=None, help="comma-separated sizes: time exact vs ivf vs faiss search")
     args = parser.parse_args()
     if args.crossover:
         crossover([int(s) for s in args.crossover.split(",")], args.k)
