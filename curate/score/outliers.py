@@ -69,7 +69,7 @@ def robust_z(values: np.ndarray) -> np.ndarray:
 
 
 def class_centroids(embeddings: np.ndarray, labels: np.ndarray, num_classes: int,
-                    block: int = 65536) -> np.ndarray:
+                    block: int = 16384) -> np.ndarray:
     """(K, D) float32 L2-normalised mean embedding of each class (zeros for empty classes).
 
     embeddings: (N, D) float32, labels: (N,) int64 with -1 for unlabelled (ignored).
@@ -87,7 +87,7 @@ def class_centroids(embeddings: np.ndarray, labels: np.ndarray, num_classes: int
 
 
 def cosine_to_centroids(embeddings: np.ndarray, centroids: np.ndarray, classes: np.ndarray,
-                        block: int = 65536) -> np.ndarray:
+                        block: int = 16384) -> np.ndarray:
     """(N,) float32 cosine of each row to ``centroids[classes[i]]``; NaN where ``classes`` is -1.
 
     Computed in blocks so no (N, D) gathered copy of the centroids is ever made.
