@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.errors import UsageError
+from curate.errors import DataError, UsageError
 from curate.progress import log
 from curate.score.noise.calibrate import combine_sources, pooling_weights
 from curate.score.noise.filter import LabelNoiseResult, _confident_learning
@@ -13,6 +13,35 @@ from curate.score.noise.probe import cv_folds, linear_probe_logits
 from curate.score.noise.zeroshot import zeroshot_logits
 
 SOURCES = ("knn", "probe", "zeroshot")
+
+#: Bytes the scorer holds per (sample, class) cell at its peak: every source's logits, the pooled
+#: probabilities and cleanlab's working copies are dense N x C (measured: ~23 at 1M x 100 classes;
+#: 1M x 1000 was killed at 24 GB).
+PEAK_BYTES_PER_CELL = 24
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo, or None where it cannot be read."""
+    try:
+        for line in open("/proc/meminfo", encoding="ascii"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def check_memory(num_samples: int, num_classes: int, available: int | None = None) -> None:
+    """Refuse, with one line, a scoring run whose dense N x C matrices cannot fit in memory —
+    instead of being killed by the kernel halfway through."""
+    if available is None:
+        available = available_memory_bytes()
+    need = PEAK_BYTES_PER_CELL * num_samples * num_classes
+    if available is not None and need > available:
+        raise DataError(
+            f"label-noise scoring of {num_samples} samples x {num_classes} classes needs about "
+            f"{need / 1e9:.1f} GB of memory and {available / 1e9:.1f} GB is available; "
+            "score a subset of the classes or samples, or use a machine with more memory")
 
 #: Neighbours per sample in the kNN vote (more than Datalab's 10: the vote is similarity-weighted,
 #: so far neighbours add evidence without drowning the near ones).
@@ -64,6 +93,7 @@ def score_label_noise(
         return LabelNoiseResult.unscored(
             labels, num_classes, "skipped: one class (nothing to confuse it with)")
 
+    check_memory(len(labels), num_classes)
     notes: list[str] = []
     emb = data.embeddings
     if neighbors is None and ("knn" in sources or "probe" in sources):

@@ -131,3 +131,20 @@ def test_fewer_rows_than_neighbours_and_folds(synthetic_small):
     data.embeddings, data.labels, data.sample_ids = data.embeddings[rows], data.labels[rows], data.sample_ids[rows]
     r = score_label_noise(data)
     assert len(r) == 4 and np.isfinite(r.label_quality).all()
+
+
+def test_memory_check_refuses_what_cannot_fit(monkeypatch, synthetic_small):
+    import pytest
+
+    from curate.data import Embedded
+    from curate.errors import DataError
+    from curate.score.noise import score as score_module
+
+    score_module.check_memory(1_000_000, 100, available=10 * 2**30)  # 2.4 GB: fits
+    with pytest.raises(DataError, match=r"1000000 samples x 1000 classes needs about 24\.0 GB"):
+        score_module.check_memory(1_000_000, 1000, available=10 * 2**30)
+    monkeypatch.setattr(score_module, "available_memory_bytes", lambda: 1000)
+    data = Embedded(np.arange(len(synthetic_small.labels)).astype(str).astype(object),
+                    synthetic_small.embeddings, synthetic_small.labels, synthetic_small.class_names)
+    with pytest.raises(DataError, match="needs about"):
+        score_module.score_label_noise(data)
