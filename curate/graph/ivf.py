@@ -42,6 +42,18 @@ def default_nlist(n: int) -> int:
     return int(max(1, min(n, round(math.sqrt(n)))))
 
 
+def training_sample(x: np.ndarray, nlist: int, *, train_size: int | None = None, seed: int = 0) -> np.ndarray:
+    """The rows a k-means of ``nlist`` centroids trains on: a random sample of ``train_size``
+    rows (default ``39 * nlist``, the least faiss accepts without a warning), in row order."""
+    n = x.shape[0]
+    if train_size is None:
+        train_size = TRAIN_PER_LIST * nlist
+    train_size = min(n, max(train_size, nlist))
+    if train_size >= n:
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(n, train_size, replace=False))]
+
+
 def train_centroids(x: np.ndarray, nlist: int, *, train_size: int | None = None, seed: int = 0) -> np.ndarray:
     """Spherical k-means centroids (nlist, D) float32 of the rows of ``x`` (faiss), trained on a
     random sample of ``train_size`` rows (default ``39 * nlist``)."""
@@ -49,11 +61,7 @@ def train_centroids(x: np.ndarray, nlist: int, *, train_size: int | None = None,
 
     n, dim = x.shape
     nlist = max(1, min(nlist, n))
-    if train_size is None:
-        train_size = TRAIN_PER_LIST * nlist
-    train_size = min(n, max(train_size, nlist))
-    rng = np.random.default_rng(seed)
-    train = x[np.sort(rng.choice(n, train_size, replace=False))] if train_size < n else x
+    train = training_sample(x, nlist, train_size=train_size, seed=seed)
     cp = faiss.ClusteringParameters()
     cp.niter = KMEANS_ITERATIONS
     cp.seed = seed

@@ -148,17 +148,15 @@ def faiss_knn(
     import faiss
 
     from curate import progress
+    from curate.graph.ivf import training_sample
 
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     n, dim = x.shape
     if nlist is None:
         nlist = int(max(1, min(n // 39, n ** (2 / 3) / 4)))
     nlist = max(1, min(nlist, n))
-    if train_size is None:
-        train_size = 39 * nlist
-    train_size = min(n, max(train_size, nlist))
+    train = training_sample(x, nlist, train_size=train_size, seed=seed)
     rng = np.random.default_rng(seed)
-    train = x[np.sort(rng.choice(n, train_size, replace=False))] if train_size < n else x
 
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)

@@ -25,7 +25,7 @@ from curate.data import Embedded
 from curate.graph.tile import ClassFilter
 
 #: a stored neighbour list that yields too few negatives is searched again with this many
-#: neighbours at most (doubling from the stored k); bounds the cost of pathological anchors.
+#: neighbours at most (doubling from 4 x num_negatives); bounds the cost of pathological anchors.
 DEFAULT_MAX_SEARCH_K = 2048
 
 #: the batch plan's locality order uses at most this many k-means clusters, fitted on at most
