@@ -18,7 +18,11 @@ kNN + probe pooled 0.99; fitting the pooling weights jointly by likelihood inste
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from curate.score.noise.confident import ProbabilityBlocks
 
 
 def fit_inverse_temperature(
@@ -38,9 +42,7 @@ def fit_inverse_temperature(
     """
     from scipy.optimize import minimize
 
-    labelled = np.flatnonzero(labels >= 0)
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(labelled, size=min(max_rows, labelled.size), replace=False))
+    rows = calibration_rows(labels, max_rows=max_rows, seed=seed)
     x = np.asarray(scores[rows], dtype=np.float64)
     # Unit spread, so one starting point and one set of bounds suit every source.
     spread = max(float(x.std(axis=1).mean()), 1e-6)
@@ -67,26 +69,42 @@ def fit_inverse_temperature(
     return float(np.exp(fit.x[0]) / spread), float(1.0 / (1.0 + np.exp(-fit.x[1])))
 
 
-def pooling_weights(scores: list[np.ndarray], labels: np.ndarray, *, seed: int = 0) -> np.ndarray:
-    """(S,) float64 weights for :func:`combine_sources`: each source's calibrated inverse
-    temperature divided by S (geometric mean of the calibrated distributions)."""
-    temps = [fit_inverse_temperature(s, labels, seed=seed)[0] for s in scores]
-    return np.asarray(temps, dtype=np.float64) / len(scores)
+def calibration_rows(labels: np.ndarray, *, max_rows: int = 5_000, seed: int = 0) -> np.ndarray:
+    """Sorted random sample of at most ``max_rows`` labelled rows (labels >= 0)."""
+    labelled = np.flatnonzero(labels >= 0)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(labelled, size=min(max_rows, labelled.size), replace=False))
 
 
-def combine_sources(
-    scores: list[np.ndarray], weights: np.ndarray, *, block_size: int = 65536
-) -> np.ndarray:
-    """(N, K) float32 probabilities ``softmax(sum_s weights[s] * scores[s])``, block by block.
+#: A source of class scores: rows (B,) int64 -> (B, K) float32 scores of those rows.
+ScoreFn = Callable[[np.ndarray], np.ndarray]
 
-    scores: S arrays (N, K) float32;  weights: (S,) from :func:`pooling_weights`.
+
+def pooling_weights(sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """(S,) float64 weights for :class:`PooledProbabilities`: each source's calibrated inverse
+    temperature divided by S (geometric mean of the calibrated distributions). Each source is
+    scored on the calibration rows only."""
+    rows = calibration_rows(labels, seed=seed)
+    temps = [fit_inverse_temperature(source(rows), labels[rows], seed=seed)[0] for source in sources]
+    return np.asarray(temps, dtype=np.float64) / len(sources)
+
+
+class PooledProbabilities(ProbabilityBlocks):
+    """``softmax(sum_s weights[s] * scores_s)`` for any rows, computed when asked.
+
+    The N x K matrix is never held: every consumer walks it in blocks (:meth:`blocks`), and each
+    block is recomputed from the sources (a kNN vote, a GEMM against the probe, a GEMM against the
+    class-name embeddings), which at 1M x 1000 costs seconds where holding it costs gigabytes.
     """
-    n, k = scores[0].shape
-    out = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, block_size):
-        stop = min(start + block_size, n)
-        logits = sum(float(w) * s[start:stop].astype(np.float64) for w, s in zip(weights, scores))
+
+    def __init__(self, sources: list[ScoreFn], weights: np.ndarray, num_rows: int, num_classes: int):
+        self.sources, self.weights = sources, np.asarray(weights, dtype=np.float64)
+        self.num_rows, self.num_classes = num_rows, num_classes
+
+    def block(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), K) float32 probabilities of ``rows``."""
+        logits = sum(float(w) * source(rows).astype(np.float64) for w, source in zip(self.weights, self.sources))
         logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        out[start:stop] = p / p.sum(axis=1, keepdims=True)
-    return out
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        return logits.astype(np.float32)

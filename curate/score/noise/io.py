@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 
 from curate.schemas import NOISE
-from curate.score.noise.filter import LabelNoiseResult, find_issues_from_pred_probs
+from curate.score.noise.filter import find_issues_from_pred_probs
+from curate.score.noise.result import LabelNoiseResult
 
 
 def noise_table(result: LabelNoiseResult, sample_ids: np.ndarray | None = None) -> pa.Table:
@@ -55,7 +56,7 @@ def write_noise_table(
     write_parquet_atomic(output, noise_table(result), params=params,
                          inputs={"labels": str(labels_path), "pred_probs": str(probs_path)},
                          extra={"notes": result.notes})
-    k = result.pred_probs.shape[1]
+    k = len(result.noise_rate)
     return {
         "num_samples": len(result),
         "num_classes": k,

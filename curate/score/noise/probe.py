@@ -20,6 +20,8 @@ least-squares probe shrinks tail-class scores and flags tail classes wholesale.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -49,7 +51,35 @@ def cv_folds(labels: np.ndarray, groups: np.ndarray, *, folds: int = 5, seed: in
     return fold_of
 
 
-def linear_probe_logits(
+@dataclass
+class LinearProbe:
+    """Fitted probes: one per fold (trained without that fold) and one on every labelled row.
+
+    weights: ``folds`` tensors (D+1, K) float32 (the last row is the bias);  full: (D+1, K).
+    """
+
+    weights: list
+    full: object
+
+    def scores(self, embeddings: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
+        """(B, K) float32 out-of-fold scores of a block of rows.
+
+        embeddings: (B, D) the block's embeddings;  fold_of: (B,) their folds (-1: unlabelled rows,
+        scored by the probe trained on every labelled row).
+        """
+        import torch
+
+        device = self.full.device
+        x = _with_bias(embeddings, device)
+        f = torch.from_numpy(np.ascontiguousarray(fold_of)).to(device)
+        out = torch.empty(len(x), self.full.shape[1], device=device)
+        for fold in torch.unique(f).tolist():
+            rows = f == fold
+            out[rows] = x[rows] @ (self.full if fold < 0 else self.weights[fold])
+        return out.cpu().numpy()
+
+
+def fit_linear_probe(
     embeddings: np.ndarray,
     labels: np.ndarray,
     num_classes: int,
@@ -61,15 +91,13 @@ def linear_probe_logits(
     max_iter: int = 30,
     block_size: int = 16384,
     device: str = "cpu",
-) -> np.ndarray:
-    """Out-of-fold probe scores.
+) -> LinearProbe:
+    """Fit the per-fold probes in one pass over the data.
 
     embeddings: (N, D) float16/float32, L2-normalised
     labels:     (N,) int64, -1 unlabelled (not trained on)
     fold_of:    (N,) int64 fold per row from :func:`cv_folds` (-1 for unlabelled rows)
-    Returns (N, K) float32 scores (ridge: one-hot regression outputs; softmax: logits). A
-    labelled row is scored by the probe of its own fold, trained on the other folds; an
-    unlabelled row by the probe trained on every labelled row.
+    Memory is O(folds * D * (D + K)) besides one block: the (N, K) scores are never held.
     """
     import torch
 
@@ -100,8 +128,8 @@ def linear_probe_logits(
             xw = x[rows] * w[rows, None]
             # float32 GEMMs per block (fast everywhere), accumulated in float64 across blocks.
             gram[fold] += (xw.T @ x[rows]).double()
-            one_hot = torch.nn.functional.one_hot(y[rows], num_classes).float()
-            sums[fold] += (one_hot.T @ xw).double()
+            # Class sums by scatter-add: O(rows * D), where a one-hot GEMM costs O(rows * D * K).
+            sums[fold].index_add_(0, y[rows], xw.double())
     sums = sums.transpose(1, 2)
     total_gram, total_sums = gram.sum(0), sums.sum(0)
     eye = ridge * torch.eye(dim + 1, dtype=torch.float64, device=device)
@@ -117,17 +145,28 @@ def linear_probe_logits(
             for fold, w in enumerate(weights)
         ]
         full = _refine_softmax(embeddings, labels, labels >= 0, full, class_weight, ridge, max_iter, device)
+    return LinearProbe(weights=weights, full=full)
 
-    out = np.empty((n, num_classes), dtype=np.float32)
-    for start in range(0, n, block_size):
-        stop = min(start + block_size, n)
-        x = _with_bias(embeddings[start:stop], device)
-        f = torch.from_numpy(fold_of[start:stop]).to(device)
-        scores = torch.empty(stop - start, num_classes, device=device)
-        for fold in torch.unique(f).tolist():
-            rows = f == fold
-            scores[rows] = x[rows] @ (full if fold < 0 else weights[fold])
-        out[start:stop] = scores.cpu().numpy()
+
+def linear_probe_logits(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    fold_of: np.ndarray,
+    *,
+    block_size: int = 16384,
+    **fit_options,
+) -> np.ndarray:
+    """Out-of-fold probe scores of every row, (N, K) float32 (ridge: one-hot regression outputs;
+    softmax: logits). A labelled row is scored by the probe of its own fold, trained on the other
+    folds; an unlabelled row by the probe trained on every labelled row. ``fit_options`` pass to
+    :func:`fit_linear_probe`. Holds all N x K scores: for large N x K score blocks with
+    :meth:`LinearProbe.scores` instead."""
+    probe = fit_linear_probe(embeddings, labels, num_classes, fold_of, block_size=block_size, **fit_options)
+    out = np.empty((len(embeddings), num_classes), dtype=np.float32)
+    for start in range(0, len(embeddings), block_size):
+        stop = min(start + block_size, len(embeddings))
+        out[start:stop] = probe.scores(embeddings[start:stop], fold_of[start:stop])
     return out
 
 

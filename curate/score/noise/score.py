@@ -6,18 +6,17 @@ import numpy as np
 
 from curate.errors import DataError, UsageError
 from curate.progress import log
-from curate.score.noise.calibrate import combine_sources, pooling_weights
-from curate.score.noise.filter import LabelNoiseResult, _confident_learning
+from curate.score.noise.calibrate import PooledProbabilities, ScoreFn, pooling_weights
+from curate.score.noise.confident import BLOCK_CELLS, FILTERS, confident_learning
 from curate.score.noise.knn import DUPLICATE_THRESHOLD, duplicate_groups, knn_vote_logits
-from curate.score.noise.probe import cv_folds, linear_probe_logits
+from curate.score.noise.probe import cv_folds, fit_linear_probe
+from curate.score.noise.result import LabelNoiseResult
 from curate.score.noise.zeroshot import zeroshot_logits
 
 SOURCES = ("knn", "probe", "zeroshot")
 
-#: Bytes the scorer holds per (sample, class) cell at its peak: every source's logits, the pooled
-#: probabilities and cleanlab's working copies are dense N x C (measured: ~23 at 1M x 100 classes;
-#: 1M x 1000 was killed at 24 GB).
-PEAK_BYTES_PER_CELL = 24
+#: Up to this many cells (samples x classes) the result keeps the dense ``pred_probs`` (128 MB).
+KEEP_PRED_PROBS_CELLS = 1 << 25
 
 
 def available_memory_bytes() -> int | None:
@@ -31,12 +30,24 @@ def available_memory_bytes() -> int | None:
     return None
 
 
-def check_memory(num_samples: int, num_classes: int, available: int | None = None) -> None:
-    """Refuse, with one line, a scoring run whose dense N x C matrices cannot fit in memory —
-    instead of being killed by the kernel halfway through."""
+def scoring_memory_bytes(num_samples: int, num_classes: int, largest_class: int) -> int:
+    """Peak bytes the scorer adds to the embeddings and the graph it is given.
+
+    The N x K probabilities are walked in blocks (:mod:`confident`), so what grows is: the K x K
+    confident joint and cleanlab's calibration / prune-count copies of it (~8 float64 matrices),
+    the biggest block (``BLOCK_CELLS`` cells, or the largest class's rows in the pruning pass)
+    with its ~6 float64 temporaries, and ~100 bytes of per-row values.
+    """
+    block = max(BLOCK_CELLS, largest_class * num_classes)
+    return 64 * num_classes**2 + 48 * block + 100 * num_samples
+
+
+def check_memory(num_samples: int, num_classes: int, largest_class: int, available: int | None = None) -> None:
+    """Refuse, with one line, a scoring run that cannot fit in memory — instead of being killed by
+    the kernel halfway through."""
     if available is None:
         available = available_memory_bytes()
-    need = PEAK_BYTES_PER_CELL * num_samples * num_classes
+    need = scoring_memory_bytes(num_samples, num_classes, largest_class)
     if available is not None and need > available:
         raise DataError(
             f"label-noise scoring of {num_samples} samples x {num_classes} classes needs about "
@@ -74,14 +85,19 @@ def score_label_noise(
                groups kept in one fold), ``"zeroshot"`` (similarity to the class-name text
                embeddings; silently unused when ``data.text_embeddings`` is None, with a note).
     Each source is calibrated on its own (inverse temperature fitted by noise-aware NLL) and the
-    calibrated distributions are pooled by geometric mean (:mod:`calibrate`); then cleanlab's filter flags issues with per-class thresholds
-    (:mod:`filter`). Unlabelled rows are not scored (label_quality NaN, never an issue) but still
-    get a suggested label. No labels at all, or a single class, returns an unscored result whose
+    calibrated distributions are pooled by geometric mean (:mod:`calibrate`); then cleanlab's
+    confident-learning filter (``filter_by``, one of :data:`confident.FILTERS`) flags issues with
+    per-class thresholds. The N x K probabilities are computed block by block and never held
+    whole (:mod:`confident`); ``result.pred_probs`` is kept only up to
+    ``KEEP_PRED_PROBS_CELLS`` cells, else None. Unlabelled rows are not scored (label_quality
+    NaN, never an issue) but still get a suggested label. No labels at all, or a single class, returns an unscored result whose
     ``notes`` say why; nothing raises for those.
     """
     unknown = [s for s in sources if s not in SOURCES]
     if unknown or not sources:
         raise UsageError(f"unknown label-noise sources {unknown or '(none)'}: choose from {', '.join(SOURCES)}")
+    if filter_by not in FILTERS:
+        raise UsageError(f"unknown filter_by {filter_by!r}: choose from {', '.join(FILTERS)}")
     if folds < 2:
         raise UsageError(f"folds must be at least 2, got {folds}")
     labels = np.asarray(data.labels, dtype=np.int64)
@@ -93,7 +109,7 @@ def score_label_noise(
         return LabelNoiseResult.unscored(
             labels, num_classes, "skipped: one class (nothing to confuse it with)")
 
-    check_memory(len(labels), num_classes)
+    check_memory(len(labels), num_classes, int(np.bincount(labels[labels >= 0]).max()))
     notes: list[str] = []
     emb = data.embeddings
     if neighbors is None and ("knn" in sources or "probe" in sources):
@@ -101,23 +117,26 @@ def score_label_noise(
 
         log(f"label noise: exact {k}-NN graph on {len(emb)} samples")
         neighbors = exact_knn(emb, k, device=device)
-    scores: list[np.ndarray] = []
+    scores: list[ScoreFn] = []
     used: list[str] = []
     if "knn" in sources:
         idx, sims = neighbors[0][:, :k], neighbors[1][:, :k]
-        scores.append(knn_vote_logits(labels, idx, sims, num_classes, temperature=knn_temperature,
-                                      duplicate_threshold=duplicate_threshold))
+        scores.append(lambda rows: knn_vote_logits(
+            labels, idx[rows], sims[rows], num_classes, temperature=knn_temperature,
+            duplicate_threshold=duplicate_threshold))
         used.append("knn")
     if "probe" in sources:
         groups = duplicate_groups(neighbors[0], neighbors[1], threshold=duplicate_threshold, hashes=data.hashes)
         fold_of = cv_folds(labels, groups, folds=folds, seed=seed)
-        scores.append(linear_probe_logits(emb, labels, num_classes, fold_of, solver=probe_solver, device=device))
+        probe = fit_linear_probe(emb, labels, num_classes, fold_of, solver=probe_solver, device=device)
+        scores.append(lambda rows: probe.scores(emb[rows], fold_of[rows]))
         used.append("probe")
     if "zeroshot" in sources:
         if data.text_embeddings is None:
             notes.append("zeroshot source unused: no class-name text embeddings")
         else:
-            scores.append(zeroshot_logits(emb, data.text_embeddings, device=device))
+            text = data.text_embeddings
+            scores.append(lambda rows: zeroshot_logits(emb[rows], text, device=device))
             used.append("zeroshot")
     if not scores:
         result = LabelNoiseResult.unscored(labels, num_classes, "skipped: no usable source")
@@ -126,7 +145,9 @@ def score_label_noise(
 
     weights = pooling_weights(scores, labels, seed=seed)
     notes.append("pooling weights: " + ", ".join(f"{s}={w:.3g}" for s, w in zip(used, weights)))
-    pred_probs = combine_sources(scores, weights)
-    result = _confident_learning(labels, pred_probs, filter_by=filter_by, quality_method="self_confidence", n_jobs=1)
+    pooled = PooledProbabilities(scores, weights, len(labels), num_classes)
+    log(f"label noise: confident learning over {len(labels)} x {num_classes} probabilities, block by block")
+    result = confident_learning(labels, pooled, filter_by=filter_by,
+                                keep_pred_probs=len(labels) * num_classes <= KEEP_PRED_PROBS_CELLS)
     result.notes[:0] = notes
     return result

@@ -134,17 +134,29 @@ def test_fewer_rows_than_neighbours_and_folds(synthetic_small):
 
 
 def test_memory_check_refuses_what_cannot_fit(monkeypatch, synthetic_small):
-    import pytest
-
     from curate.data import Embedded
     from curate.errors import DataError
     from curate.score.noise import score as score_module
 
-    score_module.check_memory(1_000_000, 100, available=10 * 2**30)  # 2.4 GB: fits
-    with pytest.raises(DataError, match=r"1000000 samples x 1000 classes needs about 24\.0 GB"):
-        score_module.check_memory(1_000_000, 1000, available=10 * 2**30)
+    # The N x K probabilities are walked in blocks: a million samples x 1000 classes fits in 1 GB ...
+    score_module.check_memory(1_000_000, 1000, 5000, available=2**30)
+    # ... K x K matrices do not (100k classes: ~640 GB).
+    with pytest.raises(DataError, match=r"1000000 samples x 100000 classes needs about 6\d\d\.\d GB"):
+        score_module.check_memory(1_000_000, 100_000, 10, available=10 * 2**30)
     monkeypatch.setattr(score_module, "available_memory_bytes", lambda: 1000)
     data = Embedded(np.arange(len(synthetic_small.labels)).astype(str).astype(object),
                     synthetic_small.embeddings, synthetic_small.labels, synthetic_small.class_names)
     with pytest.raises(DataError, match="needs about"):
         score_module.score_label_noise(data)
+
+
+def test_large_runs_do_not_keep_the_dense_probabilities(monkeypatch, synthetic_small, synthetic_small_graph, full_result):
+    from curate.score.noise import confident, score as score_module
+
+    monkeypatch.setattr(score_module, "KEEP_PRED_PROBS_CELLS", 10)
+    monkeypatch.setattr(confident, "BLOCK_CELLS", 12 * 300)  # many small blocks
+    r = score_label_noise(embedded_from_synthetic(synthetic_small), neighbors=synthetic_small_graph)
+    assert r.pred_probs is None
+    np.testing.assert_array_equal(r.is_label_issue, full_result.is_label_issue)
+    np.testing.assert_array_equal(r.suggested_label, full_result.suggested_label)
+    np.testing.assert_allclose(r.label_quality, full_result.label_quality, atol=1e-6)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from curate.score.noise.calibrate import combine_sources, fit_inverse_temperature
+from curate.score.noise.calibrate import PooledProbabilities, fit_inverse_temperature
 from curate.score.noise.knn import duplicate_groups, knn_vote_logits
 from curate.score.noise.probe import cv_folds, linear_probe_logits
 
@@ -75,5 +75,29 @@ def test_temperature_fit_sharpens_informative_scores_and_estimates_noise():
     labels[flip] = rng.integers(0, k, flip.sum())
     w, eps = fit_inverse_temperature(scores, labels)
     assert 0.1 < eps < 0.3
-    probs = combine_sources([scores], np.array([w]))
+    probs = PooledProbabilities([lambda rows: scores[rows]], np.array([w]), n, k).block(np.arange(n))
     assert probs[np.arange(n), truth].mean() > 0.8
+
+
+def test_probe_scores_do_not_depend_on_the_block(synthetic_small):
+    from curate.score.noise.probe import fit_linear_probe
+
+    ds = synthetic_small
+    fold_of = cv_folds(ds.labels, np.arange(len(ds.labels)), folds=5, seed=0)
+    fold_of[:7] = -1  # unlabelled rows: scored by the probe trained on every labelled row
+    whole = linear_probe_logits(ds.embeddings, ds.labels, 12, fold_of)
+    probe = fit_linear_probe(ds.embeddings, ds.labels, 12, fold_of)
+    rows = np.random.default_rng(0).permutation(len(ds.labels))[:300]
+    np.testing.assert_allclose(probe.scores(ds.embeddings[rows], fold_of[rows]), whole[rows], atol=1e-5)
+
+
+def test_pooled_blocks_cover_every_row_in_order():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(1000, 7)).astype(np.float32), rng.normal(size=(1000, 7)).astype(np.float32)
+    pooled = PooledProbabilities([lambda r: a[r], lambda r: b[r]], np.array([0.5, 2.0]), 1000, 7)
+    pooled_rows, blocks = zip(*pooled.blocks())
+    assert len(blocks) > 1 or pooled.block_rows >= 1000
+    np.testing.assert_array_equal(np.concatenate(pooled_rows), np.arange(1000))
+    logits = 0.5 * a.astype(np.float64) + 2.0 * b
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(np.concatenate(blocks), expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
