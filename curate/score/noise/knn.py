@@ -39,13 +39,19 @@ def knn_vote_logits(
     weight = np.exp((np.minimum(sims, 1.0) - 1.0) / temperature)
     weight[(neighbor_labels < 0) | (sims > duplicate_threshold) | ~valid] = 0.0
 
-    rows = np.repeat(np.arange(n, dtype=np.int64), k)
-    flat = rows * num_classes + np.maximum(neighbor_labels, 0).ravel()
-    votes = np.bincount(flat, weights=weight.ravel(), minlength=n * num_classes).reshape(n, num_classes)
-    total = votes.sum(axis=1, keepdims=True)
-    votes += smoothing / num_classes * np.where(total > 0, total, 1.0)
-    votes /= votes.sum(axis=1, keepdims=True)
-    return np.log(votes).astype(np.float32)
+    # At most k of the K cells of a row hold votes: every other cell is the row's smoothing
+    # share, so the (n, K) output is one fill plus a scatter of the voted cells.
+    total = weight.sum(axis=1)
+    share = smoothing / num_classes * np.where(total > 0, total, 1.0)  # added to every cell
+    norm = total + num_classes * share
+    out = np.empty((n, num_classes), dtype=np.float32)
+    out[:] = np.log(share / norm)[:, None]
+    voted = weight > 0
+    cells, inverse = np.unique((np.arange(n)[:, None] * num_classes + neighbor_labels)[voted], return_inverse=True)
+    votes = np.bincount(inverse, weights=weight[voted], minlength=len(cells))
+    row = cells // num_classes
+    out.ravel()[cells] = np.log((votes + share[row]) / norm[row])
+    return out
 
 
 def duplicate_groups(
