@@ -74,6 +74,8 @@ def exact_knn(
     """
     import torch
 
+    if rows is not None and queries is not None:
+        raise UsageError("exact_knn takes queries= or rows=, not both")
     if half is None:
         half = device.startswith("cuda")
     dtype = torch.float16 if half else torch.float32

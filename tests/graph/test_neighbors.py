@@ -97,3 +97,9 @@ def test_rows_and_class_filter_match_brute_force():
                      else ivf_knn(x, 7, rows=rows, class_filter=filt, nlist=4, nprobe=4))
         np.testing.assert_array_equal(idx, expected)
         np.testing.assert_allclose(sims, np.take_along_axis(full, expected, axis=1), atol=1e-5)
+
+
+def test_exact_refuses_queries_and_rows_together():
+    x = _unit(np.random.default_rng(6).standard_normal((20, 8)))
+    with pytest.raises(UsageError, match="queries= or rows=, not both"):
+        exact_knn(x, 3, queries=x[:2], rows=np.array([0, 1]))
