@@ -39,9 +39,12 @@ class CheckResult:
     value: float | int | None
     limit: float | int
     passed: bool
+    reason: str | None = None  # why a null value was not measured, from summary.json
 
     @property
     def message(self) -> str:
+        if self.value is None and self.reason:
+            return f"{self.name} not measured: {self.reason}"
         if self.value is None:
             producer = next(p for key, p in THRESHOLDS.values() if key == self.name)
             return f"{self.name} not measured (run `{producer}` and `curate export`)"
@@ -88,7 +91,8 @@ def evaluate(summary: dict[str, Any], thresholds: dict[str, float]) -> list[Chec
             continue
         value = summary.get(key)
         limit = thresholds[keyword]
-        results.append(CheckResult(key, value, limit, value is not None and value <= limit))
+        reason = (summary.get("not_measured") or {}).get(key) if value is None else None
+        results.append(CheckResult(key, value, limit, value is not None and value <= limit, reason))
     return results
 
 

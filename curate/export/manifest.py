@@ -83,7 +83,8 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
     """summary.json: dataset-level numbers (``curate check`` reads them) and where they came from.
 
     Rates are over readable samples; ``label_issue_rate`` over readable *labelled* ones. A rate is
-    null when the stage that measures it has not run (``curate check`` then fails that check).
+    null when the stage that measures it has not run, or (``label_issue_rate``) when it could not
+    score any label; ``not_measured`` then says why. ``curate check`` fails a null check.
     """
     s = samples.to_pydict()
     n = samples.num_rows
@@ -119,8 +120,14 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
             return int(sum(bool(v) for v, m in zip(iss[col], mask) if m))
 
         leaked = [g for g, leak, ok in zip(iss["duplicate_group"], iss["is_leak"], readable) if leak and ok]
+        # Labelled rows the score stage left unscored (null label_quality: unlabelled data, one
+        # class) measure nothing: their rate is null, not 0, so a label-issue gate cannot pass.
+        scored = labelled & np.array([q is not None for q in iss["label_quality"]], dtype=bool)
+        if not scored.any():
+            out["not_measured"] = {"label_issue_rate": "no labelled sample was scored (unlabelled data, "
+                                                       "or a single class: nothing to confuse it with)"}
         out.update(
-            label_issue_rate=_rate(flagged("is_label_issue", labelled), int(labelled.sum())),
+            label_issue_rate=_rate(flagged("is_label_issue", scored), int(scored.sum())) if scored.any() else None,
             duplicate_rate=_rate(flagged("is_duplicate", readable), int(readable.sum())),
             outlier_rate=_rate(flagged("is_outlier", readable), int(readable.sum())),
             leaks=len({g for g in leaked if g is not None}) + sum(g is None for g in leaked),

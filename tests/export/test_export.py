@@ -111,3 +111,21 @@ def test_leaks_reach_plan_and_summary(scored_workspace, synthetic_small):
     assert summary["leaks"] == 1 and summary["leaked_samples"] == len(members)
     res = CliRunner().invoke(main, ["check", str(scored_workspace.root), "--no-leakage"])
     assert res.exit_code == 1 and "leaks 1 > 0" in res.stderr
+
+
+def test_single_class_data_leaves_the_label_rate_unmeasured(tmp_path, synthetic_small):
+    from curate.check import failed_checks
+    from curate.embed.importer import import_arrays
+    from curate.graph.stage import run_neighbors
+    from curate.score.stage import run_score
+    from curate.workspace import Workspace
+
+    ws = Workspace(tmp_path / "one")
+    import_arrays(ws, synthetic_small.embeddings[:400], np.zeros(400, dtype=np.int64), class_names=["only"])
+    run_neighbors(ws, k=10)
+    run_score(ws, device="cpu")
+    summary = run_export(ws)
+    # Nothing was scored, so the rate is unknown, not 0: a label gate must not pass on it.
+    assert summary["label_issue_rate"] is None and "single class" in summary["not_measured"]["label_issue_rate"]
+    (result,) = failed_checks(ws, max_label_issues=0.5)
+    assert result.message.startswith("label_issue_rate not measured: no labelled sample was scored")
