@@ -35,6 +35,10 @@ _TILE_ELEMENTS_GPU = 1 << 28
 
 METHODS = ("auto", "exact", "ivf", "faiss")
 
+#: Inverted lists searched per query by the approximate engines: recall@20 0.96-0.98 from 50k to
+#: 1M rows with 100-1000 classes, 0.89 at 1M with 100 classes (docs/benchmarks.md).
+DEFAULT_NPROBE = 8
+
 
 def resolve_method(n: int, method: str = "auto", device: str = "cpu") -> str:
     """Which engine ``knn`` uses for ``n`` rows: ``exact`` on a GPU or up to
@@ -225,7 +229,7 @@ def knn(
     device: str = "auto",
     rows: np.ndarray | None = None,
     class_filter: ClassFilter | None = None,
-    nprobe: int = 8,
+    nprobe: int = DEFAULT_NPROBE,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine k nearest neighbours of rows among the other rows (self excluded).
@@ -235,11 +239,14 @@ def knn(
                   (faiss IndexIVFFlat; whole graph only) or ``auto`` (see :func:`resolve_method`)
     rows:         (M,) row indices to search for (default: every row)
     class_filter: skip candidates of classes a query excludes (:class:`ClassFilter`)
+    nprobe:       ivf / faiss only: inverted lists searched per query (more: higher recall, slower)
     Returns ``(indices (M, k) int64, sims (M, k) float32)``, most similar first. When fewer
     than k candidates exist the extra slots hold index -1 and similarity -inf.
     """
     if k < 1:
         raise UsageError(f"k must be at least 1, got {k}")
+    if nprobe < 1:
+        raise UsageError(f"nprobe must be at least 1, got {nprobe}")
     device = resolve_device(device)
     chosen = resolve_method(len(embeddings), method, device)
     if chosen == "faiss" and (rows is not None or class_filter is not None):

@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--method", default="auto", help="neighbour engine (auto, exact, ivf, faiss)")
+    parser.add_argument("--nprobe", type=int, default=None, help="ivf/faiss lists per query (default: the stage's)")
     parser.add_argument("--stages", nargs="*", default=None,
                         help="post-embedding stages to run (default: all that scan runs)")
     parser.add_argument("--workspace", default=None, help="keep the workspace here (default: a temp dir)")
@@ -73,6 +74,8 @@ def main() -> None:
 
     stages = args.stages or list(POST_EMBEDDING_STAGES)
     params = {"neighbors": {"k": args.k, "method": args.method}}
+    if args.nprobe is not None:
+        params["neighbors"]["nprobe"] = args.nprobe
     results: list[dict] = []
     notes: dict[str, str] = {}
     total_start = time.perf_counter()

@@ -98,3 +98,28 @@ def test_cli_stale_embeddings(synthetic_workspace, synthetic_small):
 def test_cli_bad_k_is_usage_error(synthetic_workspace):
     res = CliRunner().invoke(main, ["neighbors", str(synthetic_workspace.root), "-k", "0"])
     assert res.exit_code == 2
+
+
+def test_nprobe_trades_time_for_recall_and_is_part_of_the_params(synthetic_workspace):
+    low = run_neighbors(synthetic_workspace, k=10, method="ivf", nprobe=1)
+    assert low["nprobe"] == 1 and read_meta(synthetic_workspace.path("neighbors"))["params"]["nprobe"] == 1
+    with pytest.raises(StaleWorkspaceError, match="--overwrite"):
+        run_neighbors(synthetic_workspace, k=10, method="ivf", nprobe=64)
+    # every list probed: the ivf engine scans every row, so recall is exact
+    full = run_neighbors(synthetic_workspace, k=10, method="ivf", nprobe=10_000, overwrite=True)
+    assert full["recall_at_k"] == 1.0 > low["recall_at_k"]
+
+
+def test_default_nprobe_keeps_earlier_graphs_up_to_date(synthetic_workspace):
+    run_neighbors(synthetic_workspace, k=5, method="ivf")
+    assert "nprobe" not in read_meta(synthetic_workspace.path("neighbors"))["params"]
+    assert run_neighbors(synthetic_workspace, k=5, method="ivf")["skipped"]
+
+
+def test_cli_nprobe(synthetic_workspace):
+    runner = CliRunner()
+    res = runner.invoke(main, ["neighbors", str(synthetic_workspace.root), "-k", "4", "--method", "ivf", "--nprobe", "2"])
+    assert res.exit_code == 0, res.output
+    assert "nprobe 2, recall@4" in res.output
+    res = runner.invoke(main, ["neighbors", str(synthetic_workspace.root), "--nprobe", "0"])
+    assert res.exit_code == 2 and "--nprobe" in res.output
