@@ -28,6 +28,11 @@ from curate.graph.tile import ClassFilter
 #: neighbours at most (doubling from 4 x num_negatives); bounds the cost of pathological anchors.
 DEFAULT_MAX_SEARCH_K = 2048
 
+#: inverted lists the extra search visits per anchor when it runs on the ivf engine (large data
+#: on a CPU). Half the neighbour graph's: measured at 200k x 1000 classes, the negatives found
+#: are as hard (mean cosine 0.6466 vs 0.6485 with 8 lists, exact 0.6525) for 0.6x the time.
+DEFAULT_SEARCH_NPROBE = 4
+
 #: the batch plan's locality order uses at most this many k-means clusters, fitted on at most
 #: this many rows (see :func:`plan_batches`).
 MAX_KMEANS_CLUSTERS = 64
@@ -112,6 +117,7 @@ def mine_hard_negatives(
     hints: LabelHints | None = None,
     near_duplicate_threshold: float = 0.95,
     max_search_k: int = DEFAULT_MAX_SEARCH_K,
+    search_nprobe: int = DEFAULT_SEARCH_NPROBE,
     device: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hard negatives of every row of ``data``.
@@ -127,18 +133,20 @@ def mine_hard_negatives(
     the similarity tiles themselves, every candidate the label rules exclude (see
     :func:`_class_filter`); rows that still come up short search deeper, doubling k up to
     ``max_search_k``. That search is :func:`curate.graph.neighbors.knn` with ``method="auto"``:
-    exact for small data or on a GPU, the ivf engine at scale (never N x N on a CPU).
+    exact for small data or on a GPU, the ivf engine at scale (never N x N on a CPU), visiting
+    ``search_nprobe`` lists per anchor.
     """
     if hints is None:
         hints = LabelHints.from_vote(data.labels, neighbors[0], data.num_classes)
-    return _mine(data, neighbors, num_negatives, hints, near_duplicate_threshold, max_search_k, device)
+    return _mine(data, neighbors, num_negatives, hints, near_duplicate_threshold, max_search_k, search_nprobe,
+                 device)
 
 
 def naive_hard_negatives(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], *, num_negatives: int = 10,
                          max_search_k: int = DEFAULT_MAX_SEARCH_K) -> tuple[np.ndarray, np.ndarray]:
     """Nearest neighbours with a different label, no filtering (searching further just the same):
     the baseline the benchmark compares against."""
-    return _mine(data, neighbors, num_negatives, None, np.inf, max_search_k, "auto")
+    return _mine(data, neighbors, num_negatives, None, np.inf, max_search_k, DEFAULT_SEARCH_NPROBE, "auto")
 
 
 def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None, *,
@@ -157,7 +165,7 @@ def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None
 
 
 def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negatives: int, hints: LabelHints | None,
-          threshold: float, max_search_k: int, device: str) -> tuple[np.ndarray, np.ndarray]:
+          threshold: float, max_search_k: int, search_nprobe: int, device: str) -> tuple[np.ndarray, np.ndarray]:
     from curate.graph.neighbors import knn
 
     if num_negatives < 1:
@@ -185,7 +193,8 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
         # suggested class is the anchor's given class; the few anchors it leaves short — mostly
         # those whose own label is probably wrong — apply every label rule.
         filt = _class_filter(todo, labels, hints, anchor_suggestions=not first)
-        more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=filt, device=device)
+        more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=filt, nprobe=search_nprobe,
+                                  device=device)
         more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, threshold)
         neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
         got = (neg_idx[todo] >= 0).sum(axis=1)

@@ -14,6 +14,7 @@ from curate.graph.stage import load_neighbors
 from curate.errors import DataError, UsageError
 from curate.negatives.mining import (
     DEFAULT_MAX_SEARCH_K,
+    DEFAULT_SEARCH_NPROBE,
     LabelHints,
     confusion_pairs,
     mine_hard_negatives,
@@ -42,6 +43,7 @@ def run_negatives(
     near_duplicate_threshold: float = 0.95,
     use_issues: bool = True,
     max_search_k: int = DEFAULT_MAX_SEARCH_K,
+    search_nprobe: int = DEFAULT_SEARCH_NPROBE,
     seed: int = 0,
     overwrite: bool = False,
 ) -> dict[str, Any]:
@@ -50,7 +52,9 @@ def run_negatives(
     Reads samples.parquet, embeddings/, neighbors.parquet and, when present and ``use_issues``,
     issues.parquet (suggested labels and duplicate groups; without it a neighbour vote stands in).
     Writes negatives.parquet (every embedded sample; empty lists where it has none, e.g.
-    unlabelled) and batches.parquet. Returns a summary dict.
+    unlabelled) and batches.parquet. Returns a summary dict. ``search_nprobe``: inverted lists
+    the extra search for anchors short of negatives visits on the ivf engine (large data on a
+    CPU; ignored by exact search).
     """
     if num_negatives < 1:
         raise UsageError(f"num_negatives must be at least 1, got {num_negatives}")
@@ -60,11 +64,15 @@ def run_negatives(
         raise UsageError(f"near_duplicate_threshold must be in (0, 1], got {near_duplicate_threshold}")
     if max_search_k < 1:
         raise UsageError(f"max_search_k must be at least 1, got {max_search_k}")
+    if search_nprobe < 1:
+        raise UsageError(f"search_nprobe must be at least 1, got {search_nprobe}")
     ws.require("neighbors")
     with_issues = bool(use_issues and ws.exists("issues"))
     inputs = ["samples", "embeddings", "neighbors"] + (["issues"] if with_issues else [])
     params = {"num_negatives": num_negatives, "near_duplicate_threshold": near_duplicate_threshold,
               "use_issues": with_issues, "max_search_k": max_search_k}
+    if search_nprobe != DEFAULT_SEARCH_NPROBE:  # only when set, so earlier workspaces stay up to date
+        params["search_nprobe"] = search_nprobe
     batch_params = {"batch_size": batch_size, "seed": seed}
     neg_fp, neg_inputs, neg_fresh = ws.plan("negatives", "negatives", params, inputs, overwrite=overwrite)
     summary: dict[str, Any] = {"stage": "negatives", "negatives": str(ws.path("negatives")),
@@ -87,6 +95,7 @@ def run_negatives(
         neg_idx, neg_sims = mine_hard_negatives(
             data, neighbors, num_negatives=num_negatives, hints=hints,
             near_duplicate_threshold=near_duplicate_threshold, max_search_k=max_search_k,
+            search_nprobe=search_nprobe,
         )
         found = neg_idx >= 0
         ids = data.sample_ids

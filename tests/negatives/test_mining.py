@@ -122,3 +122,17 @@ def test_batches_group_hard_negatives(synthetic_small, knn):
     local = plan_batches(data.embeddings, batch_size=128, seed=0)  # locality order only
     assert np.bincount(local).max() == 128
     assert plan_batches(data.embeddings[:50], batch_size=128).tolist() == [0] * 50
+
+
+def test_search_nprobe_reaches_the_ivf_search(monkeypatch, synthetic_small, knn):
+    from curate.graph import neighbors as graph_neighbors
+
+    data = _embedded(synthetic_small)
+    exact, exact_sims = mine_hard_negatives(data, knn, num_negatives=5)
+    monkeypatch.setattr(graph_neighbors, "EXACT_MAX_CPU", 0)  # "auto" now picks the ivf engine
+    # every list probed: the ivf search scans every row, so it finds what exact search finds
+    every, every_sims = mine_hard_negatives(data, knn, num_negatives=5, search_nprobe=10_000)
+    np.testing.assert_allclose(every_sims, exact_sims, atol=1e-5)
+    one, one_sims = mine_hard_negatives(data, knn, num_negatives=5, search_nprobe=1)
+    assert not np.array_equal(one, exact)
+    assert np.nanmean(one_sims) <= np.nanmean(exact_sims) + 1e-6  # fewer lists: never harder

@@ -66,3 +66,15 @@ def test_cli_negatives_failures(tmp_path):
     assert res.exit_code == 2
     res = runner.invoke(main, ["negatives", str(tmp_path)])
     assert res.exit_code == 1 and "neighbors.parquet is missing" in res.stderr
+
+
+def test_search_nprobe_is_a_param_only_when_set(scored_workspace):
+    from curate.errors import UsageError
+    from curate.workspace import read_meta
+
+    run_negatives(scored_workspace, num_negatives=3)
+    assert "search_nprobe" not in read_meta(scored_workspace.path("negatives"))["params"]
+    run_negatives(scored_workspace, num_negatives=3, search_nprobe=2, overwrite=True)
+    assert read_meta(scored_workspace.path("negatives"))["params"]["search_nprobe"] == 2
+    with pytest.raises(UsageError, match="search_nprobe"):
+        run_negatives(scored_workspace, search_nprobe=0)

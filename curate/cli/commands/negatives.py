@@ -10,6 +10,7 @@ import click
 from curate.cli import main
 from curate.cli.options import json_option, overwrite_option, quiet_option, seed_option, workspace_arg
 from curate.cli.output import emit
+from curate.negatives.mining import DEFAULT_SEARCH_NPROBE
 
 
 def render(s: Mapping[str, Any]) -> str:
@@ -37,12 +38,15 @@ def render(s: Mapping[str, Any]) -> str:
               help="Candidates at least this similar to the anchor are treated as duplicates, not negatives.")
 @click.option("--no-issues", is_flag=True,
               help="Ignore issues.parquet; filter false negatives with a neighbour vote only.")
+@click.option("--search-nprobe", default=DEFAULT_SEARCH_NPROBE, show_default=True, type=click.IntRange(min=1),
+              help="Large data on a CPU: inverted lists the search for more negatives visits per anchor "
+                   "(more: slightly harder negatives, slower).")
 @seed_option
 @overwrite_option
 @json_option
 @quiet_option
-def negatives_command(workspace, num_negatives, batch_size, near_duplicate_threshold, no_issues, seed,
-                      overwrite, as_json):
+def negatives_command(workspace, num_negatives, batch_size, near_duplicate_threshold, no_issues, search_nprobe,
+                      seed, overwrite, as_json):
     """Mine hard negatives (false negatives filtered out) and plan contrastive batches.
 
     Writes WORKSPACE/negatives.parquet and WORKSPACE/batches.parquet.
@@ -52,5 +56,5 @@ def negatives_command(workspace, num_negatives, batch_size, near_duplicate_thres
 
     summary = run_negatives(Workspace(workspace), num_negatives=num_negatives, batch_size=batch_size,
                             near_duplicate_threshold=near_duplicate_threshold, use_issues=not no_issues,
-                            seed=seed, overwrite=overwrite)
+                            search_nprobe=search_nprobe, seed=seed, overwrite=overwrite)
     emit(summary, as_json=as_json, human=render)
