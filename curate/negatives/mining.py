@@ -166,7 +166,8 @@ def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None
 
 def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negatives: int, hints: LabelHints | None,
           threshold: float, max_search_k: int, search_nprobe: int, device: str) -> tuple[np.ndarray, np.ndarray]:
-    from curate.graph.neighbors import knn
+    from curate.device import resolve_device
+    from curate.graph.neighbors import knn, resolve_method
 
     if num_negatives < 1:
         raise ValueError("num_negatives must be at least 1")
@@ -187,23 +188,28 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
     todo = np.flatnonzero(got < np.minimum(num_negatives, possible))
     # a margin for what the tiles cannot filter: near-duplicates and duplicate-group members
     k = min(4 * num_negatives, max_search_k, n - 1)
+    nprobe = search_nprobe
+    approximate = resolve_method(n, "auto", resolve_device(device)) != "exact"
     first = True
     while todo.size and k >= 1:
         # The first pass (nearly every anchor: most of the work) skips candidates whose given or
         # suggested class is the anchor's given class; the few anchors it leaves short — mostly
         # those whose own label is probably wrong — apply every label rule.
         filt = _class_filter(todo, labels, hints, anchor_suggestions=not first)
-        more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=filt, nprobe=search_nprobe,
+        more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=filt, nprobe=nprobe,
                                   device=device)
         more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, threshold)
         neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
         got = (neg_idx[todo] >= 0).sum(axis=1)
         short = got < np.minimum(num_negatives, possible[todo])
+        # the few rows still short also visit twice the lists (ivf: their lists may hold too few
+        # candidates of other classes)
+        nprobe *= 2
         if first:
             todo, first = todo[short], False
             continue
-        # a search that returned fewer than k candidates has nothing more to give
-        todo = todo[short & (more_idx[:, -1] >= 0)]
+        # an exact search that returned fewer than k candidates has nothing more to give
+        todo = todo[short & ((more_idx[:, -1] >= 0) | approximate)]
         if k >= min(max_search_k, n - 1):
             break
         k = min(2 * k, max_search_k, n - 1)
