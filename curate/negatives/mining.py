@@ -166,8 +166,7 @@ def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None
 
 def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negatives: int, hints: LabelHints | None,
           threshold: float, max_search_k: int, search_nprobe: int, device: str) -> tuple[np.ndarray, np.ndarray]:
-    from curate.device import resolve_device
-    from curate.graph.neighbors import knn, resolve_method
+    from curate.graph.neighbors import knn
 
     if num_negatives < 1:
         raise ValueError("num_negatives must be at least 1")
@@ -189,7 +188,6 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
     # a margin for what the tiles cannot filter: near-duplicates and duplicate-group members
     k = min(4 * num_negatives, max_search_k, n - 1)
     nprobe = search_nprobe
-    approximate = resolve_method(n, "auto", resolve_device(device)) != "exact"
     first = True
     while todo.size and k >= 1:
         # The first pass (nearly every anchor: most of the work) skips candidates whose given or
@@ -202,14 +200,13 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
         neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
         got = (neg_idx[todo] >= 0).sum(axis=1)
         short = got < np.minimum(num_negatives, possible[todo])
-        # the few rows still short also visit twice the lists (ivf: their lists may hold too few
-        # candidates of other classes)
-        nprobe *= 2
         if first:
-            todo, first = todo[short], False
+            # the few rows still short also visit twice the lists (ivf: their lists may hold too
+            # few candidates of other classes)
+            todo, first, nprobe = todo[short], False, 2 * nprobe
             continue
-        # an exact search that returned fewer than k candidates has nothing more to give
-        todo = todo[short & ((more_idx[:, -1] >= 0) | approximate)]
+        # a search that returned fewer than k candidates has nothing more to give
+        todo = todo[short & (more_idx[:, -1] >= 0)]
         if k >= min(max_search_k, n - 1):
             break
         k = min(2 * k, max_search_k, n - 1)
