@@ -21,17 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curate.config import DEFAULT_SEARCH_NPROBE
 from curate.data import Embedded
 from curate.graph.tile import ClassFilter
 
 #: a stored neighbour list that yields too few negatives is searched again with this many
 #: neighbours at most (doubling from 4 x num_negatives); bounds the cost of pathological anchors.
 DEFAULT_MAX_SEARCH_K = 2048
-
-#: inverted lists the extra search visits per anchor when it runs on the ivf engine (large data
-#: on a CPU). Half the neighbour graph's: measured at 200k x 1000 classes, the negatives found
-#: are as hard (mean cosine 0.6466 vs 0.6485 with 8 lists, exact 0.6525) for 0.6x the time.
-DEFAULT_SEARCH_NPROBE = 4
 
 #: the batch plan's locality order uses at most this many k-means clusters, fitted on at most
 #: this many rows (see :func:`plan_batches`).

@@ -9,12 +9,12 @@ import numpy as np
 import pyarrow as pa
 
 from curate import progress
+from curate.config import DEFAULT_SEARCH_NPROBE
 from curate.data import align_rows, list_columns_to_arrays, load_embedded
 from curate.graph.stage import load_neighbors
 from curate.errors import DataError, UsageError
 from curate.negatives.mining import (
     DEFAULT_MAX_SEARCH_K,
-    DEFAULT_SEARCH_NPROBE,
     LabelHints,
     confusion_pairs,
     mine_hard_negatives,

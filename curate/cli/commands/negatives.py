@@ -10,7 +10,7 @@ import click
 from curate.cli import main
 from curate.cli.options import json_option, overwrite_option, quiet_option, seed_option, workspace_arg
 from curate.cli.output import emit
-from curate.negatives.mining import DEFAULT_SEARCH_NPROBE
+from curate.config import DEFAULT_SEARCH_NPROBE
 
 
 def render(s: Mapping[str, Any]) -> str:
