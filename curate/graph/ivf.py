@@ -96,9 +96,9 @@ def split_large_lists(x_np: np.ndarray, centroids: np.ndarray, assign: np.ndarra
     nlist = centroids.shape[0]
     mean = len(assign) / nlist
     sizes = np.bincount(assign, minlength=nlist)
+    centroids, assign = centroids.copy(), assign.copy()  # the caller's arrays stay as they were
     new_centroids = [centroids]
     next_list = nlist
-    assign = assign.copy()
     for c in np.flatnonzero(sizes > max_ratio * mean):
         rows = np.flatnonzero(assign == c)
         parts = int(math.ceil(len(rows) / mean))
