@@ -90,8 +90,8 @@ def score_label_noise(
     per-class thresholds. The N x K probabilities are computed block by block and never held
     whole (:mod:`confident`); ``result.pred_probs`` is kept only up to
     ``KEEP_PRED_PROBS_CELLS`` cells, else None. Unlabelled rows are not scored (label_quality
-    NaN, never an issue) but still get a suggested label. No labels at all, or a single class, returns an unscored result whose
-    ``notes`` say why; nothing raises for those.
+    NaN, never an issue) but still get a suggested label. No labels at all, or a single class,
+    returns an unscored result whose ``notes`` say why; nothing raises for those.
     """
     unknown = [s for s in sources if s not in SOURCES]
     if unknown or not sources:
