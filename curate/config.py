@@ -14,6 +14,11 @@ DEFAULT_K = 20
 #: (tests/bench/bench_negatives.py --search-nprobe, docs/benchmarks.md).
 DEFAULT_SEARCH_NPROBE = 4
 
+#: A pair is a near-duplicate when its cosine distance is below this share of the median
+#: nearest-neighbour distance: cleanlab's near_duplicate rule and default. A ratio, not a cosine,
+#: so it means the same in every embedding space (curate/graph/scale.py).
+DEFAULT_DUPLICATE_RADIUS = 0.13
+
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".jfif"}
 )

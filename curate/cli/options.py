@@ -40,6 +40,16 @@ def device_option(f: Callable) -> Callable:
     )(f)
 
 
+def duplicate_threshold_option(*flags: str) -> Callable[[Callable], Callable]:
+    """An explicit near-duplicate cosine; unset, the cut is derived from the embedding space."""
+    return click.option(
+        *(flags or ("--duplicate-threshold",)), "duplicate_threshold", default=None,
+        type=click.FloatRange(0.0, 1.0, min_open=True),
+        help="Cosine at or above which two samples are near duplicates. Default: derived from the data "
+             "(a share of the median nearest-neighbour distance; see --duplicate-radius on score).",
+    )
+
+
 def json_option(f: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary instead of text.")(f)
 

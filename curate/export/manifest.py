@@ -79,8 +79,13 @@ def _rate(count: int, total: int) -> float:
 
 
 def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], issues: pa.Table | None,
-              classes: pa.Table | None, confusion_pairs: list[dict] | None, stages: dict[str, Any]) -> dict[str, Any]:
+              classes: pa.Table | None, confusion_pairs: list[dict] | None, stages: dict[str, Any],
+              similarity_scale: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json: dataset-level numbers (``curate check`` reads them) and where they came from.
+
+    ``similarity_scale``: what the score stage read from the embedding space (the near-duplicate
+    cosine and whether it was derived or given, the median nearest-neighbour distance, the vote
+    temperature; :meth:`curate.graph.scale.SimilarityScale.as_dict`), recorded as given.
 
     Rates are over readable samples; ``label_issue_rate`` over readable *labelled* ones. A rate is
     null when the stage that measures it has not run, or (``label_issue_rate``) when it could not
@@ -112,6 +117,7 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
         "outlier_rate": None,
         "leaks": None,
         "leaked_samples": None,
+        "similarity_scale": similarity_scale,
     }
     if issues is not None:
         iss = align_rows(issues, s["sample_id"]).to_pydict()

@@ -6,7 +6,8 @@ carry another label, and neighbours whose *given* label is wrong — typically a
 anchor's own class mislabelled as the confusable class, which is exactly where nearest
 different-label neighbours come from. :func:`mine_hard_negatives` removes
 
-* candidates at cosine >= ``near_duplicate_threshold`` or in the anchor's duplicate group;
+* candidates that the space's :class:`~curate.graph.scale.SimilarityScale` calls near-duplicates
+  of the anchor, or that are in the anchor's duplicate group;
 * candidates whose suggested (probably true) label is the anchor's label;
 * for an anchor whose own label is probably wrong, candidates labelled with, or probably
   belonging to, the anchor's suggested class (they are its true class-mates).
@@ -23,6 +24,7 @@ import numpy as np
 
 from curate.config import DEFAULT_SEARCH_NPROBE
 from curate.data import Embedded
+from curate.graph.scale import SimilarityScale, measure_scale
 from curate.graph.tile import ClassFilter
 
 #: a stored neighbour list that yields too few negatives is searched again with this many
@@ -75,12 +77,12 @@ class LabelHints:
 
 
 def _negative_mask(anchors: np.ndarray, cand: np.ndarray, sims: np.ndarray, labels: np.ndarray,
-                   hints: LabelHints | None, threshold: float) -> np.ndarray:
+                   hints: LabelHints | None, scale: SimilarityScale) -> np.ndarray:
     """(m, k) bool: which candidates are usable negatives of each anchor row."""
     safe = np.maximum(cand, 0)
     la = labels[anchors][:, None]
     lc = labels[safe]
-    ok = (cand >= 0) & (la >= 0) & (lc >= 0) & (lc != la) & (sims < threshold)
+    ok = (cand >= 0) & (la >= 0) & (lc >= 0) & (lc != la) & ~scale.near_duplicate(sims)
     if hints is not None:
         ga = hints.duplicate_group[anchors][:, None]
         ok &= ~((ga >= 0) & (hints.duplicate_group[safe] == ga))
@@ -111,7 +113,7 @@ def mine_hard_negatives(
     *,
     num_negatives: int = 10,
     hints: LabelHints | None = None,
-    near_duplicate_threshold: float = 0.95,
+    scale: SimilarityScale | None = None,
     max_search_k: int = DEFAULT_MAX_SEARCH_K,
     search_nprobe: int = DEFAULT_SEARCH_NPROBE,
     device: str = "auto",
@@ -121,7 +123,8 @@ def mine_hard_negatives(
     neighbors: ``(idx (N, k) int64, sims (N, k) float32)`` rows into ``data``, most similar
                first (see :func:`curate.graph.stage.load_neighbors`)
     hints:     suggested labels / duplicate groups; None -> a neighbour vote stands in for the
-               label-noise scorer (no duplicate groups beyond the cosine threshold)
+               label-noise scorer (no duplicate groups beyond the near-duplicate decision)
+    scale:     the space's near-duplicate decision; None measures it from ``neighbors``
     Returns ``(neg_idx (N, num_negatives) int64, neg_sims (N, num_negatives) float32)``, most
     similar first, padded with -1 / NaN where fewer usable negatives exist (unlabelled anchors
     get none). Anchors whose stored neighbour list yields too few negatives (most of them: a
@@ -134,7 +137,9 @@ def mine_hard_negatives(
     """
     if hints is None:
         hints = LabelHints.from_vote(data.labels, neighbors[0], data.num_classes)
-    return _mine(data, neighbors, num_negatives, hints, near_duplicate_threshold, max_search_k, search_nprobe,
+    if scale is None:
+        scale = measure_scale(neighbors[1])
+    return _mine(data, neighbors, num_negatives, hints, scale, max_search_k, search_nprobe,
                  device)
 
 
@@ -142,7 +147,8 @@ def naive_hard_negatives(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray
                          max_search_k: int = DEFAULT_MAX_SEARCH_K) -> tuple[np.ndarray, np.ndarray]:
     """Nearest neighbours with a different label, no filtering (searching further just the same):
     the baseline the benchmark compares against."""
-    return _mine(data, neighbors, num_negatives, None, np.inf, max_search_k, DEFAULT_SEARCH_NPROBE, "auto")
+    no_duplicates = SimilarityScale(duplicate_threshold=np.inf, vote_temperature=1.0)  # naive: nothing is a copy
+    return _mine(data, neighbors, num_negatives, None, no_duplicates, max_search_k, DEFAULT_SEARCH_NPROBE, "auto")
 
 
 def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None, *,
@@ -161,7 +167,7 @@ def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None
 
 
 def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negatives: int, hints: LabelHints | None,
-          threshold: float, max_search_k: int, search_nprobe: int, device: str) -> tuple[np.ndarray, np.ndarray]:
+          scale: SimilarityScale, max_search_k: int, search_nprobe: int, device: str) -> tuple[np.ndarray, np.ndarray]:
     from curate.graph.neighbors import knn
 
     if num_negatives < 1:
@@ -169,7 +175,7 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
     n = len(data)
     labels = data.labels
     cand, sims = neighbors
-    mask = _negative_mask(np.arange(n), cand, sims, labels, hints, threshold)
+    mask = _negative_mask(np.arange(n), cand, sims, labels, hints, scale)
     neg_idx, neg_sims = _take_first(mask, cand, sims, num_negatives)
 
     # Anchors that could have more negatives than they got: search again among the samples of
@@ -192,7 +198,7 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
         filt = _class_filter(todo, labels, hints, anchor_suggestions=not first)
         more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=filt, nprobe=nprobe,
                                   device=device)
-        more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, threshold)
+        more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, scale)
         neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
         got = (neg_idx[todo] >= 0).sum(axis=1)
         short = got < np.minimum(num_negatives, possible[todo])

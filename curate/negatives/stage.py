@@ -11,6 +11,7 @@ import pyarrow as pa
 from curate import progress
 from curate.config import DEFAULT_SEARCH_NPROBE
 from curate.data import align_rows, list_columns_to_arrays, load_embedded
+from curate.graph.scale import SimilarityScale, measure_scale
 from curate.graph.stage import load_neighbors
 from curate.errors import DataError, UsageError
 from curate.negatives.mining import (
@@ -21,7 +22,7 @@ from curate.negatives.mining import (
     plan_batches,
 )
 from curate.schemas import BATCHES, NEGATIVES
-from curate.workspace import Workspace, write_parquet_atomic
+from curate.workspace import Workspace, read_meta, write_parquet_atomic
 
 
 def _hints_from_issues(ws: Workspace, data) -> LabelHints:
@@ -35,12 +36,23 @@ def _hints_from_issues(ws: Workspace, data) -> LabelHints:
     )
 
 
+def _scale(ws: Workspace, neighbors: tuple[np.ndarray, np.ndarray], threshold: float | None,
+           with_issues: bool) -> SimilarityScale:
+    """The near-duplicate decision: the given threshold, else the one the score stage derived
+    (so duplicates and negatives agree), else one measured from the neighbour graph."""
+    if threshold is None and with_issues:
+        recorded = read_meta(ws.path("issues")).get("extra", {}).get("similarity_scale")
+        if recorded:
+            return SimilarityScale.from_dict(recorded)
+    return measure_scale(neighbors[1], duplicate_threshold=threshold)
+
+
 def run_negatives(
     ws: Workspace,
     *,
     num_negatives: int = 10,
     batch_size: int = 256,
-    near_duplicate_threshold: float = 0.95,
+    near_duplicate_threshold: float | None = None,
     use_issues: bool = True,
     max_search_k: int = DEFAULT_MAX_SEARCH_K,
     search_nprobe: int = DEFAULT_SEARCH_NPROBE,
@@ -60,7 +72,7 @@ def run_negatives(
         raise UsageError(f"num_negatives must be at least 1, got {num_negatives}")
     if batch_size < 2:
         raise UsageError(f"batch_size must be at least 2, got {batch_size}")
-    if not 0.0 < near_duplicate_threshold <= 1.0:
+    if near_duplicate_threshold is not None and not 0.0 < near_duplicate_threshold <= 1.0:
         raise UsageError(f"near_duplicate_threshold must be in (0, 1], got {near_duplicate_threshold}")
     if max_search_k < 1:
         raise UsageError(f"max_search_k must be at least 1, got {max_search_k}")
@@ -92,9 +104,10 @@ def run_negatives(
         progress.log(f"mining {num_negatives} hard negatives for {len(data)} samples")
         neighbors = load_neighbors(ws, data.sample_ids)
         hints = _hints_from_issues(ws, data) if with_issues else None
+        scale = _scale(ws, neighbors, near_duplicate_threshold, with_issues)
+        progress.log(f"near duplicates of an anchor are not its negatives: cosine >= {scale.duplicate_threshold:.6g}")
         neg_idx, neg_sims = mine_hard_negatives(
-            data, neighbors, num_negatives=num_negatives, hints=hints,
-            near_duplicate_threshold=near_duplicate_threshold, max_search_k=max_search_k,
+            data, neighbors, num_negatives=num_negatives, hints=hints, scale=scale, max_search_k=max_search_k,
             search_nprobe=search_nprobe,
         )
         found = neg_idx >= 0
@@ -112,7 +125,7 @@ def run_negatives(
             for a, b, c, lift in confusion_pairs(data.labels, neg_idx, data.num_classes)
         ]
         write_parquet_atomic(ws.path("negatives"), table, fingerprint=neg_fp, inputs=neg_inputs, params=params,
-                             extra={"confusion_pairs": pairs})
+                             extra={"confusion_pairs": pairs, "similarity_scale": scale.as_dict()})
         summary.update(
             anchors_with_negatives=int(found.any(axis=1).sum()),
             mean_negatives=float(found.sum(axis=1).mean()),

@@ -2,9 +2,10 @@
 
 * **exact**: samples with the same content hash (``Embedded.hashes``, the encoded bytes); for
   array inputs, which have no hashes, bit-identical embedding rows.
-* **near**: pairs in the neighbour graph with cosine >= ``threshold`` (default 0.95; CLIP puts
-  re-encoded / resized / lightly cropped copies above ~0.95, while distinct images of one class
-  sit around 0.6-0.8).
+* **near**: pairs in the neighbour graph that the space's :class:`~curate.graph.scale.SimilarityScale`
+  calls near-duplicates: by default closer than a fixed share of the median nearest-neighbour
+  distance, so the cut follows the geometry (CLIP, a metric-learning model and raw pixels put
+  copies at very different cosines); an explicit cosine threshold overrides it.
 
 Both kinds of pair are edges of one graph; its connected components (scipy.sparse.csgraph) are
 the duplicate groups. Within a group one member is kept: for images the largest (width x
@@ -21,8 +22,7 @@ import numpy as np
 
 from curate.data import Embedded
 from curate.errors import DataError
-
-DEFAULT_THRESHOLD = 0.95
+from curate.graph.scale import SimilarityScale, measure_scale
 
 
 @dataclass
@@ -34,6 +34,8 @@ class DuplicateResult:
     kind:         (N,) object, ``"exact"`` (every member identical) or ``"near"``; None if none
     keep:         (N,) object, True for the keeper, False for other members, None outside groups
     is_leak:      (N,) bool, member of a group that spans more than one split
+    component:    (N,) int64 component of the duplicate graph (:func:`duplicate_components`): equal
+                  for the members of a group, unique for every other sample
     num_groups, num_exact_groups, num_near_groups: group counts
     num_duplicates: redundant copies (``is_duplicate.sum()``)
     num_leak_groups, num_leaked_samples: train/test leakage counts
@@ -44,6 +46,7 @@ class DuplicateResult:
     kind: np.ndarray
     keep: np.ndarray
     is_leak: np.ndarray
+    component: np.ndarray
     num_groups: int
     num_exact_groups: int
     num_near_groups: int
@@ -103,33 +106,24 @@ def _identical_rows(x: np.ndarray, block: int = 16384) -> np.ndarray:
     return keys
 
 
-def find_duplicates(
-    data: Embedded,
+def duplicate_components(
+    keys: np.ndarray,
     neighbors: tuple[np.ndarray, np.ndarray],
-    *,
-    threshold: float = DEFAULT_THRESHOLD,
-    sizes: np.ndarray | None = None,
-) -> DuplicateResult:
-    """Group exact and near duplicates and flag train/test leakage.
+    scale: SimilarityScale,
+) -> np.ndarray:
+    """(N,) int64 component id of every sample in the duplicate graph.
 
-    data:      Embedded samples (``hashes`` and ``splits`` are used when present)
-    neighbors: ``(idx (N, k) int64, sims (N, k) float32)`` from the neighbour graph, self
-               excluded, -1 for empty slots (see :func:`curate.graph.stage.load_neighbors`)
-    threshold: cosine at or above which two neighbours are near duplicates
-    sizes:     (N,) image area in pixels (width x height from samples.parquet; NaN/<=0 when
-               unknown) to keep the largest copy; None keeps the first row
+    keys:      (N,) int64 content keys from :func:`exact_keys` (equal keys: identical content)
+    neighbors: ``(idx (N, k) int64, sims (N, k) float32)``, self excluded, -1 for empty slots
+    scale:     decides which neighbour pairs are near-duplicates
+    Edges join identical content and near-duplicate pairs; a sample without duplicates is a
+    component of its own. The one grouping behind duplicate groups and the probe's folds.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    n = len(data)
+    n = len(keys)
     idx, sims = neighbors
-    if idx.shape[0] != n or sims.shape != idx.shape:
-        raise DataError(f"neighbour arrays {idx.shape} do not match {n} samples; re-run `curate neighbors`")
-    if not 0.0 < threshold <= 1.0:
-        raise DataError(f"duplicate threshold must be in (0, 1], got {threshold}")
-
-    keys = exact_keys(data)
     # exact edges: each row to the first row with its key (a star per key)
     order = np.argsort(keys, kind="stable")
     first_of_key = np.empty(n, dtype=np.int64)
@@ -139,7 +133,7 @@ def find_duplicates(
     exact_src = np.flatnonzero(first_of_key != np.arange(n))
     exact_dst = first_of_key[exact_src]
 
-    near = (sims >= threshold) & (idx >= 0)
+    near = scale.near_duplicate(sims) & (idx >= 0)
     near_src = np.repeat(np.arange(n), near.sum(axis=1))
     near_dst = idx[near]
 
@@ -147,6 +141,35 @@ def find_duplicates(
     dst = np.concatenate([exact_dst, near_dst])
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
     _, comp = connected_components(graph, directed=True, connection="weak")
+    return comp.astype(np.int64)
+
+
+def find_duplicates(
+    data: Embedded,
+    neighbors: tuple[np.ndarray, np.ndarray],
+    *,
+    scale: SimilarityScale | None = None,
+    sizes: np.ndarray | None = None,
+) -> DuplicateResult:
+    """Group exact and near duplicates and flag train/test leakage.
+
+    data:      Embedded samples (``hashes`` and ``splits`` are used when present)
+    neighbors: ``(idx (N, k) int64, sims (N, k) float32)`` from the neighbour graph, self
+               excluded, -1 for empty slots (see :func:`curate.graph.stage.load_neighbors`)
+    scale:     the space's near-duplicate decision; None measures it from ``neighbors``
+               (:func:`curate.graph.scale.measure_scale` defaults)
+    sizes:     (N,) image area in pixels (width x height from samples.parquet; NaN/<=0 when
+               unknown) to keep the largest copy; None keeps the first row
+    """
+    n = len(data)
+    idx, sims = neighbors
+    if idx.shape[0] != n or sims.shape != idx.shape:
+        raise DataError(f"neighbour arrays {idx.shape} do not match {n} samples; re-run `curate neighbors`")
+    if scale is None:
+        scale = measure_scale(sims)
+
+    keys = exact_keys(data)
+    comp = duplicate_components(keys, neighbors, scale)
     comp_size = np.bincount(comp)
     member = comp_size[comp] > 1
 
@@ -157,7 +180,7 @@ def find_duplicates(
     is_leak = np.zeros(n, dtype=bool)
     rows = np.flatnonzero(member)
     if rows.size == 0:
-        return DuplicateResult(is_duplicate, group, kind, keep, is_leak, 0, 0, 0, 0, 0, 0)
+        return DuplicateResult(is_duplicate, group, kind, keep, is_leak, comp, 0, 0, 0, 0, 0, 0)
 
     # keeper: largest area, then first row. Sort members by (component, -area, row).
     area = np.zeros(n, dtype=np.float64) if sizes is None else np.nan_to_num(
@@ -193,7 +216,7 @@ def find_duplicates(
         num_leak_groups = int(leak_comp[groups].sum())
 
     return DuplicateResult(
-        is_duplicate=is_duplicate, group=group, kind=kind, keep=keep, is_leak=is_leak,
+        is_duplicate=is_duplicate, group=group, kind=kind, keep=keep, is_leak=is_leak, component=comp,
         num_groups=len(groups), num_exact_groups=num_exact, num_near_groups=len(groups) - num_exact,
         num_duplicates=int(is_duplicate.sum()), num_leak_groups=num_leak_groups,
         num_leaked_samples=int(is_leak.sum()),

@@ -16,6 +16,8 @@ import pyarrow as pa
 from curate import progress
 from curate.data import align_rows, load_embedded
 from curate.device import resolve_device
+from curate.config import DEFAULT_DUPLICATE_RADIUS
+from curate.graph.scale import SimilarityScale, measure_scale
 from curate.schemas import ISSUES
 from curate.workspace import Workspace, write_parquet_atomic
 
@@ -36,12 +38,23 @@ def _nullable(values: np.ndarray, mask: np.ndarray, type_: pa.DataType) -> pa.Ar
     return pa.array(values, type=type_, mask=mask)
 
 
+def _describe(scale: SimilarityScale) -> str:
+    """One log line: the near-duplicate cut and where it came from."""
+    if not scale.derived:
+        return f"near-duplicates: cosine >= {scale.duplicate_threshold:.6g} (given)"
+    if scale.median_nn_distance is None:
+        return "near-duplicates: identical rows only (no neighbour distances to measure the space by)"
+    return (f"near-duplicates: cosine >= {scale.duplicate_threshold:.6g} (derived: {scale.duplicate_radius:g} x the "
+            f"median nearest-neighbour distance {scale.median_nn_distance:.4g})")
+
+
 def run_score(
     ws: Workspace,
     *,
     label_sources: Sequence[str] = ("knn", "probe", "zeroshot"),
     folds: int = 5,
-    duplicate_threshold: float = 0.95,
+    duplicate_threshold: float | None = None,
+    duplicate_radius: float = DEFAULT_DUPLICATE_RADIUS,
     outlier_z: float = 3.5,
     seed: int = 0,
     device: str = "auto",
@@ -51,7 +64,10 @@ def run_score(
 
     label_sources:       which out-of-sample probability sources vote on each label
                          (``knn``, ``probe``, ``zeroshot``; see :mod:`curate.score.noise`)
-    duplicate_threshold: cosine at or above which two samples are near duplicates
+    duplicate_threshold: cosine at or above which two samples are near duplicates; None derives it
+                         from the space (``duplicate_radius`` x the median nearest-neighbour
+                         distance, :mod:`curate.graph.scale`)
+    duplicate_radius:    near-duplicate distance as a share of the median nearest-neighbour distance
     outlier_z:           robust z above which a sample is an outlier
     Unlabelled data and single-class data skip the label-noise part with a note (label columns
     stay empty); the other findings still run.
@@ -63,7 +79,7 @@ def run_score(
     from curate.score.outliers import score_outliers
 
     params = {"label_sources": sorted(label_sources), "folds": folds,
-              "duplicate_threshold": duplicate_threshold, "outlier_z": outlier_z, "seed": seed}
+              "duplicate_threshold": duplicate_threshold, "duplicate_radius": duplicate_radius, "outlier_z": outlier_z, "seed": seed}
     fp, inputs, issues_fresh = ws.plan("issues", "score", params, INPUTS, overwrite=overwrite)
     _, _, classes_fresh = ws.plan("classes", "score", params, INPUTS, overwrite=overwrite)
     if issues_fresh and classes_fresh:
@@ -73,11 +89,15 @@ def run_score(
     neighbors = load_neighbors(ws, data.sample_ids)
     n, k_classes = len(data), data.num_classes
 
+    scale = measure_scale(neighbors[1], duplicate_threshold=duplicate_threshold, duplicate_radius=duplicate_radius)
+    progress.log(_describe(scale))
+    progress.log("finding duplicates")
+    dups = find_duplicates(data, neighbors, scale=scale, sizes=_image_areas(ws, data.sample_ids))
     progress.log(f"scoring labels of {n} samples ({', '.join(label_sources)})")
     noise = score_label_noise(data, neighbors=neighbors, sources=tuple(label_sources), folds=folds,
-                              seed=seed, device=resolve_device(device))
-    progress.log("finding duplicates and outliers")
-    dups = find_duplicates(data, neighbors, threshold=duplicate_threshold, sizes=_image_areas(ws, data.sample_ids))
+                              seed=seed, device=resolve_device(device), scale=scale,
+                              duplicate_groups=dups.component)
+    progress.log("scoring outliers")
     outl = score_outliers(data, neighbors, z_threshold=outlier_z)
     scored = np.isfinite(noise.label_quality)
     classes = class_statistics(
@@ -110,6 +130,7 @@ def run_score(
         schema=ISSUES,
     )
     extra = {
+        "similarity_scale": scale.as_dict(),
         "notes": list(noise.notes),
         "confused_pairs": [[data.class_names[a], data.class_names[b], int(c)] for a, b, c in noise.confused_pairs],
         "num_duplicate_groups": dups.num_groups,
@@ -126,6 +147,7 @@ def run_score(
         "duplicate_groups": int(dups.num_groups),
         "leak_groups": int(dups.num_leak_groups),
         "outliers": int(outl.is_outlier.sum()),
+        "similarity_scale": scale.as_dict(),
         "notes": list(noise.notes),
     }
     for note in noise.notes:

@@ -22,7 +22,8 @@ def test_hand_built_values():
     data = _hand_built()
     dup = DuplicateResult(is_duplicate=np.array([False, True, False, False, False, False]),
                           group=np.full(6, None, object), kind=np.full(6, None, object),
-                          keep=np.full(6, None, object), is_leak=np.zeros(6, bool), num_groups=1,
+                          keep=np.full(6, None, object), is_leak=np.zeros(6, bool),
+                          component=np.array([0, 0, 1, 2, 3, 4]), num_groups=1,
                           num_exact_groups=0, num_near_groups=1, num_duplicates=1, num_leak_groups=0,
                           num_leaked_samples=0)
     cj = np.array([[3, 1, 0], [0, 2, 0], [0, 0, 0]])

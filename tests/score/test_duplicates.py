@@ -4,7 +4,9 @@ import pytest
 from curate.data import Embedded
 from curate.errors import DataError
 from curate.graph.neighbors import exact_knn
-from curate.score.duplicates import find_duplicates
+from curate.errors import UsageError
+from curate.graph.scale import measure_scale
+from curate.score.duplicates import duplicate_components, exact_keys, find_duplicates
 
 
 def _unit(x):
@@ -32,7 +34,8 @@ def constructed():
 
 def test_groups_kinds_and_keeper_for_arrays(constructed):
     data = _data(constructed)
-    res = find_duplicates(data, exact_knn(constructed, 3), threshold=0.95)
+    graph = exact_knn(constructed, 3)
+    res = find_duplicates(data, graph, scale=measure_scale(graph[1], duplicate_threshold=0.95))
     assert res.group[0] == res.group[1] == res.group[2] == "s0"
     assert res.group[3] == res.group[4] == "s3"
     assert all(g is None for g in res.group[5:])
@@ -75,8 +78,19 @@ def test_leakage_across_splits(constructed):
 def test_bad_inputs(constructed):
     with pytest.raises(DataError):
         find_duplicates(_data(constructed), exact_knn(constructed[:5], 2))
-    with pytest.raises(DataError):
-        find_duplicates(_data(constructed), exact_knn(constructed, 2), threshold=1.5)
+    with pytest.raises(UsageError):
+        measure_scale(exact_knn(constructed, 2)[1], duplicate_threshold=1.5)
+
+
+def test_components_join_near_copies_and_equal_hashes():
+    """The one grouping behind duplicate groups and the probe's folds."""
+    idx = np.array([[1], [0], [3], [2], [0]])
+    sims = np.array([[0.99], [0.99], [0.5], [0.5], [0.3]], dtype=np.float32)
+    x = _unit(np.random.default_rng(0).standard_normal((5, 8)))
+    keys = exact_keys(_data(x, hashes=["a", "b", "c", "x", "c"]))
+    groups = duplicate_components(keys, (idx, sims), measure_scale(sims, duplicate_threshold=0.95))
+    assert groups[0] == groups[1] and groups[2] == groups[4] and groups[2] != groups[3]
+    assert groups[0] != groups[2]
 
 
 def test_synthetic_f1_floor(synthetic_small):

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, overwrite_option, quiet_option, seed_option, workspace_arg
+from curate.cli.options import duplicate_threshold_option, json_option, overwrite_option, quiet_option, seed_option, workspace_arg
 from curate.cli.output import emit
 from curate.config import DEFAULT_SEARCH_NPROBE
 
@@ -33,9 +33,7 @@ def render(s: Mapping[str, Any]) -> str:
               help="Hard negatives kept per anchor.")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=2),
               help="Size of the planned contrastive mini-batches (batches.parquet).")
-@click.option("--near-duplicate-threshold", default=0.95, show_default=True,
-              type=click.FloatRange(0.0, 1.0, min_open=True),
-              help="Candidates at least this similar to the anchor are treated as duplicates, not negatives.")
+@duplicate_threshold_option("--duplicate-threshold", "--near-duplicate-threshold")
 @click.option("--no-issues", is_flag=True,
               help="Ignore issues.parquet; filter false negatives with a neighbour vote only.")
 @click.option("--search-nprobe", default=DEFAULT_SEARCH_NPROBE, show_default=True, type=click.IntRange(min=1),
@@ -45,7 +43,7 @@ def render(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
-def negatives_command(workspace, num_negatives, batch_size, near_duplicate_threshold, no_issues, search_nprobe,
+def negatives_command(workspace, num_negatives, batch_size, duplicate_threshold, no_issues, search_nprobe,
                       seed, overwrite, as_json):
     """Mine hard negatives (false negatives filtered out) and plan contrastive batches.
 
@@ -55,6 +53,6 @@ def negatives_command(workspace, num_negatives, batch_size, near_duplicate_thres
     from curate.workspace import Workspace
 
     summary = run_negatives(Workspace(workspace), num_negatives=num_negatives, batch_size=batch_size,
-                            near_duplicate_threshold=near_duplicate_threshold, use_issues=not no_issues,
+                            near_duplicate_threshold=duplicate_threshold, use_issues=not no_issues,
                             search_nprobe=search_nprobe, seed=seed, overwrite=overwrite)
     emit(summary, as_json=as_json, human=render)

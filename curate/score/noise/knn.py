@@ -1,16 +1,17 @@
 """Source (a): a similarity-weighted kNN vote that never counts the sample itself.
 
-A sample's neighbours vote for their labels with weight ``exp((sim - 1) / temperature)``, so
-closer neighbours count more. Near-duplicates (cosine above ``duplicate_threshold``) are dropped
-from the vote: a scraped copy that inherited the same wrong caption would otherwise confirm it.
+A sample's neighbours vote for their labels with weight ``exp(sim / temperature)``, so
+closer neighbours count more. Near-duplicates are dropped from the vote: a scraped copy that
+inherited the same wrong caption would otherwise confirm it. Both the temperature and the
+near-duplicate decision come from the space's :class:`~curate.graph.scale.SimilarityScale`, so
+the vote means the same in a diffuse space and in one whose nearest neighbours all sit at 0.99.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Cosine above which two embeddings count as (near-)duplicates of each other.
-DUPLICATE_THRESHOLD = 0.95
+from curate.graph.scale import SimilarityScale
 
 
 def knn_vote_logits(
@@ -19,8 +20,7 @@ def knn_vote_logits(
     neighbor_sims: np.ndarray,
     num_classes: int,
     *,
-    temperature: float = 0.05,
-    duplicate_threshold: float = DUPLICATE_THRESHOLD,
+    scale: SimilarityScale,
     smoothing: float = 1e-3,
 ) -> np.ndarray:
     """Out-of-sample class scores from the neighbours' labels.
@@ -28,6 +28,8 @@ def knn_vote_logits(
     labels:        (N,) int64, -1 for unlabelled (unlabelled neighbours do not vote)
     neighbor_idx:  (N, k) int64 neighbour rows, self excluded; -1 marks an empty slot
     neighbor_sims: (N, k) float32 cosine similarities, same order
+    scale:         the space's vote temperature and near-duplicate decision (measured on the
+                   whole graph, not on this block)
     Returns (N, K) float32 log vote shares. ``smoothing`` mixes in a uniform share (relative to
     the total vote weight) so an unseen class has a finite score; a sample with no voting
     neighbour gets a flat row.
@@ -36,8 +38,12 @@ def knn_vote_logits(
     valid = neighbor_idx >= 0
     neighbor_labels = np.where(valid, labels[np.where(valid, neighbor_idx, 0)], -1)
     sims = np.where(valid, neighbor_sims, -np.inf).astype(np.float64)
-    weight = np.exp((np.minimum(sims, 1.0) - 1.0) / temperature)
-    weight[(neighbor_labels < 0) | (sims > duplicate_threshold) | ~valid] = 0.0
+    voting = valid & (neighbor_labels >= 0) & ~scale.near_duplicate(sims)
+    # Only the ratios of a row's weights matter (shares are normalised per row), so the weights
+    # are taken relative to the row's nearest voter: a small temperature cannot underflow them all.
+    logit = np.where(voting, np.minimum(sims, 1.0) / scale.vote_temperature, -np.inf)
+    top = logit.max(axis=1, keepdims=True) if k else np.zeros((n, 1))
+    weight = np.where(voting, np.exp(logit - np.where(np.isfinite(top), top, 0.0)), 0.0)
 
     # At most k of the K cells of a row hold votes: every other cell is the row's smoothing
     # share, so the (n, K) output is one fill plus a scatter of the voted cells.
@@ -53,32 +59,3 @@ def knn_vote_logits(
     out.ravel()[cells] = np.log((votes + share[row]) / norm[row])
     return out
 
-
-def duplicate_groups(
-    neighbor_idx: np.ndarray,
-    neighbor_sims: np.ndarray,
-    *,
-    threshold: float = DUPLICATE_THRESHOLD,
-    hashes: np.ndarray | None = None,
-) -> np.ndarray:
-    """Connected components of the near-duplicate graph (cosine > threshold, or equal hash).
-
-    Returns (N,) int64 group ids; a sample without duplicates is its own group. Used to keep
-    every copy in the same cross-validation fold, so a probe never sees a copy of a held-out row.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n = neighbor_idx.shape[0]
-    src, col = np.nonzero((neighbor_idx >= 0) & (neighbor_sims > threshold))
-    dst = neighbor_idx[src, col]
-    if hashes is not None:
-        hashed = np.flatnonzero(np.array([h is not None for h in hashes], dtype=bool))
-        _, code = np.unique(hashes[hashed].astype(str), return_inverse=True)
-        order = np.argsort(code, kind="stable")
-        same = code[order][1:] == code[order][:-1]
-        src = np.concatenate([src, hashed[order[1:][same]]])
-        dst = np.concatenate([dst, hashed[order[:-1][same]]])
-    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
-    _, groups = connected_components(graph, directed=False)
-    return groups.astype(np.int64)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from curate.errors import DataError, UsageError
+from curate.graph.scale import SimilarityScale, measure_scale
 from curate.progress import log
+from curate.score.duplicates import duplicate_components, exact_keys
 from curate.score.noise.calibrate import PooledProbabilities, ScoreFn, pooling_weights
 from curate.score.noise.confident import BLOCK_CELLS, FILTERS, confident_learning
-from curate.score.noise.knn import DUPLICATE_THRESHOLD, duplicate_groups, knn_vote_logits
+from curate.score.noise.knn import knn_vote_logits
 from curate.score.noise.probe import cv_folds, fit_linear_probe
 from curate.score.noise.result import LabelNoiseResult
 from curate.score.noise.zeroshot import zeroshot_logits
@@ -68,8 +70,8 @@ def score_label_noise(
     folds: int = 5,
     seed: int = 0,
     device: str = "cpu",
-    knn_temperature: float = 0.05,
-    duplicate_threshold: float = DUPLICATE_THRESHOLD,
+    scale: SimilarityScale | None = None,
+    duplicate_groups: np.ndarray | None = None,
     probe_solver: str = "ridge",
     filter_by: str = "prune_by_noise_rate",
 ) -> LabelNoiseResult:
@@ -84,6 +86,10 @@ def score_label_noise(
                near-duplicates), ``"probe"`` (``folds``-fold cross-validated linear probe, duplicate
                groups kept in one fold), ``"zeroshot"`` (similarity to the class-name text
                embeddings; silently unused when ``data.text_embeddings`` is None, with a note).
+    scale:     the space's vote temperature and near-duplicate decision; None measures it from
+               the neighbour graph (:func:`curate.graph.scale.measure_scale` defaults)
+    duplicate_groups: (N,) int64 duplicate-component ids (:func:`curate.score.duplicates.duplicate_components`)
+               that keep copies in one probe fold; None computes them with ``scale``
     Each source is calibrated on its own (inverse temperature fitted by noise-aware NLL) and the
     calibrated distributions are pooled by geometric mean (:mod:`calibrate`); then cleanlab's
     confident-learning filter (``filter_by``, one of :data:`confident.FILTERS`) flags issues with
@@ -117,17 +123,18 @@ def score_label_noise(
 
         log(f"label noise: exact {k}-NN graph on {len(emb)} samples")
         neighbors = exact_knn(emb, k, device=device)
+    if scale is None and neighbors is not None:
+        scale = measure_scale(neighbors[1])
     scores: list[ScoreFn] = []
     used: list[str] = []
     if "knn" in sources:
         idx, sims = neighbors[0][:, :k], neighbors[1][:, :k]
-        scores.append(lambda rows: knn_vote_logits(
-            labels, idx[rows], sims[rows], num_classes, temperature=knn_temperature,
-            duplicate_threshold=duplicate_threshold))
+        scores.append(lambda rows: knn_vote_logits(labels, idx[rows], sims[rows], num_classes, scale=scale))
         used.append("knn")
     if "probe" in sources:
-        groups = duplicate_groups(neighbors[0], neighbors[1], threshold=duplicate_threshold, hashes=data.hashes)
-        fold_of = cv_folds(labels, groups, folds=folds, seed=seed)
+        if duplicate_groups is None:
+            duplicate_groups = duplicate_components(exact_keys(data), neighbors, scale)
+        fold_of = cv_folds(labels, duplicate_groups, folds=folds, seed=seed)
         probe = fit_linear_probe(emb, labels, num_classes, fold_of, solver=probe_solver, device=device)
         scores.append(lambda rows: probe.scores(emb[rows], fold_of[rows]))
         used.append("probe")
