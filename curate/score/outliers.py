@@ -3,7 +3,9 @@
 Two distances per sample, each turned into a robust z-score against its reference
 distribution (median and MAD, so the outliers being looked for do not inflate the scale):
 
-* **kNN distance**: mean cosine distance ``1 - sim`` to the sample's k nearest neighbours,
+* **kNN distance**: mean cosine distance ``1 - sim`` to the sample's ``k`` nearest neighbours
+  (10, as in cleanlab's outlier check: measured on digits pixels / PCA and wine / breast-cancer
+  features with planted outliers, 10 ranks them as well as or better than the graph's 20),
   compared with the whole dataset. Redundant duplicate copies are not excluded: a pair of
   identical outliers still has k - 1 far neighbours each, which keeps the mean high.
 * **class-centroid distance**: cosine distance to the centroid of the sample's own (given)
@@ -30,6 +32,7 @@ from curate.data import Embedded
 from curate.errors import DataError
 
 Z_THRESHOLD = 3.5
+OUTLIER_K = 10
 CENTROID_WEIGHT = 0.2
 MIN_CLASS_SIZE = 5
 _MAD_TO_SIGMA = 1.4826
@@ -115,6 +118,7 @@ def score_outliers(
     *,
     z_threshold: float = Z_THRESHOLD,
     centroid_weight: float = CENTROID_WEIGHT,
+    k: int = OUTLIER_K,
 ) -> OutlierResult:
     """Score how atypical each sample is from its neighbour distances and class-centroid distance.
 
@@ -122,11 +126,14 @@ def score_outliers(
     neighbors: ``(idx (N, k) int64, sims (N, k) float32)``, self excluded, -1 / -inf for empty slots
     z_threshold: robust z above which a sample is an outlier (score 0.5 there)
     centroid_weight: weight of the class-centroid z in the combined z (0 = kNN only)
+    k:         neighbours whose mean distance is the kNN term (the graph's first ``k`` columns)
     """
     n = len(data)
-    idx, sims = neighbors
+    idx, sims = neighbors[0][:, :k], neighbors[1][:, :k]
     if idx.shape[0] != n:
         raise DataError(f"neighbour arrays {idx.shape} do not match {n} samples; re-run `curate neighbors`")
+    if k < 1:
+        raise DataError(f"k must be at least 1, got {k}")
     if not 0.0 <= centroid_weight <= 1.0:
         raise DataError(f"centroid_weight must be in [0, 1], got {centroid_weight}")
 
