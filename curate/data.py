@@ -112,7 +112,7 @@ def align_rows(table: pa.Table, sample_ids) -> pa.Table:
     """Rows of ``table`` (keyed by ``sample_id``) in the order of ``sample_ids``.
 
     Ids missing from ``table`` give all-null rows, so callers decide what "not scored" means.
-    Tables join on ``sample_id``, never on row order (DESIGN.md).
+    Tables join on ``sample_id``, never on row order (docs/architecture.md).
     """
     import pyarrow.compute as pc
 

@@ -1,6 +1,6 @@
 """Error types raised by the library; the CLI turns each into one line on stderr and an exit code.
 
-Exit codes (DESIGN.md): 0 success, 1 a check failed or the data is unusable, 2 bad usage.
+Exit codes (docs/architecture.md): 0 success, 1 a check failed or the data is unusable, 2 bad usage.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ NEIGHBORS = pa.schema(
     ]
 )
 
-#: `curate noise --pred-probs` output (DESIGN.md contract); also the label part of issues.parquet.
+#: `curate noise --pred-probs` output (a contract, docs/architecture.md); also the label part of issues.parquet.
 NOISE = pa.schema(
     [
         SAMPLE_ID,
@@ -105,7 +105,7 @@ CLASSES = pa.schema(
     ]
 )
 
-#: negatives.parquet (DESIGN.md contract).
+#: negatives.parquet (a contract, docs/architecture.md).
 NEGATIVES = pa.schema(
     [
         SAMPLE_ID,
@@ -136,7 +136,7 @@ PLAN = pa.schema(
     ]
 )
 
-#: manifest.parquet — the curated training manifest (DESIGN.md contract, every column required).
+#: manifest.parquet — the curated training manifest (a contract, docs/architecture.md; every column required).
 MANIFEST = pa.schema(
     [
         SAMPLE_ID,

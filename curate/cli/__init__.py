@@ -1,6 +1,6 @@
 """The ``curate`` command line: one click group; each command parses options and calls one
 library function. Library errors become one line on stderr and the exit code the error
-carries (DESIGN.md: 0 success, 1 check failed / data unusable, 2 bad usage)."""
+carries (docs/architecture.md: 0 success, 1 check failed / data unusable, 2 bad usage)."""
 
 from __future__ import annotations
 

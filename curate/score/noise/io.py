@@ -1,4 +1,4 @@
-"""Bring-your-own probabilities to a ``curate noise`` Parquet file (the DESIGN.md contract)."""
+"""Bring-your-own probabilities to a ``curate noise`` Parquet file (a contract, docs/architecture.md)."""
 
 from __future__ import annotations
 
