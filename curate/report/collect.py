@@ -375,13 +375,17 @@ def duplicate_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
     by_group: dict[str, list[dict]] = {}
     for r in rows:
         by_group.setdefault(r["duplicate_group"], []).append(r)
-    ids = [r["sample_id"] for grp in by_group.values() for r in grp[:MAX_GROUP_MEMBERS]]
+    # One list per group, in display order (keeper first, then by id), decides both which records
+    # are looked up and which tiles are shown, so every member shown has its record.
+    shown_members = {gid: sorted(grp, key=lambda m: (not m["duplicate_keep"], m["sample_id"]))[:MAX_GROUP_MEMBERS]
+                     for gid, grp in by_group.items()}
+    ids = [m["sample_id"] for mem in shown_members.values() for m in mem]
     lookup.thumbnails(ids, thumbs)
     records = {r["sample_id"]: r for r in lookup.records(ids)}
     groups = []
     for r in chosen:
-        mem = sorted(by_group[r["duplicate_group"]], key=lambda m: (not m["duplicate_keep"], m["sample_id"]))
-        kinds = {m["duplicate_kind"] for m in mem if m["duplicate_kind"]}
+        mem = shown_members[r["duplicate_group"]]
+        kinds = {m["duplicate_kind"] for m in by_group[r["duplicate_group"]] if m["duplicate_kind"]}
         groups.append({
             "id": r["duplicate_group"],
             "size": r["sample_id_count"],
@@ -391,7 +395,7 @@ def duplicate_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
                            caption=records[m["sample_id"]].get("label") or m["label"] or "",
                            detail=f"split {records[m['sample_id']].get('split')}" if records[m["sample_id"]].get("split") else "",
                            badge="keep" if m["duplicate_keep"] else None)
-                      for m in mem[:MAX_GROUP_MEMBERS]],
+                      for m in mem],
         })
     return {
         "total_groups": g.num_rows,

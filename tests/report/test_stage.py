@@ -10,7 +10,7 @@ from curate.errors import DataError, StaleWorkspaceError, UsageError
 from curate.report import collect
 from curate.report.stage import run_report
 from curate.workspace import Workspace, write_parquet_atomic
-from tests.fixtures.report_ws import XSS_CLASS
+from tests.fixtures.report_ws import XSS_CLASS, build_array_workspace
 
 EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""", re.I)
 
@@ -18,6 +18,12 @@ EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//|url\(
 def _page(summary) -> str:
     with open(summary["report"], encoding="utf-8") as f:
         return f.read()
+
+
+def _shown_ids(page: str, section: str) -> list[str]:
+    """Sample ids of the tiles in one section of the page, in page order."""
+    body = page.split(f'id="{section}"')[1].split("</section>")[0]
+    return re.findall(r'<div class="id">([^<]*)</div>', body)
 
 
 def test_synthetic_workspace_has_every_section_and_escapes_class_names(report_synth_ws):
@@ -177,3 +183,21 @@ def test_report_on_a_freshly_indexed_folder(tmp_path):
     assert "run `curate embed` to see the embedding map" in page
     assert "run `curate score` to see label issues" in page
     assert not EXTERNAL.search(page)
+
+
+def test_duplicate_group_larger_than_shown_keeper_stored_last(tmp_path):
+    """More members than a group shows, keeper last in row order: the members shown are the
+    keeper and then the lowest sample ids (``"10"`` sorts before ``"2"``), whatever the row
+    order. Fetching the first rows but showing the sorted ones raised KeyError here."""
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(12, 8)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    group = np.full(12, -1, dtype=np.int64)
+    group[2:] = 11  # rows 2..11 are one group whose keeper is row 11
+    ws = build_array_workspace(tmp_path / "ws", emb, ["a"] * 6 + ["b"] * 6, class_names=["a", "b"],
+                               duplicate_group=group)
+    page = _page(run_report(ws))
+    assert "10 copies (showing 6) · group g11" in page
+    assert _shown_ids(page, "duplicates") == ["11", "10", "2", "3", "4", "5"]
+    first_tile = page.split('id="duplicates"')[1].split('<div class="id">')[0]
+    assert '<span class="badge">keep</span>' in first_tile
