@@ -21,7 +21,7 @@ from curate.data import class_names_of
 from curate.errors import StaleWorkspaceError
 from curate.report import charts
 from curate.report.thumbnails import Thumbnails
-from curate.workspace import ARTIFACTS, PRODUCER, Workspace
+from curate.workspace import ARTIFACTS, PRODUCER, Workspace, read_meta
 
 #: rows shown in long lists (unreadable files, classes table) and per-section caps
 MAX_UNREADABLE_ROWS = 50
@@ -61,6 +61,8 @@ class Inputs:
     negatives: pa.Table | None = None
     plan: pa.Table | None = None
     summary: dict[str, Any] | None = None
+    #: what the score stage read from the embedding space (SimilarityScale.as_dict), when recorded
+    similarity_scale: dict[str, Any] | None = None
     embeddings_ready: bool = False
     problems: dict[str, str] = field(default_factory=dict)
 
@@ -83,6 +85,8 @@ def read_inputs(ws: Workspace) -> Inputs:
             continue
         try:
             setattr(inputs, artifact, ws.read_table(artifact))
+            if artifact == "issues":
+                inputs.similarity_scale = read_meta(ws.path("issues")).get("extra", {}).get("similarity_scale")
         except StaleWorkspaceError as exc:
             inputs.problems[artifact] = f"{exc} (its findings are left out of this report)"
     if ws.exists("embeddings"):
@@ -360,7 +364,8 @@ def duplicate_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
         return {"missing": inputs.note("issues")}
     members = issues.filter(pc.is_valid(issues.column("duplicate_group")))
     if members.num_rows == 0:
-        return {"total_groups": 0, "leak_groups": 0, "redundant": 0, "groups": []}
+        return {"total_groups": 0, "leak_groups": 0, "redundant": 0, "groups": [],
+                "cut": duplicate_cut(inputs.similarity_scale)}
     g = members.group_by("duplicate_group").aggregate([("sample_id", "count"), ("is_leak", "max")])
     g = g.sort_by([("is_leak_max", "descending"), ("sample_id_count", "descending"), ("duplicate_group", "ascending")])
     chosen, shown = [], 0
@@ -402,7 +407,21 @@ def duplicate_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
         "leak_groups": int(pc.sum(pc.cast(g.column("is_leak_max"), pa.int64())).as_py() or 0),
         "redundant": int(pc.sum(pc.cast(issues.column("is_duplicate"), pa.int64())).as_py() or 0),
         "groups": groups,
+        "cut": duplicate_cut(inputs.similarity_scale),
     }
+
+
+def duplicate_cut(scale: Mapping[str, Any] | None) -> str | None:
+    """One sentence: the near-duplicate cosine and where it came from; None when not recorded."""
+    if not scale:
+        return None
+    cut = f"Near duplicates: cosine ≥ {scale['duplicate_threshold']:.6g}"
+    if not scale.get("derived"):
+        return cut + ", as given."
+    if scale.get("median_nn_distance") is None:
+        return "Near duplicates: identical embeddings only (too few samples to measure this space by)."
+    return (cut + f", derived from this embedding space: {scale['duplicate_radius']:g} × the median "
+            f"distance to a sample's nearest neighbour ({scale['median_nn_distance']:.4g}).")
 
 
 def outlier_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:

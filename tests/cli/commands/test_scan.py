@@ -100,6 +100,12 @@ def test_scan_user_embeddings_then_check(tmp_path, synthetic_small):
     recall = (flagged & truth).sum() / truth.sum()
     assert precision > 0.8 and recall > 0.6, (precision, recall)
 
+    # the near-duplicate cut was read from this space, and the record says so everywhere
+    scale = json.loads((ws / "summary.json").read_text())["similarity_scale"]
+    assert scale["derived"] and scale["duplicate_radius"] == 0.13
+    assert scale["duplicate_threshold"] == pytest.approx(1 - 0.13 * scale["median_nn_distance"])
+    assert "derived from this embedding space" in (ws / "report.html").read_text()
+
     assert invoke("check", ws, "--max-label-issues", "0.5", "--max-duplicates", "0.5").exit_code == 0
     failed = invoke("check", ws, "--max-label-issues", "0.01", "--max-imbalance-ratio", "2")
     assert failed.exit_code == 1
