@@ -333,23 +333,31 @@ def _supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
 
 def _train_metric_net(pixels: np.ndarray, labels: np.ndarray, seed: int):
     """An MLP 64 -> 128 -> 128 -> 32 trained with the supervised contrastive loss on ``pixels``
-    ((M, 64) float32 in 0..1) and ``labels`` ((M,) int64); ~10 s on two CPU cores."""
+    ((M, 64) float32 in 0..1) and ``labels`` ((M,) int64); a few seconds on one CPU thread."""
     import torch
 
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128),
-                              torch.nn.ReLU(), torch.nn.Linear(128, 32))
-    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    inputs, targets = torch.from_numpy(pixels), torch.from_numpy(labels)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(150):
-        for batch in torch.randperm(len(inputs), generator=generator).split(256):
-            # A little input noise, the only augmentation 8x8 digits take without changing class.
-            noisy = inputs[batch] + 0.05 * torch.randn(inputs[batch].shape, generator=generator)
-            loss = _supervised_contrastive_loss(net(noisy), targets[batch])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+    # One thread: these matrices are too small to share, and extra threads spin against any
+    # other load on the cores (2 s alone, 9-75 s with two threads on a busy 2-core machine).
+    # It also makes the trained weights independent of the machine's core count.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128),
+                                  torch.nn.ReLU(), torch.nn.Linear(128, 32))
+        optimiser = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+        inputs, targets = torch.from_numpy(pixels), torch.from_numpy(labels)
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(150):
+            for batch in torch.randperm(len(inputs), generator=generator).split(256):
+                # A little input noise, the only augmentation 8x8 digits take without changing class.
+                noisy = inputs[batch] + 0.05 * torch.randn(inputs[batch].shape, generator=generator)
+                loss = _supervised_contrastive_loss(net(noisy), targets[batch])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
     return net.eval()
 
 
