@@ -1,0 +1,295 @@
+"""curate vs cleanlab's Datalab on embedding geometries built from real data, side by side.
+
+    PYTHONPATH=. python tests/bench/bench_geometries.py [--only NAME ...] [--seed S] [--json PATH]
+
+Every geometry of ``tests/bench/geometries.py`` (digits as pixels, PCA, HOG and a metric-learning
+network; wine and breast-cancer tables; textile photos as HOG and as pixels + PCA;
+``curate.synth`` tight, default and diffuse) carries planted label noise, near-duplicates and
+outliers on a long-tailed class distribution. For each, in this one process:
+
+* **curate** runs its real chain after embedding: the features and given labels are saved as
+  ``E.npy`` / ``L.npy`` and ``run_scan(None, Workspace(tmp/"ws"), embeddings=..., labels=...)``
+  runs every stage ``curate scan --embeddings`` runs (report included); its findings are read
+  back from issues.parquet and summary.json;
+* **Datalab** gets the same float32 features: ``Datalab(data={"label": labels},
+  label_name="label").find_issues(features=X, issue_types={"label": {}, "outlier": {},
+  "near_duplicate": {}})``.
+
+Measured against the planted truth: label-issue precision/recall/F1 over non-outlier rows, and
+F1 on the smallest classes (the min(10, ceil(K/2)) smallest by given-label count, as
+bench_noise.py counts its tail); duplicate F1 on group membership; outlier AUROC (from
+``1 - outlier_score``, which both tools scale so that 1 = typical); each tool's reported rates
+next to the planted ones (duplicate rate = redundant copies / N); wall seconds; and the median
+nearest-neighbour cosine of the features, which says what kind of space it is. Prints one
+Markdown table: rows per geometry for curate, Datalab, and curate minus Datalab (its wall cell:
+curate's time as a multiple of Datalab's). curate's time covers its whole chain (hard negatives,
+plan, manifest and report too), Datalab's only its three checks; both run after a warm-up, so
+neither pays for imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.bench_noise import prf  # noqa: E402
+from tests.bench.geometries import GEOMETRIES, Geometry  # noqa: E402
+
+RATE_NAMES = ("label_issue_rate", "duplicate_rate", "outlier_rate")
+
+
+@dataclass
+class ToolResult:
+    """One tool's findings on one geometry, aligned with the geometry's rows.
+
+    is_label_issue:     (N,) bool
+    in_duplicate_group: (N,) bool, a member of any duplicate group (a kept row included)
+    outlier_score:      (N,) float64, 1 = typical, lower = more outlying
+    rates:              the tool's own label-issue, duplicate (redundant copies / N) and outlier rates
+    notes:              what the tool said about its run (calibration, parameters, warnings)
+    """
+
+    tool: str
+    is_label_issue: np.ndarray
+    in_duplicate_group: np.ndarray
+    outlier_score: np.ndarray
+    rates: dict[str, float | None]
+    seconds: float
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def median_nearest_neighbour_cosine(features: np.ndarray, block: int = 1024) -> float:
+    """Median over rows of the cosine to the nearest other row; features (N, D) float."""
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    nearest = np.empty(len(unit))
+    for start in range(0, len(unit), block):
+        sims = unit[start:start + block] @ unit.T
+        sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
+        nearest[start:start + block] = sims.max(axis=1)
+    return float(np.median(nearest))
+
+
+def run_curate(geometry: Geometry, workdir: Path) -> ToolResult:
+    """``curate scan --embeddings E.npy --labels L.npy`` as a library call, timed end to end.
+
+    A stage that crashes after export has written summary.json (the report is the last stage)
+    does not lose the findings: the crash is recorded in the notes and the artifacts are read.
+    """
+    import pyarrow.parquet as pq
+
+    from curate.scan import run_scan
+    from curate.workspace import Workspace, read_meta
+
+    np.save(workdir / "E.npy", geometry.features)
+    np.save(workdir / "L.npy", geometry.labels)
+    ws = Workspace(workdir / "ws")
+    crash = None
+    started = time.perf_counter()
+    try:
+        run_scan(None, ws, embeddings=workdir / "E.npy", labels=workdir / "L.npy")
+    except Exception as error:  # noqa: BLE001  reported in the table, not hidden
+        if not ws.path("summary").exists():
+            raise
+        crash = f"run_scan raised {type(error).__name__}: {error} after writing summary.json"
+    seconds = time.perf_counter() - started
+    summary = json.loads(ws.path("summary").read_text())
+
+    issues = pq.read_table(ws.path("issues"), columns=["sample_id", "is_label_issue", "duplicate_group",
+                                                       "outlier_score"])
+    row = np.asarray(issues.column("sample_id").to_pylist(), dtype=np.int64)
+    if not np.array_equal(np.sort(row), np.arange(len(geometry.labels))):
+        raise RuntimeError("issues.parquet sample ids are not the row numbers 0..N-1")
+    order = np.argsort(row)
+    extra = read_meta(ws.path("issues")).get("extra", {})
+    return ToolResult(
+        tool="curate",
+        is_label_issue=issues.column("is_label_issue").to_numpy(zero_copy_only=False)[order],
+        in_duplicate_group=issues.column("duplicate_group").is_valid().to_numpy(zero_copy_only=False)[order],
+        outlier_score=issues.column("outlier_score").to_numpy(zero_copy_only=False)[order].astype(np.float64),
+        rates={name: summary[name] for name in RATE_NAMES},
+        seconds=seconds,
+        notes={"score_params": summary["stages"]["issues"]["params"], "score_notes": extra.get("notes", []),
+               "not_measured": summary.get("not_measured", {}), "crash": crash},
+    )
+
+
+def redundant_members(near_duplicate_sets: list[np.ndarray]) -> int:
+    """Rows a deduplicator would drop given Datalab's ``near_duplicate_sets`` (row i's list of
+    near-duplicates): members of a connected group beyond the one kept per group."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(near_duplicate_sets)
+    heads = np.repeat(np.arange(n), [len(s) for s in near_duplicate_sets])
+    tails = np.concatenate([np.asarray(s, dtype=np.int64) for s in near_duplicate_sets]) if n else heads
+    graph = coo_matrix((np.ones(len(heads)), (heads, tails)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    members = np.unique(np.concatenate([heads, tails]))
+    return len(members) - len(np.unique(component[members]))
+
+
+def run_datalab(geometry: Geometry) -> ToolResult:
+    """Datalab's label, outlier and near-duplicate checks on the features, timed end to end."""
+    from cleanlab import Datalab
+
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lab = Datalab(data={"label": geometry.labels}, label_name="label", verbosity=0)
+        lab.find_issues(features=geometry.features,
+                        issue_types={"label": {}, "outlier": {}, "near_duplicate": {}})
+        label = lab.get_issues("label")
+        duplicate = lab.get_issues("near_duplicate")
+        outlier = lab.get_issues("outlier")
+    seconds = time.perf_counter() - started
+    n = len(geometry.labels)
+    return ToolResult(
+        tool="Datalab",
+        is_label_issue=label["is_label_issue"].to_numpy(dtype=bool),
+        in_duplicate_group=duplicate["is_near_duplicate_issue"].to_numpy(dtype=bool),
+        outlier_score=outlier["outlier_score"].to_numpy(dtype=np.float64),
+        rates={"label_issue_rate": float(label["is_label_issue"].mean()),
+               "duplicate_rate": redundant_members(list(duplicate["near_duplicate_sets"])) / n,
+               "outlier_rate": float(outlier["is_outlier_issue"].mean())},
+        seconds=seconds,
+        # Library deprecation chatter (pandas' "inplace" keyword and the like) says nothing about the data.
+        notes={"warnings": sorted({str(w.message).splitlines()[0] for w in caught
+                                   if not issubclass(w.category, (DeprecationWarning, FutureWarning))})},
+    )
+
+
+def tail_classes(geometry: Geometry) -> np.ndarray:
+    """The min(10, ceil(K/2)) smallest classes by given-label count over non-outlier rows; (T,) int64."""
+    num_classes = len(geometry.class_names)
+    counts = np.bincount(geometry.labels[~geometry.is_outlier], minlength=num_classes)
+    return np.argsort(counts, kind="stable")[:min(10, math.ceil(num_classes / 2))]
+
+
+def measure(geometry: Geometry, result: ToolResult) -> dict[str, Any]:
+    """A tool's quality against the planted truth (see the module docstring)."""
+    from sklearn.metrics import roc_auc_score
+
+    labelled = ~geometry.is_outlier  # an outlier's label is not wrong, it has no right one
+    tail = labelled & np.isin(geometry.labels, tail_classes(geometry))
+    label_p, label_r, label_f1 = prf(result.is_label_issue[labelled], geometry.is_noisy[labelled])
+    tail_p, tail_r, tail_f1 = prf(result.is_label_issue[tail], geometry.is_noisy[tail])
+    return {
+        "tool": result.tool,
+        "label_precision": label_p, "label_recall": label_r, "label_f1": label_f1,
+        "tail_precision": tail_p, "tail_recall": tail_r, "tail_f1": tail_f1,
+        "duplicate_f1": prf(result.in_duplicate_group, geometry.duplicate_group >= 0)[2],
+        "outlier_auroc": float(roc_auc_score(geometry.is_outlier, 1 - result.outlier_score)),
+        "rates": result.rates,
+        "seconds": result.seconds,
+        "notes": result.notes,
+    }
+
+
+def warm_up() -> None:
+    """Run both tools once on the smallest geometry, untimed, so that no geometry's clock pays
+    for imports (matplotlib, pandas, datasets) or first-call set-up."""
+    tiny = GEOMETRIES["wine"](0)
+    with tempfile.TemporaryDirectory(prefix="curate-geometries-") as tmp:
+        run_curate(tiny, Path(tmp))
+    run_datalab(tiny)
+
+
+def bench(name: str, seed: int) -> dict[str, Any]:
+    """Build one geometry and run both tools on it; the raw numbers of one table block."""
+    started = time.perf_counter()
+    geometry = GEOMETRIES[name](seed)
+    build_seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="curate-geometries-") as tmp:
+        curate = run_curate(geometry, Path(tmp))
+    datalab = run_datalab(geometry)
+    return {
+        "geometry": name, "extractor": geometry.extractor, "n": len(geometry.labels),
+        "dim": geometry.features.shape[1], "classes": len(geometry.class_names),
+        "imbalance_ratio": geometry.imbalance_ratio,
+        "nearest_neighbour_cosine": median_nearest_neighbour_cosine(geometry.features.astype(np.float64)),
+        "planted": geometry.planted_rates, "build_seconds": build_seconds,
+        "tools": [measure(geometry, curate), measure(geometry, datalab)],
+    }
+
+
+def _rate_cell(reported: float | None, planted: float) -> str:
+    shown = "null" if reported is None else f"{reported:.3f}"
+    return f"{shown} ({planted:.3f})"
+
+
+def print_table(blocks: list[dict[str, Any]]) -> None:
+    """One Markdown table: curate and Datalab rows per geometry, then curate minus Datalab."""
+    print("| geometry | N x D, K | NN cos | tool | label P | label R | label F1 | tail F1 | dup F1 "
+          "| outlier AUROC | label rate (planted) | dup rate (planted) | outlier rate (planted) | wall s |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for block in blocks:
+        shape = f"{block['n']} x {block['dim']}, {block['classes']}"
+        for tool in block["tools"]:
+            rates = [_rate_cell(tool["rates"][name], block["planted"][name]) for name in RATE_NAMES]
+            print(f"| {block['geometry']} | {shape} | {block['nearest_neighbour_cosine']:.3f} | {tool['tool']} "
+                  f"| {tool['label_precision']:.3f} | {tool['label_recall']:.3f} | {tool['label_f1']:.3f} "
+                  f"| {tool['tail_f1']:.3f} | {tool['duplicate_f1']:.3f} | {tool['outlier_auroc']:.3f} "
+                  f"| {' | '.join(rates)} | {tool['seconds']:.1f} |")
+        cur, dl = block["tools"]
+        deltas = [f"{cur[key] - dl[key]:+.3f}" for key in ("label_precision", "label_recall", "label_f1", "tail_f1",
+                                                          "duplicate_f1", "outlier_auroc")]
+        print(f"| {block['geometry']} | | | curate − Datalab | {' | '.join(deltas)} | | | "
+              f"| {cur['seconds'] / dl['seconds']:.2f}x |")
+
+
+def print_notes(blocks: list[dict[str, Any]]) -> None:
+    """What each tool said about each run, below the table: curate's score parameters and notes,
+    Datalab's warnings."""
+    print()
+    for block in blocks:
+        cur, dl = block["tools"]
+        params = ", ".join(f"{k}={v}" for k, v in sorted(cur["notes"]["score_params"].items())
+                           if k != "label_sources")
+        said = "; ".join(cur["notes"]["score_notes"] + [f"{k}: {v}" for k, v in cur["notes"]["not_measured"].items()]
+                         + ([f"**{cur['notes']['crash']}**"] if cur["notes"]["crash"] else []))
+        print(f"- {block['geometry']} ({block['extractor']}): curate {params}; {said or 'no notes'}"
+              + (f". Datalab warned: {'; '.join(dl['notes']['warnings'])}" if dl["notes"]["warnings"] else ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=list(GEOMETRIES), default=None,
+                        help="geometries to run (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the raw numbers to this JSON file")
+    parser.add_argument("--verbose", action="store_true", help="show curate's progress lines on stderr")
+    args = parser.parse_args()
+
+    from curate import progress
+
+    progress.set_quiet(not args.verbose)
+    started = time.perf_counter()
+    warm_up()
+    blocks = []
+    for name in args.only or list(GEOMETRIES):
+        blocks.append(bench(name, args.seed))
+        print(f"{name} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+    total = time.perf_counter() - started
+    print_table(blocks)
+    print_notes(blocks)
+    print(f"\nseed {args.seed}; whole run {total:.0f} s including building the geometries "
+          f"({sum(b['build_seconds'] for b in blocks):.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"seed": args.seed, "total_seconds": total, "geometries": blocks},
+                                              indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
