@@ -1,7 +1,13 @@
 """Outliers: samples that sit far from everything else, and far from their own class.
 
 Two distances per sample, each turned into a robust z-score against its reference
-distribution (median and MAD, so the outliers being looked for do not inflate the scale):
+distribution: the median, and a scale measured on the upper half only (the median distance above
+the median, x 1.4826), so the outliers being looked for do not inflate it and a right-skewed
+distribution — the usual shape of neighbour distances, extreme in tight spaces such as a
+metric-learning model's — is not read as a tail of outliers. Measured on the geometry benchmark
+(tests/bench/bench_geometries.py): the symmetric MAD flagged 21.5 % of a metric-learning digits
+space and 10.9 % of a tight synthetic one with 2.5 % planted; the upper-half scale 7.9 % / 8.2 %,
+ranking as well (AUROC within 0.01 of cleanlab's on every geometry).
 
 * **kNN distance**: mean cosine distance ``1 - sim`` to the sample's ``k`` nearest neighbours
   (10, as in cleanlab's outlier check: measured on digits pixels / PCA and wine / breast-cancer
@@ -16,8 +22,10 @@ The combined z is ``(1 - centroid_weight) * z_knn + centroid_weight * z_centroid
 term dominates by default because a mislabelled sample is also far from its given class's
 centroid but close to its neighbours, and it is a label issue, not an outlier.
 
-``outlier_score = 2 ** -(max(z, 0) / z_threshold) ** 2``: 1 for anything at or below the
-typical distance, 0.5 exactly at the threshold, towards 0 beyond it. ``is_outlier`` is
+``outlier_score = 1 / (1 + (max(z, 0) / z_threshold) ** 2)``: 1 for anything at or below the
+typical distance, 0.5 exactly at the threshold, towards 0 beyond it — slowly, so even far
+outliers keep distinct scores (a Gaussian-shaped score underflowed to 0 in float32 and tied
+them with each other and with the farthest inliers). ``is_outlier`` is
 ``z > z_threshold`` with ``z_threshold = 3.5``, the usual cut-off for modified z-scores
 (Iglewicz & Hoaglin, 1993), i.e. ``outlier_score < 0.5``.
 """
@@ -61,13 +69,16 @@ class OutlierResult:
                 "outlier_rate": float(self.is_outlier.mean()) if n else 0.0}
 
 
-def robust_z(values: np.ndarray) -> np.ndarray:
-    """(values - median) / (1.4826 * MAD); a zero MAD falls back to the mean absolute deviation."""
-    med = np.median(values)
-    dev = np.abs(values - med)
-    scale = _MAD_TO_SIGMA * np.median(dev)
+def robust_z(values: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """(values - median) / (1.4826 * the median deviation above the median) of ``reference``
+    (default: ``values`` themselves). A zero scale falls back to the mean deviation above the
+    median (x 1.2533), then to 1."""
+    ref = values if reference is None else reference
+    med = np.median(ref)
+    above = ref[ref > med] - med
+    scale = _MAD_TO_SIGMA * np.median(above) if above.size else 0.0
     if not scale > 0:
-        scale = dev.mean() * 1.2533 if dev.mean() > 0 else 1.0
+        scale = above.mean() * 1.2533 if above.size and above.mean() > 0 else 1.0
     return (values - med) / scale
 
 
@@ -164,13 +175,13 @@ def score_outliers(
                 small.append(members)
         if small:
             members = np.concatenate(small)
-            z_cent[members] = (cent_dist[members] - np.median(cent_dist[labelled])) / (
-                _MAD_TO_SIGMA * np.median(np.abs(cent_dist[labelled] - np.median(cent_dist[labelled]))) or 1.0)
+            z_cent[members] = robust_z(cent_dist[members].astype(np.float64),
+                                       reference=cent_dist[labelled].astype(np.float64))
         weight = np.where(labelled, centroid_weight, 0.0)
     else:
         weight = np.zeros(n)
     z = (1.0 - weight) * z_knn + weight * z_cent
-    score = np.exp2(-(np.maximum(z, 0.0) / z_threshold) ** 2).astype(np.float32)
+    score = (1.0 / (1.0 + (np.maximum(z, 0.0) / z_threshold) ** 2)).astype(np.float32)
     return OutlierResult(
         outlier_score=score,
         is_outlier=z > z_threshold,

@@ -37,36 +37,53 @@ def fit_inverse_temperature(
 
     scores: (N, K) float32 out-of-sample scores of one source;  labels: (N,) int64, -1 ignored.
     Uses a random sample of at most ``max_rows`` labelled rows. Returns ``(w, eps)``: the inverse
-    temperature and the fitted share of labels explained as noise. Two parameters, so this is a
-    small L-BFGS-B problem in numpy with an analytic gradient.
+    temperature and the fitted share of labels explained as noise.
+    """
+    rows = calibration_rows(labels, max_rows=max_rows, seed=seed)
+    weights, eps = fit_pooling([scores[rows]], labels[rows], max_iter=max_iter)
+    return float(weights[0]), eps
+
+
+def fit_pooling(
+    scores: list[np.ndarray],
+    labels: np.ndarray,
+    *,
+    start: np.ndarray | None = None,
+    max_iter: int = 50,
+) -> tuple[np.ndarray, float]:
+    """Fit ``softmax(sum_s w_s * scores_s)`` to the given labels under a uniform noise channel.
+
+    scores: S arrays (n, K) of out-of-sample scores of the same n labelled rows;  labels: (n,)
+    int64 >= 0;  start: (S,) initial weights (default 1 / spread of each source).
+    Returns ``(w (S,) float64, eps)``. ``S + 1`` parameters: a small L-BFGS-B problem in numpy
+    with an analytic gradient.
     """
     from scipy.optimize import minimize
 
-    rows = calibration_rows(labels, max_rows=max_rows, seed=seed)
-    x = np.asarray(scores[rows], dtype=np.float64)
-    # Unit spread, so one starting point and one set of bounds suit every source.
-    spread = max(float(x.std(axis=1).mean()), 1e-6)
-    x /= spread
-    n, num_classes = x.shape
-    y = labels[rows]
-    at_label = x[np.arange(n), y]
+    # Unit spread per source, so one set of bounds suits every source.
+    spreads = np.array([max(float(np.asarray(x, dtype=np.float64).std(axis=1).mean()), 1e-6) for x in scores])
+    xs = [np.asarray(x, dtype=np.float64) / spread for x, spread in zip(scores, spreads)]
+    n, num_classes = xs[0].shape
+    y = np.asarray(labels)
+    at_label = [x[np.arange(n), y] for x in xs]
+    init = np.zeros(len(xs)) if start is None else np.log(np.maximum(np.asarray(start) * spreads, 1e-3))
 
     def loss_and_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
-        w, eps = np.exp(params[0]), 1.0 / (1.0 + np.exp(-params[1]))
-        logits = w * x
+        w, eps = np.exp(params[:-1]), 1.0 / (1.0 + np.exp(-params[-1]))
+        logits = sum(wi * x for wi, x in zip(w, xs))
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
         p_given = p[np.arange(n), y]
         q = (1 - eps) * p_given + eps / num_classes
-        dq_dlogw = (1 - eps) * p_given * (at_label - (p * x).sum(axis=1)) * w
-        dq_dlogit_eps = (1.0 / num_classes - p_given) * eps * (1 - eps)
-        grad = -np.array([(dq_dlogw / q).mean(), (dq_dlogit_eps / q).mean()])
-        return float(-np.log(q).mean()), grad
+        grad = [-((1 - eps) * p_given * (a - (p * x).sum(axis=1)) * wi / q).mean()
+                for wi, x, a in zip(w, xs, at_label)]
+        grad.append(-((1.0 / num_classes - p_given) * eps * (1 - eps) / q).mean())
+        return float(-np.log(q).mean()), np.array(grad)
 
-    fit = minimize(loss_and_grad, np.array([0.0, -2.0]), jac=True, method="L-BFGS-B",
-                   bounds=[(-8.0, 8.0), (-8.0, 4.0)], options={"maxiter": max_iter})
-    return float(np.exp(fit.x[0]) / spread), float(1.0 / (1.0 + np.exp(-fit.x[1])))
+    fit = minimize(loss_and_grad, np.append(init, -2.0), jac=True, method="L-BFGS-B",
+                   bounds=[(-8.0, 8.0)] * len(xs) + [(-8.0, 4.0)], options={"maxiter": max_iter})
+    return np.exp(fit.x[:-1]) / spreads, float(1.0 / (1.0 + np.exp(-fit.x[-1])))
 
 
 def calibration_rows(labels: np.ndarray, *, max_rows: int = 5_000, seed: int = 0) -> np.ndarray:
@@ -81,12 +98,15 @@ ScoreFn = Callable[[np.ndarray], np.ndarray]
 
 
 def pooling_weights(sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0) -> np.ndarray:
-    """(S,) float64 weights for :class:`PooledProbabilities`: each source's calibrated inverse
-    temperature divided by S (geometric mean of the calibrated distributions). Each source is
-    scored on the calibration rows only."""
+    """(S,) float64 weights for :class:`PooledProbabilities`, fitted jointly by noise-aware
+    likelihood on the calibration rows, starting from the geometric mean of the individually
+    calibrated sources. A source that explains the labels worse in this space gets less weight."""
     rows = calibration_rows(labels, seed=seed)
-    temps = [fit_inverse_temperature(source(rows), labels[rows], seed=seed)[0] for source in sources]
-    return np.asarray(temps, dtype=np.float64) / len(sources)
+    scores = [source(rows) for source in sources]
+    y = labels[rows]
+    alone = [fit_pooling([x], y)[0][0] for x in scores]
+    weights, _ = fit_pooling(scores, y, start=np.asarray(alone) / len(sources))
+    return weights
 
 
 class PooledProbabilities(ProbabilityBlocks):
