@@ -30,10 +30,16 @@ SAMPLES = pa.schema(
 )
 
 
-def embedding_shard_schema(dim: int) -> pa.Schema:
-    """embeddings/part-NNNNN.parquet — L2-normalised image embeddings, float16."""
+#: value types an embedding shard may store: float16 for what an encoder produces (its own
+#: precision on a GPU), float32 for imported arrays, whose cosines can differ in the 4th decimal
+#: (a metric-learning space puts near-duplicates within 1e-3 of its typical neighbours)
+EMBEDDING_PRECISIONS = {"float16": pa.float16(), "float32": pa.float32()}
+
+
+def embedding_shard_schema(dim: int, precision: str = "float16") -> pa.Schema:
+    """embeddings/part-NNNNN.parquet — L2-normalised embeddings, float16 or float32."""
     return pa.schema(
-        [SAMPLE_ID, pa.field("embedding", pa.list_(pa.float16(), dim), nullable=False)]
+        [SAMPLE_ID, pa.field("embedding", pa.list_(EMBEDDING_PRECISIONS[precision], dim), nullable=False)]
     )
 
 

@@ -3,7 +3,8 @@
 ::
 
     embeddings/_meta.json            fingerprint, inputs, params, dim, shard_size, num_shards (written first)
-    embeddings/part-00000.parquet    sample_id, embedding (fixed-size list of float16, L2-normalised)
+    embeddings/part-00000.parquet    sample_id, embedding (fixed-size list of float16 — float32 for
+                                     imported arrays —, L2-normalised)
     embeddings/part-00000.done       written after its shard, so a restart skips finished shards;
                                      JSON {sample_id: reason} of samples that failed to decode there
     embeddings/text.parquet          class_name, embedding (float32) — optional, zero-shot scoring
@@ -112,19 +113,20 @@ def write_shard(
     embeddings: np.ndarray,
     *,
     failures: Mapping[str, str] | None = None,
+    precision: str = "float16",
 ) -> None:
-    """Write shard ``index``: ``embeddings`` (n, D), L2-normalised, stored as float16.
+    """Write shard ``index``: ``embeddings`` (n, D), L2-normalised, stored as ``precision``
+    (a key of :data:`curate.schemas.EMBEDDING_PRECISIONS`).
 
     ``failures`` (sample_id -> reason) are the shard's samples that could not be embedded; they
     go into the completion marker so a resumed run still reports them.
     """
-    emb = np.ascontiguousarray(embeddings, dtype=np.float16)
+    emb = np.ascontiguousarray(embeddings, dtype=np.dtype(precision))
     n, dim = emb.shape
-    values = pa.array(emb.reshape(-1), type=pa.float16())
+    schema = embedding_shard_schema(dim, precision)
+    values = pa.array(emb.reshape(-1), type=schema.field("embedding").type.value_type)
     column = pa.FixedSizeListArray.from_arrays(values, dim)
-    table = pa.Table.from_arrays(
-        [pa.array(sample_ids, type=pa.string()), column], schema=embedding_shard_schema(dim)
-    )
+    table = pa.Table.from_arrays([pa.array(sample_ids, type=pa.string()), column], schema=schema)
     write_parquet_atomic(shard_path(folder, index), table)
     write_text_atomic(_marker(folder, index), json.dumps(dict(failures or {}), sort_keys=True))
 
