@@ -18,18 +18,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from curate.errors import DataError, UsageError
+from curate.issues import Gate, gates
 from curate.workspace import Workspace
-
-#: threshold keyword -> (summary.json key it reads, command that measures it); every check is value <= limit
-THRESHOLDS: dict[str, tuple[str, str]] = {
-    "max_label_issues": ("label_issue_rate", "curate score"),
-    "max_duplicates": ("duplicate_rate", "curate score"),
-    "max_imbalance_ratio": ("imbalance_ratio", "curate index"),
-    "max_outliers": ("outlier_rate", "curate score"),
-    "max_unreadable": ("unreadable_rate", "curate index"),
-    "max_leaks": ("leaks", "curate score"),
-}
-
 
 @dataclass
 class CheckResult:
@@ -46,7 +36,7 @@ class CheckResult:
         if self.value is None and self.reason:
             return f"{self.name} not measured: {self.reason}"
         if self.value is None:
-            producer = next(p for key, p in THRESHOLDS.values() if key == self.name)
+            producer = next(g.producer for g in gates() if g.summary_key == self.name)
             return f"{self.name} not measured (run `{producer}` and `curate export`)"
         op = "<=" if self.passed else ">"
         value = f"{self.value:.4g}" if isinstance(self.value, float) else str(self.value)
@@ -56,37 +46,41 @@ class CheckResult:
         return {**asdict(self), "message": self.message}
 
 
-def validate_thresholds(*, max_label_issues: float | None = None, max_duplicates: float | None = None,
-                        max_imbalance_ratio: float | None = None, max_outliers: float | None = None,
-                        max_unreadable: float | None = None, max_leaks: int | None = None,
-                        no_leakage: bool = False) -> dict[str, float]:
+def check_limit(gate: Gate, value: float | int) -> None:
+    """UsageError, naming the flag, when ``value`` is outside what ``gate`` can compare."""
+    if gate.kind == "ratio" and not value >= 1.0:
+        raise UsageError(f"{gate.flag} must be at least 1 (largest class / smallest class), got {value}")
+    if gate.kind == "fraction" and not 0.0 <= value <= 1.0:
+        raise UsageError(f"{gate.flag} is a fraction between 0 and 1, got {value}")
+    if gate.kind == "count" and not value >= 0:
+        raise UsageError(f"{gate.flag} is a count, got {value}")
+
+
+def validate_thresholds(*, no_leakage: bool = False, **limits: float | int | None) -> dict[str, float]:
     """The given thresholds as {keyword: limit}; UsageError when none is given or one is out of range.
 
-    ``no_leakage`` is ``max_leaks=0`` (the names `curate report` colours its headline numbers by).
+    ``limits`` are gate keywords (:func:`curate.issues.gates`: ``max_label_issues=0.05`` ...);
+    None means not given. ``no_leakage`` is ``max_leaks=0``.
     """
-    given = {k: v for k, v in dict(max_label_issues=max_label_issues, max_duplicates=max_duplicates,
-                                   max_imbalance_ratio=max_imbalance_ratio, max_outliers=max_outliers,
-                                   max_unreadable=max_unreadable).items() if v is not None}
+    known = {g.keyword: g for g in gates()}
+    unknown = sorted(set(limits) - set(known))
+    if unknown:
+        raise UsageError(f"unknown threshold {unknown[0]!r}; thresholds are: {', '.join(known)}")
+    given = {k: v for k, v in limits.items() if v is not None}
     for key, value in given.items():
-        flag = "--" + key.replace("_", "-")
-        if key == "max_imbalance_ratio":
-            if not value >= 1.0:
-                raise UsageError(f"{flag} must be at least 1 (largest class / smallest class), got {value}")
-        elif not 0.0 <= value <= 1.0:
-            raise UsageError(f"{flag} is a fraction between 0 and 1, got {value}")
-    if max_leaks is not None and max_leaks < 0:
-        raise UsageError(f"--max-leaks is a count of duplicate groups, got {max_leaks}")
-    if no_leakage or max_leaks is not None:
-        given["max_leaks"] = 0 if no_leakage else max_leaks
+        check_limit(known[key], value)
+    if no_leakage:
+        given["max_leaks"] = 0
     if not given:
         raise UsageError("give at least one threshold, e.g. --max-label-issues 0.05 (see `curate check --help`)")
     return given
 
 
 def evaluate(summary: dict[str, Any], thresholds: dict[str, float]) -> list[CheckResult]:
-    """Every threshold against a summary.json dict, in the order of :data:`THRESHOLDS`."""
+    """Every threshold against a summary.json dict, in the order of :func:`curate.issues.gates`."""
     results = []
-    for keyword, (key, _) in THRESHOLDS.items():
+    for g in gates():
+        keyword, key = g.keyword, g.summary_key
         if keyword not in thresholds:
             continue
         value = summary.get(key)

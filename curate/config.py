@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from curate.issues import gates
+
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 
@@ -24,15 +26,9 @@ IMAGE_EXTENSIONS = frozenset(
 )
 
 #: Default gates of `curate check`, by the option's keyword name (``--max-label-issues`` ->
-#: ``max_label_issues``). The report colours its headline numbers against the same values, so a
-#: red number on the page is one that the default check would fail.
-#: Rates are fractions of samples; ``max_unreadable`` is a fraction of inputs; ``max_leaks`` is a
-#: number of duplicate groups that span more than one split.
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "max_label_issues": 0.05,
-    "max_duplicates": 0.05,
-    "max_outliers": 0.05,
-    "max_imbalance_ratio": 100.0,
-    "max_unreadable": 0.01,
-    "max_leaks": 0,
-}
+#: ``max_label_issues``), as each issue type (and the dataset) declares them
+#: (:func:`curate.issues.gates`). The report colours its headline numbers against the same
+#: values, so a red number on the page is one that the default check would fail. Rates are
+#: fractions of samples; ``max_unreadable`` is a fraction of inputs; ``max_leaks`` is a number of
+#: duplicate groups that span more than one split.
+DEFAULT_THRESHOLDS: dict[str, float] = {g.keyword: g.default for g in gates()}

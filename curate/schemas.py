@@ -73,24 +73,23 @@ NOISE = pa.schema(
     ]
 )
 
-#: issues.parquet — per-sample findings of the score stage.
-ISSUES = pa.schema(
-    [
-        SAMPLE_ID,
-        pa.field("label", pa.string()),
-        pa.field("label_quality", pa.float32()),  # 0..1, 1 = clean; null when unlabelled
-        pa.field("is_label_issue", pa.bool_(), nullable=False),
-        pa.field("suggested_label", pa.string()),
-        pa.field("suggested_confidence", pa.float32()),
-        pa.field("is_duplicate", pa.bool_(), nullable=False),  # a redundant copy (not the keeper)
-        pa.field("duplicate_group", pa.string()),  # shared by every member of a group; null if none
-        pa.field("duplicate_kind", pa.string()),  # exact | near; null if none
-        pa.field("duplicate_keep", pa.bool_()),  # the member to keep within its group
-        pa.field("is_leak", pa.bool_(), nullable=False),  # group spans more than one split
-        pa.field("outlier_score", pa.float32(), nullable=False),  # 0..1, 1 = typical
-        pa.field("is_outlier", pa.bool_(), nullable=False),
-    ]
-)
+#: Arrow types of the issue types' column type names (curate.issues.base.Column).
+_ARROW_TYPES = {"string": pa.string(), "bool": pa.bool_(), "float32": pa.float32(), "float64": pa.float64(),
+                "int64": pa.int64()}
+
+
+def issues_schema() -> pa.Schema:
+    """issues.parquet — per-sample findings of the score stage: ``sample_id``, ``label``, then every
+    registered issue type's columns in order (:func:`curate.issues.issue_types`)."""
+    from curate.issues import issue_types
+
+    fields = [SAMPLE_ID, pa.field("label", pa.string())]
+    for issue_type in issue_types():
+        fields += [pa.field(c.name, _ARROW_TYPES[c.type], nullable=c.nullable) for c in issue_type.columns]
+    return pa.schema(fields)
+
+
+ISSUES = issues_schema()
 
 #: classes.parquet — per-class statistics.
 CLASSES = pa.schema(

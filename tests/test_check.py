@@ -59,8 +59,9 @@ def test_cli_pass(ws):
     res = CliRunner().invoke(main, ["check", str(ws.root), "--max-label-issues", "0.2", "--max-imbalance-ratio", "25",
                                     "--no-leakage"])
     assert res.exit_code == 0, res.output
-    assert res.stdout.splitlines() == ["PASS  label_issue_rate 0.12 <= 0.2", "PASS  imbalance_ratio 20 <= 25",
-                                       "PASS  leaks 0 <= 0"]
+    # in gate order: each issue type's gates (label, duplicates and leaks, outliers), then the dataset's
+    assert res.stdout.splitlines() == ["PASS  label_issue_rate 0.12 <= 0.2", "PASS  leaks 0 <= 0",
+                                       "PASS  imbalance_ratio 20 <= 25"]
     assert res.stderr == ""
 
 

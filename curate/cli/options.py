@@ -86,25 +86,20 @@ def model_options(f: Callable) -> Callable:
     return wrapper
 
 
-def threshold_options(f: Callable) -> Callable:
-    """The gates of `curate check` (defaults in curate.config.DEFAULT_THRESHOLDS), as
-    ``max_label_issues=...`` keyword arguments; a value left unset is None (use the default)."""
-    from curate.config import DEFAULT_THRESHOLDS as d
+def threshold_options(f: Callable | None = None, *, with_defaults: bool = True) -> Callable:
+    """One option per gate of `curate check` (:func:`curate.issues.gates`: each issue type's,
+    then the dataset's), as ``max_label_issues=...`` keyword arguments; unset is None.
+    ``with_defaults`` names each default in the help (the report colours by them; `check`
+    itself gates only on what it is given). Values are validated by the library, which names
+    the flag (:func:`curate.check.check_limit`)."""
+    from curate.config import DEFAULT_THRESHOLDS
+    from curate.issues import gates
 
-    @click.option("--max-label-issues", type=click.FloatRange(0, 1), default=None,
-                  help=f"Highest acceptable share of label issues [default: {d['max_label_issues']}].")
-    @click.option("--max-duplicates", type=click.FloatRange(0, 1), default=None,
-                  help=f"Highest acceptable share of redundant duplicates [default: {d['max_duplicates']}].")
-    @click.option("--max-outliers", type=click.FloatRange(0, 1), default=None,
-                  help=f"Highest acceptable share of outliers [default: {d['max_outliers']}].")
-    @click.option("--max-imbalance-ratio", type=click.FloatRange(min=1), default=None,
-                  help=f"Highest acceptable largest/smallest class size [default: {d['max_imbalance_ratio']:g}].")
-    @click.option("--max-unreadable", type=click.FloatRange(0, 1), default=None,
-                  help=f"Highest acceptable share of unreadable inputs [default: {d['max_unreadable']}].")
-    @click.option("--max-leaks", type=click.IntRange(min=0), default=None,
-                  help=f"Most duplicate groups allowed to span splits [default: {d['max_leaks']}].")
-    @functools.wraps(f)
-    def wrapper(*args, **kwargs):
-        return f(*args, **kwargs)
+    def decorate(func: Callable) -> Callable:
+        for g in reversed(gates()):
+            default = f" [default: {DEFAULT_THRESHOLDS[g.keyword]:g}]" if with_defaults else ""
+            func = click.option(g.flag, g.keyword, type=int if g.kind == "count" else float, default=None,
+                                help=g.help + default)(func)
+        return func
 
-    return wrapper
+    return decorate if f is None else decorate(f)

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.data import align_rows
+from curate.issues import issue_types
 from curate.schemas import ACTIONS, MANIFEST
 
 
@@ -112,9 +113,7 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
         "num_classes": len(class_names),
         "class_counts": class_counts,
         "imbalance_ratio": (max(present) / min(present)) if present else None,
-        "label_issue_rate": None,
-        "duplicate_rate": None,
-        "outlier_rate": None,
+        **{t.rate: None for t in issue_types()},
         "leaks": None,
         "leaked_samples": None,
         "similarity_scale": similarity_scale,
@@ -125,20 +124,20 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
         def flagged(col: str, mask: np.ndarray) -> int:
             return int(sum(bool(v) for v, m in zip(iss[col], mask) if m))
 
+        for issue_type in issue_types():
+            # Rows where the type measured nothing (a null in its ``measured_by`` column: e.g. no
+            # label scored on unlabelled or one-class data) do not count: with none measured the
+            # rate is null, not 0, so a gate on it cannot pass.
+            measured = readable.copy()
+            if issue_type.measured_by is not None:
+                measured &= np.array([v is not None for v in iss[issue_type.measured_by]], dtype=bool)
+            if measured.any() or issue_type.measured_by is None:
+                out[issue_type.rate] = _rate(flagged(issue_type.flag, measured), int(measured.sum()))
+            else:
+                out.setdefault("not_measured", {})[issue_type.rate] = issue_type.not_measured
         leaked = [g for g, leak, ok in zip(iss["duplicate_group"], iss["is_leak"], readable) if leak and ok]
-        # Labelled rows the score stage left unscored (null label_quality: unlabelled data, one
-        # class) measure nothing: their rate is null, not 0, so a label-issue gate cannot pass.
-        scored = labelled & np.array([q is not None for q in iss["label_quality"]], dtype=bool)
-        if not scored.any():
-            out["not_measured"] = {"label_issue_rate": "no labelled sample was scored (unlabelled data, "
-                                                       "or a single class: nothing to confuse it with)"}
-        out.update(
-            label_issue_rate=_rate(flagged("is_label_issue", scored), int(scored.sum())) if scored.any() else None,
-            duplicate_rate=_rate(flagged("is_duplicate", readable), int(readable.sum())),
-            outlier_rate=_rate(flagged("is_outlier", readable), int(readable.sum())),
-            leaks=len({g for g in leaked if g is not None}) + sum(g is None for g in leaked),
-            leaked_samples=len(leaked),
-        )
+        out.update(leaks=len({g for g in leaked if g is not None}) + sum(g is None for g in leaked),
+                   leaked_samples=len(leaked))
     m = manifest.to_pydict()
     out["actions"] = {a: m["action"].count(a) for a in ACTIONS}
     out["num_training_samples"] = int(sum(1 for w in m["weight"] if w > 0))

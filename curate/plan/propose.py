@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from curate.data import align_rows, encode_labels
 from curate.graph.vote import knn_vote
+from curate.issues import issue_types
 from curate.plan.rebalance import STRATEGIES, class_weights, undersample
 from curate.schemas import PLAN
 
@@ -92,6 +93,7 @@ def propose(
 
     if issues is not None:
         iss = align_rows(issues, ids).to_pydict()
+        declared_rules = [t for t in issue_types() if t.rule is not None and t.flag in iss]
         groups = iss["duplicate_group"]
         keeper: dict[str, str] = {}
         members: Counter[str] = Counter()
@@ -146,6 +148,11 @@ def propose(
                 reasons[i].append(f"outlier (score {iss['outlier_score'][i]:.2f})")
                 if outliers != "keep":
                     escalate(i, outliers)
+            for issue_type in declared_rules:  # issue types that bring their own plan rule
+                if iss[issue_type.flag][i]:
+                    rule = issue_type.rule
+                    reasons[i].append(rule.reason.format(**{c.name: iss[c.name][i] for c in issue_type.columns}))
+                    escalate(i, rule.action)
         # Near-duplicate groups kept whole are sampled like one image.
         kept_members: Counter[str] = Counter(
             g for i, g in enumerate(groups) if g is not None and action[i] != "drop"

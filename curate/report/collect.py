@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from curate.data import class_names_of
 from curate.errors import StaleWorkspaceError
+from curate.issues import IssueType, gates, issue_types
 from curate.report import charts
 from curate.report.thumbnails import Thumbnails
 from curate.workspace import ARTIFACTS, PRODUCER, Workspace, read_meta
@@ -201,29 +202,32 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
         value = summary.get(key)
         return fallback() if value is None else value
 
-    labelled = None if issues is None else pc.is_valid(issues.column("label"))
-    label_rate = pick("label_issue_rate", lambda: None if issues is None else _rate(issues.column("is_label_issue"), labelled))
-    dup_rate = pick("duplicate_rate", lambda: None if issues is None else _rate(issues.column("is_duplicate")))
-    out_rate = pick("outlier_rate", lambda: None if issues is None else _rate(issues.column("is_outlier")))
     nonzero = counts[counts > 0]
-    imbalance = pick("imbalance_ratio", lambda: float(nonzero.max() / nonzero.min()) if nonzero.size else None)
-    leaks = summary.get("leaks")
-    if isinstance(leaks, list):
-        leaks = len(leaks)
-    if leaks is None and issues is not None:
+    leaks = None
+    if issues is not None:
         leaks = len(pc.unique(issues.filter(issues.column("is_leak")).column("duplicate_group").drop_null()))
-
     need_issues = missing_note("issues") if issues is None and "issues" not in inputs.problems else inputs.note("issues")
-    metrics = [
-        ("Label issues", label_rate, "max_label_issues", "pct", need_issues),
-        ("Duplicates", dup_rate, "max_duplicates", "pct", need_issues),
-        ("Outliers", out_rate, "max_outliers", "pct", need_issues),
-        ("Imbalance ratio", imbalance, "max_imbalance_ratio", "ratio", "no labelled samples"),
-        ("Unreadable inputs", unreadable_total / n if n else None, "max_unreadable", "pct", ""),
-        ("Split leaks", leaks, "max_leaks", "count", need_issues),
-    ]
+    # What a gate's number is when summary.json lacks it (a workspace not yet exported): measured
+    # here from the tables, with the hint shown when even that is impossible.
+    fallbacks: dict[str, tuple[Any, str]] = {
+        "imbalance_ratio": (float(nonzero.max() / nonzero.min()) if nonzero.size else None, "no labelled samples"),
+        "unreadable_rate": (unreadable_total / n if n else None, ""),
+        "leaks": (leaks, need_issues),
+    }
+    for issue_type in issue_types():
+        if issues is None:
+            fallbacks[issue_type.rate] = (None, need_issues)
+            continue
+        measured = None if issue_type.measured_by is None else pc.is_valid(issues.column(issue_type.measured_by))
+        fallbacks[issue_type.rate] = (_rate(issues.column(issue_type.flag), measured), need_issues)
+    kinds = {"fraction": "pct", "ratio": "ratio", "count": "count"}
     cards = []
-    for title, value, key, kind, hint in metrics:
+    for g in gates():
+        fallback, hint = fallbacks.get(g.summary_key, (None, ""))
+        value = pick(g.summary_key, lambda: fallback)
+        if isinstance(value, list):  # a summary written by another tool may list what it counts
+            value = len(value)
+        title, key, kind = g.title, g.keyword, kinds[g.kind]
         limit = thresholds.get(key)
         cards.append({
             "title": title,
@@ -424,20 +428,34 @@ def duplicate_cut(scale: Mapping[str, Any] | None) -> str | None:
             f"distance to a sample's nearest neighbour ({scale['median_nn_distance']:.4g}).")
 
 
-def outlier_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
+def issue_sections(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> list[dict[str, Any]]:
+    """One section per issue type that asks for the generic one (``IssueType.section``): its
+    flagged samples, least clean first by the type's score."""
+    return [flagged_section(t, inputs, lookup, thumbs, max_thumbnails) for t in issue_types() if t.section]
+
+
+def flagged_section(issue_type: IssueType, inputs: Inputs, lookup: Lookup, thumbs: Thumbnails,
+                    max_thumbnails: int) -> dict[str, Any]:
+    """The flagged samples of one issue type as tiles, the lowest score first."""
+    section = issue_type.section
+    assert section is not None
+    head = {"id": section.anchor, "title": section.title}
     issues = inputs.issues
     if issues is None:
-        return {"missing": inputs.note("issues")}
-    flagged = issues.filter(issues.column("is_outlier"))
-    worst = flagged.sort_by([("outlier_score", "ascending")]).slice(0, max_thumbnails)
-    worst = worst.select(["sample_id", "label", "outlier_score"]).to_pylist()
+        return {**head, "missing": inputs.note("issues")}
+    flagged = issues.filter(pc.fill_null(issues.column(issue_type.flag), False))
+    if issue_type.score is not None:
+        flagged = flagged.sort_by([(issue_type.score, "ascending"), ("sample_id", "ascending")])
+    worst = flagged.slice(0, max_thumbnails).to_pylist()
     ids = [r["sample_id"] for r in worst]
     lookup.thumbnails(ids, thumbs)
     records = {r["sample_id"]: r for r in lookup.records(ids)}
     return {
+        **head,
+        "lead": section.lead.format(total=f"{flagged.num_rows:,}", shown=len(worst)),
         "total": flagged.num_rows,
         "tiles": [tile(records[r["sample_id"]], thumbs, caption=r["label"] or "unlabelled",
-                       detail=f"typicality {r['outlier_score']:.2f}") for r in worst],
+                       detail=section.detail.format(**r)) for r in worst],
     }
 
 

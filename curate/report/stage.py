@@ -33,11 +33,15 @@ _FINGERPRINT_TAG = re.compile(rb'<meta name="curate-fingerprint" content="([0-9a
 def resolve_thresholds(thresholds: Mapping[str, float | None] | None) -> dict[str, float]:
     """Defaults from :data:`curate.config.DEFAULT_THRESHOLDS`, overridden by the non-None values
     given; unknown names are a usage error (they are `curate check`'s option names)."""
+    from curate.check import check_limit
+    from curate.issues import gate
+
     out = dict(DEFAULT_THRESHOLDS)
     for key, value in (thresholds or {}).items():
         if key not in DEFAULT_THRESHOLDS:
             raise UsageError(f"unknown threshold {key!r}; known: {', '.join(DEFAULT_THRESHOLDS)}")
         if value is not None:
+            check_limit(gate(key), value)
             out[key] = value
     return out
 
@@ -118,7 +122,7 @@ def run_report(
         "classes": collect.class_section(inputs),
         "labels": collect.label_section(inputs, lookup, thumbs, max_thumbnails),
         "duplicates": collect.duplicate_section(inputs, lookup, thumbs, max_thumbnails),
-        "outliers": collect.outlier_section(inputs, lookup, thumbs, max_thumbnails),
+        "issue_sections": collect.issue_sections(inputs, lookup, thumbs, max_thumbnails),
         "negatives": collect.negatives_section(inputs, lookup, thumbs, max_thumbnails),
     }
     progress.log(f"report: drawing the embedding map ({map_method})")
@@ -133,8 +137,8 @@ def run_report(
     page = render_page(context)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(target, page)
-    sections = {name: "missing" not in context[name]
-                for name in ("labels", "duplicates", "outliers", "negatives", "embedding_map")}
+    sections = {name: "missing" not in context[name] for name in ("labels", "duplicates", "negatives", "embedding_map")}
+    sections.update({s["id"]: "missing" not in s for s in context["issue_sections"]})
     return _summary(target, up_to_date=False, sections=sections, thumbnails=thumbs.count,
                     missing=context["missing_notes"])
 

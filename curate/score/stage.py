@@ -17,8 +17,9 @@ from curate import progress
 from curate.data import align_rows, load_embedded
 from curate.device import resolve_device
 from curate.config import DEFAULT_DUPLICATE_RADIUS
-from curate.graph.scale import SimilarityScale, measure_scale
-from curate.schemas import ISSUES
+from curate.graph.scale import SimilarityScale
+from curate.issues import issue_types
+from curate.schemas import issues_schema
 from curate.workspace import Workspace, write_parquet_atomic
 
 INPUTS = ["samples", "embeddings", "neighbors"]
@@ -32,10 +33,6 @@ def _image_areas(ws: Workspace, sample_ids: np.ndarray) -> np.ndarray | None:
     w = samples.column("width").to_numpy(zero_copy_only=False).astype(np.float64)
     h = samples.column("height").to_numpy(zero_copy_only=False).astype(np.float64)
     return w * h
-
-
-def _nullable(values: np.ndarray, mask: np.ndarray, type_: pa.DataType) -> pa.Array:
-    return pa.array(values, type=type_, mask=mask)
 
 
 def _describe(scale: SimilarityScale) -> str:
@@ -74,31 +71,38 @@ def run_score(
     """
     from curate.graph.stage import load_neighbors
     from curate.score.classes import class_statistics
-    from curate.score.duplicates import find_duplicates
-    from curate.score.noise import score_label_noise
-    from curate.score.outliers import score_outliers
+    from curate.score.context import ScoreContext
 
-    params = {"label_sources": sorted(label_sources), "folds": folds,
-              "duplicate_threshold": duplicate_threshold, "duplicate_radius": duplicate_radius, "outlier_z": outlier_z, "seed": seed}
+    types = issue_types()
+    params = {"label_sources": sorted(label_sources), "folds": folds, "duplicate_threshold": duplicate_threshold,
+              "duplicate_radius": duplicate_radius, "outlier_z": outlier_z, "seed": seed,
+              "issue_types": [t.name for t in types]}
     fp, inputs, issues_fresh = ws.plan("issues", "score", params, INPUTS, overwrite=overwrite)
     _, _, classes_fresh = ws.plan("classes", "score", params, INPUTS, overwrite=overwrite)
     if issues_fresh and classes_fresh:
         return {"stage": "score", "up_to_date": True}
 
     data = load_embedded(ws)
-    neighbors = load_neighbors(ws, data.sample_ids)
-    n, k_classes = len(data), data.num_classes
-
-    scale = measure_scale(neighbors[1], duplicate_threshold=duplicate_threshold, duplicate_radius=duplicate_radius)
-    progress.log(_describe(scale))
-    progress.log("finding duplicates")
-    dups = find_duplicates(data, neighbors, scale=scale, sizes=_image_areas(ws, data.sample_ids))
-    progress.log(f"scoring labels of {n} samples ({', '.join(label_sources)})")
-    noise = score_label_noise(data, neighbors=neighbors, sources=tuple(label_sources), folds=folds,
-                              seed=seed, device=resolve_device(device), scale=scale,
-                              duplicate_groups=dups.component)
-    progress.log("scoring outliers")
-    outl = score_outliers(data, neighbors, z_threshold=outlier_z)
+    ctx = ScoreContext(data, load_neighbors(ws, data.sample_ids), params, device=resolve_device(device),
+                       image_areas=_image_areas(ws, data.sample_ids))
+    n = len(data)
+    progress.log(_describe(ctx.scale))
+    names = np.array(data.class_names + [None], dtype=object)
+    columns: dict[str, Any] = {
+        "sample_id": data.sample_ids.tolist(),
+        "label": names[np.where(data.labels >= 0, data.labels, data.num_classes)].tolist(),
+    }
+    for issue_type in types:
+        progress.log(f"scoring {issue_type.name} issues of {n} samples")
+        found = issue_type.scoring_function()(ctx)
+        columns.update((c.name, found[c.name]) for c in issue_type.columns)
+    schema = issues_schema()
+    table = pa.Table.from_arrays(
+        [v if isinstance(v, pa.Array) else pa.array(v, type=field.type) for field, v in
+         zip(schema, (columns[name] for name in schema.names))],
+        schema=schema,
+    )
+    noise, dups = ctx.label_noise, ctx.duplicates
     scored = np.isfinite(noise.label_quality)
     classes = class_statistics(
         data, duplicates=dups,
@@ -107,30 +111,8 @@ def run_score(
         confident_joint=noise.confident_joint if scored.any() else None,
         seed=seed,
     )
-
-    names = np.array(data.class_names + [None], dtype=object)
-    labels = names[np.where(data.labels >= 0, data.labels, k_classes)]
-    suggested = names[np.where(scored, noise.suggested_label, k_classes)]
-    table = pa.Table.from_arrays(
-        [
-            pa.array(data.sample_ids.tolist(), type=pa.string()),
-            pa.array(labels.tolist(), type=pa.string()),
-            _nullable(noise.label_quality.astype(np.float32), ~scored, pa.float32()),
-            pa.array(noise.is_label_issue & scored, type=pa.bool_()),
-            pa.array(suggested.tolist(), type=pa.string()),
-            _nullable(noise.suggested_confidence.astype(np.float32), ~scored, pa.float32()),
-            pa.array(dups.is_duplicate, type=pa.bool_()),
-            pa.array(dups.group.tolist(), type=pa.string()),
-            pa.array(dups.kind.tolist(), type=pa.string()),
-            pa.array(dups.keep.tolist(), type=pa.bool_()),
-            pa.array(dups.is_leak, type=pa.bool_()),
-            pa.array(outl.outlier_score.astype(np.float32), type=pa.float32()),
-            pa.array(outl.is_outlier, type=pa.bool_()),
-        ],
-        schema=ISSUES,
-    )
     extra = {
-        "similarity_scale": scale.as_dict(),
+        "similarity_scale": ctx.scale.as_dict(),
         "notes": list(noise.notes),
         "confused_pairs": [[data.class_names[a], data.class_names[b], int(c)] for a, b, c in noise.confused_pairs],
         "num_duplicate_groups": dups.num_groups,
@@ -139,15 +121,18 @@ def run_score(
     }
     write_parquet_atomic(ws.path("issues"), table, fingerprint=fp, inputs=inputs, params=params, extra=extra)
     write_parquet_atomic(ws.path("classes"), classes, fingerprint=fp, inputs=inputs, params=params)
+    flagged = {t.name: int(np.asarray(table.column(t.flag).to_numpy(zero_copy_only=False), dtype=bool).sum())
+               for t in types}
     summary = {
         "stage": "score",
         "num_samples": n,
-        "label_issues": int(table.column("is_label_issue").to_numpy(zero_copy_only=False).sum()),
+        "flagged": flagged,
+        "label_issues": flagged["label"],
         "duplicates": int(dups.num_duplicates),
         "duplicate_groups": int(dups.num_groups),
         "leak_groups": int(dups.num_leak_groups),
-        "outliers": int(outl.is_outlier.sum()),
-        "similarity_scale": scale.as_dict(),
+        "outliers": flagged["outlier"],
+        "similarity_scale": ctx.scale.as_dict(),
         "notes": list(noise.notes),
     }
     for note in noise.notes:

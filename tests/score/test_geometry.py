@@ -16,13 +16,18 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from curate.graph.neighbors import exact_knn
 from curate.scan import run_scan
 from curate.synth import make_dataset
 from curate.workspace import Workspace
 
 
-@pytest.mark.parametrize("spread", [0.1, 1.0, 2.0], ids=["tight", "clip-like", "diffuse"])
-def test_scan_reads_the_geometry(tmp_path, spread):
+# Label-F1 floors. A diffuse space is hard for everyone: on these same arrays cleanlab's Datalab
+# scores 0.82 at spread 1 and 0.46 at spread 2, curate's scorer 0.88 and 0.54
+# (tests/bench/bench_geometries.py runs the two side by side on every geometry).
+@pytest.mark.parametrize("spread, label_f1", [(0.1, 0.85), (1.0, 0.85), (2.0, 0.5)],
+                         ids=["tight", "clip-like", "diffuse"])
+def test_scan_reads_the_geometry(tmp_path, spread, label_f1):
     ds = make_dataset(2000, 10, dim=64, imbalance_ratio=10.0, spread=spread, seed=3,
                       near_duplicate_fraction=0.03, exact_duplicate_fraction=0.0, outlier_fraction=0.02)
     np.save(tmp_path / "e.npy", ds.embeddings)
@@ -41,10 +46,14 @@ def test_scan_reads_the_geometry(tmp_path, spread):
     flagged = np.array(issues["is_label_issue"], dtype=bool)
     noisy = ds.is_noisy[rows]
     f1 = 2 * (flagged & noisy).sum() / (flagged.sum() + noisy.sum())
-    assert f1 >= 0.75, f1
+    assert f1 >= label_f1, f1
 
+    # outliers ranked at least as well as by cleanlab's outlier score (mean cosine distance to the
+    # 10 nearest neighbours), less 0.01
     outlier_score = np.array(issues["outlier_score"], dtype=float)
-    assert roc_auc_score(ds.is_outlier[rows], 1 - outlier_score) >= 0.85
+    _, sims = exact_knn(ds.embeddings[rows], 10)
+    reference = roc_auc_score(ds.is_outlier[rows], (1 - sims).mean(axis=1))
+    assert roc_auc_score(ds.is_outlier[rows], 1 - outlier_score) >= reference - 0.01
     assert summary["outlier_rate"] <= 0.1  # a skewed distance distribution is not a tail of outliers
 
     scale = summary["similarity_scale"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, workspace_arg
+from curate.cli.options import json_option, threshold_options, workspace_arg
 from curate.cli.output import emit
 from curate.errors import CurateError
 
@@ -16,16 +16,10 @@ class ChecksFailed(CurateError):
 
 @main.command("check")
 @workspace_arg
-@click.option("--max-label-issues", type=float, help="Most label issues allowed, as a fraction of labelled samples.")
-@click.option("--max-duplicates", type=float, help="Most redundant duplicate copies allowed, as a fraction.")
-@click.option("--max-imbalance-ratio", type=float, help="Largest class / smallest class allowed.")
-@click.option("--max-outliers", type=float, help="Most outliers allowed, as a fraction.")
-@click.option("--max-unreadable", type=float, help="Most unreadable inputs allowed, as a fraction.")
-@click.option("--max-leaks", type=int, help="Most duplicate groups allowed to span more than one split.")
+@threshold_options(with_defaults=False)
 @click.option("--no-leakage", is_flag=True, help="Fail when any duplicate group spans more than one split (--max-leaks 0).")
 @json_option
-def check_command(workspace, max_label_issues, max_duplicates, max_imbalance_ratio, max_outliers, max_unreadable,
-                  max_leaks, no_leakage, as_json):
+def check_command(workspace, no_leakage, as_json, **limits):
     """Gate on WORKSPACE/summary.json: exit 0 when every threshold passes, 1 when any fails, 2 on bad usage.
 
     Every check is listed on stdout (PASS/FAIL with value vs limit); when any fails, one line on
@@ -34,10 +28,7 @@ def check_command(workspace, max_label_issues, max_duplicates, max_imbalance_rat
     from curate.check import check_workspace
     from curate.workspace import Workspace
 
-    results = check_workspace(Workspace(workspace), max_label_issues=max_label_issues,
-                              max_duplicates=max_duplicates, max_imbalance_ratio=max_imbalance_ratio,
-                              max_outliers=max_outliers, max_unreadable=max_unreadable, max_leaks=max_leaks,
-                              no_leakage=no_leakage)
+    results = check_workspace(Workspace(workspace), no_leakage=no_leakage, **limits)
     failed = [r for r in results if not r.passed]
     emit({"passed": not failed, "checks": [r.to_dict() for r in results]}, as_json=as_json,
          human=lambda out: "\n".join(f"{'PASS' if c['passed'] else 'FAIL'}  {c['message']}" for c in out["checks"]))

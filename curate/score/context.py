@@ -1,0 +1,63 @@
+"""What every issue type's scorer may use: the data, the neighbour graph, the stage's parameters,
+and the shared findings, each computed once on first use (label scoring needs the duplicate
+groups; class statistics need both)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from curate.data import Embedded
+from curate.graph.scale import SimilarityScale, measure_scale
+
+
+@dataclass
+class ScoreContext:
+    """Inputs and shared findings of one score run.
+
+    data:        the embedded samples
+    neighbors:   ``(idx (N, k) int64, sims (N, k) float32)``, self excluded
+    params:      the score stage's parameters (``label_sources``, ``folds``,
+                 ``duplicate_threshold``, ``duplicate_radius``, ``outlier_z``, ``seed``)
+    device:      resolved torch device for the probe
+    image_areas: (N,) width x height to keep the largest copy, None for arrays
+    """
+
+    data: Embedded
+    neighbors: tuple[np.ndarray, np.ndarray]
+    params: dict[str, Any]
+    device: str = "cpu"
+    image_areas: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def scale(self) -> SimilarityScale:
+        """The space's near-duplicate cut and vote temperature (curate.graph.scale)."""
+        return measure_scale(self.neighbors[1], duplicate_threshold=self.params.get("duplicate_threshold"),
+                             duplicate_radius=self.params["duplicate_radius"])
+
+    @cached_property
+    def duplicates(self):
+        """:class:`curate.score.duplicates.DuplicateResult`."""
+        from curate.score.duplicates import find_duplicates
+
+        return find_duplicates(self.data, self.neighbors, scale=self.scale, sizes=self.image_areas)
+
+    @cached_property
+    def label_noise(self):
+        """:class:`curate.score.noise.LabelNoiseResult` (its duplicate groups keep copies in one fold)."""
+        from curate.score.noise import score_label_noise
+
+        return score_label_noise(self.data, neighbors=self.neighbors, sources=tuple(self.params["label_sources"]),
+                                 folds=self.params["folds"], seed=self.params["seed"], device=self.device,
+                                 scale=self.scale, duplicate_groups=self.duplicates.component)
+
+    @cached_property
+    def outliers(self):
+        """:class:`curate.score.outliers.OutlierResult`."""
+        from curate.score.outliers import score_outliers
+
+        return score_outliers(self.data, self.neighbors, z_threshold=self.params["outlier_z"])
