@@ -29,13 +29,14 @@ import pyarrow.parquet as pq
 
 from curate.errors import DataError
 from curate.schemas import embedding_shard_schema, text_embedding_schema
-# The folder's record and completion marker belong to the storage layer (so the workspace can read
-# them without importing this module); the embed package has always called them by these names.
 from curate.storage import SHARDS_COMPLETE as SUCCESS
 from curate.storage import SHARDS_META as META
 from curate.storage import read_shards_meta as read_run_meta
 from curate.storage import shards_complete as is_complete
 from curate.storage import write_parquet_atomic, write_text_atomic
+
+# META, SUCCESS, read_run_meta and is_complete are the storage layer's (the workspace reads a
+# folder's record without importing this module); the embed package calls them by these names.
 
 TEXT = "text.parquet"
 

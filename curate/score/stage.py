@@ -19,9 +19,10 @@ from curate.device import resolve_device
 from curate.config import DEFAULT_DUPLICATE_RADIUS
 from curate.graph.scale import SimilarityScale, measure_scale
 from curate.schemas import ISSUES
+from curate.stages import STAGES
 from curate.workspace import Workspace, write_parquet_atomic
 
-INPUTS = ["samples", "embeddings", "neighbors"]
+INPUTS = STAGES["score"].inputs
 
 
 def _image_areas(ws: Workspace, sample_ids: np.ndarray) -> np.ndarray | None:
@@ -141,6 +142,7 @@ def run_score(
     write_parquet_atomic(ws.path("classes"), classes, fingerprint=fp, inputs=inputs, params=params)
     summary = {
         "stage": "score",
+        "up_to_date": False,
         "num_samples": n,
         "label_issues": int(table.column("is_label_issue").to_numpy(zero_copy_only=False).sum()),
         "duplicates": int(dups.num_duplicates),
