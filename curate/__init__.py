@@ -4,9 +4,8 @@ The flat public API lives here; heavy dependencies (torch, open_clip) are import
 inside the functions that need them, so ``import curate`` and ``curate --help`` stay fast.
 """
 
-__version__ = "0.1.0"
-
 from curate.errors import CurateError, DataError, ModelLoadError, StaleWorkspaceError, UsageError
+from curate.version import __version__
 from curate.workspace import Workspace
 
 __all__ = [

@@ -1,43 +1,66 @@
-"""The stage chain behind ``curate scan`` and recipes.
+"""The runner behind ``curate scan`` and recipes: plan a list of stages, then run the plan.
 
 Each stage is a library function ``run_<stage>(ws, *, ..., overwrite=False)`` (index also takes
-the data location first) that reads and writes only workspace files. The registry maps a stage
-name to that function by import path, so importing this module stays cheap.
+the data location first) that reads and writes only workspace files; the stage table
+(:mod:`curate.stages`) says which function, imported only when a stage runs, so importing this
+module stays cheap.
+
+A run has per-stage parameters and common options (``device``, ``seed``, ``workers``, ...): a
+common option goes to every stage of the run whose function takes it, and a stage's own
+parameter of the same name wins. Bring-your-own embeddings (:class:`ArrayInput`) replace the
+stages an import writes for (index, embed) with that import.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from curate.errors import UsageError
+from curate import progress
+from curate.errors import DataError, UsageError
+from curate.stages import STAGE_ORDER, STAGES, StageFunction, replaced_by_import
 
-#: The full chain in order; ``curate scan`` runs all of it.
-STAGE_ORDER: tuple[str, ...] = (
-    "index", "embed", "neighbors", "score", "negatives", "propose", "export", "report",
-)
-
-STAGES: dict[str, str] = {
-    "index": "curate.index.stage:run_index",
-    "embed": "curate.embed.runner:run_embed",
-    "neighbors": "curate.graph.stage:run_neighbors",
-    "score": "curate.score.stage:run_score",
-    "negatives": "curate.negatives.stage:run_negatives",
-    "propose": "curate.plan.stage:run_propose",
-    "export": "curate.export.stage:run_export",
-    "report": "curate.report.stage:run_report",
-}
+if TYPE_CHECKING:
+    from curate.workspace import Workspace
 
 
-def stage_function(name: str) -> Callable[..., Any]:
+@dataclass
+class ArrayInput:
+    """Bring-your-own embeddings instead of a data folder: replaces the index and embed stages.
+
+    ``embeddings``: an N x D ``.npy``, or Parquet with a list column (``embedding_column``);
+    ``labels``: N labels (``.npy``), or ``label_column`` of the embeddings' Parquet.
+    """
+
+    embeddings: str | os.PathLike[str]
+    labels: str | os.PathLike[str] | None = None
+    embedding_column: str | None = None
+    label_column: str | None = None
+    class_names: list[str] | None = None
+
+
+#: What a run reads: a dataset location for the index stage, user embeddings, or nothing (a run
+#: that starts after index, on a workspace that has its inputs).
+DataSource = str | os.PathLike[str] | ArrayInput | None
+
+
+@dataclass(frozen=True)
+class StageCall:
+    """One step of a planned run: a stage and the keyword arguments its function will get."""
+
+    stage: str
+    kwargs: dict[str, Any]
+
+
+def stage_function(name: str) -> StageFunction:
     """The library function of a stage."""
     try:
-        module, attr = STAGES[name].split(":")
+        return STAGES[name].function()
     except KeyError:
         raise UsageError(f"unknown stage {name!r}; stages are: {', '.join(STAGE_ORDER)}") from None
-    return getattr(importlib.import_module(module), attr)
 
 
 def stage_parameters(name: str) -> dict[str, inspect.Parameter]:
@@ -57,3 +80,85 @@ def validate_params(name: str, params: Mapping[str, Any]) -> None:
             raise UsageError(
                 f"stage {name!r} has no parameter {key!r}; it takes: {', '.join(sorted(known)) or 'none'}"
             )
+
+
+def stages_for(source: DataSource, stages: Sequence[str]) -> list[str]:
+    """The stages a run on ``source`` executes: with :class:`ArrayInput` the import stands in for
+    the stages whose artifacts it writes (index, embed)."""
+    if isinstance(source, ArrayInput):
+        return [s for s in stages if not replaced_by_import(s)]
+    return list(stages)
+
+
+def plan_stages(
+    stages: Sequence[str],
+    *,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    common: Mapping[str, Any] | None = None,
+) -> list[StageCall]:
+    """Each stage with its keyword arguments: every ``common`` option the stage's function takes
+    (values passed as given, None included), then the stage's own ``params`` over them.
+
+    Unknown parameters of a planned stage are a :class:`UsageError` before anything runs;
+    ``params`` of stages not in ``stages`` are left unused.
+    """
+    params = params or {}
+    calls = []
+    for name in stages:
+        own = dict(params.get(name, {}))
+        validate_params(name, own)
+        takes = stage_parameters(name)
+        shared = {key: value for key, value in (common or {}).items() if key in takes}
+        calls.append(StageCall(name, {**shared, **own}))
+    return calls
+
+
+def import_embedding_files(ws: Workspace, arrays: ArrayInput, *, overwrite: bool = False) -> dict[str, Any]:
+    """Load an N x D array (.npy, or Parquet such as clip-retrieval's) and optional labels
+    (.npy, or a column of the embeddings' Parquet) into the workspace (samples + embeddings)."""
+    from curate.embed.importer import import_arrays, load_array
+
+    emb = load_array(arrays.embeddings, column=arrays.embedding_column)
+    labels = None
+    if arrays.labels is not None:
+        labels = load_array(arrays.labels, column=arrays.label_column)
+    elif arrays.label_column is not None:
+        labels = load_array(arrays.embeddings, column=arrays.label_column)
+    written = import_arrays(ws, emb, labels, class_names=arrays.class_names, overwrite=overwrite)
+    return {"num_samples": int(emb.shape[0]), "dim": int(emb.shape[1]), "labelled": labels is not None,
+            "up_to_date": not written}
+
+
+def run_plan(
+    plan: Sequence[StageCall],
+    source: DataSource,
+    ws: Workspace,
+    *,
+    overwrite: bool = False,
+    name: str = "run",
+) -> list[dict[str, Any]]:
+    """Run ``plan`` in order on ``source`` into ``ws``; returns each step's summary with its
+    ``stage`` (``"import"`` for user embeddings) and ``up_to_date`` (nothing needed doing).
+
+    Stops with :class:`DataError` when index finds no readable image and the plan goes on to
+    stages that need one. ``name`` prefixes the progress lines.
+    """
+    ws.root.mkdir(parents=True, exist_ok=True)
+    summaries: list[dict[str, Any]] = []
+    if isinstance(source, ArrayInput):
+        progress.log(f"[{name}] importing embeddings from {source.embeddings}")
+        summaries.append({**import_embedding_files(ws, source, overwrite=overwrite), "stage": "import"})
+    for position, call in enumerate(plan):
+        progress.log(f"[{name}] {call.stage}")
+        stage = STAGES[call.stage]
+        function = stage.function()
+        if stage.takes_data:
+            if source is None or isinstance(source, ArrayInput):
+                raise UsageError(f"stage {call.stage!r} reads DATA: give a folder or manifest of images")
+            summary = function(source, ws, **call.kwargs, overwrite=overwrite)
+        else:
+            summary = function(ws, **call.kwargs, overwrite=overwrite)
+        summaries.append({**summary, "stage": call.stage})
+        if call.stage == "index" and position + 1 < len(plan) and summary.get("num_readable", 0) == 0:
+            raise DataError(f"none of the {summary.get('num_samples', 0)} inputs in {source} is a readable image")
+    return summaries

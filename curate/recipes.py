@@ -9,7 +9,7 @@
     relabel_threshold = 0.9
 
 Stages run in the order listed (which must follow the chain order of
-:data:`curate.pipeline.STAGE_ORDER`); a ``[stages.<name>]`` table sets keyword parameters of that
+:data:`curate.stages.STAGE_ORDER`); a ``[stages.<name>]`` table sets keyword parameters of that
 stage's library function. Unknown keys, unknown stages and values of the wrong type are
 :class:`UsageError` naming the key, raised when the recipe is loaded — before anything runs.
 """
@@ -25,9 +25,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from curate import progress
 from curate.errors import CurateError, UsageError
-from curate.pipeline import STAGE_ORDER, stage_function, stage_parameters, validate_params
+from curate.pipeline import (
+    ArrayInput,  # noqa: F401  (re-exported: a recipe runs on data or an ArrayInput)
+    DataSource,
+    plan_stages,
+    run_plan,
+    stage_function,
+    stage_parameters,
+    stages_for,
+    validate_params,
+)
+from curate.stages import STAGE_ORDER
 from curate.workspace import Workspace
 
 #: where the recipes shipped with curate live (``curate run audit`` finds ``recipes/audit.toml``).
@@ -43,14 +52,6 @@ class Recipe:
     stages: list[str]
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: Path | None = None
-
-
-@dataclass
-class ArrayInput:
-    """Bring-your-own embeddings instead of a data folder: replaces the index and embed stages."""
-
-    embeddings: str | os.PathLike[str]
-    labels: str | os.PathLike[str] | None = None
 
 
 def _checked_stage_parameters(stage: str):
@@ -200,20 +201,21 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 
 def apply_overrides(recipe: Recipe, overrides: Sequence[str] = (), *, common: Mapping[str, Any] | None = None
                     ) -> dict[str, dict[str, Any]]:
-    """The recipe's parameters with ``--set`` overrides and common options applied, validated.
+    """The recipe's own parameters with ``--set`` overrides applied, validated.
 
-    ``common`` (e.g. ``{"model": "...", "device": "cpu"}``; None values ignored) goes to every
-    stage of the recipe that takes that parameter; a common option no stage takes is a UsageError.
+    ``common`` (e.g. ``{"model": "...", "device": "cpu"}``; None values ignored) is checked here
+    but handed to the stages by the runner (:func:`curate.pipeline.plan_stages`): each option must
+    fit a stage of the recipe (else UsageError), and it replaces the recipe file's value of the
+    same key — the command line wins over the file, and ``--set`` over both.
     """
     params = {stage: dict(p) for stage, p in recipe.params.items()}
-    for key, value in (common or {}).items():
-        if value is None:
-            continue
+    for key, value in _given(common).items():
         takers = [s for s in recipe.stages if key in _checked_stage_parameters(s)]
         if not takers:
             raise UsageError(f"--{key.replace('_', '-')} has no effect: no stage of recipe {recipe.name!r} takes it")
         for stage in takers:
-            params.setdefault(stage, {})[key] = value
+            check_stage_params(stage, {key: value})
+            params.get(stage, {}).pop(key, None)
     for text in overrides:
         stage, key, value = parse_override(text)
         if stage not in recipe.stages:
@@ -225,36 +227,26 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str] = (), *, common: Ma
     return params
 
 
-def run_recipe(recipe: Recipe, data: str | os.PathLike[str] | ArrayInput | None, ws: Workspace,
+def _given(common: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The common options that were given (a None value means the flag was not)."""
+    return {key: value for key, value in (common or {}).items() if value is not None}
+
+
+def run_recipe(recipe: Recipe, data: DataSource, ws: Workspace,
                overrides: Sequence[str] = (), *, common: Mapping[str, Any] | None = None,
                overwrite: bool = False) -> list[dict[str, Any]]:
-    """Run the recipe's stages in order on ``data`` into ``ws``; returns each stage's summary.
+    """Run the recipe's stages in order on ``data`` into ``ws``; returns each step's summary
+    (``stage``, ``up_to_date`` and the stage's own figures).
 
     ``data`` is the dataset location handed to the index stage, or an :class:`ArrayInput`, in which
-    case the arrays are imported (:func:`curate.scan.import_embedding_files`) in place of index and
-    embed (as ``curate scan --embeddings`` does). ``overrides`` are ``"stage.key=value"`` strings; everything is validated before the
-    first stage runs.
+    case the arrays are imported (:func:`curate.pipeline.import_embedding_files`) in place of index
+    and embed (as ``curate scan --embeddings`` does). ``overrides`` are ``"stage.key=value"``
+    strings; everything is validated before the first stage runs.
     """
     if data is None and "index" in recipe.stages:
         raise UsageError(f"recipe {recipe.name!r} starts by indexing: give DATA or --embeddings")
-    if isinstance(data, ArrayInput):  # the arrays stand in for index + embed and their parameters
-        kept = [s for s in recipe.stages if s not in ("index", "embed")]
-        recipe = replace(recipe, stages=kept, params={s: p for s, p in recipe.params.items() if s in kept})
+    kept = stages_for(data, recipe.stages)  # arrays stand in for index + embed and their parameters
+    recipe = replace(recipe, stages=kept, params={s: p for s, p in recipe.params.items() if s in kept})
     params = apply_overrides(recipe, overrides, common=common)
-    summaries: list[dict[str, Any]] = []
-    if isinstance(data, ArrayInput):
-        from curate.scan import import_embedding_files
-
-        progress.log(f"importing embeddings from {data.embeddings}")
-        imported = import_embedding_files(ws, data.embeddings, data.labels, overwrite=overwrite)
-        summaries.append({**imported, "stage": "import"})
-    for stage in recipe.stages:
-        fn = stage_function(stage)
-        progress.log(f"[{recipe.name}] {stage}")
-        kwargs = params.get(stage, {})
-        if stage == "index":
-            summary = fn(data, ws, **kwargs, overwrite=overwrite)
-        else:
-            summary = fn(ws, **kwargs, overwrite=overwrite)
-        summaries.append(dict(summary or {}, stage=stage))
-    return summaries
+    plan = plan_stages(recipe.stages, params=params, common=_given(common))
+    return run_plan(plan, data, ws, overwrite=overwrite, name=recipe.name)

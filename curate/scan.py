@@ -7,38 +7,61 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from curate import progress
 from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
-from curate.errors import DataError, UsageError
-from curate.pipeline import STAGE_ORDER, stage_function, validate_params
+from curate.errors import UsageError
+from curate.pipeline import (
+    ArrayInput,
+    DataSource,
+    StageCall,
+    plan_stages,
+    run_plan,
+    stages_for,
+    validate_params,
+)
+from curate.stages import STAGE_ORDER, replaced_by_import
 from curate.workspace import Workspace
 
 #: stages that run on embeddings, whatever produced them
-POST_EMBEDDING_STAGES: tuple[str, ...] = STAGE_ORDER[2:]
+POST_EMBEDDING_STAGES: tuple[str, ...] = tuple(s for s in STAGE_ORDER if not replaced_by_import(s))
 
 
-def import_embedding_files(
-    ws: Workspace,
-    embeddings: str | Path,
-    labels: str | Path | None = None,
+def audit_plan(
+    data: str | Path | None,
     *,
+    embeddings: str | Path | None = None,
+    labels: str | Path | None = None,
     embedding_column: str | None = None,
     label_column: str | None = None,
     class_names: list[str] | None = None,
-    overwrite: bool = False,
-) -> dict[str, Any]:
-    """Load an N x D array (.npy, or Parquet such as clip-retrieval's) and optional labels
-    (.npy, or a column of the embeddings' Parquet) into the workspace."""
-    from curate.embed.importer import import_arrays, load_array
+    model: str = DEFAULT_MODEL,
+    pretrained: str | None = DEFAULT_PRETRAINED,
+    device: str = "auto",
+    batch_size: int | None = None,
+    workers: int | None = None,
+    stage_params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[DataSource, list[StageCall]]:
+    """What :func:`run_scan` will run, with the same arguments: its source and its planned stages.
 
-    emb = load_array(embeddings, column=embedding_column)
-    lab = None
-    if labels is not None:
-        lab = load_array(labels, column=label_column)
-    elif label_column is not None:
-        lab = load_array(embeddings, column=label_column)
-    import_arrays(ws, emb, lab, class_names=class_names, overwrite=overwrite)
-    return {"num_samples": int(emb.shape[0]), "dim": int(emb.shape[1]), "labelled": lab is not None}
+    ``device``, ``workers``, ``model`` and ``pretrained`` are common options (each goes to every
+    stage that takes it: ``device`` to embed, neighbors and score). ``batch_size`` goes to embed
+    only: negatives has a ``batch_size`` too, but it means the contrastive batch, not images per
+    forward pass. ``stage_params`` win over both.
+    """
+    stage_params = {name: dict(p) for name, p in (stage_params or {}).items()}
+    for name, params in stage_params.items():
+        validate_params(name, params)
+    if (data is None) == (embeddings is None):
+        raise UsageError("give either DATA (images) or --embeddings, not both" if data is not None
+                         else "give DATA (a folder or manifest of images) or --embeddings E.npy")
+    if labels is not None and embeddings is None:
+        raise UsageError("--labels goes with --embeddings; image labels come from DATA")
+    source: DataSource = data
+    if embeddings is not None:
+        source = ArrayInput(embeddings, labels, embedding_column=embedding_column, label_column=label_column,
+                            class_names=class_names)
+    stage_params["embed"] = {"batch_size": batch_size, **stage_params.get("embed", {})}
+    common = {"model": model, "pretrained": pretrained, "device": device, "workers": workers}
+    return source, plan_stages(stages_for(source, STAGE_ORDER), params=stage_params, common=common)
 
 
 def run_scan(
@@ -61,38 +84,18 @@ def run_scan(
     """Run index -> embed -> neighbors -> score -> negatives -> propose -> export -> report.
 
     With ``embeddings`` (and optional ``labels``) the index and embed stages are replaced by an
-    import of those arrays. ``stage_params`` sets any stage's keyword parameters by stage name.
-    Returns the contents of summary.json. Finding problems in the data is not an error (that is
-    ``curate check``'s job); data that cannot be used at all raises :class:`DataError`.
+    import of those arrays. ``stage_params`` sets any stage's keyword parameters by stage name;
+    the common options reach every stage that takes them (:func:`audit_plan`).
+    Returns the contents of summary.json, plus ``steps``: each step's ``stage`` and
+    ``up_to_date``. Finding problems in the data is not an error (that is ``curate check``'s
+    job); data that cannot be used at all raises :class:`DataError`.
     """
-    stage_params = {name: dict(p) for name, p in (stage_params or {}).items()}
-    for name, params in stage_params.items():
-        validate_params(name, params)
-    if (data is None) == (embeddings is None):
-        raise UsageError("give either DATA (images) or --embeddings, not both" if data is not None
-                         else "give DATA (a folder or manifest of images) or --embeddings E.npy")
-    if labels is not None and embeddings is None:
-        raise UsageError("--labels goes with --embeddings; image labels come from DATA")
-    ws.root.mkdir(parents=True, exist_ok=True)
-
-    if embeddings is not None:
-        progress.log(f"importing embeddings from {embeddings}")
-        import_embedding_files(ws, embeddings, labels, embedding_column=embedding_column,
-                               label_column=label_column, class_names=class_names, overwrite=overwrite)
-    else:
-        progress.log(f"indexing {data}")
-        indexed = stage_function("index")(data, ws, **stage_params.get("index", {}), overwrite=overwrite)
-        if indexed.get("num_readable", 0) == 0:
-            raise DataError(f"none of the {indexed.get('num_samples', 0)} inputs in {data} is a readable image")
-        embed_params = {"model": model, "pretrained": pretrained, "device": device,
-                        "batch_size": batch_size, "workers": workers, **stage_params.get("embed", {})}
-        progress.log(f"embedding with {embed_params['model']}")
-        stage_function("embed")(ws, **embed_params, overwrite=overwrite)
-
-    for name in POST_EMBEDDING_STAGES:
-        progress.log(f"running {name}")
-        params = dict(stage_params.get(name, {}))
-        if name == "neighbors":
-            params.setdefault("device", device)
-        stage_function(name)(ws, **params, overwrite=overwrite)
-    return json.loads(ws.path("summary").read_text())
+    source, plan = audit_plan(
+        data, embeddings=embeddings, labels=labels, embedding_column=embedding_column, label_column=label_column,
+        class_names=class_names, model=model, pretrained=pretrained, device=device, batch_size=batch_size,
+        workers=workers, stage_params=stage_params,
+    )
+    steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan")
+    summary = json.loads(ws.path("summary").read_text())
+    summary["steps"] = [{"stage": step["stage"], "up_to_date": bool(step.get("up_to_date"))} for step in steps]
+    return summary

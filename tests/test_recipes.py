@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from curate.cli import main
 from curate.embed.importer import import_arrays
 from curate.errors import UsageError
-from curate.pipeline import STAGES
 from curate.recipes import RECIPES_DIR, ArrayInput, load_recipe, parse_override, run_recipe
+from curate.stages import STAGES
 from curate.workspace import Workspace
 from tests.fixtures.scored import write_neighbors
 
@@ -27,7 +27,7 @@ def test_shipped_recipe_is_valid(path):
 
     stages = tomllib.loads(path.read_text())["recipe"]["stages"]
     for stage in stages:  # every stage a shipped recipe names resolves to a real function
-        importlib.import_module(STAGES[stage].split(":")[0])
+        importlib.import_module(STAGES[stage].module)
     recipe = load_recipe(path.stem)
     assert recipe.name == path.stem and recipe.stages == stages and recipe.description
 

@@ -15,6 +15,7 @@ from curate import progress
 from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from curate.embed import store
 from curate.errors import DataError, UsageError
+from curate.stages import STAGES
 from curate.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -85,15 +86,16 @@ def run_embed(
     started = time.perf_counter()
     source = resolve_source(model, pretrained)
     params = embed_params(source.identity, shard_size=shard_size)
-    fp, inputs, up_to_date = ws.plan("embeddings", "embed", params, ["samples"], overwrite=overwrite)
+    fp, inputs, up_to_date = ws.plan("embeddings", "embed", params, STAGES["embed"].inputs, overwrite=overwrite)
     folder = ws.path("embeddings")
-    summary: dict[str, Any] = {"stage": "embed", "model": source.description, "skipped": False}
+    summary: dict[str, Any] = {"stage": "embed", "model": source.description,
+                               "up_to_date": False, "skipped": False}
     if up_to_date and store.is_complete(folder):
         meta = store.read_run_meta(folder) or {}
         failures = store.read_failures(folder)
         text = store.read_text_embeddings(folder)
         summary.update(
-            skipped=True, num_samples=int(meta.get("num_rows", 0)),
+            up_to_date=True, skipped=True, num_samples=int(meta.get("num_rows", 0)),
             num_embedded=int(meta.get("num_rows", 0)) - len(failures), num_failed=len(failures),
             failed=_failure_list(failures), dim=meta.get("dim"), num_shards=meta.get("num_shards"),
             text_embeddings=0 if text is None else len(text[0]),

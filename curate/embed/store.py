@@ -29,10 +29,15 @@ import pyarrow.parquet as pq
 
 from curate.errors import DataError
 from curate.schemas import embedding_shard_schema, text_embedding_schema
-from curate.workspace import write_parquet_atomic, write_text_atomic
+from curate.storage import SHARDS_COMPLETE as SUCCESS
+from curate.storage import SHARDS_META as META
+from curate.storage import read_shards_meta as read_run_meta
+from curate.storage import shards_complete as is_complete
+from curate.storage import write_parquet_atomic, write_text_atomic
 
-META = "_meta.json"
-SUCCESS = "_SUCCESS"
+# META, SUCCESS, read_run_meta and is_complete are the storage layer's (the workspace reads a
+# folder's record without importing this module); the embed package calls them by these names.
+
 TEXT = "text.parquet"
 
 
@@ -42,28 +47,6 @@ def shard_path(folder: Path, index: int) -> Path:
 
 def _marker(folder: Path, index: int) -> Path:
     return folder / f"part-{index:05d}.done"
-
-
-def read_run_meta(folder: Path) -> dict[str, Any] | None:
-    path = folder / META
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
-
-
-def stored_fingerprint(folder: Path) -> str | None:
-    """Fingerprint of the run that wrote (or is writing) this folder; None if there is none."""
-    meta = read_run_meta(folder)
-    return None if meta is None else meta["fingerprint"]
-
-
-def stored_inputs(folder: Path) -> dict[str, str]:
-    meta = read_run_meta(folder)
-    return {} if meta is None else dict(meta.get("inputs", {}))
-
-
-def is_complete(folder: Path) -> bool:
-    return (folder / SUCCESS).exists()
 
 
 def start_run(

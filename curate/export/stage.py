@@ -10,24 +10,19 @@ from curate.data import class_names_of
 from curate.errors import UsageError
 from curate.export.manifest import build_manifest, summarise
 from curate.schemas import ACTIONS
+from curate.stages import ARTIFACTS_WITH_PARAMS, STAGES
 from curate.workspace import Workspace, read_meta, write_parquet_atomic, write_text_atomic
 
 #: artifacts whose fingerprints and parameters summary.json records, in chain order.
-RECORDED = ("samples", "embeddings", "neighbors", "issues", "classes", "negatives", "batches", "plan", "manifest")
+RECORDED = ARTIFACTS_WITH_PARAMS
 
 
 def _stage_record(ws: Workspace) -> dict[str, Any]:
-    from curate.embed.store import read_run_meta
-
     record: dict[str, Any] = {}
     for artifact in RECORDED:
-        if not ws.exists(artifact):
-            continue
-        if artifact == "embeddings":
-            meta = read_run_meta(ws.path("embeddings")) or {}
-        else:
-            meta = read_meta(ws.path(artifact))
-        record[artifact] = {"fingerprint": meta.get("fingerprint"), "params": meta.get("params", {})}
+        if ws.exists(artifact):
+            meta = ws.record(artifact)
+            record[artifact] = {"fingerprint": meta.get("fingerprint"), "params": meta.get("params", {})}
     return record
 
 
@@ -48,13 +43,13 @@ def run_export(
     if bad or not include:
         raise UsageError(f"include must name actions among {', '.join(ACTIONS)}; got {', '.join(include) or 'none'}")
     ws.require("samples")
-    inputs = ["samples"] + [a for a in ("plan", "issues", "classes", "negatives") if ws.exists(a)]
+    inputs = STAGES["export"].inputs_present(ws.exists)
     params = {"include": sorted(include)}
     fp, input_fps, fresh = ws.plan("manifest", "export", params, inputs, overwrite=overwrite)
     summary_path = ws.path("summary")
     if fresh and summary_path.exists():
         summary = json.loads(summary_path.read_text())
-        summary["skipped"] = True
+        summary["up_to_date"] = summary["skipped"] = True
         return summary
     samples = ws.read_table("samples")
     plan = ws.read_table("plan") if "plan" in inputs else None
@@ -73,5 +68,5 @@ def run_export(
                         classes=classes, confusion_pairs=pairs, stages=_stage_record(ws), similarity_scale=scale)
     summary["manifest"] = str(ws.path("manifest"))
     write_text_atomic(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
-    summary["skipped"] = False
+    summary["up_to_date"] = summary["skipped"] = False
     return summary

@@ -24,6 +24,7 @@ from curate.data import list_columns_to_arrays
 from curate.device import resolve_device
 from curate.graph.neighbors import DEFAULT_NPROBE, knn, recall_at_k, resolve_method
 from curate.schemas import NEIGHBORS
+from curate.stages import STAGES
 from curate.workspace import Workspace, parquet_writer_atomic, read_meta
 
 #: rows per Parquet row group of neighbors.parquet
@@ -50,7 +51,8 @@ def run_neighbors(
             :data:`curate.graph.neighbors.DEFAULT_NPROBE`); raise it when the reported recall is
             too low for you — time grows about linearly with it. Ignored by exact search.
     Returns a summary: ``num_samples``, ``k`` (as stored: at most N - 1), ``method``,
-    ``recall_at_k`` (1.0 for exact search), ``seconds``, ``skipped`` (already up to date).
+    ``recall_at_k`` (1.0 for exact search), ``seconds``, ``up_to_date`` (nothing to do; also as
+    ``skipped``, its older name).
     """
     from curate.embed.store import read_embeddings, read_run_meta
 
@@ -62,12 +64,12 @@ def run_neighbors(
     params = {"k": k, "method": method}
     if nprobe is not None:  # only when given, so graphs built before the option stay up to date
         params["nprobe"] = nprobe
-    fp, input_fps, up_to_date = ws.plan("neighbors", "neighbors", params, ["samples", "embeddings"],
-                                        overwrite=overwrite)
+    fp, input_fps, up_to_date = ws.plan("neighbors", "neighbors", params,
+                                        STAGES["neighbors"].inputs, overwrite=overwrite)
     path = ws.path("neighbors")
     if up_to_date:
         extra = read_meta(path).get("extra", {})
-        return {**extra, "artifact": str(path), "skipped": True}
+        return {**extra, "artifact": str(path), "up_to_date": True, "skipped": True}
 
     started = time.perf_counter()
     device = resolve_device(device)
@@ -102,7 +104,7 @@ def run_neighbors(
     with parquet_writer_atomic(path, NEIGHBORS, fingerprint=fp, inputs=input_fps, params=params,
                                extra=summary) as writer:
         write_neighbor_rows(writer, pa.array(ids, type=pa.string()), idx, sims)
-    return {**summary, "artifact": str(path), "skipped": False}
+    return {**summary, "artifact": str(path), "up_to_date": False, "skipped": False}
 
 
 def write_neighbor_rows(writer, sample_ids: pa.Array, idx: np.ndarray, sims: np.ndarray) -> None:

@@ -27,6 +27,7 @@ from curate.index.parquet import has_image_column, iter_image_bytes, list_parque
 from curate.index.validate import Inspection, Task, inspect_all
 from curate.index.webdataset import TAR_SUFFIXES, list_webdataset, tar_files
 from curate.schemas import SAMPLES
+from curate.stages import STAGES
 from curate.workspace import Workspace, write_parquet_atomic
 
 FORMATS = ("folder", "manifest", "parquet", "webdataset")
@@ -162,7 +163,7 @@ def run_index(
 
     params = {"format": fmt, "data": str(data.resolve()),
               **{k: options[k] for k in _FORMAT_OPTIONS[fmt]}, "content": _content_digest(rows)}
-    fp, _, up_to_date = ws.plan("samples", "index", params, [], overwrite=overwrite)
+    fp, _, up_to_date = ws.plan("samples", "index", params, STAGES["index"].inputs, overwrite=overwrite)
     if not up_to_date:
         ws.root.mkdir(parents=True, exist_ok=True)
         write_parquet_atomic(ws.path("samples"), table, fingerprint=fp, inputs={}, params=params,

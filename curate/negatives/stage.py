@@ -22,6 +22,7 @@ from curate.negatives.mining import (
     plan_batches,
 )
 from curate.schemas import BATCHES, NEGATIVES
+from curate.stages import STAGES
 from curate.workspace import Workspace, read_meta, write_parquet_atomic
 
 
@@ -79,8 +80,8 @@ def run_negatives(
     if search_nprobe < 1:
         raise UsageError(f"search_nprobe must be at least 1, got {search_nprobe}")
     ws.require("neighbors")
-    with_issues = bool(use_issues and ws.exists("issues"))
-    inputs = ["samples", "embeddings", "neighbors"] + (["issues"] if with_issues else [])
+    inputs = STAGES["negatives"].inputs_present(lambda artifact: use_issues and ws.exists(artifact))
+    with_issues = "issues" in inputs
     params = {"num_negatives": num_negatives, "near_duplicate_threshold": near_duplicate_threshold,
               "use_issues": with_issues, "max_search_k": max_search_k}
     if search_nprobe != DEFAULT_SEARCH_NPROBE:  # only when set, so earlier workspaces stay up to date
@@ -93,8 +94,8 @@ def run_negatives(
     if neg_fresh:  # the batch plan follows the negatives, so it can only be current if they are
         _, _, bat_fresh = ws.plan("batches", "batches", batch_params, ["samples", "embeddings", "negatives"],
                                   overwrite=overwrite)
-    summary["skipped"] = neg_fresh and bat_fresh
-    if summary["skipped"]:
+    summary["up_to_date"] = summary["skipped"] = neg_fresh and bat_fresh
+    if summary["up_to_date"]:
         return summary
 
     data = load_embedded(ws)

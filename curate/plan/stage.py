@@ -13,6 +13,7 @@ from curate.graph.stage import load_neighbors
 from curate.errors import UsageError
 from curate.plan.propose import OUTLIER_ACTIONS, propose
 from curate.plan.rebalance import STRATEGIES
+from curate.stages import STAGES
 from curate.workspace import Workspace, write_parquet_atomic
 
 
@@ -45,12 +46,12 @@ def run_propose(
     if not 0.0 < beta < 1.0:
         raise UsageError(f"beta must be in (0, 1), got {beta}")
     ws.require("samples")
-    inputs = ["samples"] + [a for a in ("issues", "neighbors") if ws.exists(a)]
+    inputs = STAGES["propose"].inputs_present(ws.exists)
     params = {"strategy": strategy, "cap": cap, "relabel_threshold": relabel_threshold,
               "drop_near_duplicates": drop_near_duplicates, "outliers": outliers, "beta": beta}
     fp, input_fps, fresh = ws.plan("plan", "propose", params, inputs, overwrite=overwrite)
-    summary: dict[str, Any] = {"stage": "propose", "plan": str(ws.path("plan")), "skipped": fresh,
-                               "used": inputs}
+    summary: dict[str, Any] = {"stage": "propose", "plan": str(ws.path("plan")),
+                               "up_to_date": fresh, "skipped": fresh, "used": inputs}
     if fresh:
         return summary
     samples = ws.read_table("samples", ["sample_id", "label", "readable", "error"])

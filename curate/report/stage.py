@@ -7,8 +7,6 @@ other artifact adds its section, and a missing one is named with the command tha
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,15 +17,15 @@ from curate.errors import StaleWorkspaceError, UsageError
 from curate.report import collect
 from curate.report.projection import METHODS
 from curate.report.thumbnails import Thumbnails
+from curate.stages import STAGES
+from curate.storage import html_fingerprint
 from curate.workspace import Workspace, fingerprint, write_text_atomic
 
 DEFAULT_MAX_THUMBNAILS = 48
 DEFAULT_MAP_POINTS = 5000
 
 #: artifacts the page is built from (when present)
-SOURCES = ("samples", "embeddings", "issues", "classes", "negatives", "plan")
-
-_FINGERPRINT_TAG = re.compile(rb'<meta name="curate-fingerprint" content="([0-9a-f]+)">')
+SOURCES = STAGES["report"].inputs + STAGES["report"].optional_inputs
 
 
 def resolve_thresholds(thresholds: Mapping[str, float | None] | None) -> dict[str, float]:
@@ -46,19 +44,8 @@ def resolve_thresholds(thresholds: Mapping[str, float | None] | None) -> dict[st
     return out
 
 
-def _page_fingerprint(path: Path) -> str | None:
-    """The fingerprint recorded in an existing report page (read from its head only)."""
-    with open(path, "rb") as f:
-        match = _FINGERPRINT_TAG.search(f.read(4096))
-    return match.group(1).decode() if match else None
-
-
 def _input_fingerprints(ws: Workspace) -> dict[str, str]:
-    fps = {name: fp for name in SOURCES if ws.exists(name) and (fp := ws.fingerprint_of(name))}
-    summary = ws.path("summary")
-    if summary.exists():  # summary.json carries no fingerprint of its own: hash its content
-        fps["summary"] = hashlib.sha256(summary.read_bytes()).hexdigest()[:32]
-    return fps
+    return {name: fp for name in SOURCES if ws.exists(name) and (fp := ws.fingerprint_of(name))}
 
 
 def run_report(
@@ -100,7 +87,7 @@ def run_report(
     if target.exists():
         if target.is_dir():
             raise UsageError(f"{target} is a folder; give a file path for the report")
-        existing = _page_fingerprint(target)
+        existing = html_fingerprint(target)
         if existing == fp and not overwrite:
             return _summary(target, up_to_date=True, sections={})
         if not overwrite:

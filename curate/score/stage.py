@@ -15,14 +15,15 @@ import pyarrow as pa
 
 from curate import progress
 from curate.data import align_rows, load_embedded
-from curate.device import resolve_device
 from curate.config import DEFAULT_DUPLICATE_RADIUS
+from curate.device import resolve_device
 from curate.graph.scale import SimilarityScale
 from curate.issues import issue_types
 from curate.schemas import issues_schema
+from curate.stages import STAGES
 from curate.workspace import Workspace, write_parquet_atomic
 
-INPUTS = ["samples", "embeddings", "neighbors"]
+INPUTS = STAGES["score"].inputs
 
 
 def _image_areas(ws: Workspace, sample_ids: np.ndarray) -> np.ndarray | None:
@@ -125,6 +126,7 @@ def run_score(
                for t in types}
     summary = {
         "stage": "score",
+        "up_to_date": False,
         "num_samples": n,
         "flagged": flagged,
         "label_issues": flagged["label"],

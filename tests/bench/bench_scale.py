@@ -52,8 +52,8 @@ def main() -> None:
     import pyarrow.parquet as pq
     from sklearn.metrics import roc_auc_score
 
-    from curate.pipeline import stage_function
-    from curate.scan import POST_EMBEDDING_STAGES, import_embedding_files
+    from curate.pipeline import ArrayInput, import_embedding_files, stage_function
+    from curate.scan import POST_EMBEDDING_STAGES
     from curate.synth import make_dataset
     from curate.workspace import Workspace
 
@@ -80,7 +80,7 @@ def main() -> None:
     notes: dict[str, str] = {}
     total_start = time.perf_counter()
     with step(results, "import E.npy + L.npy"):
-        import_embedding_files(ws, root / "E.npy", root / "L.npy", overwrite=True)
+        import_embedding_files(ws, ArrayInput(root / "E.npy", root / "L.npy"), overwrite=True)
     for name in stages:
         with step(results, name) as rec:
             out = stage_function(name)(ws, **params.get(name, {}), overwrite=True)

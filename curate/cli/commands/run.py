@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
 
 from curate.cli import main
 from curate.cli.options import json_option, output_option, overwrite_option, quiet_option
 from curate.cli.output import emit
 from curate.errors import UsageError
+
+
+def step_status(step: Mapping[str, Any]) -> str:
+    """How a step of a run ended, in words: ``up to date`` when nothing needed doing."""
+    return "up to date" if step.get("up_to_date") else "done"
 
 
 @main.command("run")
@@ -30,7 +38,8 @@ from curate.errors import UsageError
 def run_command(recipe, data, workspace, embeddings, labels, model, pretrained, device, overrides, overwrite, as_json):
     """Run RECIPE (a path, or the name of one in recipes/: audit, clean, rebalance, contrastive) on DATA
     into the workspace given by -o."""
-    from curate.recipes import ArrayInput, load_recipe, run_recipe
+    from curate.pipeline import ArrayInput
+    from curate.recipes import load_recipe, run_recipe
     from curate.workspace import Workspace
 
     if embeddings and data:
@@ -43,5 +52,5 @@ def run_command(recipe, data, workspace, embeddings, labels, model, pretrained, 
                            common={"model": model, "pretrained": pretrained, "device": device}, overwrite=overwrite)
     result = {"recipe": loaded.name, "workspace": workspace, "stages": summaries}
     emit(result, as_json=as_json, human=lambda r: "\n".join(
-        [f"{st['stage']}: {'up to date' if st.get('skipped') else 'done'}" for st in r["stages"]]
+        [f"{st['stage']}: {step_status(st)}" for st in r["stages"]]
         + [f"recipe {r['recipe']}: {len(r['stages'])} steps -> {r['workspace']}"]))

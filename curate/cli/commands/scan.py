@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -10,6 +10,14 @@ import click
 from curate.cli import main
 from curate.cli.options import device_option, json_option, model_options, output_option, overwrite_option, quiet_option
 from curate.cli.output import emit, percent
+
+
+def render_steps(steps: Sequence[Mapping[str, Any]]) -> str:
+    """Which steps did work and which found their output up to date, in chain order."""
+    done = [step["stage"] for step in steps if not step["up_to_date"]]
+    current = [step["stage"] for step in steps if step["up_to_date"]]
+    parts = ([f"done: {', '.join(done)}"] if done else []) + ([f"up to date: {', '.join(current)}"] if current else [])
+    return "; ".join(parts)
 
 
 def render_summary(s: Mapping[str, Any]) -> str:
@@ -25,6 +33,8 @@ def render_summary(s: Mapping[str, Any]) -> str:
                      f"{unreadable[0]['path']}: {unreadable[0]['reason']}")
     if s.get("leaks"):
         lines.append(f"LEAKAGE: {s['leaks']} duplicate groups span more than one split")
+    if s.get("steps"):
+        lines.append(render_steps(s["steps"]))
     if s.get("workspace"):
         lines.append(f"manifest: {s['workspace']}/manifest.parquet  report: {s['workspace']}/report.html")
     return "\n".join(lines)
