@@ -17,7 +17,7 @@ stage's library function. Unknown keys, unknown stages and values of the wrong t
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -29,6 +29,11 @@ from curate import progress
 from curate.errors import CurateError, UsageError
 from curate.pipeline import STAGE_ORDER, stage_function, stage_parameters, validate_params
 from curate.workspace import Workspace
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib is new in 3.11; tomli is the same parser (a dependency on 3.10 only)
+    import tomli as tomllib
 
 #: where the recipes shipped with curate live (``curate run audit`` finds ``recipes/audit.toml``).
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"

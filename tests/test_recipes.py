@@ -23,7 +23,7 @@ def test_shipped_recipes_exist():
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_recipe_is_valid(path):
-    import tomllib
+    from curate.recipes import tomllib
 
     stages = tomllib.loads(path.read_text())["recipe"]["stages"]
     for stage in stages:  # every stage a shipped recipe names resolves to a real function
