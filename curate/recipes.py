@@ -16,6 +16,7 @@ stage's library function. Unknown keys, unknown stages and values of the wrong t
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import types
@@ -58,7 +59,7 @@ class ArrayInput:
     labels: str | os.PathLike[str] | None = None
 
 
-def _checked_stage_parameters(stage: str):
+def _checked_stage_parameters(stage: str) -> dict[str, inspect.Parameter]:
     try:
         return stage_parameters(stage)
     except ImportError as exc:
