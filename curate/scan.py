@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ POST_EMBEDDING_STAGES: tuple[str, ...] = STAGE_ORDER[2:]
 
 def import_embedding_files(
     ws: Workspace,
-    embeddings: str | Path,
-    labels: str | Path | None = None,
+    embeddings: str | os.PathLike[str],
+    labels: str | os.PathLike[str] | None = None,
     *,
     embedding_column: str | None = None,
     label_column: str | None = None,
