@@ -76,8 +76,10 @@ def validate_thresholds(*, max_label_issues: float | None = None, max_duplicates
             raise UsageError(f"{flag} is a fraction between 0 and 1, got {value}")
     if max_leaks is not None and max_leaks < 0:
         raise UsageError(f"--max-leaks is a count of duplicate groups, got {max_leaks}")
-    if no_leakage or max_leaks is not None:
-        given["max_leaks"] = 0 if no_leakage else max_leaks
+    if no_leakage:
+        given["max_leaks"] = 0
+    elif max_leaks is not None:
+        given["max_leaks"] = max_leaks
     if not given:
         raise UsageError("give at least one threshold, e.g. --max-label-issues 0.05 (see `curate check --help`)")
     return given
