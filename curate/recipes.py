@@ -16,8 +16,9 @@ stage's library function. Unknown keys, unknown stages and values of the wrong t
 
 from __future__ import annotations
 
+import inspect
 import os
-import tomllib
+import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,11 @@ from curate.pipeline import (
 from curate.stages import STAGE_ORDER
 from curate.workspace import Workspace
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib is new in 3.11; tomli is the same parser (a dependency on 3.10 only)
+    import tomli as tomllib
+
 #: where the recipes shipped with curate live (``curate run audit`` finds ``recipes/audit.toml``).
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -54,7 +60,7 @@ class Recipe:
     path: Path | None = None
 
 
-def _checked_stage_parameters(stage: str):
+def _checked_stage_parameters(stage: str) -> dict[str, inspect.Parameter]:
     try:
         return stage_parameters(stage)
     except ImportError as exc:

@@ -1,35 +1,23 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from curate.check import check_workspace, failed_checks
-from curate.cli import main
 from curate.errors import DataError, UsageError
 from curate.workspace import Workspace
-
-SUMMARY = {"label_issue_rate": 0.12, "duplicate_rate": 0.02, "imbalance_ratio": 20.0, "outlier_rate": 0.01,
-           "unreadable_rate": 0.0, "leaks": 0}
+from tests.fixtures.summary import SUMMARY
 
 
-@pytest.fixture
-def ws(tmp_path):
-    ws = Workspace(tmp_path / "ws")
-    ws.root.mkdir()
-    ws.path("summary").write_text(json.dumps(SUMMARY))
-    return ws
-
-
-def test_library_lists_every_failure(ws):
-    failed = failed_checks(ws, max_label_issues=0.05, max_duplicates=0.01, max_outliers=0.5, no_leakage=True)
+def test_library_lists_every_failure(summary_ws):
+    failed = failed_checks(summary_ws, max_label_issues=0.05, max_duplicates=0.01, max_outliers=0.5, no_leakage=True)
     assert [f.name for f in failed] == ["label_issue_rate", "duplicate_rate"]
     assert failed[0].message == "label_issue_rate 0.12 > 0.05"
-    assert all(r.passed for r in check_workspace(ws, max_imbalance_ratio=20, max_unreadable=0.0))
+    assert all(r.passed for r in check_workspace(summary_ws, max_imbalance_ratio=20, max_unreadable=0.0))
 
 
-def test_unmeasured_number_fails(ws):
-    ws.path("summary").write_text(json.dumps({**SUMMARY, "label_issue_rate": None}))
-    (result,) = failed_checks(ws, max_label_issues=0.5)
+def test_unmeasured_number_fails(summary_ws):
+    summary_ws.path("summary").write_text(json.dumps({**SUMMARY, "label_issue_rate": None}))
+    (result,) = failed_checks(summary_ws, max_label_issues=0.5)
     assert "not measured" in result.message and "curate score" in result.message
 
 
@@ -39,80 +27,17 @@ def test_unmeasured_number_fails(ws):
     ({"max_duplicates": 1.5}, "between 0 and 1"),
     ({"max_imbalance_ratio": 0.5}, "at least 1"),
 ])
-def test_usage_errors(ws, kwargs, match):
+def test_usage_errors(summary_ws, kwargs, match):
     with pytest.raises(UsageError, match=match):
-        check_workspace(ws, **kwargs)
+        check_workspace(summary_ws, **kwargs)
 
 
-def test_missing_or_corrupt_summary(tmp_path, ws):
+def test_missing_or_corrupt_summary(tmp_path, summary_ws):
     with pytest.raises(UsageError, match="does not exist"):
         check_workspace(Workspace(tmp_path / "nope"), max_label_issues=0.1)
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="curate export"):
         check_workspace(Workspace(tmp_path / "empty"), max_label_issues=0.1)
-    ws.path("summary").write_text("{not json")
+    summary_ws.path("summary").write_text("{not json")
     with pytest.raises(DataError, match="not valid JSON"):
-        check_workspace(ws, max_label_issues=0.1)
-
-
-def test_cli_pass(ws):
-    res = CliRunner().invoke(main, ["check", str(ws.root), "--max-label-issues", "0.2", "--max-imbalance-ratio", "25",
-                                    "--no-leakage"])
-    assert res.exit_code == 0, res.output
-    # in gate order: each issue type's gates (label, duplicates and leaks, outliers), then the dataset's
-    assert res.stdout.splitlines() == ["PASS  label_issue_rate 0.12 <= 0.2", "PASS  leaks 0 <= 0",
-                                       "PASS  imbalance_ratio 20 <= 25"]
-    assert res.stderr == ""
-
-
-def test_cli_fail_names_every_threshold(ws):
-    res = CliRunner().invoke(main, ["check", str(ws.root), "--max-label-issues", "0.05", "--max-duplicates", "0.01",
-                                    "--max-outliers", "0.5"])
-    assert res.exit_code == 1
-    assert "FAIL  label_issue_rate 0.12 > 0.05" in res.stdout and "FAIL  duplicate_rate 0.02 > 0.01" in res.stdout
-    assert "PASS  outlier_rate" in res.stdout
-    assert res.stderr.count("\n") == 1
-    assert res.stderr.startswith("Error: 2 of 3 checks failed: label_issue_rate 0.12 > 0.05; duplicate_rate 0.02 > 0.01")
-
-
-def test_cli_json(ws):
-    res = CliRunner().invoke(main, ["check", str(ws.root), "--max-label-issues", "0.05", "--json"])
-    assert res.exit_code == 1
-    out = json.loads(res.stdout)
-    assert out["passed"] is False and out["checks"][0]["value"] == 0.12 and out["checks"][0]["limit"] == 0.05
-
-
-@pytest.mark.parametrize("args", [
-    [],
-    ["--max-label-issues", "-1"],
-    ["--max-label-issues", "abc"],
-    ["--max-imbalance-ratio", "0.3"],
-])
-def test_cli_usage_errors(ws, args):
-    res = CliRunner().invoke(main, ["check", str(ws.root), *args])
-    assert res.exit_code == 2, res.output
-
-
-def test_cli_missing_workspace_and_summary(tmp_path):
-    res = CliRunner().invoke(main, ["check", str(tmp_path / "nope"), "--max-label-issues", "0.1"])
-    assert res.exit_code == 2 and "does not exist" in res.stderr
-    res = CliRunner().invoke(main, ["check", str(tmp_path), "--max-label-issues", "0.1"])
-    assert res.exit_code == 2 and "curate export" in res.stderr
-
-
-def test_gate_on_real_export(scored_workspace):
-    from curate.export.stage import run_export
-
-    run_export(scored_workspace)
-    res = CliRunner().invoke(main, ["check", str(scored_workspace.root), "--max-label-issues", "0.05",
-                                    "--max-unreadable", "0", "--no-leakage"])
-    assert res.exit_code == 1
-    assert "FAIL  label_issue_rate" in res.stdout and "PASS  unreadable_rate 0 <= 0" in res.stdout
-
-
-def test_max_leaks_and_no_leakage_agree(ws):
-    runner = CliRunner()
-    a = runner.invoke(main, ["check", str(ws.root), "--no-leakage", "--json"])
-    b = runner.invoke(main, ["check", str(ws.root), "--max-leaks", "0", "--json"])
-    assert a.exit_code == b.exit_code and json.loads(a.stdout) == json.loads(b.stdout)
-    assert runner.invoke(main, ["check", str(ws.root), "--max-leaks", "-1"]).exit_code == 2
+        check_workspace(summary_ws, max_label_issues=0.1)

@@ -7,6 +7,7 @@ stage runs unchanged. With array inputs, ``sample_id`` is the row number as a st
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from curate.workspace import Workspace, write_parquet_atomic
 DEFAULT_SHARD_SIZE = 65536
 
 
-def load_array(path: str | Path, *, column: str | None = None) -> np.ndarray:
+def load_array(path: str | os.PathLike[str], *, column: str | None = None) -> np.ndarray:
     """Load a ``.npy`` array, or one column of a Parquet file (list columns become 2-D).
 
     For Parquet embeddings without ``column``, the first list-typed column is used (clip-retrieval

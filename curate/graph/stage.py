@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curate import progress
 from curate.config import DEFAULT_K
@@ -107,7 +108,7 @@ def run_neighbors(
     return {**summary, "artifact": str(path), "up_to_date": False, "skipped": False}
 
 
-def write_neighbor_rows(writer, sample_ids: pa.Array, idx: np.ndarray, sims: np.ndarray) -> None:
+def write_neighbor_rows(writer: pq.ParquetWriter, sample_ids: pa.Array, idx: np.ndarray, sims: np.ndarray) -> None:
     """Append neighbour lists to a ParquetWriter in :data:`ROW_GROUP`-row groups.
 
     sample_ids: (N,) string array; idx: (N, k) int64 (-1 = empty slot, only at the end of a row);

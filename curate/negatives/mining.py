@@ -51,7 +51,7 @@ class LabelHints:
 
     @classmethod
     def from_issues(cls, is_label_issue, suggested_label, duplicate_group, labels: np.ndarray,
-                    class_names: list[str]) -> "LabelHints":
+                    class_names: list[str]) -> LabelHints:
         """From issues.parquet columns (aligned lists/arrays; None where not scored).
 
         Only flagged rows contribute a suggestion; elsewhere the given label stands.
@@ -67,7 +67,7 @@ class LabelHints:
 
     @classmethod
     def from_vote(cls, labels: np.ndarray, neighbor_idx: np.ndarray, num_classes: int,
-                  *, min_share: float = 0.5) -> "LabelHints":
+                  *, min_share: float = 0.5) -> LabelHints:
         """Neighbour majority as the suggested label where at least ``min_share`` of voters agree."""
         from curate.graph.vote import knn_vote
 

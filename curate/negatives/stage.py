@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from curate import progress
 from curate.config import DEFAULT_SEARCH_NPROBE
-from curate.data import align_rows, list_columns_to_arrays, load_embedded
+from curate.data import Embedded, align_rows, list_columns_to_arrays, load_embedded
 from curate.graph.scale import SimilarityScale, measure_scale
 from curate.graph.stage import load_neighbors
 from curate.errors import DataError, UsageError
@@ -26,7 +26,7 @@ from curate.stages import STAGES
 from curate.workspace import Workspace, read_meta, write_parquet_atomic
 
 
-def _hints_from_issues(ws: Workspace, data) -> LabelHints:
+def _hints_from_issues(ws: Workspace, data: Embedded) -> LabelHints:
     table = align_rows(
         ws.read_table("issues", ["sample_id", "is_label_issue", "suggested_label", "duplicate_group"]),
         data.sample_ids,

@@ -198,9 +198,6 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
                        "reason": r["error"] or "unreadable"} for r in bad.slice(0, MAX_UNREADABLE_ROWS).to_pylist()]
         unreadable_total = bad.num_rows
 
-    def pick(key: str, fallback):
-        value = summary.get(key)
-        return fallback() if value is None else value
 
     nonzero = counts[counts > 0]
     leaks = None
@@ -224,7 +221,9 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
     cards = []
     for g in gates():
         fallback, hint = fallbacks.get(g.summary_key, (None, ""))
-        value = pick(g.summary_key, lambda: fallback)
+        value = summary.get(g.summary_key)
+        if value is None:
+            value = fallback
         if isinstance(value, list):  # a summary written by another tool may list what it counts
             value = len(value)
         title, key, kind = g.title, g.keyword, kinds[g.kind]

@@ -98,7 +98,7 @@ def run_report(
     lookup = collect.Lookup(inputs.samples)
     thumbs = Thumbnails()
     progress.log("report: collecting sections")
-    context = {
+    context: dict[str, Any] = {
         "version": _version(),
         "fingerprint": fp,
         "workspace": str(ws.root.resolve()),

@@ -70,22 +70,6 @@ def test_plan_rebuilt_makes_manifest_stale(scored_workspace):
         run_export(scored_workspace)
 
 
-def test_cli_export(scored_workspace, tmp_path):
-    runner = CliRunner()
-    ws = str(scored_workspace.root)
-    res = runner.invoke(main, ["export", ws])
-    assert res.exit_code == 0, res.output
-    assert "manifest: 3000 samples" in res.stdout and "label issues" in res.stdout
-    res = runner.invoke(main, ["export", ws, "--json"])
-    assert res.exit_code == 0 and json.loads(res.stdout)["skipped"] is True
-    res = runner.invoke(main, ["export", ws, "--include", "keep"])
-    assert res.exit_code == 1 and "--overwrite" in res.stderr
-    res = runner.invoke(main, ["export", ws, "--include", "nope"])
-    assert res.exit_code == 2
-    res = runner.invoke(main, ["export", str(tmp_path / "missing")])
-    assert res.exit_code == 2 and "does not exist" in res.stderr
-
-
 def test_leaks_reach_plan_and_summary(scored_workspace, synthetic_small):
     """A duplicate group spanning splits: both members go to review and summary counts one leak."""
     import pyarrow as pa

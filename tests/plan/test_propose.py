@@ -1,12 +1,8 @@
-import json
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
-from curate.cli import main
 from curate.errors import DataError, StaleWorkspaceError, UsageError
 from curate.plan.propose import propose
 from curate.plan.stage import run_propose
@@ -116,24 +112,3 @@ def test_stage_errors(scored_workspace, tmp_path):
     tmp_path.joinpath("empty").mkdir()
     with pytest.raises(DataError, match="curate index"):
         run_propose(Workspace(tmp_path / "empty"))
-
-
-def test_cli_propose(scored_workspace, tmp_path):
-    runner = CliRunner()
-    ws = str(scored_workspace.root)
-    res = runner.invoke(main, ["propose", ws, "--strategy", "sqrt", "--json"])
-    assert res.exit_code == 0, res.output
-    summary = json.loads(res.stdout)
-    assert sum(summary["actions"].values()) == 3000 and summary["actions"]["relabel"] > 0
-    res = runner.invoke(main, ["propose", ws, "--strategy", "sqrt"])
-    assert res.exit_code == 0 and "up to date" in res.stdout
-    res = runner.invoke(main, ["propose", ws, "--strategy", "inverse"])
-    assert res.exit_code == 1 and "--overwrite" in res.stderr
-    res = runner.invoke(main, ["propose", ws, "--strategy", "cap", "--overwrite"])
-    assert res.exit_code == 2 and "needs --cap" in res.stderr
-    res = runner.invoke(main, ["propose", ws, "--strategy", "cap", "--cap", "200", "--overwrite"])
-    assert res.exit_code == 0 and "plan:" in res.stdout and "drop" in res.stdout
-    res = runner.invoke(main, ["propose", ws, "--strategy", "wrong"])
-    assert res.exit_code == 2
-    res = runner.invoke(main, ["propose", str(tmp_path / "nope")])
-    assert res.exit_code == 2 and res.stderr.count("\n") == 1

@@ -1,9 +1,7 @@
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
-from curate.cli import main
 from curate.errors import DataError, StaleWorkspaceError
 from curate.embed.importer import import_arrays
 from curate.graph.stage import run_neighbors
@@ -77,16 +75,3 @@ def test_single_class_and_singleton_class(tmp_path):
     run_score(ws2, device="cpu")
     classes = pq.read_table(ws2.path("classes")).to_pylist()
     assert [c["count"] for c in classes] == [30, 29, 1]
-
-
-def test_cli(synthetic_workspace):
-    runner = CliRunner()
-    ws = str(synthetic_workspace.root)
-    missing = runner.invoke(main, ["score", ws])
-    assert missing.exit_code == 1 and "curate neighbors" in missing.stderr
-    assert runner.invoke(main, ["neighbors", ws, "-q"]).exit_code == 0
-    result = runner.invoke(main, ["score", ws, "--label-sources", "knn,probe", "-q"])
-    assert result.exit_code == 0, result.output
-    assert "label issues" in result.stdout
-    bad = runner.invoke(main, ["score", ws, "--label-sources", "magic", "--overwrite"])
-    assert bad.exit_code == 2 and "magic" in bad.stderr

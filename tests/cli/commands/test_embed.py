@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from curate.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def invoke(*args):
