@@ -9,11 +9,14 @@ channel: a label is the true class with probability ``1 - eps`` and a uniformly 
 with probability ``eps``; ``eps`` is fitted with ``w`` and explains the wrong labels instead of a
 soft temperature.
 
-Pooling is the geometric mean of the calibrated distributions (log-linear pooling with equal
-weights): ``softmax(sum_s w_s * scores_s / S)``. Measured on the 20k synthetic benchmark
-(F1 of the flagged issues): kNN vote alone with plain NLL 0.91, with the noise channel 0.98;
-kNN + probe pooled 0.99; fitting the pooling weights jointly by likelihood instead gave 0.96
-(the probe took almost all the weight), and the arithmetic mean of the probabilities 0.97.
+Pooling is log-linear, ``softmax(sum_s w_s * scores_s)``, with the weights fitted jointly by the
+same noise-aware likelihood, starting from the geometric mean of the individually calibrated
+sources (``w_s / S``). How much each source counts is thus read from the data: on real features
+the cross-validated probe is often much weaker than the kNN vote and the equal-weight mean let it
+drag the pool down. Label F1 on tests/bench/bench_geometries.py, equal-weight -> fitted: digits
+pixels 0.865 -> 0.901, HOG 0.906 -> 0.933, breast cancer 0.704 -> 0.796, textile HOG 0.665 ->
+0.722; the CLIP-like synthetic space 0.998 -> 0.975 (Datalab 0.886). Earlier, on the synthetic
+20k benchmark alone: kNN vote with plain NLL 0.91, with the noise channel 0.98.
 """
 
 from __future__ import annotations
