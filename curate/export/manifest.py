@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.data import align_rows
+from curate.plan.rules import drop_if_unreadable
 from curate.schemas import ACTIONS, MANIFEST
 
 
@@ -40,9 +41,10 @@ def build_manifest(samples: pa.Table, plan: pa.Table | None = None, issues: pa.T
     else:
         action, label, weight, reasons = ["keep"] * n, list(given), [1.0] * n, [[] for _ in range(n)]
     for i in range(n):
-        if not readable[i] and action[i] != "drop":
-            action[i], weight[i] = "drop", 0.0
-            reasons[i].append(f"unreadable: {errors[i] or 'unknown error'}")
+        unreadable = drop_if_unreadable(readable[i], errors[i])
+        if unreadable is not None and action[i] != "drop":  # a plan already dropping it said why
+            action[i], weight[i] = unreadable.action, 0.0
+            reasons[i].extend(unreadable.reasons)
         if action[i] not in include:
             weight[i] = 0.0
     if issues is not None:
