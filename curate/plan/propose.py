@@ -19,8 +19,16 @@ import pyarrow as pa
 from curate.data import align_rows, encode_labels
 from curate.graph.vote import knn_vote
 from curate.plan.rebalance import STRATEGIES, neighbour_density, sampling_weights
-from curate.plan.rules import OUTLIER_ACTIONS, RULES, RuleOptions, SampleFindings, decide, duplicate_kind
+from curate.plan.rules import (
+    OUTLIER_ACTIONS,
+    RULES,
+    RuleOptions,
+    SampleFindings,
+    decide,
+    duplicate_kind,
+)
 from curate.schemas import PLAN
+
 
 def propose(
     samples: pa.Table,
