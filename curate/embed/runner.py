@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.parquet as pq
 
 from curate import progress
-from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED, default_workers
 from curate.embed import store
 from curate.errors import DataError, UsageError
 from curate.workspace import Workspace
@@ -134,7 +134,7 @@ def _embed(
 
     from curate.embed.encoder import ImageEncoder
     from curate.embed.model import load_source
-    from curate.embed.reader import ImageDataset, default_workers, make_loader, shard_batches
+    from curate.embed.reader import ImageDataset, make_loader, shard_batches
     from curate.embed.text import class_text_embeddings
     from curate.embed.writer import ShardWriter
 
