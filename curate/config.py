@@ -7,6 +7,17 @@ import os
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 
+#: Rows per embeddings/ shard that ``curate embed`` writes: the unit of resumption (a few minutes
+#: of GPU work, ~16 MiB at D=512 in float16). Recorded in the fingerprint, so changing it makes
+#: existing embeddings stale.
+EMBED_SHARD_ROWS = 16384
+
+#: Rows per embeddings/ shard when importing arrays (``curate scan --embeddings``). An import has
+#: nothing to resume, so its shards only bound file size (128 MiB at D=512 in float32); fewer
+#: files than EMBED_SHARD_ROWS would give. Also in the fingerprint: changing it rewrites every
+#: imported workspace's embeddings and makes its later stages stale.
+IMPORT_SHARD_ROWS = 65536
+
 #: neighbours stored per sample in neighbors.parquet
 DEFAULT_K = 20
 

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.parquet as pq
 
 from curate import progress
-from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED, default_workers
+from curate.config import (
+    DEFAULT_MODEL,
+    DEFAULT_PRETRAINED,
+    EMBED_SHARD_ROWS,
+    default_workers,
+)
 from curate.embed import store
 from curate.errors import DataError, UsageError
 from curate.workspace import Workspace
@@ -20,9 +25,6 @@ from curate.workspace import Workspace
 if TYPE_CHECKING:
     from curate.embed.model import ModelSource
     from curate.embed.reader import SampleRows
-
-#: Rows per shard: the unit of resumption (a few minutes of GPU work, ~16 MiB at D=512).
-DEFAULT_SHARD_SIZE = 16384
 
 #: How images are decoded before open_clip's preprocessing; part of the fingerprint because a
 #: JPEG decoded at reduced scale gives (slightly) different pixels than a full decode.
@@ -58,7 +60,7 @@ def run_embed(
     device: str = "auto",
     batch_size: int | None = None,
     workers: int | None = None,
-    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_size: int = EMBED_SHARD_ROWS,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Embed every readable sample of ``ws`` with a CLIP model into ``ws/embeddings/``.
