@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from curate.data import align_rows
+from curate.data import align_rows, imbalance_ratio
 from curate.plan.rules import drop_if_unreadable
 from curate.schemas import ACTIONS, MANIFEST
 
@@ -113,7 +113,7 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
         "num_labelled": int(labelled.sum()),
         "num_classes": len(class_names),
         "class_counts": class_counts,
-        "imbalance_ratio": (max(present) / min(present)) if present else None,
+        "imbalance_ratio": imbalance_ratio(list(class_counts.values())),
         "label_issue_rate": None,
         "duplicate_rate": None,
         "outlier_rate": None,
@@ -150,7 +150,7 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
     for lab, w in zip(m["label"], m["weight"]):
         if lab is not None and w > 0:
             mass[lab] += w
-    out["weighted_imbalance_ratio"] = (max(mass.values()) / min(mass.values())) if mass else None
+    out["weighted_imbalance_ratio"] = imbalance_ratio(list(mass.values()))
     out["unreadable"] = unreadable
     highlights: dict[str, Any] = {}
     if present:

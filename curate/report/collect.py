@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.data import class_names_of
+from curate.data import class_names_of, imbalance_ratio
 from curate.errors import StaleWorkspaceError
 from curate.report import charts
 from curate.report.thumbnails import Thumbnails
@@ -205,8 +205,7 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
     label_rate = pick("label_issue_rate", lambda: None if issues is None else _rate(issues.column("is_label_issue"), labelled))
     dup_rate = pick("duplicate_rate", lambda: None if issues is None else _rate(issues.column("is_duplicate")))
     out_rate = pick("outlier_rate", lambda: None if issues is None else _rate(issues.column("is_outlier")))
-    nonzero = counts[counts > 0]
-    imbalance = pick("imbalance_ratio", lambda: float(nonzero.max() / nonzero.min()) if nonzero.size else None)
+    imbalance = pick("imbalance_ratio", lambda: imbalance_ratio(counts))
     leaks = summary.get("leaks")
     if isinstance(leaks, list):
         leaks = len(leaks)
