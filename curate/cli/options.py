@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from curate import progress
+from curate.device import DEVICES
 
 
 def workspace_arg(f: Callable) -> Callable:
@@ -35,7 +36,7 @@ def seed_option(f: Callable) -> Callable:
 def device_option(f: Callable) -> Callable:
     return click.option(
         "--device", default="auto", show_default=True,
-        type=click.Choice(["auto", "cuda", "mps", "cpu"]),
+        type=click.Choice(DEVICES),
         help="Where tensors run: auto picks cuda, then mps, then cpu.",
     )(f)
 

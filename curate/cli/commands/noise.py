@@ -10,6 +10,7 @@ import click
 from curate.cli import main
 from curate.cli.options import json_option, quiet_option
 from curate.cli.output import emit, percent
+from curate.score.noise.confident import FILTERS
 
 
 def render_summary(s: Mapping[str, Any]) -> str:
@@ -32,8 +33,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
                    "suggested_confidence.")
 @click.option("--label-column", default=None, help="With a Parquet --labels file: the column to use.")
 @click.option("--filter-by", default="prune_by_noise_rate", show_default=True,
-              type=click.Choice(["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
-                                 "predicted_neq_given"]),
+              type=click.Choice(FILTERS),
               help="cleanlab's rule for which samples to flag.")
 @json_option
 @quiet_option

@@ -9,6 +9,7 @@ import click
 
 from curate.cli import main
 from curate.cli.options import json_option, overwrite_option, quiet_option, seed_option, threshold_options, workspace_arg
+from curate.report.projection import METHODS
 
 
 def render_summary(s: Mapping[str, Any]) -> str:
@@ -21,7 +22,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
               help="Where to write the page [default: WORKSPACE/report.html].")
 @click.option("--max-thumbnails", default=48, show_default=True, type=click.IntRange(min=0),
               help="Most images shown in each section (label issues, duplicates, outliers, negatives).")
-@click.option("--map", "map_method", default="pca", show_default=True, type=click.Choice(["pca", "tsne"]),
+@click.option("--map", "map_method", default="pca", show_default=True, type=click.Choice(METHODS),
               help="Embedding map projection: pca is instant, tsne (on at most 3,000 points) separates clusters better.")
 @click.option("--map-points", default=5000, show_default=True, type=click.IntRange(min=3),
               help="Most embeddings sampled for the map.")
