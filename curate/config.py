@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 from curate.issues import gates
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+
+#: Rows per embeddings/ shard that ``curate embed`` writes: the unit of resumption (a few minutes
+#: of GPU work, ~16 MiB at D=512 in float16). Recorded in the fingerprint, so changing it makes
+#: existing embeddings stale.
+EMBED_SHARD_ROWS = 16384
+
+#: Rows per embeddings/ shard when importing arrays (``curate scan --embeddings``). An import has
+#: nothing to resume, so its shards only bound file size (128 MiB at D=512 in float32); fewer
+#: files than EMBED_SHARD_ROWS would give. Also in the fingerprint: changing it rewrites every
+#: imported workspace's embeddings and makes its later stages stale.
+IMPORT_SHARD_ROWS = 65536
 
 #: neighbours stored per sample in neighbors.parquet
 DEFAULT_K = 20
@@ -20,6 +33,21 @@ DEFAULT_SEARCH_NPROBE = 4
 #: nearest-neighbour distance: cleanlab's near_duplicate rule and default. A ratio, not a cosine,
 #: so it means the same in every embedding space (curate/graph/scale.py).
 DEFAULT_DUPLICATE_RADIUS = 0.13
+
+#: most decoding processes used by default (index and embed; decoding scales well up to about this many)
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """Decoding processes when ``--workers`` is not given: the CPUs this process may use, at most
+    :data:`MAX_DEFAULT_WORKERS`. The affinity mask, not the machine's CPU count, because a
+    container or ``taskset`` often grants fewer CPUs than the host has."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".jfif"}

@@ -56,6 +56,18 @@ def class_names_of(samples_path) -> list[str]:
     return list(read_meta(samples_path).get("extra", {}).get("class_names", []))
 
 
+def imbalance_ratio(counts) -> float | None:
+    """Largest / smallest class size over the classes that have a sample (1.0 for one class).
+
+    counts: per-class sizes (or sampling masses), any sequence of numbers. None when no class has
+    a sample: there is no ratio to report, and ``curate check`` fails a gate on a missing number
+    rather than passing an imbalance it could not measure.
+    """
+    values = np.asarray(counts, dtype=np.float64)
+    present = values[values > 0]
+    return float(present.max() / present.min()) if present.size else None
+
+
 def encode_labels(labels: pa.ChunkedArray | list, class_names: list[str]) -> np.ndarray:
     """Label strings (None for unlabelled) -> (N,) int64 indices into ``class_names``, -1 for None."""
     index = {name: i for i, name in enumerate(class_names)}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from curate.errors import UsageError
 
+#: what ``--device`` accepts
+DEVICES = ("auto", "cuda", "mps", "cpu")
+
 
 def resolve_device(device: str = "auto") -> str:
     """``auto`` -> cuda, then mps, then cpu; anything else is checked and returned."""
@@ -21,6 +24,6 @@ def resolve_device(device: str = "auto") -> str:
         raise UsageError("--device cuda was asked for but no CUDA GPU is available")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UsageError("--device mps was asked for but MPS is not available")
-    if device not in ("cuda", "mps", "cpu"):
-        raise UsageError(f"unknown device {device!r}; use auto, cuda, mps or cpu")
+    if device not in DEVICES:
+        raise UsageError(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}")
     return device

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from curate import progress
+from curate.device import DEVICES
 
 
 def workspace_arg(f: Callable) -> Callable:
@@ -19,6 +22,45 @@ def output_option(f: Callable) -> Callable:
         "-o", "--output", "workspace", required=True, type=click.Path(file_okay=False, path_type=str),
         help="Workspace folder the artifacts are written to (created if missing).",
     )(f)
+
+
+def renamed_option(*decls: str, old: tuple[str, ...], **attrs: Any) -> Callable[[Callable], Callable]:
+    """``click.option(*decls, **attrs)`` that still accepts its former spellings ``old``, hidden
+    from --help, so scripts written against the old name keep working.
+
+    The old spelling works silently: no note on stderr, because the contract is that stderr
+    carries one line per error and scripts that parse it must not break; --help and
+    docs/architecture.md ("Option conventions") name the new one. Giving both spellings is a usage
+    error. ``required=True`` is checked here, after both are read.
+    """
+    required = attrs.pop("required", False)
+    if required:  # click only marks options it checks itself
+        attrs["help"] = f"{attrs.get('help', '')}  [required]".strip()
+    new = max(decls, key=lambda d: (d.startswith("--"), len(d)))
+    dest = click.Option(list(decls)).name
+    meta_key = f"curate.renamed_option:{new}"
+    both_given = f"{' / '.join(old)} is the old name of {new}; give only {new}"
+
+    def remember_old(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None:
+            return
+        if ctx.get_parameter_source(dest) is ParameterSource.COMMANDLINE:
+            raise click.UsageError(both_given, ctx)
+        ctx.meta[meta_key] = value
+
+    def take_either(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if meta_key in ctx.meta:
+            if ctx.get_parameter_source(dest) is ParameterSource.COMMANDLINE:
+                raise click.UsageError(both_given, ctx)
+            return ctx.meta[meta_key]
+        if value is None and required:
+            raise click.MissingParameter(ctx=ctx, param=param)
+        return value
+
+    old_option = click.option(*old, type=attrs.get("type"), default=None, hidden=True, expose_value=False,
+                              callback=remember_old)
+    new_option = click.option(*decls, callback=take_either, **attrs)
+    return lambda f: new_option(old_option(f))
 
 
 def overwrite_option(f: Callable) -> Callable:
@@ -35,7 +77,7 @@ def seed_option(f: Callable) -> Callable:
 def device_option(f: Callable) -> Callable:
     return click.option(
         "--device", default="auto", show_default=True,
-        type=click.Choice(["auto", "cuda", "mps", "cpu"]),
+        type=click.Choice(DEVICES),
         help="Where tensors run: auto picks cuda, then mps, then cpu.",
     )(f)
 

@@ -14,12 +14,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.config import IMPORT_SHARD_ROWS
 from curate.embed import store
 from curate.errors import DataError, UsageError
 from curate.schemas import SAMPLES
 from curate.workspace import Workspace, write_parquet_atomic
-
-DEFAULT_SHARD_SIZE = 65536
 
 
 def load_array(path: str | os.PathLike[str], *, column: str | None = None) -> np.ndarray:
@@ -100,7 +99,7 @@ def import_arrays(
     class_names: list[str] | None = None,
     source: str = "array",
     overwrite: bool = False,
-    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_size: int = IMPORT_SHARD_ROWS,
 ) -> bool:
     """Write ``samples.parquet`` and ``embeddings/`` for an (N, D) array and optional (N,) labels.
 

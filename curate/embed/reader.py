@@ -9,7 +9,6 @@ run of hours.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,15 +111,6 @@ def shard_batches(ranges: Sequence[tuple[int, int]], batch_size: int) -> list[li
     """Row indices per batch: each ``[start, stop)`` range (a shard) cut into ``batch_size`` chunks."""
     return [list(range(b, min(b + batch_size, stop))) for start, stop in ranges
             for b in range(start, stop, batch_size)]
-
-
-def default_workers() -> int:
-    """Decoding processes: the usable CPU count, at most 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
 
 
 def make_loader(dataset: ImageDataset, batches: list[list[int]], *, workers: int, pin_memory: bool):

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.parquet as pq
 
 from curate import progress
-from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from curate.config import (
+    DEFAULT_MODEL,
+    DEFAULT_PRETRAINED,
+    EMBED_SHARD_ROWS,
+    default_workers,
+)
 from curate.embed import store
 from curate.errors import DataError, UsageError
 from curate.stages import STAGES
@@ -21,9 +26,6 @@ from curate.workspace import Workspace
 if TYPE_CHECKING:
     from curate.embed.model import ModelSource
     from curate.embed.reader import SampleRows
-
-#: Rows per shard: the unit of resumption (a few minutes of GPU work, ~16 MiB at D=512).
-DEFAULT_SHARD_SIZE = 16384
 
 #: How images are decoded before open_clip's preprocessing; part of the fingerprint because a
 #: JPEG decoded at reduced scale gives (slightly) different pixels than a full decode.
@@ -59,7 +61,7 @@ def run_embed(
     device: str = "auto",
     batch_size: int | None = None,
     workers: int | None = None,
-    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_size: int = EMBED_SHARD_ROWS,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Embed every readable sample of ``ws`` with a CLIP model into ``ws/embeddings/``.
@@ -136,7 +138,7 @@ def _embed(
 
     from curate.embed.encoder import ImageEncoder
     from curate.embed.model import load_source
-    from curate.embed.reader import ImageDataset, default_workers, make_loader, shard_batches
+    from curate.embed.reader import ImageDataset, make_loader, shard_batches
     from curate.embed.text import class_text_embeddings
     from curate.embed.writer import ShardWriter
 

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from curate.data import align_rows
+from curate.data import align_rows, imbalance_ratio
 from curate.issues import issue_types
+from curate.plan.rules import drop_if_unreadable
 from curate.schemas import ACTIONS, MANIFEST
 
 
@@ -41,9 +42,10 @@ def build_manifest(samples: pa.Table, plan: pa.Table | None = None, issues: pa.T
     else:
         action, label, weight, reasons = ["keep"] * n, list(given), [1.0] * n, [[] for _ in range(n)]
     for i in range(n):
-        if not readable[i] and action[i] != "drop":
-            action[i], weight[i] = "drop", 0.0
-            reasons[i].append(f"unreadable: {errors[i] or 'unknown error'}")
+        unreadable = drop_if_unreadable(readable[i], errors[i])
+        if unreadable is not None and action[i] != "drop":  # a plan already dropping it said why
+            action[i], weight[i] = unreadable.action, 0.0
+            reasons[i].extend(unreadable.reasons)
         if action[i] not in include:
             weight[i] = 0.0
     if issues is not None:
@@ -112,7 +114,7 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
         "num_labelled": int(labelled.sum()),
         "num_classes": len(class_names),
         "class_counts": class_counts,
-        "imbalance_ratio": (max(present) / min(present)) if present else None,
+        "imbalance_ratio": imbalance_ratio(list(class_counts.values())),
         **{t.rate: None for t in issue_types()},
         "leaks": None,
         "leaked_samples": None,
@@ -147,7 +149,7 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
     for lab, w in zip(m["label"], m["weight"]):
         if lab is not None and w > 0:
             mass[lab] += w
-    out["weighted_imbalance_ratio"] = (max(mass.values()) / min(mass.values())) if mass else None
+    out["weighted_imbalance_ratio"] = imbalance_ratio(list(mass.values()))
     out["unreadable"] = unreadable
     highlights: dict[str, Any] = {}
     if present:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
 import sys
 import warnings
 from collections import deque
@@ -20,12 +19,11 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import NamedTuple
 
+from curate.config import default_workers
 from curate.errors import CurateError
 from curate.index.images import UnreadableImage, probe, read_bytes
 from curate.progress import bar
 
-#: most worker processes used by default (decoding scales well up to about this many)
-MAX_DEFAULT_WORKERS = 8
 #: below this many samples the pool's start-up costs more than it saves
 MIN_PARALLEL = 64
 #: chunks in flight per worker: enough to keep workers busy, few enough to bound memory
@@ -51,10 +49,6 @@ class Inspection(NamedTuple):
     height: int | None
     hash: str | None
     error: str | None
-
-
-def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 
 
 def content_hash(data: bytes) -> str:

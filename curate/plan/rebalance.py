@@ -14,9 +14,15 @@ Weights are per-sample sampling weights for a weighted sampler (e.g. torch's
 
 Weights are scaled so that the mean weight over the weighted samples is 1, so "weight 2" means
 "drawn twice as often as an average sample".
+
+:func:`sampling_weights` is propose's weighting step: near-duplicate groups downweighted, the
+cap applied, then the class weights above.
 """
 
 from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -66,3 +72,74 @@ def undersample(labels: np.ndarray, redundancy: np.ndarray, cap: int) -> np.ndar
             worst_first = rows[np.argsort(-redundancy[rows], kind="stable")]
             drop[worst_first[:excess]] = True
     return drop
+
+
+#: How much more redundant a near-duplicate copy counts than any density: undersampling removes
+#: copies before unique samples (density, a mean cosine, is at most 1).
+NEAR_COPY_REDUNDANCY = 2.0
+
+
+def neighbour_density(idx: np.ndarray, sims: np.ndarray) -> np.ndarray:
+    """(N,) mean cosine to the valid neighbours (``idx >= 0``) of each row, 0 for a row without
+    any: how crowded a sample's neighbourhood is, so undersampling can thin the crowd first."""
+    valid = idx >= 0
+    return np.where(valid, sims, 0.0).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
+
+
+def sampling_weights(
+    action: list[str],
+    reasons: list[list[str]],
+    labels: np.ndarray,
+    *,
+    near_duplicate_groups: Sequence[str | None],
+    near_duplicate_copies: np.ndarray,
+    density: np.ndarray | None,
+    class_names: Sequence[str],
+    strategy: str,
+    cap: int | None,
+    beta: float = 0.999,
+) -> np.ndarray:
+    """(N,) float64 sampling weight of every sample, once the rules have decided its action.
+
+    action, reasons:       per sample, as the rules left them; updated in place (undersampled
+                           samples become drops, and every step below appends its reason)
+    labels:                (N,) int64 final class of each sample, -1 unlabelled
+    near_duplicate_groups: the near-duplicate group each sample belongs to (keeper included), or None
+    near_duplicate_copies: (N,) bool, the redundant copies of those groups
+    density:               (N,) :func:`neighbour_density`, or None without neighbours (then
+                           undersampling goes by row order)
+
+    In this order:
+
+    1. every near-duplicate group is sampled like one image: each member not dropped is divided
+       by the number of such members;
+    2. with ``cap``, classes above it are undersampled (:func:`undersample`), near copies first,
+       then the densest samples;
+    3. the samples still kept get their class's weight (:func:`class_weights` over the final
+       labels of the kept samples); unlabelled kept samples weigh 1, dropped ones 0.
+    """
+    alive = np.array([a != "drop" for a in action], dtype=bool)
+    divisor = np.ones(len(action))
+    kept_members = Counter(g for g, ok in zip(near_duplicate_groups, alive) if g is not None and ok)
+    for i, g in enumerate(near_duplicate_groups):
+        if g is not None and alive[i] and kept_members[g] > 1:
+            divisor[i] = kept_members[g]
+            reasons[i].append(f"near-duplicate group of {kept_members[g]}: weight / {kept_members[g]}")
+
+    if cap is not None:
+        redundancy = NEAR_COPY_REDUNDANCY * near_duplicate_copies
+        if density is not None:
+            redundancy = redundancy + density
+        candidates = np.where(alive & (labels >= 0), labels, -1)
+        dropped = undersample(candidates, redundancy, cap)
+        counts = np.bincount(labels[candidates >= 0], minlength=len(class_names))
+        for i in np.flatnonzero(dropped):
+            action[i] = "drop"
+            reasons[i].append(f"undersampled: {class_names[labels[i]]} has {counts[labels[i]]} samples, cap {cap}")
+        alive &= ~dropped
+
+    labelled = alive & (labels >= 0)
+    per_class = class_weights(np.bincount(labels[labelled], minlength=len(class_names)), strategy, beta=beta)
+    # the appended 1.0 is what unlabelled rows (label -1) look up, also when there are no classes
+    class_weight = np.append(per_class, 1.0)[labels]
+    return np.where(labelled, class_weight, np.where(alive, 1.0, 0.0)) / divisor

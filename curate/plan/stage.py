@@ -9,10 +9,11 @@ import pyarrow.compute as pc
 
 from curate import progress
 from curate.data import class_names_of
-from curate.graph.stage import load_neighbors
 from curate.errors import UsageError
-from curate.plan.propose import OUTLIER_ACTIONS, propose
+from curate.graph.stage import load_neighbors
+from curate.plan.propose import propose
 from curate.plan.rebalance import STRATEGIES
+from curate.plan.rules import OUTLIER_ACTIONS
 from curate.stages import STAGES
 from curate.workspace import Workspace, write_parquet_atomic
 

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.data import class_names_of
+from curate.data import class_names_of, imbalance_ratio
 from curate.errors import StaleWorkspaceError
 from curate.issues import IssueType, gates, issue_types
 from curate.report import charts
@@ -199,7 +199,6 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
         unreadable_total = bad.num_rows
 
 
-    nonzero = counts[counts > 0]
     leaks = None
     if issues is not None:
         leaks = len(pc.unique(issues.filter(issues.column("is_leak")).column("duplicate_group").drop_null()))
@@ -207,7 +206,7 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
     # What a gate's number is when summary.json lacks it (a workspace not yet exported): measured
     # here from the tables, with the hint shown when even that is impossible.
     fallbacks: dict[str, tuple[Any, str]] = {
-        "imbalance_ratio": (float(nonzero.max() / nonzero.min()) if nonzero.size else None, "no labelled samples"),
+        "imbalance_ratio": (imbalance_ratio(counts), "no labelled samples"),
         "unreadable_rate": (unreadable_total / n if n else None, ""),
         "leaks": (leaks, need_issues),
     }

@@ -2,7 +2,7 @@
 
 One row per class (schema ``CLASSES``):
 
-* ``count``, ``share``; the dataset's imbalance ratio is max/min count (:func:`imbalance_ratio`).
+* ``count``, ``share``; the dataset's imbalance ratio is max/min count (:func:`curate.data.imbalance_ratio`).
 * ``effective_count``: effective number of samples (Cui et al., "Class-Balanced Loss Based on
   Effective Number of Samples", CVPR 2019), ``(1 - beta^n) / (1 - beta)``. ``beta`` defaults to
   ``(N - 1) / N`` for N labelled samples (the paper's range 0.9-0.9999 scaled to dataset size:
@@ -34,13 +34,6 @@ from curate.score.outliers import class_centroids, cosine_to_centroids
 
 #: best silhouette below which a class counts as one cluster (noise-only blobs score ~0.04)
 SUBCLUSTER_MIN_SILHOUETTE = 0.1
-
-
-def imbalance_ratio(counts: np.ndarray) -> float:
-    """max / min count over classes with at least one sample (1.0 for one class, 0 samples -> 1.0)."""
-    counts = np.asarray(counts)
-    present = counts[counts > 0]
-    return float(present.max() / present.min()) if present.size else 1.0
 
 
 def effective_number(counts: np.ndarray, beta: float) -> np.ndarray:

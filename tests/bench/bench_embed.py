@@ -108,7 +108,8 @@ def main() -> None:
     import torch
 
     from curate.embed.model import load_model
-    from curate.embed.reader import default_workers, readable_rows
+    from curate.config import default_workers
+    from curate.embed.reader import readable_rows
     from curate.embed.runner import run_embed
     from curate.workspace import Workspace
     from tests.fixtures.samples import write_samples

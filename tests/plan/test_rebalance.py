@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from curate.plan.rebalance import class_weights, undersample
+from curate.plan.rebalance import class_weights, sampling_weights, undersample
 
 COUNTS = np.array([1000, 100, 10, 0])
 
@@ -32,3 +32,18 @@ def test_undersample_drops_most_redundant_first():
     assert not undersample(labels, redundancy, 10).any()
     with pytest.raises(ValueError):
         undersample(labels, redundancy, 0)
+
+
+def test_sampling_weights_downweight_groups_then_cap_then_balance():
+    action = ["keep", "keep", "keep", "drop", "keep", "keep"]
+    reasons = [[] for _ in action]
+    labels = np.array([0, 0, 0, 0, 1, -1])
+    weight = sampling_weights(action, reasons, labels, near_duplicate_groups=["g", "g", None, "g", None, None],
+                              near_duplicate_copies=np.array([False, True, False, True, False, False]),
+                              density=np.array([0.1, 0.2, 0.9, 0.0, 0.5, 0.5]), class_names=["a", "b"],
+                              strategy="inverse", cap=1)
+    # the dropped member does not count towards its group; the near copy goes first, then the denser sample
+    assert action == ["keep", "drop", "drop", "drop", "keep", "keep"]
+    assert reasons[0] == ["near-duplicate group of 2: weight / 2"]
+    assert reasons[1] == ["near-duplicate group of 2: weight / 2", "undersampled: a has 3 samples, cap 1"]
+    assert weight.tolist() == [0.5, 0.0, 0.0, 0.0, 1.0, 1.0]  # unlabelled kept samples weigh 1

@@ -2,10 +2,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curate.data import Embedded
+from curate.data import Embedded, imbalance_ratio
 from curate.errors import DataError
 from curate.schemas import CLASSES
-from curate.score.classes import class_statistics, count_subclusters, effective_number, imbalance_ratio
+from curate.score.classes import class_statistics, count_subclusters, effective_number
 from curate.score.duplicates import DuplicateResult
 
 

@@ -10,6 +10,7 @@ import click
 from curate.cli import main
 from curate.cli.options import json_option, overwrite_option, quiet_option, workspace_arg
 from curate.cli.output import emit, percent
+from curate.schemas import ACTIONS
 
 
 def render(s: Mapping[str, Any]) -> str:
@@ -24,7 +25,7 @@ def render(s: Mapping[str, Any]) -> str:
 
 @main.command("export")
 @workspace_arg
-@click.option("--include", multiple=True, type=click.Choice(["keep", "relabel", "review", "drop"]),
+@click.option("--include", multiple=True, type=click.Choice(ACTIONS),
               help="Actions that keep their sampling weight (repeatable) [default: keep, relabel, review]. "
                    "Other samples stay in the manifest with weight 0.")
 @overwrite_option

@@ -10,6 +10,7 @@ import click
 from curate.cli import main
 from curate.cli.options import json_option, output_option, overwrite_option, quiet_option
 from curate.cli.output import emit
+from curate.index.stage import FORMATS
 
 #: unreadable inputs shown in the human summary (all of them are in --json and samples.parquet)
 SHOWN_UNREADABLE = 5
@@ -40,7 +41,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @click.argument("data", type=click.Path(path_type=str))
 @output_option
 @click.option("--format", "fmt", default="auto", show_default=True,
-              type=click.Choice(["auto", "folder", "manifest", "parquet", "webdataset"]),
+              type=click.Choice(("auto", *FORMATS)),
               help="How DATA is laid out; auto tells an image folder, a manifest file, Parquet "
                    "with image bytes and WebDataset .tar shards apart.")
 @click.option("--path-column", default="path", show_default=True, help="Manifest column of image paths.")

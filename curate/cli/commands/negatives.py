@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import duplicate_threshold_option, json_option, overwrite_option, quiet_option, seed_option, workspace_arg
+from curate.cli.options import (
+    duplicate_threshold_option,
+    json_option,
+    overwrite_option,
+    quiet_option,
+    renamed_option,
+    seed_option,
+    workspace_arg,
+)
 from curate.cli.output import emit
 from curate.config import DEFAULT_SEARCH_NPROBE
 
@@ -31,8 +39,10 @@ def render(s: Mapping[str, Any]) -> str:
 @workspace_arg
 @click.option("--num-negatives", default=10, show_default=True, type=click.IntRange(min=1),
               help="Hard negatives kept per anchor.")
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=2),
-              help="Size of the planned contrastive mini-batches (batches.parquet).")
+@renamed_option("--contrastive-batch-size", old=("--batch-size",), default=256, show_default=True,
+                type=click.IntRange(min=2),
+                help="Samples per planned contrastive mini-batch (batches.parquet). Not --batch-size: "
+                     "that is images per forward pass in `curate embed`.")
 @duplicate_threshold_option("--duplicate-threshold", "--near-duplicate-threshold")
 @click.option("--no-issues", is_flag=True,
               help="Ignore issues.parquet; filter false negatives with a neighbour vote only.")
@@ -43,7 +53,7 @@ def render(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
-def negatives_command(workspace, num_negatives, batch_size, duplicate_threshold, no_issues, search_nprobe,
+def negatives_command(workspace, num_negatives, contrastive_batch_size, duplicate_threshold, no_issues, search_nprobe,
                       seed, overwrite, as_json):
     """Mine hard negatives (false negatives filtered out) and plan contrastive batches.
 
@@ -52,7 +62,7 @@ def negatives_command(workspace, num_negatives, batch_size, duplicate_threshold,
     from curate.negatives.stage import run_negatives
     from curate.workspace import Workspace
 
-    summary = run_negatives(Workspace(workspace), num_negatives=num_negatives, batch_size=batch_size,
+    summary = run_negatives(Workspace(workspace), num_negatives=num_negatives, batch_size=contrastive_batch_size,
                             near_duplicate_threshold=duplicate_threshold, use_issues=not no_issues,
                             search_nprobe=search_nprobe, seed=seed, overwrite=overwrite)
     emit(summary, as_json=as_json, human=render)

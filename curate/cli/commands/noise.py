@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, quiet_option
+from curate.cli.options import json_option, quiet_option, renamed_option
 from curate.cli.output import emit, percent
+from curate.score.noise.confident import FILTERS
 
 
 def render_summary(s: Mapping[str, Any]) -> str:
@@ -27,17 +28,17 @@ def render_summary(s: Mapping[str, Any]) -> str:
               help="N integer class indices (.npy, or .parquet with --label-column).")
 @click.option("--pred-probs", "probs_path", required=True, type=click.Path(path_type=str),
               help="N x K out-of-sample predicted probabilities, float16/32/64 (.npy, or a .parquet list column).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Parquet file to write: sample_id, label_quality, is_label_issue, suggested_label, "
+@renamed_option("--issues-file", "issues_path", old=("-o", "--output"), required=True,
+                type=click.Path(dir_okay=False, path_type=str),
+                help="Parquet file to write: sample_id, label_quality, is_label_issue, suggested_label, "
                    "suggested_confidence.")
 @click.option("--label-column", default=None, help="With a Parquet --labels file: the column to use.")
 @click.option("--filter-by", default="prune_by_noise_rate", show_default=True,
-              type=click.Choice(["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
-                                 "predicted_neq_given"]),
+              type=click.Choice(FILTERS),
               help="cleanlab's rule for which samples to flag.")
 @json_option
 @quiet_option
-def noise(labels_path, probs_path, output, label_column, filter_by, as_json):
+def noise(labels_path, probs_path, issues_path, label_column, filter_by, as_json):
     """Find label issues from your own model's out-of-sample probabilities.
 
     Rows are matched by position; sample_id is the row number as a string. Each row of
@@ -45,5 +46,5 @@ def noise(labels_path, probs_path, output, label_column, filter_by, as_json):
     """
     from curate.score.noise.io import write_noise_table
 
-    summary = write_noise_table(labels_path, probs_path, output, label_column=label_column, filter_by=filter_by)
+    summary = write_noise_table(labels_path, probs_path, issues_path, label_column=label_column, filter_by=filter_by)
     emit(summary, as_json=as_json, human=render_summary)

@@ -10,6 +10,8 @@ import click
 from curate.cli import main
 from curate.cli.options import json_option, overwrite_option, quiet_option, workspace_arg
 from curate.cli.output import emit
+from curate.plan.rebalance import STRATEGIES
+from curate.plan.rules import OUTLIER_ACTIONS
 
 
 def render(s: Mapping[str, Any]) -> str:
@@ -22,7 +24,7 @@ def render(s: Mapping[str, Any]) -> str:
 @main.command("propose")
 @workspace_arg
 @click.option("--strategy", default="none", show_default=True,
-              type=click.Choice(["none", "inverse", "sqrt", "effective-number", "cap"]),
+              type=click.Choice(STRATEGIES),
               help="Rebalancing: sampling weights per class; 'cap' undersamples to --cap then balances by weight.")
 @click.option("--cap", default=None, type=click.IntRange(min=1),
               help="Most samples a class keeps; redundant ones (near duplicates, then the densest) go first.")
@@ -30,7 +32,7 @@ def render(s: Mapping[str, Any]) -> str:
               help="Relabel only at this suggested-label confidence, and only when the neighbours agree.")
 @click.option("--drop-near-duplicates", is_flag=True,
               help="Drop near duplicates instead of keeping them downweighted.")
-@click.option("--outliers", default="review", show_default=True, type=click.Choice(["review", "drop", "keep"]),
+@click.option("--outliers", default="review", show_default=True, type=click.Choice(OUTLIER_ACTIONS),
               help="What to do with outliers.")
 @click.option("--beta", default=0.999, show_default=True, type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
               help="beta of the effective-number strategy.")

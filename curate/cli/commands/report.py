@@ -8,7 +8,16 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, overwrite_option, quiet_option, seed_option, threshold_options, workspace_arg
+from curate.cli.options import (
+    json_option,
+    overwrite_option,
+    quiet_option,
+    renamed_option,
+    seed_option,
+    threshold_options,
+    workspace_arg,
+)
+from curate.report.projection import METHODS
 
 
 def render_summary(s: Mapping[str, Any]) -> str:
@@ -17,11 +26,11 @@ def render_summary(s: Mapping[str, Any]) -> str:
 
 @main.command()
 @workspace_arg
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Where to write the page [default: WORKSPACE/report.html].")
+@renamed_option("--html", "html_path", old=("-o", "--output"), type=click.Path(dir_okay=False, path_type=str),
+                default=None, help="Where to write the page [default: WORKSPACE/report.html].")
 @click.option("--max-thumbnails", default=48, show_default=True, type=click.IntRange(min=0),
               help="Most images shown in each section (label issues, duplicates, outliers, negatives).")
-@click.option("--map", "map_method", default="pca", show_default=True, type=click.Choice(["pca", "tsne"]),
+@click.option("--map", "map_method", default="pca", show_default=True, type=click.Choice(METHODS),
               help="Embedding map projection: pca is instant, tsne (on at most 3,000 points) separates clusters better.")
 @click.option("--map-points", default=5000, show_default=True, type=click.IntRange(min=3),
               help="Most embeddings sampled for the map.")
@@ -30,7 +39,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
-def report(workspace, output, max_thumbnails, map_method, map_points, seed, overwrite, as_json, **thresholds):
+def report(workspace, html_path, max_thumbnails, map_method, map_points, seed, overwrite, as_json, **thresholds):
     """Write report.html for WORKSPACE: one self-contained page (no network) with the headline
     numbers coloured against the `curate check` thresholds, class distribution, label issues,
     duplicates, outliers, hard negatives and an embedding map. Prints the page's path.
@@ -41,7 +50,7 @@ def report(workspace, output, max_thumbnails, map_method, map_points, seed, over
     from curate.report.stage import run_report
     from curate.workspace import Workspace
 
-    summary = run_report(Workspace(workspace), output=output, max_thumbnails=max_thumbnails,
+    summary = run_report(Workspace(workspace), output=html_path, max_thumbnails=max_thumbnails,
                          thresholds=thresholds, map_method=map_method, map_points=map_points,
                          seed=seed, overwrite=overwrite)
     emit(summary, as_json=as_json, human=render_summary)
