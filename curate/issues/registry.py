@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+from pathlib import Path
 
 from curate.issues.base import Gate, IssueType
 
@@ -41,13 +42,11 @@ def unregister(name: str) -> None:
 @functools.cache
 def issue_types() -> tuple[IssueType, ...]:
     """Every registered issue type, in ``order``."""
-    import curate.issues as package
-
     found = list(_REGISTERED)
-    for module in pkgutil.iter_modules(package.__path__):
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if module.name in _NOT_TYPES or module.name.startswith("_"):
             continue
-        declared = getattr(importlib.import_module(f"{package.__name__}.{module.name}"), "ISSUE_TYPE", None)
+        declared = getattr(importlib.import_module(f"{__package__}.{module.name}"), "ISSUE_TYPE", None)
         if isinstance(declared, IssueType):
             found.append(declared)
     found.sort(key=lambda t: (t.order, t.name))
