@@ -21,6 +21,7 @@ from curate.errors import DataError, UsageError
 from curate.issues import Gate, gates
 from curate.workspace import Workspace
 
+
 @dataclass
 class CheckResult:
     """One threshold: ``name`` is the summary.json key it reads."""

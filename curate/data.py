@@ -92,8 +92,7 @@ def load_embedded(ws: Workspace) -> Embedded:
         rows = np.fromiter((row_of[s] for s in ids), dtype=np.int64, count=len(ids))
     except KeyError as exc:
         raise DataError(
-            f"embeddings/ holds sample {exc.args[0]!r} that samples.parquet does not; "
-            "re-run `curate embed --overwrite`"
+            f"embeddings/ holds sample {exc.args[0]!r} that samples.parquet does not; re-run `curate embed --overwrite`"
         ) from None
     taken = samples.take(pa.array(rows))
     labels = encode_labels(taken.column("label"), class_names)
@@ -133,8 +132,9 @@ def align_rows(table: pa.Table, sample_ids) -> pa.Table:
     return table.take(rows)
 
 
-def list_columns_to_arrays(table: pa.Table, sample_ids, ids_column: str, sims_column: str
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def list_columns_to_arrays(
+    table: pa.Table, sample_ids, ids_column: str, sims_column: str
+) -> tuple[np.ndarray, np.ndarray]:
     """A table of per-sample id lists (neighbours, negatives) as padded arrays aligned with ``sample_ids``.
 
     Returns ``(idx (N, k) int64, sims (N, k) float32)``: ``idx`` are row positions into

@@ -67,8 +67,7 @@ def stage_parameters(name: str) -> dict[str, inspect.Parameter]:
     """Keyword-only parameters a stage accepts (what a recipe may set), ``overwrite`` excluded."""
     sig = inspect.signature(stage_function(name))
     return {
-        p.name: p for p in sig.parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "overwrite"
+        p.name: p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "overwrite"
     }
 
 
@@ -77,9 +76,7 @@ def validate_params(name: str, params: Mapping[str, Any]) -> None:
     known = stage_parameters(name)
     for key in params:
         if key not in known:
-            raise UsageError(
-                f"stage {name!r} has no parameter {key!r}; it takes: {', '.join(sorted(known)) or 'none'}"
-            )
+            raise UsageError(f"stage {name!r} has no parameter {key!r}; it takes: {', '.join(sorted(known)) or 'none'}")
 
 
 def stages_for(source: DataSource, stages: Sequence[str]) -> list[str]:
@@ -125,8 +122,12 @@ def import_embedding_files(ws: Workspace, arrays: ArrayInput, *, overwrite: bool
     elif arrays.label_column is not None:
         labels = load_array(arrays.embeddings, column=arrays.label_column)
     written = import_arrays(ws, emb, labels, class_names=arrays.class_names, overwrite=overwrite)
-    return {"num_samples": int(emb.shape[0]), "dim": int(emb.shape[1]), "labelled": labels is not None,
-            "up_to_date": not written}
+    return {
+        "num_samples": int(emb.shape[0]),
+        "dim": int(emb.shape[1]),
+        "labelled": labels is not None,
+        "up_to_date": not written,
+    }
 
 
 def run_plan(

@@ -25,8 +25,16 @@ def bar(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: 
     """A tqdm bar on stderr, disabled when not interactive. Usable as iterator or context manager."""
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr,
-                disable=not enabled(), dynamic_ncols=True, leave=False)
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=not enabled(),
+        dynamic_ncols=True,
+        leave=False,
+    )
 
 
 def log(message: str) -> None:

@@ -135,7 +135,9 @@ def _validate(data: dict[str, Any], source: str) -> Recipe:
         raise UsageError(f"{source}: missing [recipe] table with name, description and stages")
     unknown = set(head) - {"name", "description", "stages"}
     if unknown:
-        raise UsageError(f"{source}: unknown key {sorted(unknown)[0]!r} in [recipe] (expected name, description, stages)")
+        raise UsageError(
+            f"{source}: unknown key {sorted(unknown)[0]!r} in [recipe] (expected name, description, stages)"
+        )
     stages = head.get("stages")
     if not isinstance(stages, list) or not stages or not all(isinstance(s, str) for s in stages):
         raise UsageError(f"{source}: [recipe] stages must be a non-empty list of stage names")
@@ -162,8 +164,12 @@ def _validate(data: dict[str, Any], source: str) -> Recipe:
     for key in ("name", "description"):
         if key in head and not isinstance(head[key], str):
             raise UsageError(f"{source}: [recipe] {key} must be a string")
-    return Recipe(name=head.get("name", Path(source).stem), description=head.get("description", ""),
-                  stages=list(stages), params=params)
+    return Recipe(
+        name=head.get("name", Path(source).stem),
+        description=head.get("description", ""),
+        stages=list(stages),
+        params=params,
+    )
 
 
 def resolve_recipe(name_or_path: str | os.PathLike[str]) -> Path:
@@ -175,8 +181,10 @@ def resolve_recipe(name_or_path: str | os.PathLike[str]) -> Path:
     if shipped is not None and shipped.is_file():
         return shipped
     available = sorted(p.stem for p in RECIPES_DIR.glob("*.toml")) if RECIPES_DIR.is_dir() else []
-    raise UsageError(f"recipe {str(name_or_path)!r} not found; give a .toml path"
-                     + (f" or one of: {', '.join(available)}" if available else ""))
+    raise UsageError(
+        f"recipe {str(name_or_path)!r} not found; give a .toml path"
+        + (f" or one of: {', '.join(available)}" if available else "")
+    )
 
 
 def load_recipe(name_or_path: str | os.PathLike[str]) -> Recipe:
@@ -205,8 +213,9 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return stage, key.strip(), value
 
 
-def apply_overrides(recipe: Recipe, overrides: Sequence[str] = (), *, common: Mapping[str, Any] | None = None
-                    ) -> dict[str, dict[str, Any]]:
+def apply_overrides(
+    recipe: Recipe, overrides: Sequence[str] = (), *, common: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """The recipe's own parameters with ``--set`` overrides applied, validated.
 
     ``common`` (e.g. ``{"model": "...", "device": "cpu"}``; None values ignored) is checked here
@@ -225,8 +234,10 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str] = (), *, common: Ma
     for text in overrides:
         stage, key, value = parse_override(text)
         if stage not in recipe.stages:
-            raise UsageError(f"--set {text}: recipe {recipe.name!r} does not run stage {stage!r} "
-                             f"(it runs: {', '.join(recipe.stages)})")
+            raise UsageError(
+                f"--set {text}: recipe {recipe.name!r} does not run stage {stage!r} "
+                f"(it runs: {', '.join(recipe.stages)})"
+            )
         params.setdefault(stage, {})[key] = value
     for stage, p in params.items():
         check_stage_params(stage, p)
@@ -238,9 +249,15 @@ def _given(common: Mapping[str, Any] | None) -> dict[str, Any]:
     return {key: value for key, value in (common or {}).items() if value is not None}
 
 
-def run_recipe(recipe: Recipe, data: DataSource, ws: Workspace,
-               overrides: Sequence[str] = (), *, common: Mapping[str, Any] | None = None,
-               overwrite: bool = False) -> list[dict[str, Any]]:
+def run_recipe(
+    recipe: Recipe,
+    data: DataSource,
+    ws: Workspace,
+    overrides: Sequence[str] = (),
+    *,
+    common: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> list[dict[str, Any]]:
     """Run the recipe's stages in order on ``data`` into ``ws``; returns each step's summary
     (``stage``, ``up_to_date`` and the stage's own figures).
 

@@ -51,14 +51,18 @@ def audit_plan(
     for name, params in stage_params.items():
         validate_params(name, params)
     if (data is None) == (embeddings is None):
-        raise UsageError("give either DATA (images) or --embeddings, not both" if data is not None
-                         else "give DATA (a folder or manifest of images) or --embeddings E.npy")
+        raise UsageError(
+            "give either DATA (images) or --embeddings, not both"
+            if data is not None
+            else "give DATA (a folder or manifest of images) or --embeddings E.npy"
+        )
     if labels is not None and embeddings is None:
         raise UsageError("--labels goes with --embeddings; image labels come from DATA")
     source: DataSource = data
     if embeddings is not None:
-        source = ArrayInput(embeddings, labels, embedding_column=embedding_column, label_column=label_column,
-                            class_names=class_names)
+        source = ArrayInput(
+            embeddings, labels, embedding_column=embedding_column, label_column=label_column, class_names=class_names
+        )
     stage_params["embed"] = {"batch_size": batch_size, **stage_params.get("embed", {})}
     common = {"model": model, "pretrained": pretrained, "device": device, "workers": workers}
     return source, plan_stages(stages_for(source, STAGE_ORDER), params=stage_params, common=common)
@@ -91,9 +95,18 @@ def run_scan(
     job); data that cannot be used at all raises :class:`DataError`.
     """
     source, plan = audit_plan(
-        data, embeddings=embeddings, labels=labels, embedding_column=embedding_column, label_column=label_column,
-        class_names=class_names, model=model, pretrained=pretrained, device=device, batch_size=batch_size,
-        workers=workers, stage_params=stage_params,
+        data,
+        embeddings=embeddings,
+        labels=labels,
+        embedding_column=embedding_column,
+        label_column=label_column,
+        class_names=class_names,
+        model=model,
+        pretrained=pretrained,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        stage_params=stage_params,
     )
     steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan")
     summary = json.loads(ws.path("summary").read_text())

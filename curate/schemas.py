@@ -38,9 +38,7 @@ EMBEDDING_PRECISIONS = {"float16": pa.float16(), "float32": pa.float32()}
 
 def embedding_shard_schema(dim: int, precision: str = "float16") -> pa.Schema:
     """embeddings/part-NNNNN.parquet — L2-normalised embeddings, float16 or float32."""
-    return pa.schema(
-        [SAMPLE_ID, pa.field("embedding", pa.list_(EMBEDDING_PRECISIONS[precision], dim), nullable=False)]
-    )
+    return pa.schema([SAMPLE_ID, pa.field("embedding", pa.list_(EMBEDDING_PRECISIONS[precision], dim), nullable=False)])
 
 
 def text_embedding_schema(dim: int) -> pa.Schema:
@@ -74,8 +72,13 @@ NOISE = pa.schema(
 )
 
 #: Arrow types of the issue types' column type names (curate.issues.base.Column).
-_ARROW_TYPES = {"string": pa.string(), "bool": pa.bool_(), "float32": pa.float32(), "float64": pa.float64(),
-                "int64": pa.int64()}
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "bool": pa.bool_(),
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "int64": pa.int64(),
+}
 
 
 def issues_schema() -> pa.Schema:

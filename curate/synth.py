@@ -170,7 +170,7 @@ def make_dataset(
     if n_near:
         jitter = _unit(rng.standard_normal((n_near, dim)).astype(np.float32))
         emb[near_rows] = _unit(emb[sources[:n_near]]) + near_duplicate_jitter * spread / norm_growth * jitter
-    emb[:n_base + n_out + n_near] = _unit(emb[:n_base + n_out + n_near])
+    emb[: n_base + n_out + n_near] = _unit(emb[: n_base + n_out + n_near])
     if n_exact:
         emb[exact_rows] = emb[sources[n_near:]]
         is_exact[exact_rows] = True
@@ -212,6 +212,13 @@ def make_dataset(
         is_outlier=np.isin(np.arange(n), out_rows),
         text_embeddings=text.astype(np.float32),
         confusable=confusable,
-        params=dict(n=n, num_classes=num_classes, dim=dim, imbalance_ratio=imbalance_ratio,
-                    noise_rate=noise_rate, spread=spread, seed=seed),
+        params=dict(
+            n=n,
+            num_classes=num_classes,
+            dim=dim,
+            imbalance_ratio=imbalance_ratio,
+            noise_rate=noise_rate,
+            spread=spread,
+            seed=seed,
+        ),
     )

@@ -41,8 +41,13 @@ class ManifestDataset(Dataset):
     ``weights`` is the (len,) float64 tensor of sampling weights, ``class_names`` the class list.
     """
 
-    def __init__(self, manifest_path: str | os.PathLike[str], transform: Callable[[Any], Any] | None = None,
-                 *, include_dropped: bool = False):
+    def __init__(
+        self,
+        manifest_path: str | os.PathLike[str],
+        transform: Callable[[Any], Any] | None = None,
+        *,
+        include_dropped: bool = False,
+    ):
         if not os.path.exists(manifest_path):
             raise UsageError(f"{manifest_path} does not exist; run `curate export` first")
         table = pq.read_table(manifest_path, columns=["sample_id", "path", "member", "label", "weight", "action"])
@@ -76,8 +81,13 @@ class ManifestDataset(Dataset):
         return image, self.targets[i]
 
 
-def weighted_sampler(manifest: ManifestDataset | str | os.PathLike[str], *, num_samples: int | None = None,
-                     replacement: bool = True, generator: torch.Generator | None = None) -> WeightedRandomSampler:
+def weighted_sampler(
+    manifest: ManifestDataset | str | os.PathLike[str],
+    *,
+    num_samples: int | None = None,
+    replacement: bool = True,
+    generator: torch.Generator | None = None,
+) -> WeightedRandomSampler:
     """A ``WeightedRandomSampler`` over a :class:`ManifestDataset` (or a manifest path, read with the
     same defaults) drawing rows in proportion to the manifest's ``weight`` column.
 

@@ -90,9 +90,7 @@ class Workspace:
         if not self.exists(artifact):
             if not self.root.exists():
                 raise UsageError(f"workspace {self.root} does not exist")
-            raise DataError(
-                f"{ARTIFACTS[artifact]} is missing from {self.root}; run `{PRODUCER[artifact]}` first"
-            )
+            raise DataError(f"{ARTIFACTS[artifact]} is missing from {self.root}; run `{PRODUCER[artifact]}` first")
         return self.path(artifact)
 
     def check_fresh(self, artifact: str) -> None:

@@ -34,8 +34,9 @@ failed or the data is unusable, 2 bad usage (docs/architecture.md).
 
 def _help(command: click.Command, name: str, parent: click.Context | None) -> tuple[str, click.Context]:
     # make_context applies the command's context_settings (e.g. -h as well as --help), as a real run does
-    ctx = command.make_context(name, [], parent=parent, resilient_parsing=True, terminal_width=WIDTH,
-                               max_content_width=WIDTH, color=False)
+    ctx = command.make_context(
+        name, [], parent=parent, resilient_parsing=True, terminal_width=WIDTH, max_content_width=WIDTH, color=False
+    )
     return command.get_help(ctx), ctx
 
 

@@ -21,12 +21,15 @@ def test_unmeasured_number_fails(summary_ws):
     assert "not measured" in result.message and "curate score" in result.message
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({}, "at least one threshold"),
-    ({"max_label_issues": -0.1}, "between 0 and 1"),
-    ({"max_duplicates": 1.5}, "between 0 and 1"),
-    ({"max_imbalance_ratio": 0.5}, "at least 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({}, "at least one threshold"),
+        ({"max_label_issues": -0.1}, "between 0 and 1"),
+        ({"max_duplicates": 1.5}, "between 0 and 1"),
+        ({"max_imbalance_ratio": 0.5}, "at least 1"),
+    ],
+)
 def test_usage_errors(summary_ws, kwargs, match):
     with pytest.raises(UsageError, match=match):
         check_workspace(summary_ws, **kwargs)

@@ -18,6 +18,7 @@ def calls(monkeypatch):
         def stage(ws, **kwargs):
             seen[name] = kwargs
             return {"stage": name}
+
         return stage
 
     monkeypatch.setattr("curate.negatives.stage.run_negatives", record("negatives"))
@@ -43,8 +44,10 @@ def test_negatives_default_and_help(tmp_path, calls):
 def test_old_name_is_still_validated_and_both_names_are_refused(tmp_path, calls):
     res = CliRunner().invoke(main, ["negatives", str(tmp_path), "--batch-size", "1"])
     assert res.exit_code == 2 and "x>=2" in res.stderr
-    for order in (["--batch-size", "8", "--contrastive-batch-size", "16"],
-                  ["--contrastive-batch-size", "16", "--batch-size", "8"]):
+    for order in (
+        ["--batch-size", "8", "--contrastive-batch-size", "16"],
+        ["--contrastive-batch-size", "16", "--batch-size", "8"],
+    ):
         res = CliRunner().invoke(main, ["negatives", str(tmp_path), *order])
         assert res.exit_code == 2 and "give only --contrastive-batch-size" in res.stderr
     assert "negatives" not in calls
@@ -71,8 +74,9 @@ def test_noise_issues_file_and_its_old_names(tmp_path, flag):
     np.save(tmp_path / "L.npy", rng.integers(0, 3, 60))
     np.save(tmp_path / "P.npy", rng.dirichlet(np.ones(3), 60))
     out = tmp_path / "issues.parquet"
-    res = CliRunner().invoke(main, ["noise", "--labels", str(tmp_path / "L.npy"), "--pred-probs",
-                                    str(tmp_path / "P.npy"), flag, str(out)])
+    res = CliRunner().invoke(
+        main, ["noise", "--labels", str(tmp_path / "L.npy"), "--pred-probs", str(tmp_path / "P.npy"), flag, str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert pq.read_table(out).num_rows == 60
 

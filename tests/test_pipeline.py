@@ -24,8 +24,11 @@ def test_every_stage_row_names_its_real_function_and_command(name):
     stage = STAGES[name]
     function = stage.function()
     assert (function.__module__, function.__name__) == (stage.module, stage.function_name)
-    positional = [p.name for p in inspect.signature(function).parameters.values()
-                  if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    positional = [
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
     assert positional == (["data", "ws"] if stage.takes_data else ["ws"])
     assert "overwrite" in inspect.signature(function).parameters
     assert stage.command.removeprefix("curate ") in main.commands
@@ -42,8 +45,13 @@ def test_artifacts_are_made_by_one_stage_and_read_only_after_it():
 
 @pytest.mark.parametrize("embeddings", [False, True], ids=["images", "embeddings"])
 def test_scan_device_reaches_every_stage_that_takes_one(embeddings):
-    source, plan = audit_plan(None if embeddings else "DATA", embeddings="E.npy" if embeddings else None,
-                              device="cpu", batch_size=8, workers=0)
+    source, plan = audit_plan(
+        None if embeddings else "DATA",
+        embeddings="E.npy" if embeddings else None,
+        device="cpu",
+        batch_size=8,
+        workers=0,
+    )
     takers = {call.stage for call in plan if "device" in stage_parameters(call.stage)}
     assert takers == ({"neighbors", "score"} if embeddings else {"embed", "neighbors", "score"})
     assert all(call.kwargs["device"] == "cpu" for call in plan if call.stage in takers)
@@ -81,8 +89,17 @@ def test_scan_reports_done_then_up_to_date(tmp_path):
     assert [s["stage"] for s in first["steps"]] == ["import", *STAGE_ORDER[2:]]
     assert not any(s["up_to_date"] for s in first["steps"])
 
-    args = ["scan", "--embeddings", tmp_path / "e.npy", "--labels", tmp_path / "l.npy", "-o", ws.root,
-            "--device", "cpu"]
+    args = [
+        "scan",
+        "--embeddings",
+        tmp_path / "e.npy",
+        "--labels",
+        tmp_path / "l.npy",
+        "-o",
+        ws.root,
+        "--device",
+        "cpu",
+    ]
     again = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert again.exit_code == 0, again.output
     assert f"up to date: import, {', '.join(STAGE_ORDER[2:])}" in again.stdout and "done:" not in again.stdout

@@ -33,19 +33,22 @@ def test_load_and_validate(tmp_path):
     assert recipe.params["propose"] == {"strategy": "inverse"}
 
 
-@pytest.mark.parametrize("text, match", [
-    (GOOD + "\n[extra]\nx = 1\n", "unknown top-level key 'extra'"),
-    (GOOD.replace('description = "test"', 'descripton = "test"'), "unknown key 'descripton' in \\[recipe\\]"),
-    (GOOD.replace('"negatives", "propose"', '"negatives", "bogus"'), "unknown stage 'bogus'"),
-    (GOOD.replace('["negatives", "propose", "export"]', '["export", "propose"]'), "chain order"),
-    (GOOD.replace("num_negatives = 3", "num_negativs = 3"), "'negatives' has no parameter 'num_negativs'"),
-    (GOOD.replace("num_negatives = 3", 'num_negatives = "three"'), "'num_negatives' must be int"),
-    (GOOD.replace("batch_size = 400", "batch_size = 4.5"), "'batch_size' must be int"),
-    (GOOD.replace('strategy = "inverse"', 'strategy = "fair"'), "'strategy' must be one of"),
-    (GOOD + "\n[stages.report]\nx = 1\n", "does not run"),
-    (GOOD.replace("[recipe]", "[recipe"), "not valid TOML"),
-    ("[stages.propose]\ncap = 3\n", "missing \\[recipe\\]"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (GOOD + "\n[extra]\nx = 1\n", "unknown top-level key 'extra'"),
+        (GOOD.replace('description = "test"', 'descripton = "test"'), "unknown key 'descripton' in \\[recipe\\]"),
+        (GOOD.replace('"negatives", "propose"', '"negatives", "bogus"'), "unknown stage 'bogus'"),
+        (GOOD.replace('["negatives", "propose", "export"]', '["export", "propose"]'), "chain order"),
+        (GOOD.replace("num_negatives = 3", "num_negativs = 3"), "'negatives' has no parameter 'num_negativs'"),
+        (GOOD.replace("num_negatives = 3", 'num_negatives = "three"'), "'num_negatives' must be int"),
+        (GOOD.replace("batch_size = 400", "batch_size = 4.5"), "'batch_size' must be int"),
+        (GOOD.replace('strategy = "inverse"', 'strategy = "fair"'), "'strategy' must be one of"),
+        (GOOD + "\n[stages.report]\nx = 1\n", "does not run"),
+        (GOOD.replace("[recipe]", "[recipe"), "not valid TOML"),
+        ("[stages.propose]\ncap = 3\n", "missing \\[recipe\\]"),
+    ],
+)
 def test_bad_recipes_name_the_key(tmp_path, text, match):
     with pytest.raises(UsageError, match=match):
         load_recipe(write_recipe(tmp_path, text))

@@ -48,8 +48,10 @@ def _median_nearest_neighbour_cosine(embeddings: np.ndarray) -> float:
 
 
 def test_spread_sets_concentration():
-    nearest = [_median_nearest_neighbour_cosine(make_dataset(1500, 10, dim=128, spread=s, seed=2).embeddings)
-               for s in (2.0, 1.0, 0.3, 0.1)]
+    nearest = [
+        _median_nearest_neighbour_cosine(make_dataset(1500, 10, dim=128, spread=s, seed=2).embeddings)
+        for s in (2.0, 1.0, 0.3, 0.1)
+    ]
     assert nearest == sorted(nearest) and nearest[0] < nearest[-1] - 0.3
     assert nearest[-1] > 0.98  # tight like a metric-learning model
 
@@ -60,9 +62,11 @@ def test_spread_one_is_the_default_output():
         np.testing.assert_array_equal(getattr(default, name), getattr(explicit, name))
     # Values the generator produced before ``spread`` existed (a base row, outlier 288 and
     # near-duplicate 291): every test tuned on the default geometry keeps its data.
-    before = [[-0.152231, 0.18019, 0.250382, -0.091751],
-              [0.004216, 0.138455, 0.149702, 0.061066],
-              [-0.376824, 0.011653, 0.440655, 0.244574]]
+    before = [
+        [-0.152231, 0.18019, 0.250382, -0.091751],
+        [0.004216, 0.138455, 0.149702, 0.061066],
+        [-0.376824, 0.011653, 0.440655, 0.244574],
+    ]
     small = make_dataset(300, 5, dim=16, seed=4)
     assert small.is_outlier[288] and small.duplicate_group[291] >= 0 and not small.is_exact_duplicate[291]
     np.testing.assert_allclose(small.embeddings[[0, 288, 291], :4], before, atol=1e-6)

@@ -24,13 +24,27 @@ def image_workspace(tmp_path):
     paths.append(str(bad)), labels.append("dog"), readable.append(False), errors.append("corrupt")
     n = len(paths)
     ws = Workspace(tmp_path / "ws")
-    table = pa.table({"sample_id": [f"s{i}" for i in range(n)], "path": paths, "member": [None] * n,
-                      "source": ["folder"] * n, "label": labels, "split": [None] * n, "size_bytes": [1] * n,
-                      "width": [6] * n, "height": [8] * n, "hash": [None] * n, "readable": readable,
-                      "error": errors}, schema=SAMPLES)
+    table = pa.table(
+        {
+            "sample_id": [f"s{i}" for i in range(n)],
+            "path": paths,
+            "member": [None] * n,
+            "source": ["folder"] * n,
+            "label": labels,
+            "split": [None] * n,
+            "size_bytes": [1] * n,
+            "width": [6] * n,
+            "height": [8] * n,
+            "hash": [None] * n,
+            "readable": readable,
+            "error": errors,
+        },
+        schema=SAMPLES,
+    )
     fp, _, _ = ws.plan("samples", "index", {"test": 1}, [])
-    write_parquet_atomic(ws.path("samples"), table, fingerprint=fp, inputs={}, params={},
-                         extra={"class_names": ["cat", "dog"]})
+    write_parquet_atomic(
+        ws.path("samples"), table, fingerprint=fp, inputs={}, params={}, extra={"class_names": ["cat", "dog"]}
+    )
     run_export(ws)
     return ws
 
@@ -42,8 +56,9 @@ def test_dataset_reads_images_and_labels(image_workspace):
     image, label = ds[2]
     assert image.size == (6, 8) and image.mode == "RGB" and label == 1
     assert ds[4][1] == -1
-    tensor_ds = ManifestDataset(image_workspace.path("manifest"),
-                                transform=lambda im: torch.from_numpy(np.array(im)).permute(2, 0, 1))
+    tensor_ds = ManifestDataset(
+        image_workspace.path("manifest"), transform=lambda im: torch.from_numpy(np.array(im)).permute(2, 0, 1)
+    )
     x, y = tensor_ds[0]
     assert x.shape == (3, 8, 6) and int(x[0, 0, 0]) == 10 and y == 0
     assert len(ManifestDataset(image_workspace.path("manifest"), include_dropped=True)) == 6

@@ -8,8 +8,13 @@ from curate.workspace import Workspace, fingerprint, read_meta, write_parquet_at
 def _write(ws: Workspace, artifact: str, stage: str, params: dict, inputs: list[str], value: int = 1) -> str:
     fp, input_fps, fresh = ws.plan(artifact, stage, params, inputs)
     if not fresh:
-        write_parquet_atomic(ws.path(artifact), pa.table({"sample_id": ["a"], "v": [value]}),
-                             fingerprint=fp, inputs=input_fps, params=params)
+        write_parquet_atomic(
+            ws.path(artifact),
+            pa.table({"sample_id": ["a"], "v": [value]}),
+            fingerprint=fp,
+            inputs=input_fps,
+            params=params,
+        )
     return fp
 
 

@@ -19,7 +19,11 @@ def workspace_arg(f: Callable) -> Callable:
 
 def output_option(f: Callable) -> Callable:
     return click.option(
-        "-o", "--output", "workspace", required=True, type=click.Path(file_okay=False, path_type=str),
+        "-o",
+        "--output",
+        "workspace",
+        required=True,
+        type=click.Path(file_okay=False, path_type=str),
         help="Workspace folder the artifacts are written to (created if missing).",
     )(f)
 
@@ -57,26 +61,32 @@ def renamed_option(*decls: str, old: tuple[str, ...], **attrs: Any) -> Callable[
             raise click.MissingParameter(ctx=ctx, param=param)
         return value
 
-    old_option = click.option(*old, type=attrs.get("type"), default=None, hidden=True, expose_value=False,
-                              callback=remember_old)
+    old_option = click.option(
+        *old, type=attrs.get("type"), default=None, hidden=True, expose_value=False, callback=remember_old
+    )
     new_option = click.option(*decls, callback=take_either, **attrs)
     return lambda f: new_option(old_option(f))
 
 
 def overwrite_option(f: Callable) -> Callable:
     return click.option(
-        "--overwrite", is_flag=True,
+        "--overwrite",
+        is_flag=True,
         help="Replace artifacts that were built from other inputs or parameters instead of refusing.",
     )(f)
 
 
 def seed_option(f: Callable) -> Callable:
-    return click.option("--seed", default=0, show_default=True, type=int, help="Random seed (results are deterministic).")(f)
+    return click.option(
+        "--seed", default=0, show_default=True, type=int, help="Random seed (results are deterministic)."
+    )(f)
 
 
 def device_option(f: Callable) -> Callable:
     return click.option(
-        "--device", default="auto", show_default=True,
+        "--device",
+        default="auto",
+        show_default=True,
         type=click.Choice(DEVICES),
         help="Where tensors run: auto picks cuda, then mps, then cpu.",
     )(f)
@@ -85,15 +95,19 @@ def device_option(f: Callable) -> Callable:
 def duplicate_threshold_option(*flags: str) -> Callable[[Callable], Callable]:
     """An explicit near-duplicate cosine; unset, the cut is derived from the embedding space."""
     return click.option(
-        *(flags or ("--duplicate-threshold",)), "duplicate_threshold", default=None,
+        *(flags or ("--duplicate-threshold",)),
+        "duplicate_threshold",
+        default=None,
         type=click.FloatRange(0.0, 1.0, min_open=True),
         help="Cosine at or above which two samples are near duplicates. Default: derived from the data "
-             "(a share of the median nearest-neighbour distance; see --duplicate-radius on score).",
+        "(a share of the median nearest-neighbour distance; see --duplicate-radius on score).",
     )
 
 
 def json_option(f: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary instead of text.")(f)
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary instead of text."
+    )(f)
 
 
 def quiet_option(f: Callable) -> Callable:
@@ -103,7 +117,12 @@ def quiet_option(f: Callable) -> Callable:
         return value
 
     return click.option(
-        "-q", "--quiet", is_flag=True, expose_value=False, is_eager=True, callback=callback,
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=callback,
         help="No progress bars or log lines on stderr.",
     )(f)
 
@@ -112,15 +131,31 @@ def model_options(f: Callable) -> Callable:
     """--model / --pretrained / --batch-size / --workers, passed straight to open_clip."""
     from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
-    @click.option("--model", default=DEFAULT_MODEL, show_default=True,
-                  help="open_clip model name, hf-hub:ORG/REPO, or local-dir:PATH (a folder with "
-                       "open_clip_config.json and the weights).")
-    @click.option("--pretrained", default=DEFAULT_PRETRAINED, show_default=True,
-                  help="open_clip pretrained tag, or a local checkpoint file. Empty for local-dir/hf-hub models.")
-    @click.option("--batch-size", default=None, type=click.IntRange(min=1),
-                  help="Images per forward pass [default: 256 on cuda, 64 on cpu].")
-    @click.option("--workers", default=None, type=click.IntRange(min=0),
-                  help="DataLoader decoding processes [default: CPU count, at most 8].")
+    @click.option(
+        "--model",
+        default=DEFAULT_MODEL,
+        show_default=True,
+        help="open_clip model name, hf-hub:ORG/REPO, or local-dir:PATH (a folder with "
+        "open_clip_config.json and the weights).",
+    )
+    @click.option(
+        "--pretrained",
+        default=DEFAULT_PRETRAINED,
+        show_default=True,
+        help="open_clip pretrained tag, or a local checkpoint file. Empty for local-dir/hf-hub models.",
+    )
+    @click.option(
+        "--batch-size",
+        default=None,
+        type=click.IntRange(min=1),
+        help="Images per forward pass [default: 256 on cuda, 64 on cpu].",
+    )
+    @click.option(
+        "--workers",
+        default=None,
+        type=click.IntRange(min=0),
+        help="DataLoader decoding processes [default: CPU count, at most 8].",
+    )
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         return f(*args, **kwargs)
@@ -140,8 +175,9 @@ def threshold_options(f: Callable | None = None, *, with_defaults: bool = True) 
     def decorate(func: Callable) -> Callable:
         for g in reversed(gates()):
             default = f" [default: {DEFAULT_THRESHOLDS[g.keyword]:g}]" if with_defaults else ""
-            func = click.option(g.flag, g.keyword, type=int if g.kind == "count" else float, default=None,
-                                help=g.help + default)(func)
+            func = click.option(
+                g.flag, g.keyword, type=int if g.kind == "count" else float, default=None, help=g.help + default
+            )(func)
         return func
 
     return decorate if f is None else decorate(f)

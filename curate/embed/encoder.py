@@ -33,8 +33,11 @@ class ImageEncoder:
     def __call__(self, images: Any) -> np.ndarray:
         import torch
 
-        precision = (torch.autocast(device_type=self.device, dtype=self.dtype)
-                     if self.dtype is not None else contextlib.nullcontext())
+        precision = (
+            torch.autocast(device_type=self.device, dtype=self.dtype)
+            if self.dtype is not None
+            else contextlib.nullcontext()
+        )
         with torch.inference_mode(), precision:
             x = images.to(self.device, non_blocking=True)
             # normalize=True matters: open_clip's default returns unnormalised features.

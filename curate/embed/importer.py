@@ -38,8 +38,11 @@ def load_array(path: str | os.PathLike[str], *, column: str | None = None) -> np
     if path.suffix == ".parquet" or path.is_dir():
         table = pq.read_table(path)
         if column is None:
-            lists = [f.name for f in table.schema if pa.types.is_list(f.type)
-                     or pa.types.is_fixed_size_list(f.type) or pa.types.is_large_list(f.type)]
+            lists = [
+                f.name
+                for f in table.schema
+                if pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type) or pa.types.is_large_list(f.type)
+            ]
             if not lists:
                 raise DataError(f"{path} has no list column of embeddings; name one with --embedding-column")
             column = "embedding" if "embedding" in lists else lists[0]
@@ -154,7 +157,11 @@ def import_arrays(
             schema=SAMPLES,
         )
         write_parquet_atomic(
-            ws.path("samples"), table, fingerprint=samples_fp, inputs={}, params=params,
+            ws.path("samples"),
+            table,
+            fingerprint=samples_fp,
+            inputs={},
+            params=params,
             extra={"class_names": names},
         )
     emb_fp, emb_inputs, emb_fresh = ws.plan("embeddings", "import-embeddings", emb_params, ["samples"], overwrite=True)
@@ -162,8 +169,15 @@ def import_arrays(
     if emb_fresh and store.is_complete(folder) and samples_fresh:
         return False
     emb = emb / norms[:, None]  # never mutate the caller's array
-    store.start_run(folder, fingerprint=emb_fp, inputs=emb_inputs, params=emb_params,
-                    dim=emb.shape[1], shard_size=shard_size, num_rows=n)
+    store.start_run(
+        folder,
+        fingerprint=emb_fp,
+        inputs=emb_inputs,
+        params=emb_params,
+        dim=emb.shape[1],
+        shard_size=shard_size,
+        num_rows=n,
+    )
     for i, start in enumerate(range(0, n, shard_size)):
         stop = min(start + shard_size, n)
         store.write_shard(folder, i, [str(j) for j in range(start, stop)], emb[start:stop], precision=precision)

@@ -146,16 +146,21 @@ def resolve_source(model: str, pretrained: str | None) -> ModelSource:
                 f"--model {model}: {folder} has open_clip_config.json but no weights "
                 "(open_clip_pytorch_model.bin or open_clip_model.safetensors); refusing random weights"
             )
-        identity = {**base, "local_dir": folder.name, "config": _json_digest(config_json),
-                    "weights": [_file_digest(p) for p in weights]}
+        identity = {
+            **base,
+            "local_dir": folder.name,
+            "config": _json_digest(config_json),
+            "weights": [_file_digest(p) for p in weights],
+        }
         return ModelSource("local-dir", f"local-dir:{folder}", None, identity)
 
     if schema == "hf-hub":
         from open_clip.pretrained import HF_WEIGHTS_NAME
 
         identity = {**base, "hf_hub": ident}
-        return ModelSource("hf-hub", model, None, identity,
-                           remote=[(ident, "open_clip_config.json"), (ident, HF_WEIGHTS_NAME)])
+        return ModelSource(
+            "hf-hub", model, None, identity, remote=[(ident, "open_clip_config.json"), (ident, HF_WEIGHTS_NAME)]
+        )
 
     name = ident.replace("/", "-")
     config = open_clip.get_model_config(name)
@@ -299,8 +304,15 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def wrap_model(model: Any, preprocess: Any, tokenizer: Any, *, description: str, device: str,
-               identity: dict[str, Any] | None = None) -> LoadedModel:
+def wrap_model(
+    model: Any,
+    preprocess: Any,
+    tokenizer: Any,
+    *,
+    description: str,
+    device: str,
+    identity: dict[str, Any] | None = None,
+) -> LoadedModel:
     """Put an already-built open_clip model (on ``device``, eval mode) into a :class:`LoadedModel`."""
     model.eval()
     return LoadedModel(
@@ -333,7 +345,10 @@ def load_source(source: ModelSource, *, device: str = "auto") -> LoadedModel:
     with _access(source):
         try:
             net, _, preprocess = open_clip.create_model_and_transforms(
-                source.model, pretrained=source.pretrained, device=device, require_pretrained=True,
+                source.model,
+                pretrained=source.pretrained,
+                device=device,
+                require_pretrained=True,
             )
         except (RuntimeError, ValueError, OSError, KeyError) as exc:
             raise ModelLoadError(f"could not load {source.description}: {_first_line(exc)}") from None
@@ -344,5 +359,6 @@ def load_source(source: ModelSource, *, device: str = "auto") -> LoadedModel:
 
             log(f"no tokenizer for {source.description} ({_first_line(exc)}); class-name text embeddings skipped")
             tokenizer = None  # images still embed; only zero-shot class prompts are lost
-    return wrap_model(net, preprocess, tokenizer, description=source.description, device=device,
-                      identity=source.identity)
+    return wrap_model(
+        net, preprocess, tokenizer, description=source.description, device=device, identity=source.identity
+    )

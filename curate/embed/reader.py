@@ -109,8 +109,7 @@ def collate(items: Sequence[tuple[int, Any, str | None, float]]) -> Batch:
 
 def shard_batches(ranges: Sequence[tuple[int, int]], batch_size: int) -> list[list[int]]:
     """Row indices per batch: each ``[start, stop)`` range (a shard) cut into ``batch_size`` chunks."""
-    return [list(range(b, min(b + batch_size, stop))) for start, stop in ranges
-            for b in range(start, stop, batch_size)]
+    return [list(range(b, min(b + batch_size, stop))) for start, stop in ranges for b in range(start, stop, batch_size)]
 
 
 def make_loader(dataset: ImageDataset, batches: list[list[int]], *, workers: int, pin_memory: bool):

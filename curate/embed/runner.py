@@ -90,16 +90,20 @@ def run_embed(
     params = embed_params(source.identity, shard_size=shard_size)
     fp, inputs, up_to_date = ws.plan("embeddings", "embed", params, STAGES["embed"].inputs, overwrite=overwrite)
     folder = ws.path("embeddings")
-    summary: dict[str, Any] = {"stage": "embed", "model": source.description,
-                               "up_to_date": False, "skipped": False}
+    summary: dict[str, Any] = {"stage": "embed", "model": source.description, "up_to_date": False, "skipped": False}
     if up_to_date and store.is_complete(folder):
         meta = store.read_run_meta(folder) or {}
         failures = store.read_failures(folder)
         text = store.read_text_embeddings(folder)
         summary.update(
-            up_to_date=True, skipped=True, num_samples=int(meta.get("num_rows", 0)),
-            num_embedded=int(meta.get("num_rows", 0)) - len(failures), num_failed=len(failures),
-            failed=_failure_list(failures), dim=meta.get("dim"), num_shards=meta.get("num_shards"),
+            up_to_date=True,
+            skipped=True,
+            num_samples=int(meta.get("num_rows", 0)),
+            num_embedded=int(meta.get("num_rows", 0)) - len(failures),
+            num_failed=len(failures),
+            failed=_failure_list(failures),
+            dim=meta.get("dim"),
+            num_shards=meta.get("num_shards"),
             text_embeddings=0 if text is None else len(text[0]),
             seconds={"total": round(time.perf_counter() - started, 3)},
         )
@@ -112,9 +116,21 @@ def run_embed(
     if len(rows) == 0:
         raise DataError(f"{samples_path} has no readable samples; nothing to embed")
     class_names = class_names_of(samples_path)
-    return _embed(ws, rows, class_names, source, summary, fp=fp, inputs=inputs, params=params,
-                  device=device, batch_size=batch_size, workers=workers, shard_size=shard_size,
-                  started=started)
+    return _embed(
+        ws,
+        rows,
+        class_names,
+        source,
+        summary,
+        fp=fp,
+        inputs=inputs,
+        params=params,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        shard_size=shard_size,
+        started=started,
+    )
 
 
 def _embed(
@@ -152,8 +168,7 @@ def _embed(
 
     folder = ws.path("embeddings")
     n = len(rows)
-    store.start_run(folder, fingerprint=fp, inputs=inputs, params=params, dim=dim,
-                    shard_size=shard_size, num_rows=n)
+    store.start_run(folder, fingerprint=fp, inputs=inputs, params=params, dim=dim, shard_size=shard_size, num_rows=n)
     num_shards = max(1, -(-n // shard_size))
     pending = [i for i in range(num_shards) if not store.shard_done(folder, i)]
     if len(pending) < num_shards:
@@ -162,8 +177,9 @@ def _embed(
     todo = sum(stop - start for start, stop in ranges)
 
     dataset = ImageDataset(rows, loaded.preprocess, image_size=loaded.image_size)
-    loader = make_loader(dataset, shard_batches(ranges, batch_size), workers=workers,
-                         pin_memory=loaded.device == "cuda")
+    loader = make_loader(
+        dataset, shard_batches(ranges, batch_size), workers=workers, pin_memory=loaded.device == "cuda"
+    )
     writer = ShardWriter(folder, rows, shard_size=shard_size, dim=dim)
     seconds = {"load_model": load_s, "read": 0.0, "decode_cpu": 0.0, "encode": 0.0, "write": 0.0}
     loop_start = time.perf_counter()
@@ -196,11 +212,19 @@ def _embed(
 
     failures = store.read_failures(folder)
     summary.update(
-        device=loaded.device, batch_size=batch_size, workers=workers,
-        num_samples=n, num_embedded=n - len(failures), num_failed=len(failures),
-        failed=_failure_list(failures), dim=dim, num_shards=num_shards,
-        shards_resumed=num_shards - len(pending), text_embeddings=num_text,
-        images_embedded_now=todo, images_per_s=round(todo / loop_s, 2) if loop_s > 0 else None,
+        device=loaded.device,
+        batch_size=batch_size,
+        workers=workers,
+        num_samples=n,
+        num_embedded=n - len(failures),
+        num_failed=len(failures),
+        failed=_failure_list(failures),
+        dim=dim,
+        num_shards=num_shards,
+        shards_resumed=num_shards - len(pending),
+        text_embeddings=num_text,
+        images_embedded_now=todo,
+        images_per_s=round(todo / loop_s, 2) if loop_s > 0 else None,
         seconds={k: round(v, 3) for k, v in seconds.items()},
     )
     return summary

@@ -129,9 +129,7 @@ def write_text_embeddings(folder: Path, class_names: list[str], embeddings: np.n
     emb = np.ascontiguousarray(embeddings, dtype=np.float32)
     k, dim = emb.shape
     column = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1), type=pa.float32()), dim)
-    table = pa.Table.from_arrays(
-        [pa.array(class_names, type=pa.string()), column], schema=text_embedding_schema(dim)
-    )
+    table = pa.Table.from_arrays([pa.array(class_names, type=pa.string()), column], schema=text_embedding_schema(dim))
     write_parquet_atomic(folder / TEXT, table)
 
 
@@ -165,7 +163,7 @@ def read_embeddings(folder: Path, *, dtype: np.dtype = np.float32) -> tuple[list
     ids: list[str] = []
     for path in paths:
         table = pq.read_table(path)
-        emb[len(ids):len(ids) + table.num_rows] = _fixed_list_to_numpy(table.column("embedding"), np.dtype(dtype))
+        emb[len(ids) : len(ids) + table.num_rows] = _fixed_list_to_numpy(table.column("embedding"), np.dtype(dtype))
         ids.extend(table.column("sample_id").to_pylist())
     return ids, emb
 
@@ -176,6 +174,4 @@ def read_text_embeddings(folder: Path) -> tuple[list[str], np.ndarray] | None:
     if not path.exists():
         return None
     table = pq.read_table(path)
-    return table.column("class_name").to_pylist(), _fixed_list_to_numpy(
-        table.column("embedding"), np.dtype(np.float32)
-    )
+    return table.column("class_name").to_pylist(), _fixed_list_to_numpy(table.column("embedding"), np.dtype(np.float32))

@@ -43,8 +43,12 @@ def class_text_embeddings(
     from open_clip import build_zero_shot_classifier
 
     weights = build_zero_shot_classifier(
-        loaded.model, loaded.tokenizer, [prompt_name(c) for c in class_names],
-        list(templates or default_templates()), num_classes_per_batch=32, device=loaded.device,
+        loaded.model,
+        loaded.tokenizer,
+        [prompt_name(c) for c in class_names],
+        list(templates or default_templates()),
+        num_classes_per_batch=32,
+        device=loaded.device,
     )  # (D, K), columns already unit-norm in the model's dtype
     emb = weights.T.float().cpu().numpy()
     return emb / np.linalg.norm(emb, axis=1, keepdims=True)

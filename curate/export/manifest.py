@@ -25,8 +25,13 @@ from curate.plan.rules import drop_if_unreadable
 from curate.schemas import ACTIONS, MANIFEST
 
 
-def build_manifest(samples: pa.Table, plan: pa.Table | None = None, issues: pa.Table | None = None,
-                   *, include: tuple[str, ...] = ("keep", "relabel", "review")) -> pa.Table:
+def build_manifest(
+    samples: pa.Table,
+    plan: pa.Table | None = None,
+    issues: pa.Table | None = None,
+    *,
+    include: tuple[str, ...] = ("keep", "relabel", "review"),
+) -> pa.Table:
     """manifest.parquet rows (schema MANIFEST) in samples.parquet order, joined on sample_id."""
     n = samples.num_rows
     ids = samples.column("sample_id").to_pylist()
@@ -81,9 +86,17 @@ def _rate(count: int, total: int) -> float:
     return float(count) / total if total else 0.0
 
 
-def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], issues: pa.Table | None,
-              classes: pa.Table | None, confusion_pairs: list[dict] | None, stages: dict[str, Any],
-              similarity_scale: dict[str, Any] | None = None) -> dict[str, Any]:
+def summarise(
+    samples: pa.Table,
+    manifest: pa.Table,
+    *,
+    class_names: list[str],
+    issues: pa.Table | None,
+    classes: pa.Table | None,
+    confusion_pairs: list[dict] | None,
+    stages: dict[str, Any],
+    similarity_scale: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """summary.json: dataset-level numbers (``curate check`` reads them) and where they came from.
 
     ``similarity_scale``: what the score stage read from the embedding space (the near-duplicate
@@ -138,8 +151,9 @@ def summarise(samples: pa.Table, manifest: pa.Table, *, class_names: list[str], 
             else:
                 out.setdefault("not_measured", {})[issue_type.rate] = issue_type.not_measured
         leaked = [g for g, leak, ok in zip(iss["duplicate_group"], iss["is_leak"], readable) if leak and ok]
-        out.update(leaks=len({g for g in leaked if g is not None}) + sum(g is None for g in leaked),
-                   leaked_samples=len(leaked))
+        out.update(
+            leaks=len({g for g in leaked if g is not None}) + sum(g is None for g in leaked), leaked_samples=len(leaked)
+        )
     m = manifest.to_pydict()
     out["actions"] = {a: m["action"].count(a) for a in ACTIONS}
     out["num_training_samples"] = int(sum(1 for w in m["weight"] if w > 0))

@@ -61,11 +61,25 @@ def run_export(
         progress.log(f"export without {' and '.join(missing)}: neutral values in those columns")
     class_names = class_names_of(ws.path("samples"))
     manifest = build_manifest(samples, plan, issues, include=include)
-    write_parquet_atomic(ws.path("manifest"), manifest, fingerprint=fp, inputs=input_fps, params=params,
-                         extra={"class_names": class_names})
+    write_parquet_atomic(
+        ws.path("manifest"),
+        manifest,
+        fingerprint=fp,
+        inputs=input_fps,
+        params=params,
+        extra={"class_names": class_names},
+    )
     scale = read_meta(ws.path("issues")).get("extra", {}).get("similarity_scale") if issues is not None else None
-    summary = summarise(samples, manifest, class_names=class_names, issues=issues,
-                        classes=classes, confusion_pairs=pairs, stages=_stage_record(ws), similarity_scale=scale)
+    summary = summarise(
+        samples,
+        manifest,
+        class_names=class_names,
+        issues=issues,
+        classes=classes,
+        confusion_pairs=pairs,
+        stages=_stage_record(ws),
+        similarity_scale=scale,
+    )
     summary["manifest"] = str(ws.path("manifest"))
     write_text_atomic(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
     summary["up_to_date"] = summary["skipped"] = False

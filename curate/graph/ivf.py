@@ -79,12 +79,13 @@ def assign_lists(x, centroids, *, block: int = 16384):
     out = np.empty(x.shape[0], dtype=np.int64)
     with torch.inference_mode():
         for start in range(0, x.shape[0], block):
-            out[start:start + block] = torch.argmax(x[start:start + block] @ centroids.T, dim=1).cpu().numpy()
+            out[start : start + block] = torch.argmax(x[start : start + block] @ centroids.T, dim=1).cpu().numpy()
     return out
 
 
-def split_large_lists(x_np: np.ndarray, centroids: np.ndarray, assign: np.ndarray, *,
-                      max_ratio: float = MAX_LIST_RATIO, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_large_lists(
+    x_np: np.ndarray, centroids: np.ndarray, assign: np.ndarray, *, max_ratio: float = MAX_LIST_RATIO, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Split every list holding more than ``max_ratio`` times the mean list size with a k-means
     of its own members, into lists of about the mean size.
 
@@ -189,7 +190,7 @@ def ivf_knn(
     probes = probe_lists(torch.from_numpy(centroids_np).to(device), nprobe)
     order = np.argsort(assign, kind="stable")
     bounds = np.searchsorted(assign[order], np.arange(nlist + 1))
-    members = [order[bounds[c]:bounds[c + 1]] for c in range(nlist)]
+    members = [order[bounds[c] : bounds[c + 1]] for c in range(nlist)]
 
     with torch.inference_mode(), progress.bar(total=m, desc="neighbours (ivf)", unit="row") as pbar:
         for c in range(nlist):
@@ -212,7 +213,7 @@ def ivf_knn(
             cand_classes = r_classes.index_select(0, cand_t) if r_classes is not None else None
             chunk = max(1, TILE_ELEMENTS // len(cand))
             for start in range(0, len(at_own), chunk):
-                pos = at_own[start:start + chunk]
+                pos = at_own[start : start + chunk]
                 pos_t = torch.from_numpy(pos).to(device)
                 sims = db.index_select(0, pos_t) @ db.T
                 query_rows = cand[pos]
@@ -220,14 +221,18 @@ def ivf_knn(
                     mask_tile(sims, self_cols=pos_t)
                     mask_sorted_classes(sims, q_key[query_rows], r_key[cand], extra_cols, extra_keys)
                 else:
-                    mask_tile(sims, self_cols=pos_t,
-                              query_classes=None if q_classes is None
-                              else q_classes.index_select(0, torch.from_numpy(query_rows).to(device)),
-                              cand_classes=cand_classes)
+                    mask_tile(
+                        sims,
+                        self_cols=pos_t,
+                        query_classes=None
+                        if q_classes is None
+                        else q_classes.index_select(0, torch.from_numpy(query_rows).to(device)),
+                        cand_classes=cand_classes,
+                    )
                 vals, at = topk_tile(sims, k)
                 lines = out_pos[query_rows]
-                out_idx[lines, :vals.shape[1]] = cand[at.cpu().numpy()]
-                out_sim[lines, :vals.shape[1]] = vals.cpu().numpy()
+                out_idx[lines, : vals.shape[1]] = cand[at.cpu().numpy()]
+                out_sim[lines, : vals.shape[1]] = vals.cpu().numpy()
             pbar.update(len(local))
     missing = ~np.isfinite(out_sim)
     out_idx[missing] = -1

@@ -19,7 +19,6 @@ queries by :func:`recall_at_k`. Engine timings and the exact/ivf crossover on th
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from curate.device import resolve_device
@@ -110,10 +109,17 @@ def exact_knn(
             sims = q.to(dtype) @ db_tile.T
             self_cols = None
             if self_excl:
-                self_cols = (torch.from_numpy(rows[start:stop]).to(device) if rows is not None
-                             else torch.arange(start, stop, device=device))
-            mask_tile(sims, self_cols=self_cols,
-                      query_classes=None if q_classes is None else q_classes[start:stop], cand_classes=r_classes)
+                self_cols = (
+                    torch.from_numpy(rows[start:stop]).to(device)
+                    if rows is not None
+                    else torch.arange(start, stop, device=device)
+                )
+            mask_tile(
+                sims,
+                self_cols=self_cols,
+                query_classes=None if q_classes is None else q_classes[start:stop],
+                cand_classes=r_classes,
+            )
             vals, idx = topk_tile(sims, kk)
             vals, idx = vals[:, :k], idx[:, :k]
             if half:  # exact float32 similarities for the winners
@@ -196,7 +202,7 @@ def faiss_knn(
     order = rng.permutation(n)
     with progress.bar(total=n, desc="neighbours (faiss)", unit="row") as pbar:
         for start in range(0, n, batch_size):
-            rows = np.sort(order[start:start + batch_size])
+            rows = np.sort(order[start : start + batch_size])
             sims, idx = index.search_preassigned(x[rows], kk, probe_lists[rows], probe_sims[rows])
             idx, sims = _drop_self(idx, sims, rows, k)
             out_idx[rows, : idx.shape[1]] = idx
@@ -294,7 +300,9 @@ def recall_at_k(
         found_set = set(found.tolist())
         hits += sum(1 for i in truth if i in found_set)
         # neighbours tied with the k-th exact one are as good as the one they displaced
-        hits += min(len(truth) - sum(1 for i in truth if i in found_set),
-                    int(np.sum((found_sims >= kth - 1e-6) & ~np.isin(found, truth))))
+        hits += min(
+            len(truth) - sum(1 for i in truth if i in found_set),
+            int(np.sum((found_sims >= kth - 1e-6) & ~np.isin(found, truth))),
+        )
         total += len(truth)
     return hits / total if total else 1.0

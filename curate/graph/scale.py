@@ -122,6 +122,10 @@ def measure_scale(
     if vote_temperature is None:
         vote_temperature = width if width else (median_nn or 1.0)
     return SimilarityScale(
-        duplicate_threshold=threshold, vote_temperature=float(vote_temperature), median_nn_distance=median_nn,
-        neighbourhood_width=width, duplicate_radius=radius, measured_rows=int(has.sum()),
+        duplicate_threshold=threshold,
+        vote_temperature=float(vote_temperature),
+        median_nn_distance=median_nn,
+        neighbourhood_width=width,
+        duplicate_radius=radius,
+        measured_rows=int(has.sum()),
     )

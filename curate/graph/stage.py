@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 
 from curate import progress
 from curate.config import DEFAULT_K
-from curate.errors import DataError, StaleWorkspaceError, UsageError
 from curate.data import list_columns_to_arrays
 from curate.device import resolve_device
+from curate.errors import DataError, StaleWorkspaceError, UsageError
 from curate.graph.neighbors import DEFAULT_NPROBE, knn, recall_at_k, resolve_method
 from curate.schemas import NEIGHBORS
 from curate.stages import STAGES
@@ -65,8 +65,9 @@ def run_neighbors(
     params = {"k": k, "method": method}
     if nprobe is not None:  # only when given, so graphs built before the option stay up to date
         params["nprobe"] = nprobe
-    fp, input_fps, up_to_date = ws.plan("neighbors", "neighbors", params,
-                                        STAGES["neighbors"].inputs, overwrite=overwrite)
+    fp, input_fps, up_to_date = ws.plan(
+        "neighbors", "neighbors", params, STAGES["neighbors"].inputs, overwrite=overwrite
+    )
     path = ws.path("neighbors")
     if up_to_date:
         extra = read_meta(path).get("extra", {})
@@ -102,8 +103,9 @@ def run_neighbors(
         "nprobe": (nprobe or DEFAULT_NPROBE) if approximate else None,
         "seconds": round(seconds, 2),
     }
-    with parquet_writer_atomic(path, NEIGHBORS, fingerprint=fp, inputs=input_fps, params=params,
-                               extra=summary) as writer:
+    with parquet_writer_atomic(
+        path, NEIGHBORS, fingerprint=fp, inputs=input_fps, params=params, extra=summary
+    ) as writer:
         write_neighbor_rows(writer, pa.array(ids, type=pa.string()), idx, sims)
     return {**summary, "artifact": str(path), "up_to_date": False, "skipped": False}
 
@@ -124,13 +126,14 @@ def write_neighbor_rows(writer: pq.ParquetWriter, sample_ids: pa.Array, idx: np.
         flat_idx = block_idx[valid]
         neighbor_ids = pa.ListArray.from_arrays(offsets, pc.take(sample_ids, pa.array(flat_idx)))
         neighbor_sims = pa.ListArray.from_arrays(offsets, pa.array(block_sims[valid], type=pa.float32()))
-        writer.write_table(pa.Table.from_arrays(
-            [sample_ids.slice(start, stop - start), neighbor_ids, neighbor_sims], schema=NEIGHBORS
-        ))
+        writer.write_table(
+            pa.Table.from_arrays([sample_ids.slice(start, stop - start), neighbor_ids, neighbor_sims], schema=NEIGHBORS)
+        )
 
 
-def load_neighbors(ws: Workspace, sample_ids: np.ndarray | list[str], *, strict: bool = True
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def load_neighbors(
+    ws: Workspace, sample_ids: np.ndarray | list[str], *, strict: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Read neighbors.parquet back into arrays aligned to ``sample_ids`` (the Embedded order).
 
     Returns ``(idx (N, k) int64, sims (N, k) float32)``: row ``i`` lists the neighbours of
@@ -145,7 +148,6 @@ def load_neighbors(ws: Workspace, sample_ids: np.ndarray | list[str], *, strict:
         covered = pc.is_in(table.column("sample_id"), value_set=ids)
         if table.num_rows != len(ids) or not pc.all(covered).as_py():
             raise StaleWorkspaceError(
-                f"{ws.path('neighbors')} does not match the embedded samples; "
-                "re-run `curate neighbors --overwrite`"
+                f"{ws.path('neighbors')} does not match the embedded samples; re-run `curate neighbors --overwrite`"
             )
     return list_columns_to_arrays(table, sample_ids, "neighbor_ids", "neighbor_sims")

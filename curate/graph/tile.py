@@ -50,7 +50,7 @@ def mask_tile(sims, *, self_cols=None, query_classes=None, cand_classes=None) ->
         cand = cand_classes.to(torch.int32)
         excluded = None
         for a in range(query_classes.shape[1]):
-            qa = query_classes[:, a:a + 1]
+            qa = query_classes[:, a : a + 1]
             for b in range(cand.shape[1]):
                 hit = qa == cand[:, b].unsqueeze(0)
                 excluded = hit if excluded is None else excluded.logical_or_(hit)
@@ -60,8 +60,9 @@ def mask_tile(sims, *, self_cols=None, query_classes=None, cand_classes=None) ->
             sims[:, unlabelled] = -float("inf")
 
 
-def mask_sorted_classes(sims, query_keys: np.ndarray, col_keys: np.ndarray, extra_cols: np.ndarray,
-                        extra_keys: np.ndarray) -> None:
+def mask_sorted_classes(
+    sims, query_keys: np.ndarray, col_keys: np.ndarray, extra_cols: np.ndarray, extra_keys: np.ndarray
+) -> None:
     """The single-class filter on a tile whose rows and columns are sorted by class, in place.
 
     For queries that exclude one class each (``ClassFilter.query_classes`` of width 1), sorting

@@ -22,13 +22,13 @@ def knn_vote(labels: np.ndarray, idx: np.ndarray, num_classes: int) -> tuple[np.
     voters = np.where(idx >= 0, labels[np.maximum(idx, 0)], -1)
     step = max(1, (1 << 24) // max(num_classes, 1))  # bounds the (rows x K) count matrix
     for start in range(0, n, step):
-        block = voters[start:start + step]
+        block = voters[start : start + step]
         counts = np.zeros((len(block), num_classes), dtype=np.int32)
         rows, cols = np.nonzero(block >= 0)
         np.add.at(counts, (rows, block[rows, cols]), 1)
         total = counts.sum(axis=1)
         top = counts.argmax(axis=1)
         has = total > 0
-        majority[start:start + step] = np.where(has, top, -1)
-        share[start:start + step] = np.where(has, counts[np.arange(len(block)), top] / np.maximum(total, 1), 0.0)
+        majority[start : start + step] = np.where(has, top, -1)
+        share[start : start + step] = np.where(has, counts[np.arange(len(block)), top] / np.maximum(total, 1), 0.0)
     return majority, share

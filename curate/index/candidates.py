@@ -19,8 +19,22 @@ from curate.errors import DataError
 
 #: Folder / file-name parts that name a dataset split rather than a class (compared lower-case).
 SPLIT_NAMES = frozenset(
-    {"train", "training", "trainval", "val", "valid", "validation", "test", "testing", "dev",
-     "eval", "evaluation", "holdout", "calib", "calibration"}
+    {
+        "train",
+        "training",
+        "trainval",
+        "val",
+        "valid",
+        "validation",
+        "test",
+        "testing",
+        "dev",
+        "eval",
+        "evaluation",
+        "holdout",
+        "calib",
+        "calibration",
+    }
 )
 
 
@@ -83,10 +97,7 @@ def files_under(data: Path, pattern: str) -> list[Path]:
     (e.g. ``"*.tar"``), sorted, hidden files and folders skipped."""
     if data.is_file():
         return [data]
-    return sorted(
-        p for p in data.rglob(pattern)
-        if not any(part.startswith(".") for part in p.relative_to(data).parts)
-    )
+    return sorted(p for p in data.rglob(pattern) if not any(part.startswith(".") for part in p.relative_to(data).parts))
 
 
 def sorted_class_names(labels: Iterable[str | None]) -> list[str]:

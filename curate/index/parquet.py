@@ -116,9 +116,7 @@ def list_parquet(
         else:
             splits = [split_from_parts(rel.split("/"))] * rows
         path = os.path.abspath(file)
-        out.extend(
-            Candidate(f"{rel}:{i}", path, f"row:{i}", "parquet", labels[i], splits[i]) for i in range(rows)
-        )
+        out.extend(Candidate(f"{rel}:{i}", path, f"row:{i}", "parquet", labels[i], splits[i]) for i in range(rows))
     return out, files
 
 

@@ -81,11 +81,15 @@ def _list(
     if fmt == "manifest":
         if not data.is_file():
             raise UsageError(f"--format manifest needs a manifest file, and {data} is a folder")
-        return fmt, list_manifest(data, path_column=path_column, label_column=label_column,
-                                  split_column=split_column), None
+        return (
+            fmt,
+            list_manifest(data, path_column=path_column, label_column=label_column, split_column=split_column),
+            None,
+        )
     if fmt == "parquet":
-        candidates, files = list_parquet(data, image_column=image_column, label_column=label_column,
-                                         split_column=split_column)
+        candidates, files = list_parquet(
+            data, image_column=image_column, label_column=label_column, split_column=split_column
+        )
         return fmt, candidates, iter_image_bytes(files, image_column)
     if fmt == "webdataset":
         return fmt, list_webdataset(data, label_column=label_column), None
@@ -145,8 +149,12 @@ def run_index(
         raise UsageError(f"workers must be 0 or more, got {workers}")
     if format != "auto" and format not in FORMATS:
         raise UsageError(f"unknown format {format!r}; choose auto, {', '.join(FORMATS)}")
-    options = {"path_column": path_column, "label_column": label_column,
-               "split_column": split_column, "image_column": image_column}
+    options = {
+        "path_column": path_column,
+        "label_column": label_column,
+        "split_column": split_column,
+        "image_column": image_column,
+    }
     fmt, candidates, payloads = _list(data, format, **options)
     if not candidates:
         raise DataError(f"no images found in {data}")
@@ -161,27 +169,45 @@ def run_index(
     )
     class_names = sorted_class_names(c.label for c in candidates)
 
-    params = {"format": fmt, "data": str(data.resolve()),
-              **{k: options[k] for k in _FORMAT_OPTIONS[fmt]}, "content": _content_digest(rows)}
+    params = {
+        "format": fmt,
+        "data": str(data.resolve()),
+        **{k: options[k] for k in _FORMAT_OPTIONS[fmt]},
+        "content": _content_digest(rows),
+    }
     fp, _, up_to_date = ws.plan("samples", "index", params, STAGES["index"].inputs, overwrite=overwrite)
     if not up_to_date:
         ws.root.mkdir(parents=True, exist_ok=True)
-        write_parquet_atomic(ws.path("samples"), table, fingerprint=fp, inputs={}, params=params,
-                             extra={"class_names": class_names})
+        write_parquet_atomic(
+            ws.path("samples"), table, fingerprint=fp, inputs={}, params=params, extra={"class_names": class_names}
+        )
     return _summary(fmt, rows, class_names, up_to_date, ws)
 
 
 def _row(c: Candidate, ins: Inspection) -> tuple:
     """One samples.parquet row, in :data:`SAMPLES` column order."""
-    return (c.sample_id, c.path, c.member, c.source, c.label, c.split, ins.size_bytes,
-            ins.width, ins.height, ins.hash, ins.error is None, ins.error)
+    return (
+        c.sample_id,
+        c.path,
+        c.member,
+        c.source,
+        c.label,
+        c.split,
+        ins.size_bytes,
+        ins.width,
+        ins.height,
+        ins.hash,
+        ins.error is None,
+        ins.error,
+    )
 
 
 def _summary(fmt: str, rows: list[tuple], class_names: list[str], up_to_date: bool, ws: Workspace) -> dict[str, Any]:
     col = {name: i for i, name in enumerate(SAMPLES.names)}
     unreadable = [
         {"sample_id": r[col["sample_id"]], "path": r[col["path"]], "reason": r[col["error"]]}
-        for r in rows if not r[col["readable"]]
+        for r in rows
+        if not r[col["readable"]]
     ]
     splits = Counter(r[col["split"]] for r in rows if r[col["split"]] is not None)
     return {

@@ -72,8 +72,7 @@ def list_shard(shard: Path, rel: str, *, label_column: str = "label") -> list[Ca
     path = os.path.abspath(shard)
     split = split_from_parts(rel.split("/"))
     return [
-        Candidate(f"{rel}/{key}", path, member, "webdataset",
-                  cls.get(key) or json_labels.get(key), split)
+        Candidate(f"{rel}/{key}", path, member, "webdataset", cls.get(key) or json_labels.get(key), split)
         for key, member in images.items()
     ]
 

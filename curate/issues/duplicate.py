@@ -19,10 +19,22 @@ ISSUE_TYPE = IssueType(
     flag="is_duplicate",
     rate="duplicate_rate",
     gates=(
-        Gate("max_duplicates", "duplicate_rate", "fraction", 0.05, "Duplicates",
-             "Highest acceptable share of redundant duplicate copies."),
-        Gate("max_leaks", "leaks", "count", 0, "Split leaks",
-             "Most duplicate groups allowed to span more than one split."),
+        Gate(
+            "max_duplicates",
+            "duplicate_rate",
+            "fraction",
+            0.05,
+            "Duplicates",
+            "Highest acceptable share of redundant duplicate copies.",
+        ),
+        Gate(
+            "max_leaks",
+            "leaks",
+            "count",
+            0,
+            "Split leaks",
+            "Most duplicate groups allowed to span more than one split.",
+        ),
     ),
     scorer="curate.issues.duplicate:score",
 )

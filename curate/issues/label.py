@@ -20,8 +20,16 @@ ISSUE_TYPE = IssueType(
     rate="label_issue_rate",
     measured_by="label_quality",
     not_measured="no labelled sample was scored (unlabelled data, or a single class: nothing to confuse it with)",
-    gates=(Gate("max_label_issues", "label_issue_rate", "fraction", 0.05, "Label issues",
-                "Highest acceptable share of label issues, of the labelled samples scored."),),
+    gates=(
+        Gate(
+            "max_label_issues",
+            "label_issue_rate",
+            "fraction",
+            0.05,
+            "Label issues",
+            "Highest acceptable share of label issues, of the labelled samples scored.",
+        ),
+    ),
     scorer="curate.issues.label:score",
 )
 
@@ -39,6 +47,7 @@ def score(ctx: Any) -> dict[str, Any]:
         "label_quality": pa.array(noise.label_quality.astype(np.float32), type=pa.float32(), mask=~scored),
         "is_label_issue": noise.is_label_issue & scored,
         "suggested_label": suggested.tolist(),
-        "suggested_confidence": pa.array(noise.suggested_confidence.astype(np.float32), type=pa.float32(),
-                                         mask=~scored),
+        "suggested_confidence": pa.array(
+            noise.suggested_confidence.astype(np.float32), type=pa.float32(), mask=~scored
+        ),
     }

@@ -16,8 +16,9 @@ ISSUE_TYPE = IssueType(
     flag="is_outlier",
     score="outlier_score",
     rate="outlier_rate",
-    gates=(Gate("max_outliers", "outlier_rate", "fraction", 0.05, "Outliers",
-                "Highest acceptable share of outliers."),),
+    gates=(
+        Gate("max_outliers", "outlier_rate", "fraction", 0.05, "Outliers", "Highest acceptable share of outliers."),
+    ),
     section=ReportSection(
         anchor="outliers",
         title="Outliers",

@@ -17,10 +17,24 @@ from curate.issues.base import Gate, IssueType
 
 #: Gates on the dataset as a whole, not on one issue type.
 DATASET_GATES: tuple[Gate, ...] = (
-    Gate("max_imbalance_ratio", "imbalance_ratio", "ratio", 100.0, "Imbalance ratio",
-         "Highest acceptable largest / smallest class size.", producer="curate index"),
-    Gate("max_unreadable", "unreadable_rate", "fraction", 0.01, "Unreadable inputs",
-         "Highest acceptable share of unreadable inputs.", producer="curate index"),
+    Gate(
+        "max_imbalance_ratio",
+        "imbalance_ratio",
+        "ratio",
+        100.0,
+        "Imbalance ratio",
+        "Highest acceptable largest / smallest class size.",
+        producer="curate index",
+    ),
+    Gate(
+        "max_unreadable",
+        "unreadable_rate",
+        "fraction",
+        0.01,
+        "Unreadable inputs",
+        "Highest acceptable share of unreadable inputs.",
+        producer="curate index",
+    ),
 )
 
 _NOT_TYPES = {"base", "registry"}

@@ -50,8 +50,9 @@ class LabelHints:
     duplicate_group: np.ndarray
 
     @classmethod
-    def from_issues(cls, is_label_issue, suggested_label, duplicate_group, labels: np.ndarray,
-                    class_names: list[str]) -> LabelHints:
+    def from_issues(
+        cls, is_label_issue, suggested_label, duplicate_group, labels: np.ndarray, class_names: list[str]
+    ) -> LabelHints:
         """From issues.parquet columns (aligned lists/arrays; None where not scored).
 
         Only flagged rows contribute a suggestion; elsewhere the given label stands.
@@ -61,13 +62,15 @@ class LabelHints:
         suggested = np.array([index.get(s, -1) if s is not None else -1 for s in suggested_label], dtype=np.int64)
         suggested = np.where(flagged & (suggested >= 0), suggested, labels)
         codes: dict[str, int] = {}
-        groups = np.array([-1 if g is None else codes.setdefault(g, len(codes)) for g in duplicate_group],
-                          dtype=np.int64)
+        groups = np.array(
+            [-1 if g is None else codes.setdefault(g, len(codes)) for g in duplicate_group], dtype=np.int64
+        )
         return cls(suggested_label=suggested, duplicate_group=groups)
 
     @classmethod
-    def from_vote(cls, labels: np.ndarray, neighbor_idx: np.ndarray, num_classes: int,
-                  *, min_share: float = 0.5) -> LabelHints:
+    def from_vote(
+        cls, labels: np.ndarray, neighbor_idx: np.ndarray, num_classes: int, *, min_share: float = 0.5
+    ) -> LabelHints:
         """Neighbour majority as the suggested label where at least ``min_share`` of voters agree."""
         from curate.graph.vote import knn_vote
 
@@ -76,8 +79,14 @@ class LabelHints:
         return cls(suggested_label=suggested, duplicate_group=np.full(len(labels), -1, dtype=np.int64))
 
 
-def _negative_mask(anchors: np.ndarray, cand: np.ndarray, sims: np.ndarray, labels: np.ndarray,
-                   hints: LabelHints | None, scale: SimilarityScale) -> np.ndarray:
+def _negative_mask(
+    anchors: np.ndarray,
+    cand: np.ndarray,
+    sims: np.ndarray,
+    labels: np.ndarray,
+    hints: LabelHints | None,
+    scale: SimilarityScale,
+) -> np.ndarray:
     """(m, k) bool: which candidates are usable negatives of each anchor row."""
     safe = np.maximum(cand, 0)
     la = labels[anchors][:, None]
@@ -139,20 +148,25 @@ def mine_hard_negatives(
         hints = LabelHints.from_vote(data.labels, neighbors[0], data.num_classes)
     if scale is None:
         scale = measure_scale(neighbors[1])
-    return _mine(data, neighbors, num_negatives, hints, scale, max_search_k, search_nprobe,
-                 device)
+    return _mine(data, neighbors, num_negatives, hints, scale, max_search_k, search_nprobe, device)
 
 
-def naive_hard_negatives(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], *, num_negatives: int = 10,
-                         max_search_k: int = DEFAULT_MAX_SEARCH_K) -> tuple[np.ndarray, np.ndarray]:
+def naive_hard_negatives(
+    data: Embedded,
+    neighbors: tuple[np.ndarray, np.ndarray],
+    *,
+    num_negatives: int = 10,
+    max_search_k: int = DEFAULT_MAX_SEARCH_K,
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest neighbours with a different label, no filtering (searching further just the same):
     the baseline the benchmark compares against."""
     no_duplicates = SimilarityScale(duplicate_threshold=np.inf, vote_temperature=1.0)  # naive: nothing is a copy
     return _mine(data, neighbors, num_negatives, None, no_duplicates, max_search_k, DEFAULT_SEARCH_NPROBE, "auto")
 
 
-def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None, *,
-                  anchor_suggestions: bool = True) -> ClassFilter:
+def _class_filter(
+    rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None, *, anchor_suggestions: bool = True
+) -> ClassFilter:
     """The label rules of :func:`_negative_mask` as classes to skip during the search: a
     candidate is no negative of an anchor when its given or suggested label is the anchor's
     given or (with ``anchor_suggestions``) suggested label. Without hints: when its given
@@ -162,12 +176,21 @@ def _class_filter(rows: np.ndarray, labels: np.ndarray, hints: LabelHints | None
     row_classes = np.stack([labels, hints.suggested_label], axis=1)
     if not anchor_suggestions:
         return ClassFilter(query_classes=labels[rows][:, None], row_classes=row_classes)
-    return ClassFilter(query_classes=np.stack([labels[rows], hints.suggested_label[rows]], axis=1),
-                       row_classes=row_classes)
+    return ClassFilter(
+        query_classes=np.stack([labels[rows], hints.suggested_label[rows]], axis=1), row_classes=row_classes
+    )
 
 
-def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negatives: int, hints: LabelHints | None,
-          scale: SimilarityScale, max_search_k: int, search_nprobe: int, device: str) -> tuple[np.ndarray, np.ndarray]:
+def _mine(
+    data: Embedded,
+    neighbors: tuple[np.ndarray, np.ndarray],
+    num_negatives: int,
+    hints: LabelHints | None,
+    scale: SimilarityScale,
+    max_search_k: int,
+    search_nprobe: int,
+    device: str,
+) -> tuple[np.ndarray, np.ndarray]:
     from curate.graph.neighbors import knn
 
     if num_negatives < 1:
@@ -183,8 +206,9 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
     labelled = labels >= 0
     other_class = labelled.sum() - np.bincount(labels[labelled], minlength=data.num_classes)
     # unlabelled data (no classes) has no negatives to search for
-    possible = (np.where(labelled, other_class[np.maximum(labels, 0)], 0) if data.num_classes
-                else np.zeros(n, dtype=np.int64))
+    possible = (
+        np.where(labelled, other_class[np.maximum(labels, 0)], 0) if data.num_classes else np.zeros(n, dtype=np.int64)
+    )
     got = (neg_idx >= 0).sum(axis=1)
     todo = np.flatnonzero(got < np.minimum(num_negatives, possible))
     # a margin for what the tiles cannot filter: near-duplicates and duplicate-group members
@@ -196,8 +220,7 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
         # suggested class is the anchor's given class; the few anchors it leaves short — mostly
         # those whose own label is probably wrong — apply every label rule.
         filt = _class_filter(todo, labels, hints, anchor_suggestions=not first)
-        more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=filt, nprobe=nprobe,
-                                  device=device)
+        more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=filt, nprobe=nprobe, device=device)
         more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, scale)
         neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
         got = (neg_idx[todo] >= 0).sum(axis=1)
@@ -215,8 +238,9 @@ def _mine(data: Embedded, neighbors: tuple[np.ndarray, np.ndarray], num_negative
     return neg_idx, neg_sims
 
 
-def confusion_pairs(labels: np.ndarray, neg_idx: np.ndarray, num_classes: int,
-                    *, top: int = 20, min_count: int = 5) -> list[tuple[int, int, int, float]]:
+def confusion_pairs(
+    labels: np.ndarray, neg_idx: np.ndarray, num_classes: int, *, top: int = 20, min_count: int = 5
+) -> list[tuple[int, int, int, float]]:
     """Class pairs whose samples are most often each other's hard negatives.
 
     ``count`` counts anchor->negative links between classes a and b in both directions; ``lift``
@@ -265,7 +289,7 @@ def _chain_order(embeddings: np.ndarray, *, num_clusters: int, seed: int) -> np.
         sums = one_hot.T @ sample  # per-cluster sums as one matrix product (np.add.at is ~20x slower)
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         centres = np.where(norms > 0, sums / np.maximum(norms, 1e-12), centres)  # an empty cluster keeps its centre
-    assign = np.concatenate([(x[i:i + 65536] @ centres.T).argmax(axis=1) for i in range(0, len(x), 65536)])
+    assign = np.concatenate([(x[i : i + 65536] @ centres.T).argmax(axis=1) for i in range(0, len(x), 65536)])
     centre_sims = centres @ centres.T
     chain = [int(np.bincount(assign, minlength=num_clusters).argmax())]
     remaining = np.ones(num_clusters, dtype=bool)
@@ -284,8 +308,9 @@ def _chain_order(embeddings: np.ndarray, *, num_clusters: int, seed: int) -> np.
     return np.concatenate(order)
 
 
-def plan_batches(embeddings: np.ndarray, hard_graph: np.ndarray | None = None, *,
-                 batch_size: int = 256, seed: int = 0) -> np.ndarray:
+def plan_batches(
+    embeddings: np.ndarray, hard_graph: np.ndarray | None = None, *, batch_size: int = 256, seed: int = 0
+) -> np.ndarray:
     """Contrastive mini-batches of mutually hard samples.
 
     Rows are first put in a locality order (spherical k-means with about ``N / batch_size`` clusters, at

@@ -11,9 +11,9 @@ import pyarrow as pa
 from curate import progress
 from curate.config import DEFAULT_SEARCH_NPROBE
 from curate.data import Embedded, align_rows, list_columns_to_arrays, load_embedded
+from curate.errors import DataError, UsageError
 from curate.graph.scale import SimilarityScale, measure_scale
 from curate.graph.stage import load_neighbors
-from curate.errors import DataError, UsageError
 from curate.negatives.mining import (
     DEFAULT_MAX_SEARCH_K,
     LabelHints,
@@ -32,13 +32,17 @@ def _hints_from_issues(ws: Workspace, data: Embedded) -> LabelHints:
         data.sample_ids,
     )
     return LabelHints.from_issues(
-        table.column("is_label_issue").to_pylist(), table.column("suggested_label").to_pylist(),
-        table.column("duplicate_group").to_pylist(), data.labels, data.class_names,
+        table.column("is_label_issue").to_pylist(),
+        table.column("suggested_label").to_pylist(),
+        table.column("duplicate_group").to_pylist(),
+        data.labels,
+        data.class_names,
     )
 
 
-def _scale(ws: Workspace, neighbors: tuple[np.ndarray, np.ndarray], threshold: float | None,
-           with_issues: bool) -> SimilarityScale:
+def _scale(
+    ws: Workspace, neighbors: tuple[np.ndarray, np.ndarray], threshold: float | None, with_issues: bool
+) -> SimilarityScale:
     """The near-duplicate decision: the given threshold, else the one the score stage derived
     (so duplicates and negatives agree), else one measured from the neighbour graph."""
     if threshold is None and with_issues:
@@ -82,18 +86,26 @@ def run_negatives(
     ws.require("neighbors")
     inputs = STAGES["negatives"].inputs_present(lambda artifact: use_issues and ws.exists(artifact))
     with_issues = "issues" in inputs
-    params = {"num_negatives": num_negatives, "near_duplicate_threshold": near_duplicate_threshold,
-              "use_issues": with_issues, "max_search_k": max_search_k}
+    params = {
+        "num_negatives": num_negatives,
+        "near_duplicate_threshold": near_duplicate_threshold,
+        "use_issues": with_issues,
+        "max_search_k": max_search_k,
+    }
     if search_nprobe != DEFAULT_SEARCH_NPROBE:  # only when set, so earlier workspaces stay up to date
         params["search_nprobe"] = search_nprobe
     batch_params = {"batch_size": batch_size, "seed": seed}
     neg_fp, neg_inputs, neg_fresh = ws.plan("negatives", "negatives", params, inputs, overwrite=overwrite)
-    summary: dict[str, Any] = {"stage": "negatives", "negatives": str(ws.path("negatives")),
-                               "batches": str(ws.path("batches"))}
+    summary: dict[str, Any] = {
+        "stage": "negatives",
+        "negatives": str(ws.path("negatives")),
+        "batches": str(ws.path("batches")),
+    }
     bat_fresh = False
     if neg_fresh:  # the batch plan follows the negatives, so it can only be current if they are
-        _, _, bat_fresh = ws.plan("batches", "batches", batch_params, ["samples", "embeddings", "negatives"],
-                                  overwrite=overwrite)
+        _, _, bat_fresh = ws.plan(
+            "batches", "batches", batch_params, ["samples", "embeddings", "negatives"], overwrite=overwrite
+        )
     summary["up_to_date"] = summary["skipped"] = neg_fresh and bat_fresh
     if summary["up_to_date"]:
         return summary
@@ -108,7 +120,12 @@ def run_negatives(
         scale = _scale(ws, neighbors, near_duplicate_threshold, with_issues)
         progress.log(f"near duplicates of an anchor are not its negatives: cosine >= {scale.duplicate_threshold:.6g}")
         neg_idx, neg_sims = mine_hard_negatives(
-            data, neighbors, num_negatives=num_negatives, hints=hints, scale=scale, max_search_k=max_search_k,
+            data,
+            neighbors,
+            num_negatives=num_negatives,
+            hints=hints,
+            scale=scale,
+            max_search_k=max_search_k,
             search_nprobe=search_nprobe,
         )
         found = neg_idx >= 0
@@ -125,8 +142,14 @@ def run_negatives(
             {"class_a": data.class_names[a], "class_b": data.class_names[b], "count": c, "lift": round(lift, 3)}
             for a, b, c, lift in confusion_pairs(data.labels, neg_idx, data.num_classes)
         ]
-        write_parquet_atomic(ws.path("negatives"), table, fingerprint=neg_fp, inputs=neg_inputs, params=params,
-                             extra={"confusion_pairs": pairs, "similarity_scale": scale.as_dict()})
+        write_parquet_atomic(
+            ws.path("negatives"),
+            table,
+            fingerprint=neg_fp,
+            inputs=neg_inputs,
+            params=params,
+            extra={"confusion_pairs": pairs, "similarity_scale": scale.as_dict()},
+        )
         summary.update(
             anchors_with_negatives=int(found.any(axis=1).sum()),
             mean_negatives=float(found.sum(axis=1).mean()),
@@ -134,11 +157,13 @@ def run_negatives(
             confusion_pairs=pairs[:5],
         )
     else:
-        neg_idx, _ = list_columns_to_arrays(ws.read_table("negatives"), data.sample_ids,
-                                            "negative_ids", "negative_sims")
+        neg_idx, _ = list_columns_to_arrays(
+            ws.read_table("negatives"), data.sample_ids, "negative_ids", "negative_sims"
+        )
     if not bat_fresh:
-        bat_fp, bat_inputs, _ = ws.plan("batches", "batches", batch_params, ["samples", "embeddings", "negatives"],
-                                        overwrite=overwrite)
+        bat_fp, bat_inputs, _ = ws.plan(
+            "batches", "batches", batch_params, ["samples", "embeddings", "negatives"], overwrite=overwrite
+        )
         progress.log(f"planning contrastive batches of {batch_size}")
         batch = plan_batches(data.embeddings, neg_idx, batch_size=batch_size, seed=seed)
         order = np.argsort(batch, kind="stable")

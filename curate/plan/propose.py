@@ -60,8 +60,12 @@ def propose(
         raise ValueError(f"outliers must be one of {', '.join(OUTLIER_ACTIONS)}, got {outliers!r}")
     has_neighbours = neighbors is not None and neighbors[0].shape[1] > 0
     findings = sample_findings(samples, issues, neighbors if has_neighbours else None, class_names=class_names)
-    options = RuleOptions(frozenset(class_names), relabel_threshold=relabel_threshold,
-                          drop_near_duplicates=drop_near_duplicates, outliers=outliers)
+    options = RuleOptions(
+        frozenset(class_names),
+        relabel_threshold=relabel_threshold,
+        drop_near_duplicates=drop_near_duplicates,
+        outliers=outliers,
+    )
     rules = RULES.ordered() + declared_rules()
     decisions = [decide(f, options, rules) for f in findings]
     action = [d.action for d in decisions]
@@ -70,12 +74,21 @@ def propose(
     final = encode_labels([d.label for d in decisions], class_names)
 
     near_groups = [f.issues.get("duplicate_group") if duplicate_kind(f) == "near" else None for f in findings]
-    near_copies = np.array([g is not None and bool(f.issues.get("is_duplicate")) for f, g in zip(findings, near_groups)],
-                           dtype=bool)
-    weight = sampling_weights(action, reasons, final, near_duplicate_groups=near_groups,
-                              near_duplicate_copies=near_copies,
-                              density=neighbour_density(*neighbors) if has_neighbours else None,
-                              class_names=class_names, strategy=strategy, cap=cap, beta=beta)
+    near_copies = np.array(
+        [g is not None and bool(f.issues.get("is_duplicate")) for f, g in zip(findings, near_groups)], dtype=bool
+    )
+    weight = sampling_weights(
+        action,
+        reasons,
+        final,
+        near_duplicate_groups=near_groups,
+        near_duplicate_copies=near_copies,
+        density=neighbour_density(*neighbors) if has_neighbours else None,
+        class_names=class_names,
+        strategy=strategy,
+        cap=cap,
+        beta=beta,
+    )
     names = np.array(class_names + [None], dtype=object)
     return pa.table(
         {
@@ -127,9 +140,15 @@ def sample_findings(
     else:
         votes = [None] * n
     return [
-        SampleFindings(sample_id=ids[i], label=given[i], readable=readable[i], error=errors[i], issues=rows[i],
-                       duplicate_keeper=keeper.get(rows[i].get("duplicate_group")),
-                       has_neighbours=neighbors is not None, neighbour_vote=votes[i])
+        SampleFindings(
+            sample_id=ids[i],
+            label=given[i],
+            readable=readable[i],
+            error=errors[i],
+            issues=rows[i],
+            duplicate_keeper=keeper.get(rows[i].get("duplicate_group")),
+            has_neighbours=neighbors is not None,
+            neighbour_vote=votes[i],
+        )
         for i in range(n)
     ]
-

@@ -190,7 +190,7 @@ def unreadable(sample: SampleFindings, options: RuleOptions) -> Verdict | None:
 
 
 def duplicate_kind(sample: SampleFindings) -> str | None:
-    """"exact" or "near" for any member of a duplicate group, keeper included (an unknown kind
+    """ "exact" or "near" for any member of a duplicate group, keeper included (an unknown kind
     counts as near, the milder one); None outside a group."""
     if sample.issues.get("duplicate_group") is None:
         return None
@@ -211,8 +211,9 @@ def near_duplicate(sample: SampleFindings, options: RuleOptions) -> Verdict | No
     group like one image."""
     if not sample.issues.get("is_duplicate") or duplicate_kind(sample) != "near":
         return None
-    return Verdict("drop" if options.drop_near_duplicates else "keep",
-                   (f"near duplicate of {sample.duplicate_keeper}",))
+    return Verdict(
+        "drop" if options.drop_near_duplicates else "keep", (f"near duplicate of {sample.duplicate_keeper}",)
+    )
 
 
 @RULES.register("leak", priority=40)

@@ -48,24 +48,49 @@ def run_propose(
         raise UsageError(f"beta must be in (0, 1), got {beta}")
     ws.require("samples")
     inputs = STAGES["propose"].inputs_present(ws.exists)
-    params = {"strategy": strategy, "cap": cap, "relabel_threshold": relabel_threshold,
-              "drop_near_duplicates": drop_near_duplicates, "outliers": outliers, "beta": beta}
+    params = {
+        "strategy": strategy,
+        "cap": cap,
+        "relabel_threshold": relabel_threshold,
+        "drop_near_duplicates": drop_near_duplicates,
+        "outliers": outliers,
+        "beta": beta,
+    }
     fp, input_fps, fresh = ws.plan("plan", "propose", params, inputs, overwrite=overwrite)
-    summary: dict[str, Any] = {"stage": "propose", "plan": str(ws.path("plan")),
-                               "up_to_date": fresh, "skipped": fresh, "used": inputs}
+    summary: dict[str, Any] = {
+        "stage": "propose",
+        "plan": str(ws.path("plan")),
+        "up_to_date": fresh,
+        "skipped": fresh,
+        "used": inputs,
+    }
     if fresh:
         return summary
     samples = ws.read_table("samples", ["sample_id", "label", "readable", "error"])
     issues = ws.read_table("issues") if "issues" in inputs else None
-    neighbors = load_neighbors(ws, samples.column("sample_id").to_pylist(), strict=False) if "neighbors" in inputs else None
+    neighbors = (
+        load_neighbors(ws, samples.column("sample_id").to_pylist(), strict=False) if "neighbors" in inputs else None
+    )
     if issues is None:
         progress.log("issues.parquet not found: proposing from class counts only (run `curate score` first)")
-    plan = propose(samples, issues, neighbors, class_names=class_names_of(ws.path("samples")),
-                   strategy=strategy, cap=cap, relabel_threshold=relabel_threshold,
-                   drop_near_duplicates=drop_near_duplicates, outliers=outliers, beta=beta)
+    plan = propose(
+        samples,
+        issues,
+        neighbors,
+        class_names=class_names_of(ws.path("samples")),
+        strategy=strategy,
+        cap=cap,
+        relabel_threshold=relabel_threshold,
+        drop_near_duplicates=drop_near_duplicates,
+        outliers=outliers,
+        beta=beta,
+    )
     write_parquet_atomic(ws.path("plan"), plan, fingerprint=fp, inputs=input_fps, params=params)
     actions = Counter(plan.column("action").to_pylist())
     weights = plan.column("weight")
-    summary.update(actions={a: actions.get(a, 0) for a in ("keep", "drop", "relabel", "review")},
-                   max_weight=float(pc.max(weights).as_py() or 0.0), strategy=strategy)
+    summary.update(
+        actions={a: actions.get(a, 0) for a in ("keep", "drop", "relabel", "review")},
+        max_weight=float(pc.max(weights).as_py() or 0.0),
+        strategy=strategy,
+    )
     return summary

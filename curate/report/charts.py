@@ -81,11 +81,21 @@ def class_distribution(names: Sequence[str], before: np.ndarray, after: np.ndarr
             ax = fig.add_subplot()
             y = np.arange(k)
             h = 0.4 if after is not None else 0.7
-            ax.barh(y - (h / 2 if after is not None else 0), np.maximum(before[order], 0.8), height=h,
-                    color=BLUE, label="now")
+            ax.barh(
+                y - (h / 2 if after is not None else 0),
+                np.maximum(before[order], 0.8),
+                height=h,
+                color=BLUE,
+                label="now",
+            )
             if after is not None:
-                ax.barh(y + h / 2, np.maximum(np.asarray(after, dtype=np.float64)[order], 0.8), height=h,
-                        color=ORANGE, label="after proposed rebalancing (expected)")
+                ax.barh(
+                    y + h / 2,
+                    np.maximum(np.asarray(after, dtype=np.float64)[order], 0.8),
+                    height=h,
+                    color=ORANGE,
+                    label="after proposed rebalancing (expected)",
+                )
             ax.set_yticks(y, [_short(names[i]) for i in order])
             ax.invert_yaxis()
             ax.set_xscale("log")
@@ -98,8 +108,13 @@ def class_distribution(names: Sequence[str], before: np.ndarray, after: np.ndarr
             rank = np.arange(1, len(names) + 1)
             ax.plot(rank, np.maximum(before[order], 0.8), color=BLUE, linewidth=2, label="now")
             if after is not None:
-                ax.plot(rank, np.maximum(np.asarray(after, dtype=np.float64)[order], 0.8), color=ORANGE,
-                        linewidth=2, label="after proposed rebalancing (expected)")
+                ax.plot(
+                    rank,
+                    np.maximum(np.asarray(after, dtype=np.float64)[order], 0.8),
+                    color=ORANGE,
+                    linewidth=2,
+                    label="after proposed rebalancing (expected)",
+                )
             ax.set_yscale("log")
             _log_axis(ax.yaxis)
             ax.set_xlabel("class rank (largest first)")
@@ -124,8 +139,15 @@ def rate_bars(names: Sequence[str], rates: np.ndarray, *, xlabel: str) -> str:
         ax.set_xlabel(xlabel)
         ax.set_xlim(0, max(5.0, float(rates.max(initial=0)) * 110))
         for yi, r in zip(y, rates):
-            ax.annotate(f"{100 * r:.1f}%", (r * 100, yi), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=8, color=INK)
+            ax.annotate(
+                f"{100 * r:.1f}%",
+                (r * 100, yi),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+                color=INK,
+            )
         ax.grid(axis="x", color="#E6E8EC", linewidth=0.8)
         ax.set_axisbelow(True)
         return _data_uri(fig, "svg")
@@ -156,17 +178,33 @@ def embedding_map(
         dot = float(np.clip(20000 / max(len(xy), 1), 5, 28))  # a few hundred points need bigger dots
         rest = ~np.isin(labels, top)
         if rest.any():
-            ax.scatter(xy[rest, 0], xy[rest, 1], s=dot * 0.8, color=GREY, alpha=0.5, linewidths=0,
-                       label="other classes" if top else "samples", rasterized=True)
+            ax.scatter(
+                xy[rest, 0],
+                xy[rest, 1],
+                s=dot * 0.8,
+                color=GREY,
+                alpha=0.5,
+                linewidths=0,
+                label="other classes" if top else "samples",
+                rasterized=True,
+            )
         palette = PALETTE
         for i, k in enumerate(top):
             m = labels == k
-            ax.scatter(xy[m, 0], xy[m, 1], s=dot, color=palette[i % len(palette)], alpha=0.75,
-                       linewidths=0, label=_short(class_names[k], 24))
+            ax.scatter(
+                xy[m, 0],
+                xy[m, 1],
+                s=dot,
+                color=palette[i % len(palette)],
+                alpha=0.75,
+                linewidths=0,
+                label=_short(class_names[k], 24),
+            )
         if is_outlier is not None and np.any(is_outlier):
             m = np.asarray(is_outlier, dtype=bool)
-            ax.scatter(xy[m, 0], xy[m, 1], s=dot * 4 + 10, facecolors="none", edgecolors=INK, linewidths=0.9,
-                       label="outlier")
+            ax.scatter(
+                xy[m, 0], xy[m, 1], s=dot * 4 + 10, facecolors="none", edgecolors=INK, linewidths=0.9, label="outlier"
+            )
         if is_label_issue is not None and np.any(is_label_issue):
             m = np.asarray(is_label_issue, dtype=bool)
             ax.scatter(xy[m, 0], xy[m, 1], s=dot * 3 + 8, marker="x", color=RED, linewidths=1.1, label="label issue")

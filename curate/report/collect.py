@@ -135,8 +135,9 @@ class Lookup:
                 thumbs.locations[rec["sample_id"]] = (rec["path"], rec.get("member"), rec.get("source") or "folder")
 
 
-def tile(rec: Mapping[str, Any], thumbs: Thumbnails, *, caption: str = "", detail: str = "",
-         badge: str | None = None) -> dict[str, Any]:
+def tile(
+    rec: Mapping[str, Any], thumbs: Thumbnails, *, caption: str = "", detail: str = "", badge: str | None = None
+) -> dict[str, Any]:
     """One thumbnail (or, without an image, a text tile) with its captions."""
     return {
         "id": rec["sample_id"],
@@ -150,6 +151,7 @@ def tile(rec: Mapping[str, Any], thumbs: Thumbnails, *, caption: str = "", detai
 
 
 # --------------------------------------------------------------------------- overview
+
 
 def _rate(col: pa.ChunkedArray, mask: pa.ChunkedArray | None = None) -> float | None:
     if mask is not None:
@@ -188,21 +190,32 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
 
     if summary.get("unreadable") is not None:
         # written by another stage: take what is there, whatever keys it has
-        unreadable = [{"path": str(u.get("path", u.get("sample_id", ""))) if isinstance(u, dict) else str(u),
-                       "reason": str(u.get("reason") or u.get("error") or "") if isinstance(u, dict) else ""}
-                      for u in summary["unreadable"][:MAX_UNREADABLE_ROWS]]
+        unreadable = [
+            {
+                "path": str(u.get("path", u.get("sample_id", ""))) if isinstance(u, dict) else str(u),
+                "reason": str(u.get("reason") or u.get("error") or "") if isinstance(u, dict) else "",
+            }
+            for u in summary["unreadable"][:MAX_UNREADABLE_ROWS]
+        ]
         unreadable_total = len(summary["unreadable"])
     else:
         bad = s.filter(pc.invert(readable)).select(["sample_id", "path", "member", "error"])
-        unreadable = [{"sample_id": r["sample_id"], "path": r["path"] + (f" :: {r['member']}" if r["member"] else ""),
-                       "reason": r["error"] or "unreadable"} for r in bad.slice(0, MAX_UNREADABLE_ROWS).to_pylist()]
+        unreadable = [
+            {
+                "sample_id": r["sample_id"],
+                "path": r["path"] + (f" :: {r['member']}" if r["member"] else ""),
+                "reason": r["error"] or "unreadable",
+            }
+            for r in bad.slice(0, MAX_UNREADABLE_ROWS).to_pylist()
+        ]
         unreadable_total = bad.num_rows
-
 
     leaks = None
     if issues is not None:
         leaks = len(pc.unique(issues.filter(issues.column("is_leak")).column("duplicate_group").drop_null()))
-    need_issues = missing_note("issues") if issues is None and "issues" not in inputs.problems else inputs.note("issues")
+    need_issues = (
+        missing_note("issues") if issues is None and "issues" not in inputs.problems else inputs.note("issues")
+    )
     # What a gate's number is when summary.json lacks it (a workspace not yet exported): measured
     # here from the tables, with the hint shown when even that is impossible.
     fallbacks: dict[str, tuple[Any, str]] = {
@@ -227,14 +240,16 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
             value = len(value)
         title, key, kind = g.title, g.keyword, kinds[g.kind]
         limit = thresholds.get(key)
-        cards.append({
-            "title": title,
-            "value": _fmt(value, kind),
-            "threshold": None if limit is None else f"≤ {_fmt(limit, kind)}",
-            "option": "--" + key.replace("_", "-"),
-            "status": _status(None if value is None else float(value), limit),
-            "hint": hint if value is None else "",
-        })
+        cards.append(
+            {
+                "title": title,
+                "value": _fmt(value, kind),
+                "threshold": None if limit is None else f"≤ {_fmt(limit, kind)}",
+                "option": "--" + key.replace("_", "-"),
+                "status": _status(None if value is None else float(value), limit),
+                "hint": hint if value is None else "",
+            }
+        )
     splits = pc.value_counts(s.column("split").drop_null()).to_pylist() if s.column("split").null_count < n else []
     return {
         "num_samples": n,
@@ -259,6 +274,7 @@ def _fmt(value, kind: str) -> str:
 
 
 # --------------------------------------------------------------------------- classes
+
 
 def class_section(inputs: Inputs) -> dict[str, Any]:
     """Class distribution before/after the plan's rebalancing, and the per-class table."""
@@ -292,6 +308,7 @@ def class_section(inputs: Inputs) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- label issues
 
+
 def label_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
     issues = inputs.issues
     if issues is None:
@@ -304,9 +321,16 @@ def label_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbn
     for r in worst:
         rec = {**records[r["sample_id"]], "label": r["label"]}
         conf = r["suggested_confidence"]
-        tiles.append(tile(rec, thumbs, caption=f"{r['label']} → {r['suggested_label']}",
-                          detail=f"{100 * conf:.0f}% sure · quality {r['label_quality']:.2f}"
-                          if conf is not None and r["label_quality"] is not None else ""))
+        tiles.append(
+            tile(
+                rec,
+                thumbs,
+                caption=f"{r['label']} → {r['suggested_label']}",
+                detail=f"{100 * conf:.0f}% sure · quality {r['label_quality']:.2f}"
+                if conf is not None and r["label_quality"] is not None
+                else "",
+            )
+        )
 
     # noise per class: the score stage's estimate when classes.parquet exists, else the flag rate
     if inputs.classes is not None and inputs.classes.column("noise_rate").null_count < inputs.classes.num_rows:
@@ -318,7 +342,11 @@ def label_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbn
         noise_source = "share of samples flagged per class"
     order = np.argsort(-np.asarray(rates, dtype=np.float64), kind="stable")[:MAX_NOISE_BARS]
     order = [i for i in order if rates[i] > 0]
-    chart = charts.rate_bars([names[i] for i in order], np.asarray(rates)[order], xlabel="label noise (%)") if order else None
+    chart = (
+        charts.rate_bars([names[i] for i in order], np.asarray(rates)[order], xlabel="label noise (%)")
+        if order
+        else None
+    )
     return {
         "total": flagged.num_rows,
         "tiles": tiles,
@@ -349,8 +377,11 @@ def confused_pairs(inputs: Inputs) -> list[dict[str, Any]]:
         f = inputs.issues.filter(inputs.issues.column("is_label_issue"))
         f = f.filter(pc.and_(pc.is_valid(f.column("label")), pc.is_valid(f.column("suggested_label"))))
         g = f.group_by(["label", "suggested_label"]).aggregate([("sample_id", "count")])
-        for a, b, n in zip(g.column("label").to_pylist(), g.column("suggested_label").to_pylist(),
-                           g.column("sample_id_count").to_pylist()):
+        for a, b, n in zip(
+            g.column("label").to_pylist(),
+            g.column("suggested_label").to_pylist(),
+            g.column("sample_id_count").to_pylist(),
+        ):
             if a != b:
                 key = tuple(sorted((a, b)))
                 pairs[key] = pairs.get(key, 0) + n
@@ -360,14 +391,20 @@ def confused_pairs(inputs: Inputs) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- duplicates, outliers
 
+
 def duplicate_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
     issues = inputs.issues
     if issues is None:
         return {"missing": inputs.note("issues")}
     members = issues.filter(pc.is_valid(issues.column("duplicate_group")))
     if members.num_rows == 0:
-        return {"total_groups": 0, "leak_groups": 0, "redundant": 0, "groups": [],
-                "cut": duplicate_cut(inputs.similarity_scale)}
+        return {
+            "total_groups": 0,
+            "leak_groups": 0,
+            "redundant": 0,
+            "groups": [],
+            "cut": duplicate_cut(inputs.similarity_scale),
+        }
     g = members.group_by("duplicate_group").aggregate([("sample_id", "count"), ("is_leak", "max")])
     g = g.sort_by([("is_leak_max", "descending"), ("sample_id_count", "descending"), ("duplicate_group", "ascending")])
     chosen, shown = [], 0
@@ -378,14 +415,18 @@ def duplicate_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
         shown += min(r["sample_id_count"], MAX_GROUP_MEMBERS)
     wanted = pa.array([r["duplicate_group"] for r in chosen], type=pa.string())
     rows = members.filter(pc.is_in(members.column("duplicate_group"), value_set=wanted))
-    rows = rows.select(["sample_id", "duplicate_group", "duplicate_kind", "duplicate_keep", "is_leak", "label"]).to_pylist()
+    rows = rows.select(
+        ["sample_id", "duplicate_group", "duplicate_kind", "duplicate_keep", "is_leak", "label"]
+    ).to_pylist()
     by_group: dict[str, list[dict]] = {}
     for r in rows:
         by_group.setdefault(r["duplicate_group"], []).append(r)
     # One list per group, in display order (keeper first, then by id), decides both which records
     # are looked up and which tiles are shown, so every member shown has its record.
-    shown_members = {gid: sorted(grp, key=lambda m: (not m["duplicate_keep"], m["sample_id"]))[:MAX_GROUP_MEMBERS]
-                     for gid, grp in by_group.items()}
+    shown_members = {
+        gid: sorted(grp, key=lambda m: (not m["duplicate_keep"], m["sample_id"]))[:MAX_GROUP_MEMBERS]
+        for gid, grp in by_group.items()
+    }
     ids = [m["sample_id"] for mem in shown_members.values() for m in mem]
     lookup.thumbnails(ids, thumbs)
     records = {r["sample_id"]: r for r in lookup.records(ids)}
@@ -393,17 +434,26 @@ def duplicate_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
     for r in chosen:
         mem = shown_members[r["duplicate_group"]]
         kinds = {m["duplicate_kind"] for m in by_group[r["duplicate_group"]] if m["duplicate_kind"]}
-        groups.append({
-            "id": r["duplicate_group"],
-            "size": r["sample_id_count"],
-            "leak": bool(r["is_leak_max"]),
-            "kind": "/".join(sorted(kinds)) or "duplicate",
-            "tiles": [tile(records[m["sample_id"]], thumbs,
-                           caption=records[m["sample_id"]].get("label") or m["label"] or "",
-                           detail=f"split {records[m['sample_id']].get('split')}" if records[m["sample_id"]].get("split") else "",
-                           badge="keep" if m["duplicate_keep"] else None)
-                      for m in mem],
-        })
+        groups.append(
+            {
+                "id": r["duplicate_group"],
+                "size": r["sample_id_count"],
+                "leak": bool(r["is_leak_max"]),
+                "kind": "/".join(sorted(kinds)) or "duplicate",
+                "tiles": [
+                    tile(
+                        records[m["sample_id"]],
+                        thumbs,
+                        caption=records[m["sample_id"]].get("label") or m["label"] or "",
+                        detail=f"split {records[m['sample_id']].get('split')}"
+                        if records[m["sample_id"]].get("split")
+                        else "",
+                        badge="keep" if m["duplicate_keep"] else None,
+                    )
+                    for m in mem
+                ],
+            }
+        )
     return {
         "total_groups": g.num_rows,
         "leak_groups": int(pc.sum(pc.cast(g.column("is_leak_max"), pa.int64())).as_py() or 0),
@@ -422,8 +472,10 @@ def duplicate_cut(scale: Mapping[str, Any] | None) -> str | None:
         return cut + ", as given."
     if scale.get("median_nn_distance") is None:
         return "Near duplicates: identical embeddings only (too few samples to measure this space by)."
-    return (cut + f", derived from this embedding space: {scale['duplicate_radius']:g} × the median "
-            f"distance to a sample's nearest neighbour ({scale['median_nn_distance']:.4g}).")
+    return (
+        cut + f", derived from this embedding space: {scale['duplicate_radius']:g} × the median "
+        f"distance to a sample's nearest neighbour ({scale['median_nn_distance']:.4g})."
+    )
 
 
 def issue_sections(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> list[dict[str, Any]]:
@@ -432,8 +484,9 @@ def issue_sections(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumb
     return [flagged_section(t, inputs, lookup, thumbs, max_thumbnails) for t in issue_types() if t.section]
 
 
-def flagged_section(issue_type: IssueType, inputs: Inputs, lookup: Lookup, thumbs: Thumbnails,
-                    max_thumbnails: int) -> dict[str, Any]:
+def flagged_section(
+    issue_type: IssueType, inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int
+) -> dict[str, Any]:
     """The flagged samples of one issue type as tiles, the lowest score first."""
     section = issue_type.section
     assert section is not None
@@ -452,12 +505,15 @@ def flagged_section(issue_type: IssueType, inputs: Inputs, lookup: Lookup, thumb
         **head,
         "lead": section.lead.format(total=f"{flagged.num_rows:,}", shown=len(worst)),
         "total": flagged.num_rows,
-        "tiles": [tile(records[r["sample_id"]], thumbs, caption=r["label"] or "unlabelled",
-                       detail=section.detail.format(**r)) for r in worst],
+        "tiles": [
+            tile(records[r["sample_id"]], thumbs, caption=r["label"] or "unlabelled", detail=section.detail.format(**r))
+            for r in worst
+        ],
     }
 
 
 # --------------------------------------------------------------------------- hard negatives
+
 
 def negatives_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
     """A few anchors (the hardest, at most one per class) with their nearest other-class samples."""
@@ -485,17 +541,26 @@ def negatives_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
     records = {r["sample_id"]: r for r in lookup.records(ids)}
     out = []
     for a in anchors:
-        out.append({
-            "anchor": tile(records[a["sample_id"]], thumbs, caption=records[a["sample_id"]].get("label") or "", badge="anchor"),
-            "negatives": [tile(records[nid], thumbs, caption=records[nid].get("label") or "", detail=f"cos {sim:.2f}")
-                          for nid, sim in zip(a["negative_ids"][:per_anchor], a["negative_sims"][:per_anchor])],
-        })
+        out.append(
+            {
+                "anchor": tile(
+                    records[a["sample_id"]], thumbs, caption=records[a["sample_id"]].get("label") or "", badge="anchor"
+                ),
+                "negatives": [
+                    tile(records[nid], thumbs, caption=records[nid].get("label") or "", detail=f"cos {sim:.2f}")
+                    for nid, sim in zip(a["negative_ids"][:per_anchor], a["negative_sims"][:per_anchor])
+                ],
+            }
+        )
     return {"total": neg.num_rows, "anchors": out}
 
 
 # --------------------------------------------------------------------------- embedding map
 
-def map_section(ws: Workspace, inputs: Inputs, lookup: Lookup, *, max_points: int, method: str, seed: int) -> dict[str, Any]:
+
+def map_section(
+    ws: Workspace, inputs: Inputs, lookup: Lookup, *, max_points: int, method: str, seed: int
+) -> dict[str, Any]:
     from curate.report.projection import TSNE_MAX_POINTS, project_2d, sample_embeddings
 
     if not inputs.embeddings_ready:
@@ -517,7 +582,9 @@ def map_section(ws: Workspace, inputs: Inputs, lookup: Lookup, *, max_points: in
         issue_flag[ok] = inputs.issues.column("is_label_issue").to_numpy(zero_copy_only=False)[pos[ok]]
         outlier_flag[ok] = inputs.issues.column("is_outlier").to_numpy(zero_copy_only=False)[pos[ok]]
     return {
-        "chart": charts.embedding_map(xy, labels, inputs.class_names, is_label_issue=issue_flag, is_outlier=outlier_flag),
+        "chart": charts.embedding_map(
+            xy, labels, inputs.class_names, is_label_issue=issue_flag, is_outlier=outlier_flag
+        ),
         "points": len(ids),
         "method": "PCA (first two components)" if method == "pca" else "PCA to 50 dimensions, then t-SNE",
     }

@@ -63,6 +63,9 @@ def project_2d(embeddings: np.ndarray, *, method: str = "pca", seed: int = 0) ->
         # One OpenMP thread: t-SNE's gradient threads spin-wait, and on a busy machine (the other
         # stages, other jobs) that made 120 points take 20 s instead of 1.6 s.
         with threadpool_limits(limits=1, user_api="openmp"):
-            return TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity,
-                        max_iter=500).fit_transform(reduced).astype(np.float32)
+            return (
+                TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity, max_iter=500)
+                .fit_transform(reduced)
+                .astype(np.float32)
+            )
     raise ValueError(f"unknown projection {method!r}; use one of {', '.join(METHODS)}")

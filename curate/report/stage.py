@@ -81,8 +81,13 @@ def run_report(
     ws.require("samples")
     target = Path(output) if output is not None else ws.path("report")
 
-    params = {"max_thumbnails": max_thumbnails, "thresholds": limits, "map_method": map_method,
-              "map_points": map_points, "seed": seed}
+    params = {
+        "max_thumbnails": max_thumbnails,
+        "thresholds": limits,
+        "map_method": map_method,
+        "map_points": map_points,
+        "seed": seed,
+    }
     fp = fingerprint("report", params, _input_fingerprints(ws))
     if target.exists():
         if target.is_dir():
@@ -92,7 +97,8 @@ def run_report(
             return _summary(target, up_to_date=True, sections={})
         if not overwrite:
             raise StaleWorkspaceError(
-                f"{target} was made from other inputs or parameters; pass --overwrite to replace it")
+                f"{target} was made from other inputs or parameters; pass --overwrite to replace it"
+            )
 
     inputs = collect.read_inputs(ws)
     lookup = collect.Lookup(inputs.samples)
@@ -113,8 +119,9 @@ def run_report(
         "negatives": collect.negatives_section(inputs, lookup, thumbs, max_thumbnails),
     }
     progress.log(f"report: drawing the embedding map ({map_method})")
-    context["embedding_map"] = collect.map_section(ws, inputs, lookup, max_points=map_points,
-                                                  method=map_method, seed=seed)
+    context["embedding_map"] = collect.map_section(
+        ws, inputs, lookup, max_points=map_points, method=map_method, seed=seed
+    )
     missing = [] if inputs.embeddings_ready else [inputs.note("embeddings")]
     missing += [inputs.note(a) for a in ("issues", "classes", "negatives", "plan") if getattr(inputs, a) is None]
     context["missing_notes"] = missing
@@ -126,12 +133,14 @@ def run_report(
     write_text_atomic(target, page)
     sections = {name: "missing" not in context[name] for name in ("labels", "duplicates", "negatives", "embedding_map")}
     sections.update({s["id"]: "missing" not in s for s in context["issue_sections"]})
-    return _summary(target, up_to_date=False, sections=sections, thumbnails=thumbs.count,
-                    missing=context["missing_notes"])
+    return _summary(
+        target, up_to_date=False, sections=sections, thumbnails=thumbs.count, missing=context["missing_notes"]
+    )
 
 
-def _summary(target: Path, *, up_to_date: bool, sections: dict[str, bool], thumbnails: int = 0,
-             missing: list[str] | None = None) -> dict[str, Any]:
+def _summary(
+    target: Path, *, up_to_date: bool, sections: dict[str, bool], thumbnails: int = 0, missing: list[str] | None = None
+) -> dict[str, Any]:
     return {
         "report": str(target),
         "bytes": target.stat().st_size,

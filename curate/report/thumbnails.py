@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+
 from PIL import Image, features
 
 from curate.index.images import UnreadableImage, decode_rgb, read_bytes

@@ -44,8 +44,15 @@ def effective_number(counts: np.ndarray, beta: float) -> np.ndarray:
     return -np.expm1(counts * np.log(beta)) / (1.0 - beta)
 
 
-def count_subclusters(x: np.ndarray, *, max_k: int = 6, min_cluster_size: int = 10, pca_dims: int = 16,
-                      min_silhouette: float = SUBCLUSTER_MIN_SILHOUETTE, seed: int = 0) -> int:
+def count_subclusters(
+    x: np.ndarray,
+    *,
+    max_k: int = 6,
+    min_cluster_size: int = 10,
+    pca_dims: int = 16,
+    min_silhouette: float = SUBCLUSTER_MIN_SILHOUETTE,
+    seed: int = 0,
+) -> int:
     """Number of sub-clusters in (n, D) L2-normalised ``x``.
 
     k-means for k = 2..max_k on the top ``pca_dims`` principal components; the k with the best
@@ -117,9 +124,11 @@ def class_statistics(
     k_classes = data.num_classes
     labels = data.labels
     n = len(data)
-    for name, arr, shape in (("noise_rate", noise_rate, (k_classes,)),
-                             ("is_label_issue", is_label_issue, (n,)),
-                             ("confident_joint", confident_joint, (k_classes, k_classes))):
+    for name, arr, shape in (
+        ("noise_rate", noise_rate, (k_classes,)),
+        ("is_label_issue", is_label_issue, (n,)),
+        ("confident_joint", confident_joint, (k_classes, k_classes)),
+    ):
         if arr is not None and np.shape(arr) != shape:
             raise DataError(f"{name} has shape {np.shape(arr)}, expected {shape}")
     if k_classes == 0:  # unlabelled data: no class has statistics
@@ -148,15 +157,19 @@ def class_statistics(
     cos_near = cosine_to_centroids(data.embeddings, centroids, np.where(labelled, nearest[labels], -1))
 
     order = rows[np.argsort(labels[rows], kind="stable")]
-    members_of = dict(zip(np.unique(labels[order]).tolist(),
-                          np.split(order, np.flatnonzero(np.diff(labels[order])) + 1))) if order.size else {}
+    members_of = (
+        dict(zip(np.unique(labels[order]).tolist(), np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)))
+        if order.size
+        else {}
+    )
 
     from threadpoolctl import threadpool_limits
 
     # many tiny k-means problems: thread start-up costs more than it saves (measured ~10x)
     with threadpool_limits(1):
-        stats = _per_class(data.embeddings, members_of, cos_own, cos_near, has_nearest,
-                           subcluster_sample, max_subclusters, seed)
+        stats = _per_class(
+            data.embeddings, members_of, cos_own, cos_near, has_nearest, subcluster_sample, max_subclusters, seed
+        )
     spread, separability, subclusters = stats
 
     issues = None
@@ -174,8 +187,10 @@ def class_statistics(
             confused_counts[c] = [int(round(sym[c, j])) for j in top]
 
     def opt(values, cast):
-        return [None if values is None or (isinstance(values[c], float) and np.isnan(values[c]))
-                else cast(values[c]) for c in range(k_classes)]
+        return [
+            None if values is None or (isinstance(values[c], float) and np.isnan(values[c])) else cast(values[c])
+            for c in range(k_classes)
+        ]
 
     return pa.Table.from_pydict(
         {

@@ -36,8 +36,11 @@ class ScoreContext:
     @cached_property
     def scale(self) -> SimilarityScale:
         """The space's near-duplicate cut and vote temperature (curate.graph.scale)."""
-        return measure_scale(self.neighbors[1], duplicate_threshold=self.params.get("duplicate_threshold"),
-                             duplicate_radius=self.params["duplicate_radius"])
+        return measure_scale(
+            self.neighbors[1],
+            duplicate_threshold=self.params.get("duplicate_threshold"),
+            duplicate_radius=self.params["duplicate_radius"],
+        )
 
     @cached_property
     def duplicates(self):
@@ -51,9 +54,16 @@ class ScoreContext:
         """:class:`curate.score.noise.LabelNoiseResult` (its duplicate groups keep copies in one fold)."""
         from curate.score.noise import score_label_noise
 
-        return score_label_noise(self.data, neighbors=self.neighbors, sources=tuple(self.params["label_sources"]),
-                                 folds=self.params["folds"], seed=self.params["seed"], device=self.device,
-                                 scale=self.scale, duplicate_groups=self.duplicates.component)
+        return score_label_noise(
+            self.data,
+            neighbors=self.neighbors,
+            sources=tuple(self.params["label_sources"]),
+            folds=self.params["folds"],
+            seed=self.params["seed"],
+            device=self.device,
+            scale=self.scale,
+            duplicate_groups=self.duplicates.component,
+        )
 
     @cached_property
     def outliers(self):

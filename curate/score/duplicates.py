@@ -93,7 +93,7 @@ def _identical_rows(x: np.ndarray, block: int = 16384) -> np.ndarray:
     with np.errstate(over="ignore"):
         for start in range(0, n, block):
             # a random linear hash of the words, wrapping mod 2^64; collisions are checked below
-            digest[start:start + block] = (words[start:start + block].astype(np.uint64) * weights).sum(axis=1)
+            digest[start : start + block] = (words[start : start + block].astype(np.uint64) * weights).sum(axis=1)
     _, keys = np.unique(digest, return_inverse=True)
     keys = keys.astype(np.int64)
     order = np.argsort(keys, kind="stable")
@@ -183,8 +183,9 @@ def find_duplicates(
         return DuplicateResult(is_duplicate, group, kind, keep, is_leak, comp, 0, 0, 0, 0, 0, 0)
 
     # keeper: largest area, then first row. Sort members by (component, -area, row).
-    area = np.zeros(n, dtype=np.float64) if sizes is None else np.nan_to_num(
-        np.asarray(sizes, dtype=np.float64), nan=0.0)
+    area = (
+        np.zeros(n, dtype=np.float64) if sizes is None else np.nan_to_num(np.asarray(sizes, dtype=np.float64), nan=0.0)
+    )
     if len(area) != n:
         raise DataError(f"sizes has {len(area)} rows but there are {n} samples")
     by_group = rows[np.lexsort((rows, -area[rows], comp[rows]))]
@@ -216,9 +217,17 @@ def find_duplicates(
         num_leak_groups = int(leak_comp[groups].sum())
 
     return DuplicateResult(
-        is_duplicate=is_duplicate, group=group, kind=kind, keep=keep, is_leak=is_leak, component=comp,
-        num_groups=len(groups), num_exact_groups=num_exact, num_near_groups=len(groups) - num_exact,
-        num_duplicates=int(is_duplicate.sum()), num_leak_groups=num_leak_groups,
+        is_duplicate=is_duplicate,
+        group=group,
+        kind=kind,
+        keep=keep,
+        is_leak=is_leak,
+        component=comp,
+        num_groups=len(groups),
+        num_exact_groups=num_exact,
+        num_near_groups=len(groups) - num_exact,
+        num_duplicates=int(is_duplicate.sum()),
+        num_leak_groups=num_leak_groups,
         num_leaked_samples=int(is_leak.sum()),
     )
 

@@ -65,8 +65,7 @@ class OutlierResult:
 
     def summary(self) -> dict[str, int | float]:
         n = len(self.is_outlier)
-        return {"outliers": int(self.is_outlier.sum()),
-                "outlier_rate": float(self.is_outlier.mean()) if n else 0.0}
+        return {"outliers": int(self.is_outlier.sum()), "outlier_rate": float(self.is_outlier.mean()) if n else 0.0}
 
 
 def robust_z(values: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
@@ -82,8 +81,7 @@ def robust_z(values: np.ndarray, reference: np.ndarray | None = None) -> np.ndar
     return (values - med) / scale
 
 
-def class_centroids(embeddings: np.ndarray, labels: np.ndarray, num_classes: int,
-                    block: int = 16384) -> np.ndarray:
+def class_centroids(embeddings: np.ndarray, labels: np.ndarray, num_classes: int, block: int = 16384) -> np.ndarray:
     """(K, D) float32 L2-normalised mean embedding of each class (zeros for empty classes).
 
     embeddings: (N, D) float32, labels: (N,) int64 with -1 for unlabelled (ignored).
@@ -92,26 +90,28 @@ def class_centroids(embeddings: np.ndarray, labels: np.ndarray, num_classes: int
     dim = embeddings.shape[1]
     sums = np.zeros((num_classes, dim), dtype=np.float64)
     for start in range(0, len(labels), block):
-        lab = labels[start:start + block]
+        lab = labels[start : start + block]
         ok = lab >= 0
         if ok.any():
-            _accumulate(sums, lab[ok], embeddings[start:start + block][ok])
+            _accumulate(sums, lab[ok], embeddings[start : start + block][ok])
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-def cosine_to_centroids(embeddings: np.ndarray, centroids: np.ndarray, classes: np.ndarray,
-                        block: int = 16384) -> np.ndarray:
+def cosine_to_centroids(
+    embeddings: np.ndarray, centroids: np.ndarray, classes: np.ndarray, block: int = 16384
+) -> np.ndarray:
     """(N,) float32 cosine of each row to ``centroids[classes[i]]``; NaN where ``classes`` is -1.
 
     Computed in blocks so no (N, D) gathered copy of the centroids is ever made.
     """
     out = np.full(len(classes), np.nan, dtype=np.float32)
     for start in range(0, len(classes), block):
-        cls = classes[start:start + block]
+        cls = classes[start : start + block]
         ok = cls >= 0
-        out[start:start + block][ok] = np.einsum(
-            "nd,nd->n", embeddings[start:start + block][ok], centroids[cls[ok]])
+        out[start : start + block][ok] = np.einsum(
+            "nd,nd->n", embeddings[start : start + block][ok], centroids[cls[ok]]
+        )
     return out
 
 
@@ -175,8 +175,9 @@ def score_outliers(
                 small.append(members)
         if small:
             members = np.concatenate(small)
-            z_cent[members] = robust_z(cent_dist[members].astype(np.float64),
-                                       reference=cent_dist[labelled].astype(np.float64))
+            z_cent[members] = robust_z(
+                cent_dist[members].astype(np.float64), reference=cent_dist[labelled].astype(np.float64)
+            )
         weight = np.where(labelled, centroid_weight, 0.0)
     else:
         weight = np.zeros(n)

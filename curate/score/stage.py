@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 
 from curate import progress
-from curate.data import align_rows, load_embedded
 from curate.config import DEFAULT_DUPLICATE_RADIUS
+from curate.data import align_rows, load_embedded
 from curate.device import resolve_device
 from curate.graph.scale import SimilarityScale
 from curate.issues import issue_types
@@ -42,8 +42,10 @@ def _describe(scale: SimilarityScale) -> str:
         return f"near-duplicates: cosine >= {scale.duplicate_threshold:.6g} (given)"
     if scale.median_nn_distance is None:
         return "near-duplicates: identical rows only (no neighbour distances to measure the space by)"
-    return (f"near-duplicates: cosine >= {scale.duplicate_threshold:.6g} (derived: {scale.duplicate_radius:g} x the "
-            f"median nearest-neighbour distance {scale.median_nn_distance:.4g})")
+    return (
+        f"near-duplicates: cosine >= {scale.duplicate_threshold:.6g} (derived: {scale.duplicate_radius:g} x the "
+        f"median nearest-neighbour distance {scale.median_nn_distance:.4g})"
+    )
 
 
 def run_score(
@@ -75,17 +77,28 @@ def run_score(
     from curate.score.context import ScoreContext
 
     types = issue_types()
-    params = {"label_sources": sorted(label_sources), "folds": folds, "duplicate_threshold": duplicate_threshold,
-              "duplicate_radius": duplicate_radius, "outlier_z": outlier_z, "seed": seed,
-              "issue_types": [t.name for t in types]}
+    params = {
+        "label_sources": sorted(label_sources),
+        "folds": folds,
+        "duplicate_threshold": duplicate_threshold,
+        "duplicate_radius": duplicate_radius,
+        "outlier_z": outlier_z,
+        "seed": seed,
+        "issue_types": [t.name for t in types],
+    }
     fp, inputs, issues_fresh = ws.plan("issues", "score", params, INPUTS, overwrite=overwrite)
     _, _, classes_fresh = ws.plan("classes", "score", params, INPUTS, overwrite=overwrite)
     if issues_fresh and classes_fresh:
         return {"stage": "score", "up_to_date": True}
 
     data = load_embedded(ws)
-    ctx = ScoreContext(data, load_neighbors(ws, data.sample_ids), params, device=resolve_device(device),
-                       image_areas=_image_areas(ws, data.sample_ids))
+    ctx = ScoreContext(
+        data,
+        load_neighbors(ws, data.sample_ids),
+        params,
+        device=resolve_device(device),
+        image_areas=_image_areas(ws, data.sample_ids),
+    )
     n = len(data)
     progress.log(_describe(ctx.scale))
     names = np.array(data.class_names + [None], dtype=object)
@@ -99,14 +112,17 @@ def run_score(
         columns.update((c.name, found[c.name]) for c in issue_type.columns)
     schema = issues_schema()
     table = pa.Table.from_arrays(
-        [v if isinstance(v, pa.Array) else pa.array(v, type=field.type) for field, v in
-         zip(schema, (columns[name] for name in schema.names))],
+        [
+            v if isinstance(v, pa.Array) else pa.array(v, type=field.type)
+            for field, v in zip(schema, (columns[name] for name in schema.names))
+        ],
         schema=schema,
     )
     noise, dups = ctx.label_noise, ctx.duplicates
     scored = np.isfinite(noise.label_quality)
     classes = class_statistics(
-        data, duplicates=dups,
+        data,
+        duplicates=dups,
         noise_rate=noise.noise_rate if scored.any() else None,
         is_label_issue=noise.is_label_issue if scored.any() else None,
         confident_joint=noise.confident_joint if scored.any() else None,
@@ -122,8 +138,9 @@ def run_score(
     }
     write_parquet_atomic(ws.path("issues"), table, fingerprint=fp, inputs=inputs, params=params, extra=extra)
     write_parquet_atomic(ws.path("classes"), classes, fingerprint=fp, inputs=inputs, params=params)
-    flagged = {t.name: int(np.asarray(table.column(t.flag).to_numpy(zero_copy_only=False), dtype=bool).sum())
-               for t in types}
+    flagged = {
+        t.name: int(np.asarray(table.column(t.flag).to_numpy(zero_copy_only=False), dtype=bool).sum()) for t in types
+    }
     summary = {
         "stage": "score",
         "up_to_date": False,

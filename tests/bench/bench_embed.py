@@ -71,7 +71,7 @@ def plain_loop(model, preprocess, paths: list[Path], batch_size: int) -> tuple[f
     start = time.perf_counter()
     with torch.no_grad():
         for b in range(0, len(paths), batch_size):
-            images = torch.stack([preprocess(Image.open(p).convert("RGB")) for p in paths[b:b + batch_size]])
+            images = torch.stack([preprocess(Image.open(p).convert("RGB")) for p in paths[b : b + batch_size]])
             model.encode_image(images, normalize=True).numpy()
     total = time.perf_counter() - start
     start = time.perf_counter()
@@ -88,8 +88,7 @@ def curate_decode_only(loaded, rows, batch_size: int, workers: int) -> float:
     dataset = ImageDataset(rows, loaded.preprocess, image_size=loaded.image_size)
     start = time.perf_counter()
     count = 0
-    for batch in make_loader(dataset, shard_batches([(0, len(rows))], batch_size), workers=workers,
-                             pin_memory=False):
+    for batch in make_loader(dataset, shard_batches([(0, len(rows))], batch_size), workers=workers, pin_memory=False):
         count += len(batch.indices)
     return count / (time.perf_counter() - start)
 
@@ -107,8 +106,8 @@ def main() -> None:
     import pyarrow.parquet as pq
     import torch
 
-    from curate.embed.model import load_model
     from curate.config import default_workers
+    from curate.embed.model import load_model
     from curate.embed.reader import readable_rows
     from curate.embed.runner import run_embed
     from curate.workspace import Workspace
@@ -134,23 +133,35 @@ def main() -> None:
             rate, decode = plain_loop(loaded.model, loaded.preprocess, paths, args.batch_size)
             plain_rate, plain_decode = max(plain_rate, rate), max(plain_decode, decode)
             shutil.rmtree(ws.path("embeddings"), ignore_errors=True)
-            summary = run_embed(ws, model=f"local-dir:{model_dir}", pretrained=None, device="cpu",
-                                batch_size=args.batch_size, workers=workers)
+            summary = run_embed(
+                ws,
+                model=f"local-dir:{model_dir}",
+                pretrained=None,
+                device="cpu",
+                batch_size=args.batch_size,
+                workers=workers,
+            )
             assert summary["num_embedded"] == args.images
             if summary["images_per_s"] > curate_rate:
                 curate_rate, best = summary["images_per_s"], summary
             curate_decode = max(curate_decode, curate_decode_only(loaded, rows, args.batch_size, workers))
 
-    print(f"\n{args.images} JPEGs {w}x{h}, ViT-B-32 (random weights), cpu, batch {args.batch_size}, "
-          f"curate workers {workers}, torch threads {torch.get_num_threads()}\n")
+    print(
+        f"\n{args.images} JPEGs {w}x{h}, ViT-B-32 (random weights), cpu, batch {args.batch_size}, "
+        f"curate workers {workers}, torch threads {torch.get_num_threads()}\n"
+    )
     print("| pipeline | plain loop (img/s) | curate (img/s) | ratio |")
     print("|---|---:|---:|---:|")
     print(f"| end to end (decode + forward) | {plain_rate:.1f} | {curate_rate:.1f} | {curate_rate / plain_rate:.2f}x |")
-    print(f"| decode + preprocess only | {plain_decode:.1f} | {curate_decode:.1f} | {curate_decode / plain_decode:.2f}x |")
+    print(
+        f"| decode + preprocess only | {plain_decode:.1f} | {curate_decode:.1f} | {curate_decode / plain_decode:.2f}x |"
+    )
     s = best["seconds"]
-    print(f"\ncurate's best pass, seconds per step: waiting for the reader {s['read']:.2f}, decoding "
-          f"(worker CPU) {s['decode_cpu']:.2f}, encode {s['encode']:.2f}, write {s['write']:.3f}; "
-          f"best of {args.repeats} alternating passes per side")
+    print(
+        f"\ncurate's best pass, seconds per step: waiting for the reader {s['read']:.2f}, decoding "
+        f"(worker CPU) {s['decode_cpu']:.2f}, encode {s['encode']:.2f}, write {s['write']:.3f}; "
+        f"best of {args.repeats} alternating passes per side"
+    )
 
 
 if __name__ == "__main__":

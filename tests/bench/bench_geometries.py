@@ -75,9 +75,9 @@ def median_nearest_neighbour_cosine(features: np.ndarray, block: int = 1024) -> 
     unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
     nearest = np.empty(len(unit))
     for start in range(0, len(unit), block):
-        sims = unit[start:start + block] @ unit.T
+        sims = unit[start : start + block] @ unit.T
         sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
-        nearest[start:start + block] = sims.max(axis=1)
+        nearest[start : start + block] = sims.max(axis=1)
     return float(np.median(nearest))
 
 
@@ -106,8 +106,9 @@ def run_curate(geometry: Geometry, workdir: Path) -> ToolResult:
     seconds = time.perf_counter() - started
     summary = json.loads(ws.path("summary").read_text())
 
-    issues = pq.read_table(ws.path("issues"), columns=["sample_id", "is_label_issue", "duplicate_group",
-                                                       "outlier_score"])
+    issues = pq.read_table(
+        ws.path("issues"), columns=["sample_id", "is_label_issue", "duplicate_group", "outlier_score"]
+    )
     row = np.asarray(issues.column("sample_id").to_pylist(), dtype=np.int64)
     if not np.array_equal(np.sort(row), np.arange(len(geometry.labels))):
         raise RuntimeError("issues.parquet sample ids are not the row numbers 0..N-1")
@@ -120,8 +121,12 @@ def run_curate(geometry: Geometry, workdir: Path) -> ToolResult:
         outlier_score=issues.column("outlier_score").to_numpy(zero_copy_only=False)[order].astype(np.float64),
         rates={name: summary[name] for name in RATE_NAMES},
         seconds=seconds,
-        notes={"score_params": summary["stages"]["issues"]["params"], "score_notes": extra.get("notes", []),
-               "not_measured": summary.get("not_measured", {}), "crash": crash},
+        notes={
+            "score_params": summary["stages"]["issues"]["params"],
+            "score_notes": extra.get("notes", []),
+            "not_measured": summary.get("not_measured", {}),
+            "crash": crash,
+        },
     )
 
 
@@ -148,8 +153,7 @@ def run_datalab(geometry: Geometry) -> ToolResult:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         lab = Datalab(data={"label": geometry.labels}, label_name="label", verbosity=0)
-        lab.find_issues(features=geometry.features,
-                        issue_types={"label": {}, "outlier": {}, "near_duplicate": {}})
+        lab.find_issues(features=geometry.features, issue_types={"label": {}, "outlier": {}, "near_duplicate": {}})
         label = lab.get_issues("label")
         duplicate = lab.get_issues("near_duplicate")
         outlier = lab.get_issues("outlier")
@@ -160,13 +164,22 @@ def run_datalab(geometry: Geometry) -> ToolResult:
         is_label_issue=label["is_label_issue"].to_numpy(dtype=bool),
         in_duplicate_group=duplicate["is_near_duplicate_issue"].to_numpy(dtype=bool),
         outlier_score=outlier["outlier_score"].to_numpy(dtype=np.float64),
-        rates={"label_issue_rate": float(label["is_label_issue"].mean()),
-               "duplicate_rate": redundant_members(list(duplicate["near_duplicate_sets"])) / n,
-               "outlier_rate": float(outlier["is_outlier_issue"].mean())},
+        rates={
+            "label_issue_rate": float(label["is_label_issue"].mean()),
+            "duplicate_rate": redundant_members(list(duplicate["near_duplicate_sets"])) / n,
+            "outlier_rate": float(outlier["is_outlier_issue"].mean()),
+        },
         seconds=seconds,
         # Library deprecation chatter (pandas' "inplace" keyword and the like) says nothing about the data.
-        notes={"warnings": sorted({str(w.message).splitlines()[0] for w in caught
-                                   if not issubclass(w.category, (DeprecationWarning, FutureWarning))})},
+        notes={
+            "warnings": sorted(
+                {
+                    str(w.message).splitlines()[0]
+                    for w in caught
+                    if not issubclass(w.category, (DeprecationWarning, FutureWarning))
+                }
+            )
+        },
     )
 
 
@@ -174,7 +187,7 @@ def tail_classes(geometry: Geometry) -> np.ndarray:
     """The min(10, ceil(K/2)) smallest classes by given-label count over non-outlier rows; (T,) int64."""
     num_classes = len(geometry.class_names)
     counts = np.bincount(geometry.labels[~geometry.is_outlier], minlength=num_classes)
-    return np.argsort(counts, kind="stable")[:min(10, math.ceil(num_classes / 2))]
+    return np.argsort(counts, kind="stable")[: min(10, math.ceil(num_classes / 2))]
 
 
 def measure(geometry: Geometry, result: ToolResult) -> dict[str, Any]:
@@ -187,8 +200,12 @@ def measure(geometry: Geometry, result: ToolResult) -> dict[str, Any]:
     tail_p, tail_r, tail_f1 = prf(result.is_label_issue[tail], geometry.is_noisy[tail])
     return {
         "tool": result.tool,
-        "label_precision": label_p, "label_recall": label_r, "label_f1": label_f1,
-        "tail_precision": tail_p, "tail_recall": tail_r, "tail_f1": tail_f1,
+        "label_precision": label_p,
+        "label_recall": label_r,
+        "label_f1": label_f1,
+        "tail_precision": tail_p,
+        "tail_recall": tail_r,
+        "tail_f1": tail_f1,
         "duplicate_f1": prf(result.in_duplicate_group, geometry.duplicate_group >= 0)[2],
         "outlier_auroc": float(roc_auc_score(geometry.is_outlier, 1 - result.outlier_score)),
         "rates": result.rates,
@@ -215,11 +232,15 @@ def bench(name: str, seed: int) -> dict[str, Any]:
         curate = run_curate(geometry, Path(tmp))
     datalab = run_datalab(geometry)
     return {
-        "geometry": name, "extractor": geometry.extractor, "n": len(geometry.labels),
-        "dim": geometry.features.shape[1], "classes": len(geometry.class_names),
+        "geometry": name,
+        "extractor": geometry.extractor,
+        "n": len(geometry.labels),
+        "dim": geometry.features.shape[1],
+        "classes": len(geometry.class_names),
         "imbalance_ratio": geometry.imbalance_ratio,
         "nearest_neighbour_cosine": median_nearest_neighbour_cosine(geometry.features.astype(np.float64)),
-        "planted": geometry.planted_rates, "build_seconds": build_seconds,
+        "planted": geometry.planted_rates,
+        "build_seconds": build_seconds,
         "tools": [measure(geometry, curate), measure(geometry, datalab)],
     }
 
@@ -231,22 +252,30 @@ def _rate_cell(reported: float | None, planted: float) -> str:
 
 def print_table(blocks: list[dict[str, Any]]) -> None:
     """One Markdown table: curate and Datalab rows per geometry, then curate minus Datalab."""
-    print("| geometry | N x D, K | NN cos | tool | label P | label R | label F1 | tail F1 | dup F1 "
-          "| outlier AUROC | label rate (planted) | dup rate (planted) | outlier rate (planted) | wall s |")
+    print(
+        "| geometry | N x D, K | NN cos | tool | label P | label R | label F1 | tail F1 | dup F1 "
+        "| outlier AUROC | label rate (planted) | dup rate (planted) | outlier rate (planted) | wall s |"
+    )
     print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for block in blocks:
         shape = f"{block['n']} x {block['dim']}, {block['classes']}"
         for tool in block["tools"]:
             rates = [_rate_cell(tool["rates"][name], block["planted"][name]) for name in RATE_NAMES]
-            print(f"| {block['geometry']} | {shape} | {block['nearest_neighbour_cosine']:.3f} | {tool['tool']} "
-                  f"| {tool['label_precision']:.3f} | {tool['label_recall']:.3f} | {tool['label_f1']:.3f} "
-                  f"| {tool['tail_f1']:.3f} | {tool['duplicate_f1']:.3f} | {tool['outlier_auroc']:.3f} "
-                  f"| {' | '.join(rates)} | {tool['seconds']:.1f} |")
+            print(
+                f"| {block['geometry']} | {shape} | {block['nearest_neighbour_cosine']:.3f} | {tool['tool']} "
+                f"| {tool['label_precision']:.3f} | {tool['label_recall']:.3f} | {tool['label_f1']:.3f} "
+                f"| {tool['tail_f1']:.3f} | {tool['duplicate_f1']:.3f} | {tool['outlier_auroc']:.3f} "
+                f"| {' | '.join(rates)} | {tool['seconds']:.1f} |"
+            )
         cur, dl = block["tools"]
-        deltas = [f"{cur[key] - dl[key]:+.3f}" for key in ("label_precision", "label_recall", "label_f1", "tail_f1",
-                                                          "duplicate_f1", "outlier_auroc")]
-        print(f"| {block['geometry']} | | | curate − Datalab | {' | '.join(deltas)} | | | "
-              f"| {cur['seconds'] / dl['seconds']:.2f}x |")
+        deltas = [
+            f"{cur[key] - dl[key]:+.3f}"
+            for key in ("label_precision", "label_recall", "label_f1", "tail_f1", "duplicate_f1", "outlier_auroc")
+        ]
+        print(
+            f"| {block['geometry']} | | | curate − Datalab | {' | '.join(deltas)} | | | "
+            f"| {cur['seconds'] / dl['seconds']:.2f}x |"
+        )
 
 
 def print_notes(blocks: list[dict[str, Any]]) -> None:
@@ -255,18 +284,23 @@ def print_notes(blocks: list[dict[str, Any]]) -> None:
     print()
     for block in blocks:
         cur, dl = block["tools"]
-        params = ", ".join(f"{k}={v}" for k, v in sorted(cur["notes"]["score_params"].items())
-                           if k != "label_sources")
-        said = "; ".join(cur["notes"]["score_notes"] + [f"{k}: {v}" for k, v in cur["notes"]["not_measured"].items()]
-                         + ([f"**{cur['notes']['crash']}**"] if cur["notes"]["crash"] else []))
-        print(f"- {block['geometry']} ({block['extractor']}): curate {params}; {said or 'no notes'}"
-              + (f". Datalab warned: {'; '.join(dl['notes']['warnings'])}" if dl["notes"]["warnings"] else ""))
+        params = ", ".join(f"{k}={v}" for k, v in sorted(cur["notes"]["score_params"].items()) if k != "label_sources")
+        said = "; ".join(
+            cur["notes"]["score_notes"]
+            + [f"{k}: {v}" for k, v in cur["notes"]["not_measured"].items()]
+            + ([f"**{cur['notes']['crash']}**"] if cur["notes"]["crash"] else [])
+        )
+        print(
+            f"- {block['geometry']} ({block['extractor']}): curate {params}; {said or 'no notes'}"
+            + (f". Datalab warned: {'; '.join(dl['notes']['warnings'])}" if dl["notes"]["warnings"] else "")
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=list(GEOMETRIES), default=None,
-                        help="geometries to run (default: all)")
+    parser.add_argument(
+        "--only", nargs="+", choices=list(GEOMETRIES), default=None, help="geometries to run (default: all)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the raw numbers to this JSON file")
     parser.add_argument("--verbose", action="store_true", help="show curate's progress lines on stderr")
@@ -284,11 +318,14 @@ def main() -> None:
     total = time.perf_counter() - started
     print_table(blocks)
     print_notes(blocks)
-    print(f"\nseed {args.seed}; whole run {total:.0f} s including building the geometries "
-          f"({sum(b['build_seconds'] for b in blocks):.0f} s)")
+    print(
+        f"\nseed {args.seed}; whole run {total:.0f} s including building the geometries "
+        f"({sum(b['build_seconds'] for b in blocks):.0f} s)"
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"seed": args.seed, "total_seconds": total, "geometries": blocks},
-                                              indent=2, default=str))
+        Path(args.json).write_text(
+            json.dumps({"seed": args.seed, "total_seconds": total, "geometries": blocks}, indent=2, default=str)
+        )
 
 
 if __name__ == "__main__":

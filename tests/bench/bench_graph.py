@@ -57,8 +57,7 @@ def run_side(side: str, n: int, classes: int, k: int) -> dict:
         from curate.score.duplicates import find_duplicates
         from curate.score.outliers import score_outliers
 
-        data = Embedded(np.arange(n).astype(str).astype(object), synth.embeddings, synth.labels,
-                        synth.class_names)
+        data = Embedded(np.arange(n).astype(str).astype(object), synth.embeddings, synth.labels, synth.class_names)
         neighbors = knn(data.embeddings, k, device="cpu")
         dups = find_duplicates(data, neighbors)
         out = score_outliers(data, neighbors)
@@ -78,7 +77,10 @@ def run_side(side: str, n: int, classes: int, k: int) -> dict:
         outlier_rank = 1.0 - issues["outlier_score"].to_numpy(float)
         method = "Datalab (label+outlier+near_duplicate)"
     return {
-        "side": side, "method": method, "seconds": seconds, "cpu_seconds": cpu_seconds() - cpu,
+        "side": side,
+        "method": method,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds() - cpu,
         "peak_rss_gib": peak_gib(),
         "duplicate_f1": _f1(dup_pred, truth_dup),
         "outlier_auroc": float(roc_auc_score(synth.is_outlier, outlier_rank)),
@@ -106,9 +108,11 @@ def crossover(sizes: list[int], k: int, exact_max: int = 60_000) -> None:
         t = time.perf_counter()
         faiss_idx, _ = faiss_knn(x, k)
         t_faiss = time.perf_counter() - t
-        print(f"| {n:,} | {t_exact:.1f} | {t_ivf:.1f} | {recall_at_k(x, ivf_idx, num_queries=500):.3f} | "
-              f"{t_faiss:.1f} | {recall_at_k(x, faiss_idx, num_queries=500):.3f} | {t_faiss / t_ivf:.1f}x |",
-              flush=True)
+        print(
+            f"| {n:,} | {t_exact:.1f} | {t_ivf:.1f} | {recall_at_k(x, ivf_idx, num_queries=500):.3f} | "
+            f"{t_faiss:.1f} | {recall_at_k(x, faiss_idx, num_queries=500):.3f} | {t_faiss / t_ivf:.1f}x |",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -129,8 +133,22 @@ def main() -> None:
     rows = {}
     for side in ("curate", "datalab"):
         proc = subprocess.run(
-            [sys.executable, __file__, "--side", side, "--n", str(args.n), "--classes", str(args.classes),
-             "-k", str(args.k)], capture_output=True, text=True, check=False)
+            [
+                sys.executable,
+                __file__,
+                "--side",
+                side,
+                "--n",
+                str(args.n),
+                "--classes",
+                str(args.classes),
+                "-k",
+                str(args.k),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
             sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
         rows[side] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -139,10 +157,14 @@ def main() -> None:
     print("| | wall time (s) | CPU time (s) | peak RSS (GiB) | duplicate F1 | outlier AUROC |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in (ours, ref):
-        print(f"| {r['side']} ({r['method']}) | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
-              f"{r['peak_rss_gib']:.2f} | {r['duplicate_f1']:.3f} | {r['outlier_auroc']:.3f} |")
-    print(f"| **ratio (Datalab / curate)** | **{ref['seconds'] / ours['seconds']:.1f}x** | "
-          f"**{ref['cpu_seconds'] / ours['cpu_seconds']:.1f}x** | **{ref['peak_rss_gib'] / ours['peak_rss_gib']:.1f}x** | | |")
+        print(
+            f"| {r['side']} ({r['method']}) | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+            f"{r['peak_rss_gib']:.2f} | {r['duplicate_f1']:.3f} | {r['outlier_auroc']:.3f} |"
+        )
+    print(
+        f"| **ratio (Datalab / curate)** | **{ref['seconds'] / ours['seconds']:.1f}x** | "
+        f"**{ref['cpu_seconds'] / ours['cpu_seconds']:.1f}x** | **{ref['peak_rss_gib'] / ours['peak_rss_gib']:.1f}x** | | |"
+    )
     print(f"\nload average at the end: {open('/proc/loadavg').read().split()[0]} (other jobs share the cores)")
 
 

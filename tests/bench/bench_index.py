@@ -35,8 +35,9 @@ def make_photos(root: Path, n: int, width: int, classes: int = 10, seed: int = 0
         (root / f"class_{c:02d}").mkdir(parents=True, exist_ok=True)
     for i in range(n):
         a, b, p = rng.random(3) * 6.28
-        base = np.stack([np.sin(xx / width * a * 3 + p), np.cos(yy / height * b * 3),
-                         np.sin((xx + yy) / width * 2 + a)], -1)
+        base = np.stack(
+            [np.sin(xx / width * a * 3 + p), np.cos(yy / height * b * 3), np.sin((xx + yy) / width * 2 + a)], -1
+        )
         img = ((base * 0.5 + 0.5) * 200 + rng.normal(0, 12, (height, width, 3))).clip(0, 255).astype(np.uint8)
         Image.fromarray(img).save(root / f"class_{i % classes:02d}" / f"{i:06d}.jpg", quality=88)
     for c in range(classes):
@@ -81,8 +82,11 @@ def main() -> None:
         root = Path(tmp) / "data"
         t0 = time.perf_counter()
         n = make_photos(root, args.size, args.width)
-        print(f"generated {n} JPEGs of {args.width}x{args.width * 3 // 4} (+10 truncated) in "
-              f"{time.perf_counter() - t0:.1f}s on {os.cpu_count()} CPUs", file=sys.stderr)
+        print(
+            f"generated {n} JPEGs of {args.width}x{args.width * 3 // 4} (+10 truncated) in "
+            f"{time.perf_counter() - t0:.1f}s on {os.cpu_count()} CPUs",
+            file=sys.stderr,
+        )
         ref_s, ref_ok = bench_torchvision(root)
         rows = [("torchvision ImageFolder, load every sample (reference)", ref_s, ref_ok)]
         for w in args.workers:

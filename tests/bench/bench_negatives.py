@@ -53,13 +53,22 @@ def main() -> None:
     ap.add_argument("--negatives", type=int, default=10)
     ap.add_argument("--k", type=int, default=20, help="stored neighbours per sample (neighbors.parquet)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--search-nprobe", type=int, nargs="*", default=None,
-                    help="also run the extra search exactly and on the ivf engine with these nprobe values")
+    ap.add_argument(
+        "--search-nprobe",
+        type=int,
+        nargs="*",
+        default=None,
+        help="also run the extra search exactly and on the ivf engine with these nprobe values",
+    )
     args = ap.parse_args()
 
     synth = make_dataset(args.size, args.classes, dim=args.dim, seed=args.seed)
-    data = Embedded(sample_ids=np.arange(args.size).astype(str).astype(object), embeddings=synth.embeddings,
-                    labels=synth.labels, class_names=synth.class_names)
+    data = Embedded(
+        sample_ids=np.arange(args.size).astype(str).astype(object),
+        embeddings=synth.embeddings,
+        labels=synth.labels,
+        class_names=synth.class_names,
+    )
     t = time.perf_counter()
     knn = knn_search(synth.embeddings, args.k, device="cpu")
     knn_s = time.perf_counter() - t
@@ -95,16 +104,22 @@ def main() -> None:
     # The naive mean is inflated by its false negatives (mislabelled class-mates are closer than
     # any true negative); its true negatives alone are the fair hardness reference.
     true_sim = float(np.nanmean(np.where(is_false(synth, naive_idx), np.nan, naive_sims)))
-    print(f"N={args.size}, classes={args.classes}, D={args.dim}, k={args.k}, negatives/anchor={args.negatives}, "
-          f"planted noise={synth.is_noisy.mean():.1%}; kNN graph {knn_s:.1f}s\n")
-    print("| method | false-negative rate | FN ratio vs naive | mean cosine | sim ratio vs naive "
-          "| sim ratio vs naive's true negatives | negatives/anchor | time (s) |")
+    print(
+        f"N={args.size}, classes={args.classes}, D={args.dim}, k={args.k}, negatives/anchor={args.negatives}, "
+        f"planted noise={synth.is_noisy.mean():.1%}; kNN graph {knn_s:.1f}s\n"
+    )
+    print(
+        "| method | false-negative rate | FN ratio vs naive | mean cosine | sim ratio vs naive "
+        "| sim ratio vs naive's true negatives | negatives/anchor | time (s) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, idx, sims, secs in rows:
         fn = false_negative_rate(synth, idx)
         sim = float(np.nanmean(sims))
-        print(f"| {name} | {fn:.4f} | {fn / base_fn:.3f} | {sim:.4f} | {sim / base_sim:.3f} | {sim / true_sim:.3f} "
-              f"| {(idx >= 0).sum(axis=1).mean():.2f} | {secs:.2f} |")
+        print(
+            f"| {name} | {fn:.4f} | {fn / base_fn:.3f} | {sim:.4f} | {sim / base_sim:.3f} | {sim / true_sim:.3f} "
+            f"| {(idx >= 0).sum(axis=1).mean():.2f} | {secs:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,11 @@ def bench(n: int, seed: int) -> list[dict]:
     num_classes = CLASSES_FOR_SIZE.get(n, max(10, n // 300))
     ds = make_dataset(n, num_classes, dim=512, seed=seed)
     data = Embedded(
-        sample_ids=np.arange(n).astype(str).astype(object), embeddings=ds.embeddings, labels=ds.labels,
-        class_names=ds.class_names, text_embeddings=ds.text_embeddings,
+        sample_ids=np.arange(n).astype(str).astype(object),
+        embeddings=ds.embeddings,
+        labels=ds.labels,
+        class_names=ds.class_names,
+        text_embeddings=ds.text_embeddings,
     )
     counts = np.bincount(ds.labels, minlength=num_classes)
     tail = np.isin(ds.labels, np.argsort(counts, kind="stable")[:10])
@@ -68,8 +71,16 @@ def bench(n: int, seed: int) -> list[dict]:
 
     rows = []
     for name, pred, seconds in (("curate", result.is_label_issue, t_score), ("Datalab", datalab, t_datalab)):
-        rows.append(dict(n=n, classes=num_classes, tool=name, all=prf(pred, ds.is_noisy),
-                         tail=prf(pred[tail], ds.is_noisy[tail]), seconds=seconds))
+        rows.append(
+            dict(
+                n=n,
+                classes=num_classes,
+                tool=name,
+                all=prf(pred, ds.is_noisy),
+                tail=prf(pred[tail], ds.is_noisy[tail]),
+                seconds=seconds,
+            )
+        )
     rows[0]["graph_seconds"] = t_graph
     rows[0]["notes"] = result.notes
     return rows
@@ -89,11 +100,16 @@ def main() -> None:
             p, r, f = row["all"]
             tp, tr, tf = row["tail"]
             ratio = row["seconds"] / dl["seconds"]
-            print(f"| {n} | {row['classes']} | {row['tool']} | {p:.3f} | {r:.3f} | {f:.3f} | {tp:.3f} | {tr:.3f} "
-                  f"| {tf:.3f} | {row['seconds']:.1f} | {ratio:.2f}x |")
+            print(
+                f"| {n} | {row['classes']} | {row['tool']} | {p:.3f} | {r:.3f} | {f:.3f} | {tp:.3f} | {tr:.3f} "
+                f"| {tf:.3f} | {row['seconds']:.1f} | {ratio:.2f}x |"
+            )
         total = cur["seconds"] + cur["graph_seconds"]
-        print(f"| {n} | {cur['classes']} | curate incl. its own exact kNN graph | | | | | | | {total:.1f} "
-              f"| {total / dl['seconds']:.2f}x |", flush=True)
+        print(
+            f"| {n} | {cur['classes']} | curate incl. its own exact kNN graph | | | | | | | {total:.1f} "
+            f"| {total / dl['seconds']:.2f}x |",
+            flush=True,
+        )
         print(f"<!-- n={n}: {'; '.join(cur['notes'])} -->", flush=True)
 
 

@@ -43,8 +43,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--method", default="auto", help="neighbour engine (auto, exact, ivf, faiss)")
     parser.add_argument("--nprobe", type=int, default=None, help="ivf/faiss lists per query (default: the stage's)")
-    parser.add_argument("--stages", nargs="*", default=None,
-                        help="post-embedding stages to run (default: all that scan runs)")
+    parser.add_argument(
+        "--stages", nargs="*", default=None, help="post-embedding stages to run (default: all that scan runs)"
+    )
     parser.add_argument("--workspace", default=None, help="keep the workspace here (default: a temp dir)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
@@ -93,8 +94,10 @@ def main() -> None:
     cpu = sum(r["cpu_seconds"] for r in results)
 
     if "score" in stages:
-        issues = pq.read_table(ws.path("issues"), columns=["sample_id", "is_label_issue", "is_duplicate",
-                                                           "duplicate_group", "outlier_score"])
+        issues = pq.read_table(
+            ws.path("issues"),
+            columns=["sample_id", "is_label_issue", "is_duplicate", "duplicate_group", "outlier_score"],
+        )
         order = np.argsort(np.asarray(issues.column("sample_id").to_pylist(), dtype=np.int64))
         label_issue = issues.column("is_label_issue").to_numpy(zero_copy_only=False)[order]
         in_group = issues.column("duplicate_group").is_valid().to_numpy(zero_copy_only=False)[order]
@@ -107,16 +110,30 @@ def main() -> None:
     print("| stage | wall time (s) | CPU time (s) | peak RSS (GiB) | note |")
     print("|---|---:|---:|---:|---|")
     for r in setup + results:
-        print(f"| {r['step']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_rss_gib']:.2f} | "
-              f"{r.get('note', '')} |")
-    print(f"| **curate scan --embeddings, total** | **{total:.1f}** | **{cpu:.1f}** | **{peak:.2f}** | "
-          "goal: <= 600 s wall, <= 6 GB |")
+        print(
+            f"| {r['step']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_rss_gib']:.2f} | "
+            f"{r.get('note', '')} |"
+        )
+    print(
+        f"| **curate scan --embeddings, total** | **{total:.1f}** | **{cpu:.1f}** | **{peak:.2f}** | "
+        "goal: <= 600 s wall, <= 6 GB |"
+    )
     print("\nquality against the planted truth: " + "; ".join(f"{k} {v}" for k, v in notes.items()))
     print(f"load average at the end: {open('/proc/loadavg').read().split()[0]} (other jobs share the cores)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"setup": setup, "steps": results, "total_seconds": total,
-                                               "cpu_seconds": cpu, "peak_rss_gib": peak, "quality": notes},
-                                              indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "setup": setup,
+                    "steps": results,
+                    "total_seconds": total,
+                    "cpu_seconds": cpu,
+                    "peak_rss_gib": peak,
+                    "quality": notes,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

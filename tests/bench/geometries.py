@@ -84,8 +84,11 @@ class Geometry:
     def planted_rates(self) -> dict[str, float]:
         """Planted label-issue, duplicate (copies / N) and outlier rates, all over every row."""
         n = len(self.labels)
-        return {"label_issue_rate": float(self.is_noisy.mean()), "duplicate_rate": self.num_copies / n,
-                "outlier_rate": float(self.is_outlier.mean())}
+        return {
+            "label_issue_rate": float(self.is_noisy.mean()),
+            "duplicate_rate": self.num_copies / n,
+            "outlier_rate": float(self.is_outlier.mean()),
+        }
 
 
 @dataclass
@@ -124,16 +127,17 @@ def _plan_rows(labels: np.ndarray, imbalance_ratio: float, rng: np.random.Genera
     while np.any((counts := class_counts(total, num_classes, imbalance_ratio)) > available[rank_order]):
         # Shrink to what the most overfull class allows; strictly decreasing, so it ends.
         total = int(total * np.min(available[rank_order] / counts))
-    base_rows = np.concatenate([
-        rng.choice(np.flatnonzero(labels == klass), size=count, replace=False)
-        for klass, count in zip(rank_order, counts)
-    ])
+    base_rows = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(labels == klass), size=count, replace=False)
+            for klass, count in zip(rank_order, counts)
+        ]
+    )
     n_base = len(base_rows)
     # Copies and outliers are shares of the final row count, which includes them.
     n_total = n_base / (1 - DUPLICATE_RATE - OUTLIER_RATE)
     copy_sources = rng.choice(n_base, size=int(round(n_total * DUPLICATE_RATE)), replace=False)
-    return _RowPlan(base_rows, labels[base_rows].astype(np.int64), copy_sources,
-                    int(round(n_total * OUTLIER_RATE)))
+    return _RowPlan(base_rows, labels[base_rows].astype(np.int64), copy_sources, int(round(n_total * OUTLIER_RATE)))
 
 
 def _look_alike(features: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -147,8 +151,15 @@ def _look_alike(features: np.ndarray, labels: np.ndarray, num_classes: int) -> n
     return distances.argmin(axis=1).astype(np.int64)
 
 
-def _plant(name: str, extractor: str, features: np.ndarray, plan: _RowPlan, class_names: list[str],
-           imbalance_ratio: float, rng: np.random.Generator) -> Geometry:
+def _plant(
+    name: str,
+    extractor: str,
+    features: np.ndarray,
+    plan: _RowPlan,
+    class_names: list[str],
+    imbalance_ratio: float,
+    rng: np.random.Generator,
+) -> Geometry:
     """Label noise, copy and outlier labels on ``features`` ((plan.num_rows, D), laid out as in
     :class:`_RowPlan`), then a shuffle of the rows."""
     num_classes = len(class_names)
@@ -175,14 +186,19 @@ def _plant(name: str, extractor: str, features: np.ndarray, plan: _RowPlan, clas
     is_outlier = np.arange(plan.num_rows) >= n_base + n_copies
     duplicate_group = np.full(plan.num_rows, -1, dtype=np.int64)
     duplicate_group[plan.copy_sources] = np.arange(n_copies)
-    duplicate_group[n_base:n_base + n_copies] = np.arange(n_copies)
+    duplicate_group[n_base : n_base + n_copies] = np.arange(n_copies)
 
     order = rng.permutation(plan.num_rows)
     return Geometry(
-        name=name, features=np.ascontiguousarray(features[order], dtype=np.float32),
-        labels=labels[order].astype(np.int64), true_labels=true_labels[order].astype(np.int64),
-        class_names=list(class_names), is_noisy=(labels != true_labels)[order],
-        duplicate_group=duplicate_group[order], is_outlier=is_outlier[order], extractor=extractor,
+        name=name,
+        features=np.ascontiguousarray(features[order], dtype=np.float32),
+        labels=labels[order].astype(np.int64),
+        true_labels=true_labels[order].astype(np.int64),
+        class_names=list(class_names),
+        is_noisy=(labels != true_labels)[order],
+        duplicate_group=duplicate_group[order],
+        is_outlier=is_outlier[order],
+        extractor=extractor,
         imbalance_ratio=imbalance_ratio,
     )
 
@@ -212,11 +228,13 @@ def _near_copy(picture: Image.Image, rng: np.random.Generator) -> Image.Image:
     photo. Returned as a grayscale picture of the shrunk size."""
     width, height = picture.size
     left, top, right, bottom = rng.uniform(0, MAX_CROP, size=4)
-    cropped = picture.crop((round(left * width), round(top * height),
-                            width - round(right * width), height - round(bottom * height)))
+    cropped = picture.crop(
+        (round(left * width), round(top * height), width - round(right * width), height - round(bottom * height))
+    )
     scale = rng.uniform(0.6, 0.9)
-    shrunk = cropped.resize((max(8, round(cropped.width * scale)), max(8, round(cropped.height * scale))),
-                            Image.BILINEAR)
+    shrunk = cropped.resize(
+        (max(8, round(cropped.width * scale)), max(8, round(cropped.height * scale))), Image.BILINEAR
+    )
     return _jpeg(shrunk, quality=int(rng.integers(30, 61)))
 
 
@@ -266,19 +284,25 @@ def _digit_rows(seed: int) -> _DigitRows:
     plan = _plan_rows(digits.target.astype(np.int64), IMBALANCE_RATIO, rng)
     held_out = np.setdiff1d(np.arange(len(digits.target)), plan.base_rows)
     base = digits.images[plan.base_rows]
-    copies = np.stack([
-        _picture_to_digit(_near_copy(_digit_picture(base[s], DIGIT_COPY_SIZE, Image.NEAREST), rng))
-        for s in plan.copy_sources
-    ])
+    copies = np.stack(
+        [
+            _picture_to_digit(_near_copy(_digit_picture(base[s], DIGIT_COPY_SIZE, Image.NEAREST), rng))
+            for s in plan.copy_sources
+        ]
+    )
     textiles, _ = _textile_pictures()
     n_textile = plan.num_outliers // 2
-    from_textile = [_picture_to_digit(textiles[i], stretch=True)
-                    for i in rng.choice(len(textiles), size=n_textile, replace=False)]
-    shuffled = [rng.permutation(digits.images[i].ravel()).reshape(8, 8)
-                for i in rng.choice(held_out, size=plan.num_outliers - n_textile, replace=False)]
+    from_textile = [
+        _picture_to_digit(textiles[i], stretch=True) for i in rng.choice(len(textiles), size=n_textile, replace=False)
+    ]
+    shuffled = [
+        rng.permutation(digits.images[i].ravel()).reshape(8, 8)
+        for i in rng.choice(held_out, size=plan.num_outliers - n_textile, replace=False)
+    ]
     images = np.concatenate([base, copies, np.stack(from_textile + shuffled)])
-    return _DigitRows(images, plan, (digits.data[held_out] / 16).astype(np.float32),
-                      digits.target[held_out].astype(np.int64))
+    return _DigitRows(
+        images, plan, (digits.data[held_out] / 16).astype(np.float32), digits.target[held_out].astype(np.int64)
+    )
 
 
 DIGIT_NAMES = [str(d) for d in range(10)]
@@ -287,9 +311,15 @@ DIGIT_NAMES = [str(d) for d in range(10)]
 def digits_pixels(seed: int = 0) -> Geometry:
     """Digits as their 64 raw pixel values (0..16)."""
     rows = _digit_rows(seed)
-    return _plant("digits-pixels", "sklearn digits, 64 raw pixels (0..16)",
-                  rows.images.reshape(len(rows.images), 64), rows.plan, DIGIT_NAMES, IMBALANCE_RATIO,
-                  np.random.default_rng([seed, 2]))
+    return _plant(
+        "digits-pixels",
+        "sklearn digits, 64 raw pixels (0..16)",
+        rows.images.reshape(len(rows.images), 64),
+        rows.plan,
+        DIGIT_NAMES,
+        IMBALANCE_RATIO,
+        np.random.default_rng([seed, 2]),
+    )
 
 
 def digits_pca(seed: int = 0) -> Geometry:
@@ -298,24 +328,42 @@ def digits_pca(seed: int = 0) -> Geometry:
 
     rows = _digit_rows(seed)
     components = PCA(n_components=24, random_state=seed).fit_transform(rows.images.reshape(len(rows.images), 64))
-    return _plant("digits-pca", "sklearn digits, PCA to 24 components of the raw pixels", components,
-                  rows.plan, DIGIT_NAMES, IMBALANCE_RATIO, np.random.default_rng([seed, 2]))
+    return _plant(
+        "digits-pca",
+        "sklearn digits, PCA to 24 components of the raw pixels",
+        components,
+        rows.plan,
+        DIGIT_NAMES,
+        IMBALANCE_RATIO,
+        np.random.default_rng([seed, 2]),
+    )
 
 
 def _hog(picture: Image.Image, cell: int) -> np.ndarray:
     """HOG of a grayscale picture: 9 orientations, ``cell``-pixel cells, 2x2-cell blocks; (F,) float64."""
     from skimage.feature import hog
 
-    return hog(np.asarray(picture, dtype=np.float64) / 255, orientations=9, pixels_per_cell=(cell, cell),
-               cells_per_block=(2, 2))
+    return hog(
+        np.asarray(picture, dtype=np.float64) / 255,
+        orientations=9,
+        pixels_per_cell=(cell, cell),
+        cells_per_block=(2, 2),
+    )
 
 
 def digits_hog(seed: int = 0) -> Geometry:
     """Digits as HOG descriptors of the 32x32 upsampled picture (324 values)."""
     rows = _digit_rows(seed)
     features = np.stack([_hog(_digit_picture(image, 32, Image.BILINEAR), cell=8) for image in rows.images])
-    return _plant("digits-hog", "sklearn digits upsampled to 32x32, HOG (9 orientations, 8x8 cells, 2x2 blocks)",
-                  features, rows.plan, DIGIT_NAMES, IMBALANCE_RATIO, np.random.default_rng([seed, 2]))
+    return _plant(
+        "digits-hog",
+        "sklearn digits upsampled to 32x32, HOG (9 orientations, 8x8 cells, 2x2 blocks)",
+        features,
+        rows.plan,
+        DIGIT_NAMES,
+        IMBALANCE_RATIO,
+        np.random.default_rng([seed, 2]),
+    )
 
 
 def _supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
@@ -343,8 +391,13 @@ def _train_metric_net(pixels: np.ndarray, labels: np.ndarray, seed: int):
     torch.set_num_threads(1)
     try:
         torch.manual_seed(seed)
-        net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128),
-                                  torch.nn.ReLU(), torch.nn.Linear(128, 32))
+        net = torch.nn.Sequential(
+            torch.nn.Linear(64, 128),
+            torch.nn.ReLU(),
+            torch.nn.Linear(128, 128),
+            torch.nn.ReLU(),
+            torch.nn.Linear(128, 32),
+        )
         optimiser = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
         inputs, targets = torch.from_numpy(pixels), torch.from_numpy(labels)
         generator = torch.Generator().manual_seed(seed)
@@ -371,9 +424,16 @@ def digits_metric(seed: int = 0) -> Geometry:
     with torch.no_grad():
         embedded = net(torch.from_numpy((rows.images.reshape(len(rows.images), 64) / 16).astype(np.float32)))
         features = torch.nn.functional.normalize(embedded, dim=1).numpy()
-    return _plant("digits-metric", "sklearn digits, MLP 64-128-128-32 trained with a supervised contrastive "
-                  f"loss on {len(rows.train_labels)} held-out digits, L2-normalised",
-                  features, rows.plan, DIGIT_NAMES, IMBALANCE_RATIO, np.random.default_rng([seed, 2]))
+    return _plant(
+        "digits-metric",
+        "sklearn digits, MLP 64-128-128-32 trained with a supervised contrastive "
+        f"loss on {len(rows.train_labels)} held-out digits, L2-normalised",
+        features,
+        rows.plan,
+        DIGIT_NAMES,
+        IMBALANCE_RATIO,
+        np.random.default_rng([seed, 2]),
+    )
 
 
 TEXTILE_CLASSES = ["nominal", "local_defect", "global_defect"]
@@ -386,8 +446,9 @@ def _textile_pictures() -> tuple[list[Image.Image], np.ndarray]:
     import conformal_clip_data
 
     pictures, labels = [], []
-    for klass, folder in enumerate((conformal_clip_data.nominal_dir(), conformal_clip_data.local_dir(),
-                                    conformal_clip_data.global_dir())):
+    for klass, folder in enumerate(
+        (conformal_clip_data.nominal_dir(), conformal_clip_data.local_dir(), conformal_clip_data.global_dir())
+    ):
         for path in sorted(folder.glob("*.jpg")):
             with Image.open(path) as image:
                 pictures.append(image.convert("L"))
@@ -416,11 +477,15 @@ def _textile_rows(seed: int) -> _TextileRows:
     copies = [_near_copy(base[s], rng) for s in plan.copy_sources]
     digit_images = load_digits().images
     n_digits = plan.num_outliers // 2
-    from_digits = [_digit_picture(digit_images[i], pictures[0].width, Image.BILINEAR)
-                   for i in rng.choice(len(digit_images), size=n_digits, replace=False)]
+    from_digits = [
+        _digit_picture(digit_images[i], pictures[0].width, Image.BILINEAR)
+        for i in rng.choice(len(digit_images), size=n_digits, replace=False)
+    ]
     unused = np.setdiff1d(np.arange(len(pictures)), plan.base_rows)
-    corrupted = [_jpeg(pictures[i].filter(ImageFilter.GaussianBlur(4)), quality=5)
-                 for i in rng.choice(unused, size=plan.num_outliers - n_digits, replace=False)]
+    corrupted = [
+        _jpeg(pictures[i].filter(ImageFilter.GaussianBlur(4)), quality=5)
+        for i in rng.choice(unused, size=plan.num_outliers - n_digits, replace=False)
+    ]
     return _TextileRows(base + copies + from_digits + corrupted, plan)
 
 
@@ -428,9 +493,15 @@ def textile_hog(seed: int = 0) -> Geometry:
     """Textile photos as HOG descriptors of a 64x64 grayscale thumbnail (1764 values)."""
     rows = _textile_rows(seed)
     features = np.stack([_hog(p.resize((64, 64), Image.BILINEAR), cell=8) for p in rows.pictures])
-    return _plant("textile-hog", "conformal_clip_data textile photos, 64x64 grayscale, HOG (9 orientations, "
-                  "8x8 cells, 2x2 blocks)", features, rows.plan, TEXTILE_CLASSES, IMBALANCE_RATIO,
-                  np.random.default_rng([seed, 4]))
+    return _plant(
+        "textile-hog",
+        "conformal_clip_data textile photos, 64x64 grayscale, HOG (9 orientations, 8x8 cells, 2x2 blocks)",
+        features,
+        rows.plan,
+        TEXTILE_CLASSES,
+        IMBALANCE_RATIO,
+        np.random.default_rng([seed, 4]),
+    )
 
 
 def _pixels_and_histogram(picture: Image.Image) -> np.ndarray:
@@ -450,15 +521,30 @@ def textile_pixels(seed: int = 0) -> Geometry:
     rows = _textile_rows(seed)
     raw = StandardScaler().fit_transform(np.stack([_pixels_and_histogram(p) for p in rows.pictures]))
     features = PCA(n_components=32, random_state=seed).fit_transform(raw)
-    return _plant("textile-pixels", "conformal_clip_data textile photos, 16x16 grayscale pixels + 16-bin intensity "
-                  "histogram, standardised, PCA to 32 components", features, rows.plan, TEXTILE_CLASSES,
-                  IMBALANCE_RATIO, np.random.default_rng([seed, 4]))
+    return _plant(
+        "textile-pixels",
+        "conformal_clip_data textile photos, 16x16 grayscale pixels + 16-bin intensity "
+        "histogram, standardised, PCA to 32 components",
+        features,
+        rows.plan,
+        TEXTILE_CLASSES,
+        IMBALANCE_RATIO,
+        np.random.default_rng([seed, 4]),
+    )
 
 
 # --- tabular --------------------------------------------------------------------------------------
 
-def _tabular(name: str, extractor: str, data: np.ndarray, target: np.ndarray, class_names: list[str],
-             imbalance_ratio: float, seed: int) -> Geometry:
+
+def _tabular(
+    name: str,
+    extractor: str,
+    data: np.ndarray,
+    target: np.ndarray,
+    class_names: list[str],
+    imbalance_ratio: float,
+    seed: int,
+) -> Geometry:
     """A table ((M, D) float, (M,) labels) with copies (row + small noise) and outliers (each
     feature from its own random row), standardised after planting as a user would."""
     from sklearn.preprocessing import StandardScaler
@@ -467,7 +553,8 @@ def _tabular(name: str, extractor: str, data: np.ndarray, target: np.ndarray, cl
     plan = _plan_rows(target.astype(np.int64), imbalance_ratio, rng)
     base = data[plan.base_rows].astype(np.float64)
     copies = base[plan.copy_sources] + TABULAR_COPY_NOISE * base.std(axis=0) * rng.standard_normal(
-        (len(plan.copy_sources), base.shape[1]))
+        (len(plan.copy_sources), base.shape[1])
+    )
     donor_rows = rng.integers(0, len(base), size=(plan.num_outliers, base.shape[1]))
     outliers = base[donor_rows, np.arange(base.shape[1])]
     features = StandardScaler().fit_transform(np.concatenate([base, copies, outliers]))
@@ -480,8 +567,15 @@ def wine(seed: int = 0) -> Geometry:
     from sklearn.datasets import load_wine
 
     table = load_wine()
-    return _tabular("wine", "sklearn wine, 13 standardised measurements", table.data, table.target,
-                    [str(n) for n in table.target_names], imbalance_ratio=3.0, seed=seed)
+    return _tabular(
+        "wine",
+        "sklearn wine, 13 standardised measurements",
+        table.data,
+        table.target,
+        [str(n) for n in table.target_names],
+        imbalance_ratio=3.0,
+        seed=seed,
+    )
 
 
 def breast_cancer(seed: int = 0) -> Geometry:
@@ -489,11 +583,19 @@ def breast_cancer(seed: int = 0) -> Geometry:
     from sklearn.datasets import load_breast_cancer
 
     table = load_breast_cancer()
-    return _tabular("breast-cancer", "sklearn breast cancer, 30 standardised measurements", table.data,
-                    table.target, [str(n) for n in table.target_names], IMBALANCE_RATIO, seed)
+    return _tabular(
+        "breast-cancer",
+        "sklearn breast cancer, 30 standardised measurements",
+        table.data,
+        table.target,
+        [str(n) for n in table.target_names],
+        IMBALANCE_RATIO,
+        seed,
+    )
 
 
 # --- curate.synth ---------------------------------------------------------------------------------
+
 
 def _synth(name: str, spread: float, seed: int) -> Geometry:
     """``curate.synth`` at ``spread``, planted at this module's rates. Its own generator plants the
@@ -501,13 +603,31 @@ def _synth(name: str, spread: float, seed: int) -> Geometry:
     classes), copies are jittered in embedding space, outliers are drawn without a class."""
     from curate.synth import make_dataset
 
-    data = make_dataset(3000, 20, dim=256, imbalance_ratio=IMBALANCE_RATIO, noise_rate=NOISE_RATE,
-                        noise_to_confusable=0.5, near_duplicate_fraction=DUPLICATE_RATE,
-                        exact_duplicate_fraction=0.0, outlier_fraction=OUTLIER_RATE, spread=spread, seed=seed)
-    return Geometry(name=name, features=data.embeddings, labels=data.labels, true_labels=data.true_labels,
-                    class_names=data.class_names, is_noisy=data.is_noisy, duplicate_group=data.duplicate_group,
-                    is_outlier=data.is_outlier, extractor=f"curate.synth, D=256, spread={spread}",
-                    imbalance_ratio=IMBALANCE_RATIO)
+    data = make_dataset(
+        3000,
+        20,
+        dim=256,
+        imbalance_ratio=IMBALANCE_RATIO,
+        noise_rate=NOISE_RATE,
+        noise_to_confusable=0.5,
+        near_duplicate_fraction=DUPLICATE_RATE,
+        exact_duplicate_fraction=0.0,
+        outlier_fraction=OUTLIER_RATE,
+        spread=spread,
+        seed=seed,
+    )
+    return Geometry(
+        name=name,
+        features=data.embeddings,
+        labels=data.labels,
+        true_labels=data.true_labels,
+        class_names=data.class_names,
+        is_noisy=data.is_noisy,
+        duplicate_group=data.duplicate_group,
+        is_outlier=data.is_outlier,
+        extractor=f"curate.synth, D=256, spread={spread}",
+        imbalance_ratio=IMBALANCE_RATIO,
+    )
 
 
 def synth_tight(seed: int = 0) -> Geometry:

@@ -8,19 +8,34 @@ import numpy as np
 import pytest
 
 from tests.bench import geometries
-from tests.bench.geometries import (DUPLICATE_RATE, NOISE_RATE, OUTLIER_RATE, Geometry, breast_cancer,
-                                    digits_pixels, textile_pixels, wine)
+from tests.bench.geometries import (
+    DUPLICATE_RATE,
+    NOISE_RATE,
+    OUTLIER_RATE,
+    Geometry,
+    breast_cancer,
+    digits_pixels,
+    textile_pixels,
+    wine,
+)
 
 # The image geometries need the textile photos (digits take their outliers from them too), which
 # come with the `bench` extra; CI installs only `dev`, so there the tabular ones stand in.
-needs_photos = pytest.mark.skipif(find_spec("conformal_clip_data") is None,
-                                  reason="conformal_clip_data (the bench extra) is not installed")
+needs_photos = pytest.mark.skipif(
+    find_spec("conformal_clip_data") is None, reason="conformal_clip_data (the bench extra) is not installed"
+)
 
 
-@pytest.fixture(scope="module", ids=lambda f: f.__name__, params=[
-    wine, breast_cancer, pytest.param(digits_pixels, marks=needs_photos),
-    pytest.param(textile_pixels, marks=needs_photos),
-])
+@pytest.fixture(
+    scope="module",
+    ids=lambda f: f.__name__,
+    params=[
+        wine,
+        breast_cancer,
+        pytest.param(digits_pixels, marks=needs_photos),
+        pytest.param(textile_pixels, marks=needs_photos),
+    ],
+)
 def geometry(request) -> Geometry:
     return request.param(0)
 
@@ -49,8 +64,9 @@ def test_planted_rates(geometry):
 
 def test_noise_only_among_labelled_rows(geometry):
     assert not (geometry.is_noisy & geometry.is_outlier).any()
-    np.testing.assert_array_equal(geometry.is_noisy[~geometry.is_outlier],
-                                  (geometry.labels != geometry.true_labels)[~geometry.is_outlier])
+    np.testing.assert_array_equal(
+        geometry.is_noisy[~geometry.is_outlier], (geometry.labels != geometry.true_labels)[~geometry.is_outlier]
+    )
     np.testing.assert_array_equal(geometry.labels[geometry.is_outlier], geometry.true_labels[geometry.is_outlier])
 
 
@@ -63,8 +79,9 @@ def test_long_tail(geometry):
 def test_half_the_flips_go_to_the_look_alike():
     geometry = digits_pixels(0)
     labelled = ~geometry.is_outlier
-    look_alike = geometries._look_alike(geometry.features[labelled].astype(np.float64),
-                                        geometry.true_labels[labelled], len(geometry.class_names))
+    look_alike = geometries._look_alike(
+        geometry.features[labelled].astype(np.float64), geometry.true_labels[labelled], len(geometry.class_names)
+    )
     noisy = np.flatnonzero(geometry.is_noisy)
     to_look_alike = (geometry.labels[noisy] == look_alike[geometry.true_labels[noisy]]).mean()
     # Half by design, plus the uniform half's 1-in-9 share.
@@ -81,7 +98,9 @@ def test_copies_are_nearer_their_source_than_rows_are_to_their_nearest_neighbour
     typical = np.median(distances[ordinary].min(axis=1))
     groups = geometry.duplicate_group[geometry.duplicate_group >= 0]
     assert (np.bincount(groups) == 2).all()  # one copy per source
-    pair_distance = np.array([distances[tuple(np.flatnonzero(geometry.duplicate_group == g))] for g in np.unique(groups)])
+    pair_distance = np.array(
+        [distances[tuple(np.flatnonzero(geometry.duplicate_group == g))] for g in np.unique(groups)]
+    )
     assert pair_distance.max() < typical and np.median(pair_distance) < 0.6 * typical
 
 

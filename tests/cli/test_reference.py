@@ -22,8 +22,16 @@ def test_cli_reference_is_up_to_date():
     expected = gen.render()
     committed = gen.TARGET.read_text(encoding="utf-8") if gen.TARGET.exists() else ""
     if committed != expected:
-        diff = "".join(list(difflib.unified_diff(committed.splitlines(True), expected.splitlines(True),
-                                                 "docs/cli.md (committed)", "docs/cli.md (from --help)"))[:40])
+        diff = "".join(
+            list(
+                difflib.unified_diff(
+                    committed.splitlines(True),
+                    expected.splitlines(True),
+                    "docs/cli.md (committed)",
+                    "docs/cli.md (from --help)",
+                )
+            )[:40]
+        )
         pytest.fail(f"{gen.STALE}\n{diff}", pytrace=False)
 
 

@@ -18,8 +18,15 @@ def test_import_roundtrip(synthetic_workspace, synthetic_small):
 
 
 def test_reimport_same_is_noop_and_other_is_refused(synthetic_workspace, synthetic_small):
-    assert import_arrays(synthetic_workspace, synthetic_small.embeddings, synthetic_small.labels,
-                         class_names=synthetic_small.class_names) is False
+    assert (
+        import_arrays(
+            synthetic_workspace,
+            synthetic_small.embeddings,
+            synthetic_small.labels,
+            class_names=synthetic_small.class_names,
+        )
+        is False
+    )
     other = synthetic_small.embeddings[:100] * 2
     with pytest.raises(StaleWorkspaceError, match="--overwrite"):
         import_arrays(synthetic_workspace, other, synthetic_small.labels[:100])

@@ -113,8 +113,7 @@ def test_cached_weights_load_without_network(offline_hub, tiny_clip_dir, tmp_pat
 
     from huggingface_hub import constants
 
-    snapshot = (f"{constants.HF_HUB_CACHE}/models--curate--tiny/snapshots/"
-                "0123456789abcdef0123456789abcdef01234567")
+    snapshot = f"{constants.HF_HUB_CACHE}/models--curate--tiny/snapshots/0123456789abcdef0123456789abcdef01234567"
     shutil.copytree(tiny_clip_dir, snapshot)
     refs = tmp_path / "hf-cache" / "models--curate--tiny" / "refs"
     refs.mkdir()
@@ -142,7 +141,8 @@ def test_text_embeddings_are_a_normalised_template_mean(tiny_clip_dir):
     assert prompt_name("golden_retriever") == "golden retriever"
     with torch.no_grad():
         per_prompt = loaded.model.encode_text(
-            loaded.tokenizer([t.format("golden retriever") for t in templates]), normalize=True)
+            loaded.tokenizer([t.format("golden retriever") for t in templates]), normalize=True
+        )
     mean = per_prompt.mean(0).numpy()
     np.testing.assert_allclose(emb[0], mean / np.linalg.norm(mean), atol=1e-5)
     assert emb.shape == (2, 16) and emb.dtype == np.float32

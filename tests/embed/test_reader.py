@@ -9,8 +9,7 @@ from curate.embed.writer import ShardWriter
 
 
 def test_shard_batches_never_straddle_a_shard():
-    assert shard_batches([(0, 5), (5, 10), (10, 12)], 3) == [
-        [0, 1, 2], [3, 4], [5, 6, 7], [8, 9], [10, 11]]
+    assert shard_batches([(0, 5), (5, 10), (10, 12)], 3) == [[0, 1, 2], [3, 4], [5, 6, 7], [8, 9], [10, 11]]
     assert shard_batches([(8, 12)], 64) == [[8, 9, 10, 11]]  # resuming at shard 2
     assert shard_batches([], 4) == []
 

@@ -108,10 +108,12 @@ def test_embeddings_match_a_direct_forward_pass(image_workspace, tiny_clip_dir):
     loaded = load_model(f"local-dir:{tiny_clip_dir}", None, device="cpu")
     samples = pq.read_table(image_workspace.path("samples")).to_pylist()
     path_of = {r["sample_id"]: r["path"] for r in samples}
-    images = torch.stack([
-        loaded.preprocess(decode_rgb(open(path_of[s], "rb").read(), draft_size=loaded.image_size))
-        for s in data.sample_ids
-    ])
+    images = torch.stack(
+        [
+            loaded.preprocess(decode_rgb(open(path_of[s], "rb").read(), draft_size=loaded.image_size))
+            for s in data.sample_ids
+        ]
+    )
     with torch.no_grad():
         raw = loaded.model.encode_image(images)
     expected = (raw / raw.norm(dim=-1, keepdim=True)).numpy()

@@ -83,8 +83,9 @@ def test_leaks_reach_plan_and_summary(scored_workspace, synthetic_small):
     leak = np.zeros(issues.num_rows, dtype=bool)
     leak[members] = True
     issues = issues.set_column(issues.schema.get_field_index("is_leak"), "is_leak", pa.array(leak))
-    fp, inputs, _ = scored_workspace.plan("issues", "score", {"leak": True}, ["samples", "embeddings", "neighbors"],
-                                          overwrite=True)
+    fp, inputs, _ = scored_workspace.plan(
+        "issues", "score", {"leak": True}, ["samples", "embeddings", "neighbors"], overwrite=True
+    )
     write_parquet_atomic(scored_workspace.path("issues"), issues.cast(ISSUES), fingerprint=fp, inputs=inputs)
     run_propose(scored_workspace)
     summary = run_export(scored_workspace)

@@ -82,8 +82,10 @@ def test_rows_and_class_filter_match_brute_force():
     labels = rng.integers(-1, 6, 400)
     suggested = np.where(rng.random(400) < 0.2, rng.integers(0, 6, 400), labels)
     rows = np.sort(rng.choice(400, 60, replace=False))
-    filt = ClassFilter(query_classes=np.stack([labels[rows], suggested[rows]], axis=1),
-                       row_classes=np.stack([labels, suggested], axis=1))
+    filt = ClassFilter(
+        query_classes=np.stack([labels[rows], suggested[rows]], axis=1),
+        row_classes=np.stack([labels, suggested], axis=1),
+    )
     full = x[rows] @ x.T
     full[np.arange(len(rows)), rows] = -np.inf
     qa, qs = labels[rows][:, None], suggested[rows][:, None]
@@ -93,8 +95,11 @@ def test_rows_and_class_filter_match_brute_force():
     expected = np.argsort(-full, axis=1, kind="stable")[:, :7]
     for method in ("exact", "ivf"):
         # ivf with every list probed scans every row: it must agree with exact search
-        idx, sims = (knn(x, 7, method="exact", device="cpu", rows=rows, class_filter=filt) if method == "exact"
-                     else ivf_knn(x, 7, rows=rows, class_filter=filt, nlist=4, nprobe=4))
+        idx, sims = (
+            knn(x, 7, method="exact", device="cpu", rows=rows, class_filter=filt)
+            if method == "exact"
+            else ivf_knn(x, 7, rows=rows, class_filter=filt, nlist=4, nprobe=4)
+        )
         np.testing.assert_array_equal(idx, expected)
         np.testing.assert_allclose(sims, np.take_along_axis(full, expected, axis=1), atol=1e-5)
 

@@ -33,9 +33,16 @@ def test_nothing_to_measure_means_identical_rows_only():
     assert scale.near_duplicate(np.array([0.9999, 1.0])).tolist() == [False, True]
 
 
-@pytest.mark.parametrize("kwargs", [{"duplicate_threshold": 0.0}, {"duplicate_threshold": 1.5},
-                                    {"duplicate_radius": 0.0}, {"duplicate_radius": 1.0},
-                                    {"vote_temperature": 0.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"duplicate_threshold": 0.0},
+        {"duplicate_threshold": 1.5},
+        {"duplicate_radius": 0.0},
+        {"duplicate_radius": 1.0},
+        {"vote_temperature": 0.0},
+    ],
+)
 def test_bad_values_are_usage_errors(kwargs):
     with pytest.raises(UsageError):
         measure_scale(np.array([[0.9]], dtype=np.float32), **kwargs)

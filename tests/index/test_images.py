@@ -79,8 +79,11 @@ def test_probe_reports_full_size_of_drafted_jpeg():
 
 @pytest.mark.parametrize(
     "data, reason",
-    [(b"", "empty file"), (b"hello, I am text", "not an image"),
-     (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image|corrupt")],
+    [
+        (b"", "empty file"),
+        (b"hello, I am text", "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image|corrupt"),
+    ],
     ids=["empty", "text", "png-header-only"],
 )
 def test_garbage_is_unreadable(data, reason):

@@ -70,16 +70,23 @@ def test_every_manifest_type(suffix, manifest_rows, digits_folder, tmp_path):
 def test_custom_columns_ids_and_splits(digits_folder, tmp_path):
     root = digits_folder.root
     path = tmp_path / "m.csv"
-    write_csv(path, ["id", "file", "cls", "subset"], [
-        ["a", str(root / "zero" / "000.png"), "0", "train"],
-        ["b", str(root / "one" / "000.png"), "1", "val"],
-        ["c", str(root / "one" / "001.png"), "", "val"],
-    ])
+    write_csv(
+        path,
+        ["id", "file", "cls", "subset"],
+        [
+            ["a", str(root / "zero" / "000.png"), "0", "train"],
+            ["b", str(root / "one" / "000.png"), "1", "val"],
+            ["c", str(root / "one" / "001.png"), "", "val"],
+        ],
+    )
     ws = Workspace(tmp_path / "ws")
     summary = run_index(path, ws, path_column="file", label_column="cls", split_column="subset", workers=0)
     rows = samples(ws)
     assert [(s, r["label"], r["split"]) for s, r in rows.items()] == [
-        ("a", "0", "train"), ("b", "1", "val"), ("c", None, "val")]
+        ("a", "0", "train"),
+        ("b", "1", "val"),
+        ("c", None, "val"),
+    ]
     assert summary["splits"] == {"train": 1, "val": 2} and summary["num_unlabelled"] == 1
 
 

@@ -73,13 +73,19 @@ def test_int_labels_without_metadata_and_a_folder_of_files(digits_folder, tmp_pa
 
 def test_binary_column_string_labels_and_null_rows(digits_folder, tmp_path):
     png = (digits_folder.root / "nine" / "000.png").read_bytes()
-    table = pa.table({"img": pa.array([png, None, png], pa.binary()), "label": ["nine", "nine", None],
-                      "split": ["val", "val", "val"]})
+    table = pa.table(
+        {
+            "img": pa.array([png, None, png], pa.binary()),
+            "label": ["nine", "nine", None],
+            "split": ["val", "val", "val"],
+        }
+    )
     pq.write_table(table, tmp_path / "x.parquet", row_group_size=2)
     summary = run_index(tmp_path / "x.parquet", Workspace(tmp_path / "ws"), image_column="img", workers=0)
     assert summary["format"] == "parquet" and summary["splits"] == {"val": 3}
-    assert summary["unreadable"] == [{"sample_id": "x.parquet:1", "path": str(tmp_path / "x.parquet"),
-                                      "reason": "no image bytes in this row"}]
+    assert summary["unreadable"] == [
+        {"sample_id": "x.parquet:1", "path": str(tmp_path / "x.parquet"), "reason": "no image bytes in this row"}
+    ]
 
 
 def test_null_struct_row(digits_folder, tmp_path):
@@ -97,7 +103,8 @@ def test_missing_image_column_is_a_clear_error(tmp_path):
 
 
 def test_parquet_of_paths_is_detected_as_a_manifest(digits_folder, tmp_path):
-    pq.write_table(pa.table({"path": [str(digits_folder.root / "zero" / "000.png")], "label": ["zero"]}),
-                   tmp_path / "m.parquet")
+    pq.write_table(
+        pa.table({"path": [str(digits_folder.root / "zero" / "000.png")], "label": ["zero"]}), tmp_path / "m.parquet"
+    )
     summary = run_index(tmp_path / "m.parquet", Workspace(tmp_path / "ws"), workers=0)
     assert summary["format"] == "manifest" and summary["num_readable"] == 1

@@ -61,8 +61,11 @@ def test_options_that_do_not_apply_do_not_stale_it(small_folder, tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"format": "csv"}, "unknown format"), ({"workers": -1}, "workers"),
-     ({"format": "manifest"}, "needs a manifest file")],
+    [
+        ({"format": "csv"}, "unknown format"),
+        ({"workers": -1}, "workers"),
+        ({"format": "manifest"}, "needs a manifest file"),
+    ],
 )
 def test_bad_arguments_are_usage_errors(small_folder, tmp_path, kwargs, message):
     with pytest.raises(UsageError, match=message):
@@ -84,8 +87,14 @@ def test_missing_data_and_odd_files_are_usage_errors(small_folder, tmp_path):
 
 def test_registered_as_the_index_stage():
     assert stage_function("index") is run_index
-    assert set(stage_parameters("index")) == {"format", "path_column", "label_column", "split_column",
-                                              "image_column", "workers"}
+    assert set(stage_parameters("index")) == {
+        "format",
+        "path_column",
+        "label_column",
+        "split_column",
+        "image_column",
+        "workers",
+    }
 
 
 def test_relabelling_a_manifest_row_is_stale(small_folder, tmp_path):

@@ -44,16 +44,22 @@ def sample(key, image, *, cls=None, meta=None, caption="a digit"):
 def shards(digits_folder, tmp_path):
     """img2dataset output: 00000.tar, 00001.tar with their .parquet/_stats.json side files."""
     out = tmp_path / "wds"
-    write_shard(out / "00000.tar", [
-        *sample("000000000", jpeg(digits_folder, "zero", 0), cls=0),
-        *sample("000000001", jpeg(digits_folder, "one", 0), cls=1),
-        *sample("000000002", jpeg(digits_folder, "one", 1), meta={"label": "one"}),  # label from the json
-    ])
-    write_shard(out / "00001.tar", [
-        *sample("000010000", jpeg(digits_folder, "two", 0)),  # unlabelled
-        *sample("000010001", jpeg(digits_folder, "two", 1)[:300], cls=2),  # truncated
-        ("000010002.json", b"{}"),  # a failed download: metadata only, not a sample
-    ])
+    write_shard(
+        out / "00000.tar",
+        [
+            *sample("000000000", jpeg(digits_folder, "zero", 0), cls=0),
+            *sample("000000001", jpeg(digits_folder, "one", 0), cls=1),
+            *sample("000000002", jpeg(digits_folder, "one", 1), meta={"label": "one"}),  # label from the json
+        ],
+    )
+    write_shard(
+        out / "00001.tar",
+        [
+            *sample("000010000", jpeg(digits_folder, "two", 0)),  # unlabelled
+            *sample("000010001", jpeg(digits_folder, "two", 1)[:300], cls=2),  # truncated
+            ("000010002.json", b"{}"),  # a failed download: metadata only, not a sample
+        ],
+    )
     pq.write_table(pa.table({"key": ["000000000"]}), out / "00000.parquet")
     (out / "00000_stats.json").write_text("{}")
     return out
@@ -64,8 +70,13 @@ def test_webdataset_folder(shards, tmp_path):
     summary = run_index(shards, ws, workers=0)  # auto: tars win over img2dataset's side parquet
     assert summary["format"] == "webdataset"
     rows = {r["sample_id"]: r for r in pq.read_table(ws.path("samples")).to_pylist()}
-    assert list(rows) == ["00000.tar/000000000", "00000.tar/000000001", "00000.tar/000000002",
-                          "00001.tar/000010000", "00001.tar/000010001"]
+    assert list(rows) == [
+        "00000.tar/000000000",
+        "00000.tar/000000001",
+        "00000.tar/000000002",
+        "00001.tar/000010000",
+        "00001.tar/000010001",
+    ]
     assert [r["label"] for r in rows.values()] == ["0", "1", "one", None, "2"]
     first = rows["00000.tar/000000000"]
     assert first["member"] == "000000000.jpg" and first["path"] == str(shards / "00000.tar")
@@ -78,13 +89,20 @@ def test_webdataset_folder(shards, tmp_path):
 
 def test_single_shard_label_from_json_field(digits_folder, tmp_path):
     shard = tmp_path / "train" / "shard-0.tar"
-    write_shard(shard, [*sample("a", jpeg(digits_folder, "five", 0), meta={"digit": "five"}),
-                        *sample("b", jpeg(digits_folder, "six", 0), meta={"digit": "six"})])
+    write_shard(
+        shard,
+        [
+            *sample("a", jpeg(digits_folder, "five", 0), meta={"digit": "five"}),
+            *sample("b", jpeg(digits_folder, "six", 0), meta={"digit": "six"}),
+        ],
+    )
     ws = Workspace(tmp_path / "ws")
     summary = run_index(tmp_path / "train", ws, label_column="digit", workers=0)
     rows = pq.read_table(ws.path("samples")).to_pylist()
     assert [(r["sample_id"], r["label"], r["split"]) for r in rows] == [
-        ("shard-0.tar/a", "five", None), ("shard-0.tar/b", "six", None)]
+        ("shard-0.tar/a", "five", None),
+        ("shard-0.tar/b", "six", None),
+    ]
     summary = run_index(shard, Workspace(tmp_path / "ws2"), label_column="digit", workers=0)
     assert summary["format"] == "webdataset" and summary["num_classes"] == 2
 

@@ -37,10 +37,20 @@ TOY = IssueType(
     flag="is_far_from_centre",
     score="centrality",
     rate="far_from_centre_rate",
-    gates=(Gate("max_far_from_centre", "far_from_centre_rate", "fraction", 0.1, "Far from centre",
-                "Highest acceptable share of samples far from the centre."),),
+    gates=(
+        Gate(
+            "max_far_from_centre",
+            "far_from_centre_rate",
+            "fraction",
+            0.1,
+            "Far from centre",
+            "Highest acceptable share of samples far from the centre.",
+        ),
+    ),
     rule=PlanRule("review", "far from the centre (centrality {centrality:.2f})"),
-    section=ReportSection("far-from-centre", "Far from centre", "{total} samples point away from the rest.", "centrality {centrality:.2f}"),
+    section=ReportSection(
+        "far-from-centre", "Far from centre", "{total} samples point away from the rest.", "centrality {centrality:.2f}"
+    ),
     scorer=f"{__name__}:score_far_from_centre",
 )
 
@@ -48,14 +58,19 @@ TOY = IssueType(
 def test_built_in_types_declare_the_issues_schema():
     assert [t.name for t in issue_types()] == ["label", "duplicate", "outlier"]
     assert issues_schema() == ISSUES
-    assert {g.keyword for g in gates()} == {"max_label_issues", "max_duplicates", "max_leaks", "max_outliers",
-                                            "max_imbalance_ratio", "max_unreadable"}
+    assert {g.keyword for g in gates()} == {
+        "max_label_issues",
+        "max_duplicates",
+        "max_leaks",
+        "max_outliers",
+        "max_imbalance_ratio",
+        "max_unreadable",
+    }
 
 
 def test_a_declared_column_must_hold_the_flag():
     with pytest.raises(ValueError, match="not among its columns"):
-        IssueType(name="bad", order=1, columns=(Column("x", "bool"),), flag="is_bad", rate="bad_rate",
-                  scorer="m:f")
+        IssueType(name="bad", order=1, columns=(Column("x", "bool"),), flag="is_bad", rate="bad_rate", scorer="m:f")
 
 
 @pytest.fixture
@@ -85,8 +100,11 @@ def test_a_new_type_reaches_every_artifact(tmp_path, toy_registered):
     plan = pq.read_table(ws.path("plan")).to_pydict()
     toy_reasons = [r for reasons in plan["reasons"] for r in reasons if r.startswith("far from the centre")]
     assert len(toy_reasons) == flagged
-    assert all(a != "keep" for a, reasons in zip(plan["action"], plan["reasons"])
-               if any(r.startswith("far from the centre") for r in reasons))
+    assert all(
+        a != "keep"
+        for a, reasons in zip(plan["action"], plan["reasons"])
+        if any(r.startswith("far from the centre") for r in reasons)
+    )
 
     page = ws.path("report").read_text()
     assert 'id="far-from-centre"' in page and "30 samples point away from the rest." in page

@@ -15,8 +15,12 @@ from curate.negatives.mining import (
 
 def _embedded(synth):
     n = len(synth.labels)
-    return Embedded(sample_ids=np.arange(n).astype(str).astype(object), embeddings=synth.embeddings,
-                    labels=synth.labels.copy(), class_names=synth.class_names)
+    return Embedded(
+        sample_ids=np.arange(n).astype(str).astype(object),
+        embeddings=synth.embeddings,
+        labels=synth.labels.copy(),
+        class_names=synth.class_names,
+    )
 
 
 def _false_negative_rate(synth, anchors_idx):
@@ -77,8 +81,12 @@ def test_duplicate_group_and_threshold_excluded():
     emb = rng.standard_normal((6, 8)).astype(np.float32)
     emb[1] = emb[0] + 0.01
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    data = Embedded(sample_ids=np.arange(6).astype(str).astype(object), embeddings=emb,
-                    labels=np.array([0, 1, 1, 1, 1, -1]), class_names=["a", "b"])
+    data = Embedded(
+        sample_ids=np.arange(6).astype(str).astype(object),
+        embeddings=emb,
+        labels=np.array([0, 1, 1, 1, 1, -1]),
+        class_names=["a", "b"],
+    )
     knn = exact_knn(emb, 5)
     idx, _ = mine_hard_negatives(data, knn, num_negatives=5)
     assert 1 not in idx[0]  # cosine ~1: a duplicate, not a negative

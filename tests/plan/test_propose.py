@@ -31,7 +31,9 @@ def test_plan_follows_the_rules(scored_workspace, synthetic_small):
     relabel = np.flatnonzero(action == "relabel")
     assert len(relabel) > 20
     assert s.is_noisy[relabel].all()
-    assert (np.array(plan["label"], dtype=object)[relabel] == np.array(s.class_names)[s.true_labels[relabel]]).mean() > 0.95
+    assert (
+        np.array(plan["label"], dtype=object)[relabel] == np.array(s.class_names)[s.true_labels[relabel]]
+    ).mean() > 0.95
     assert all(plan["original_label"][i] == s.class_names[s.labels[i]] for i in relabel)
     assert any(r.startswith("label issue: given ") and r.endswith(")") for r in plan["reasons"][relabel[0]])
 
@@ -42,7 +44,9 @@ def test_plan_follows_the_rules(scored_workspace, synthetic_small):
     assert (action[s.is_outlier] == "review").all()
     assert any(r.startswith("outlier (score 0.02)") for r in plan["reasons"][np.flatnonzero(s.is_outlier)[0]])
 
-    near_copy = np.flatnonzero((s.duplicate_group >= 0) & ~s.is_exact_duplicate & (np.arange(n) != s.duplicate_group))[0]
+    near_copy = np.flatnonzero((s.duplicate_group >= 0) & ~s.is_exact_duplicate & (np.arange(n) != s.duplicate_group))[
+        0
+    ]
     assert action[near_copy] != "drop"
     assert any(r == "near-duplicate group of 2: weight / 2" for r in plan["reasons"][near_copy])
     assert plan["weight"][near_copy] == pytest.approx(0.5)
@@ -81,10 +85,20 @@ def test_cap_undersamples_redundant_first_and_balances(scored_workspace, synthet
 
 def test_propose_without_issues_and_unreadable():
     samples = pa.table(
-        {"sample_id": ["a", "b", "c", "d"], "path": ["p"] * 4, "member": [None] * 4, "source": ["folder"] * 4,
-         "label": ["x", "x", "y", None], "split": [None] * 4, "size_bytes": [1] * 4, "width": [1] * 4,
-         "height": [1] * 4, "hash": [None] * 4, "readable": [True, True, False, True],
-         "error": [None, None, "truncated", None]},
+        {
+            "sample_id": ["a", "b", "c", "d"],
+            "path": ["p"] * 4,
+            "member": [None] * 4,
+            "source": ["folder"] * 4,
+            "label": ["x", "x", "y", None],
+            "split": [None] * 4,
+            "size_bytes": [1] * 4,
+            "width": [1] * 4,
+            "height": [1] * 4,
+            "hash": [None] * 4,
+            "readable": [True, True, False, True],
+            "error": [None, None, "truncated", None],
+        },
         schema=SAMPLES,
     )
     plan = propose(samples, class_names=["x", "y"], strategy="inverse").to_pydict()

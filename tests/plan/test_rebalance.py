@@ -38,10 +38,17 @@ def test_sampling_weights_downweight_groups_then_cap_then_balance():
     action = ["keep", "keep", "keep", "drop", "keep", "keep"]
     reasons = [[] for _ in action]
     labels = np.array([0, 0, 0, 0, 1, -1])
-    weight = sampling_weights(action, reasons, labels, near_duplicate_groups=["g", "g", None, "g", None, None],
-                              near_duplicate_copies=np.array([False, True, False, True, False, False]),
-                              density=np.array([0.1, 0.2, 0.9, 0.0, 0.5, 0.5]), class_names=["a", "b"],
-                              strategy="inverse", cap=1)
+    weight = sampling_weights(
+        action,
+        reasons,
+        labels,
+        near_duplicate_groups=["g", "g", None, "g", None, None],
+        near_duplicate_copies=np.array([False, True, False, True, False, False]),
+        density=np.array([0.1, 0.2, 0.9, 0.0, 0.5, 0.5]),
+        class_names=["a", "b"],
+        strategy="inverse",
+        cap=1,
+    )
     # the dropped member does not count towards its group; the near copy goes first, then the denser sample
     assert action == ["keep", "drop", "drop", "drop", "keep", "keep"]
     assert reasons[0] == ["near-duplicate group of 2: weight / 2"]

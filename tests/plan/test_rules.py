@@ -22,13 +22,27 @@ OPTIONS = RuleOptions(frozenset({"cat", "dog"}))
 
 
 def sample(label="cat", readable=True, error=None, keeper=None, has_neighbours=True, vote="cat", **issues):
-    return SampleFindings(sample_id="s", label=label, readable=readable, error=error, issues=issues,
-                          duplicate_keeper=keeper, has_neighbours=has_neighbours, neighbour_vote=vote)
+    return SampleFindings(
+        sample_id="s",
+        label=label,
+        readable=readable,
+        error=error,
+        issues=issues,
+        duplicate_keeper=keeper,
+        has_neighbours=has_neighbours,
+        neighbour_vote=vote,
+    )
 
 
 def test_builtin_rules_run_in_documented_order():
     assert [r.name for r in RULES.ordered()] == [
-        "unreadable", "exact_duplicate", "near_duplicate", "leak", "label_issue", "outlier"]
+        "unreadable",
+        "exact_duplicate",
+        "near_duplicate",
+        "leak",
+        "label_issue",
+        "outlier",
+    ]
 
 
 def test_unreadable():
@@ -42,7 +56,10 @@ def test_exact_duplicate():
     assert exact_duplicate(copy, OPTIONS) == Verdict("drop", ("exact duplicate of k",))
     keeper = sample(keeper="k", is_duplicate=False, duplicate_group="g", duplicate_kind="exact")
     assert exact_duplicate(keeper, OPTIONS) is None
-    assert exact_duplicate(sample(keeper="k", is_duplicate=True, duplicate_group="g", duplicate_kind="near"), OPTIONS) is None
+    assert (
+        exact_duplicate(sample(keeper="k", is_duplicate=True, duplicate_group="g", duplicate_kind="near"), OPTIONS)
+        is None
+    )
 
 
 def test_near_duplicate_keeps_unless_told_to_drop():
@@ -58,7 +75,8 @@ def test_near_duplicate_keeps_unless_told_to_drop():
 def test_leak():
     assert leak(sample(is_leak=False), OPTIONS) is None
     assert leak(sample(is_leak=True, duplicate_group="g7"), OPTIONS) == Verdict(
-        "review", ("duplicate across splits (leak, group g7)",))
+        "review", ("duplicate across splits (leak, group g7)",)
+    )
 
 
 def test_label_issue_relabels_only_when_confident_and_confirmed():
@@ -72,9 +90,14 @@ def test_label_issue_relabels_only_when_confident_and_confirmed():
     assert label_issue(issue(vote="dog"), OPTIONS) == Verdict("relabel", (claim,), relabel_to="dog")
     assert label_issue(issue(vote="cat"), OPTIONS) == Verdict("review", (claim, "not relabelled: neighbours vote cat"))
     assert label_issue(issue(vote=None), OPTIONS).reasons[1] == "not relabelled: neighbours vote nothing"
-    assert label_issue(issue(has_neighbours=False, vote=None), OPTIONS).reasons[1] == "not relabelled: no neighbours to confirm"
+    assert (
+        label_issue(issue(has_neighbours=False, vote=None), OPTIONS).reasons[1]
+        == "not relabelled: no neighbours to confirm"
+    )
     low = label_issue(issue(suggested_confidence=0.5, vote="dog"), OPTIONS)
-    assert low == Verdict("review", ("label issue: given cat, suggested dog (0.50)", "not relabelled: confidence below 0.90"))
+    assert low == Verdict(
+        "review", ("label issue: given cat, suggested dog (0.50)", "not relabelled: confidence below 0.90")
+    )
     for unusable in (None, "cat", "not-a-class"):
         assert label_issue(issue(suggested_label=unusable), OPTIONS) == Verdict("review", ("label issue: given cat",))
 
@@ -87,15 +110,29 @@ def test_outlier_follows_the_option(choice):
 
 
 def test_strongest_action_wins_and_every_reason_is_kept():
-    found = sample(vote="dog", keeper="k", is_duplicate=True, duplicate_group="g", duplicate_kind="exact",
-                   is_label_issue=True, suggested_label="dog", suggested_confidence=0.95,
-                   is_outlier=True, outlier_score=0.01)
+    found = sample(
+        vote="dog",
+        keeper="k",
+        is_duplicate=True,
+        duplicate_group="g",
+        duplicate_kind="exact",
+        is_label_issue=True,
+        suggested_label="dog",
+        suggested_confidence=0.95,
+        is_outlier=True,
+        outlier_score=0.01,
+    )
     decision = decide(found, OPTIONS)
     assert decision.action == "drop"
     assert decision.label == "cat"  # the relabel lost to the drop, so the given label stays
-    assert decision.reasons == ["exact duplicate of k", "label issue: given cat, suggested dog (0.95)",
-                                "outlier (score 0.01)"]
-    relabelled = decide(sample(vote="dog", is_label_issue=True, suggested_label="dog", suggested_confidence=0.95), OPTIONS)
+    assert decision.reasons == [
+        "exact duplicate of k",
+        "label issue: given cat, suggested dog (0.95)",
+        "outlier (score 0.01)",
+    ]
+    relabelled = decide(
+        sample(vote="dog", is_label_issue=True, suggested_label="dog", suggested_confidence=0.95), OPTIONS
+    )
     assert (relabelled.action, relabelled.label) == ("relabel", "dog")
     assert decide(sample(), OPTIONS).action == "keep" and decide(sample(), OPTIONS).reasons == []
 

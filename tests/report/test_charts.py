@@ -28,7 +28,12 @@ def test_many_classes_switch_to_a_rank_curve():
 
 def test_embedding_map_is_a_png():
     rng = np.random.default_rng(0)
-    uri = charts.embedding_map(rng.normal(size=(500, 2)), rng.integers(-1, 15, 500), [f"c{i}" for i in range(15)],
-                               is_label_issue=rng.random(500) < 0.05, is_outlier=rng.random(500) < 0.02)
+    uri = charts.embedding_map(
+        rng.normal(size=(500, 2)),
+        rng.integers(-1, 15, 500),
+        [f"c{i}" for i in range(15)],
+        is_label_issue=rng.random(500) < 0.05,
+        is_outlier=rng.random(500) < 0.02,
+    )
     head, data = uri.split(",", 1)
     assert head == "data:image/png;base64" and base64.b64decode(data)[:4] == b"\x89PNG"

@@ -25,15 +25,33 @@ from curate.report.stage import run_report
 from tests.fixtures.report_ws import XSS_CLASS, build_array_workspace
 
 #: names a page must show exactly as written: markup, quotes, slashes, blanks, math-text, non-ASCII
-ODD_NAMES = ["<script>alert(1)</script>", XSS_CLASS, "</td><td>", 'say "hi"', "it's", "a/b\\c", " ",
-             "  padded  ", "&amp;", "$x_1$", "_hidden", "über café", "猫", "🐱 cat"]
+ODD_NAMES = [
+    "<script>alert(1)</script>",
+    XSS_CLASS,
+    "</td><td>",
+    'say "hi"',
+    "it's",
+    "a/b\\c",
+    " ",
+    "  padded  ",
+    "&amp;",
+    "$x_1$",
+    "_hidden",
+    "über café",
+    "猫",
+    "🐱 cat",
+]
 
 #: a class name; never "" (import_arrays reads an empty label as unlabelled)
 class_name = st.one_of(st.sampled_from(ODD_NAMES), st.text(st.characters(codec="utf-8"), min_size=1, max_size=10))
 
 #: start tags the page template itself writes; any other in the page came from data
-TEMPLATE_TAGS = frozenset(re.findall(
-    r"<([a-z][a-z0-9]*)", importlib.resources.files("curate.report").joinpath("templates/report.html.j2").read_text()))
+TEMPLATE_TAGS = frozenset(
+    re.findall(
+        r"<([a-z][a-z0-9]*)",
+        importlib.resources.files("curate.report").joinpath("templates/report.html.j2").read_text(),
+    )
+)
 
 
 @dataclass
@@ -69,8 +87,10 @@ def datasets(draw: st.DrawFn) -> DrawnDataset:
         given_labels = draw(st.lists(st.sampled_from([*names, None]), min_size=n, max_size=n))
         flipped = draw(st.lists(st.booleans(), min_size=n, max_size=n))
         # a flip moves a label to the next class (with one class, nowhere)
-        true_labels = [names[(names.index(g) + 1) % len(names)] if g is not None and f else g
-                       for g, f in zip(given_labels, flipped)]
+        true_labels = [
+            names[(names.index(g) + 1) % len(names)] if g is not None and f else g
+            for g, f in zip(given_labels, flipped)
+        ]
 
     # rows sharing a slot form a group (a slot of one row is no group); everything in one group
     # is drawn on its own because random slots rarely give it
@@ -87,7 +107,11 @@ def datasets(draw: st.DrawFn) -> DrawnDataset:
     emb[group >= 0] = emb[group[group >= 0]]  # copies are exact copies of their keeper
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     return DrawnDataset(
-        embeddings=emb, class_names=names, given=given_labels, true=true_labels, duplicate_group=group,
+        embeddings=emb,
+        class_names=names,
+        given=given_labels,
+        true=true_labels,
+        duplicate_group=group,
         is_outlier=np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))),
         max_thumbnails=draw(st.sampled_from([0, 3, 48])),
     )
@@ -120,14 +144,26 @@ def _section(page: str, section: str) -> str:
 def test_report_renders_any_workspace(data: DrawnDataset):
     n = len(data.embeddings)
     with tempfile.TemporaryDirectory() as tmp:
-        ws = build_array_workspace(Path(tmp) / "ws", data.embeddings, data.given, class_names=data.class_names,
-                                   true=data.true, duplicate_group=data.duplicate_group, is_outlier=data.is_outlier)
+        ws = build_array_workspace(
+            Path(tmp) / "ws",
+            data.embeddings,
+            data.given,
+            class_names=data.class_names,
+            true=data.true,
+            duplicate_group=data.duplicate_group,
+            is_outlier=data.is_outlier,
+        )
         issues = ws.read_table("issues")
         summary = run_report(ws, max_thumbnails=data.max_thumbnails)
         page = Path(summary["report"]).read_bytes().decode("utf-8")  # as written: a "\r" in a name stays
 
-    assert summary["sections"] == {"labels": True, "duplicates": True, "outliers": True, "negatives": True,
-                                   "embedding_map": n >= 3}
+    assert summary["sections"] == {
+        "labels": True,
+        "duplicates": True,
+        "outliers": True,
+        "negatives": True,
+        "embedding_map": n >= 3,
+    }
     assert f"<b>{n:,}</b>samples" in page
 
     # class names are text, never markup
@@ -162,7 +198,7 @@ def test_report_renders_any_workspace(data: DrawnDataset):
     for block in shown:
         size, showing, gid = re.search(r"(\d+) copies(?: \(showing (\d+)\))? · group (g\d+)", block).groups()
         keeper, members = groups[gid]
-        expected = [keeper] + sorted(m for m in members if m != keeper)[:MAX_GROUP_MEMBERS - 1]
+        expected = [keeper] + sorted(m for m in members if m != keeper)[: MAX_GROUP_MEMBERS - 1]
         assert int(size) == len(members)
         assert int(showing or size) == len(expected)
         assert re.findall(r'<div class="id">([^<]*)</div>', block) == expected

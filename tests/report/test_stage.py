@@ -46,13 +46,15 @@ def test_image_workspace_inlines_thumbnails_and_lists_unreadable(report_image_ws
     summary = run_report(report_image_ws, max_thumbnails=12)
     page = _page(summary)
     assert summary["thumbnails"] > 10
-    assert page.count('src="data:image/webp;base64,') + page.count('src="data:image/jpeg;base64,') >= summary["thumbnails"]
+    assert (
+        page.count('src="data:image/webp;base64,') + page.count('src="data:image/jpeg;base64,') >= summary["thumbnails"]
+    )
     # the corrupt file is listed with its (escaped) reason
     assert "corrupt.png" in page
     assert "corrupt or truncated image: &lt;bad&gt; &amp; more" in page
     # the duplicate copied across train/val is shown first, as a leak
     assert "span more than one split" in page or "spans more than one split" in page
-    dup = page[page.index('id="duplicates"'):]
+    dup = page[page.index('id="duplicates"') :]
     assert dup.index("split leak") < dup.index("group g11")
     assert not EXTERNAL.search(page)
 
@@ -194,8 +196,9 @@ def test_duplicate_group_larger_than_shown_keeper_stored_last(tmp_path):
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     group = np.full(12, -1, dtype=np.int64)
     group[2:] = 11  # rows 2..11 are one group whose keeper is row 11
-    ws = build_array_workspace(tmp_path / "ws", emb, ["a"] * 6 + ["b"] * 6, class_names=["a", "b"],
-                               duplicate_group=group)
+    ws = build_array_workspace(
+        tmp_path / "ws", emb, ["a"] * 6 + ["b"] * 6, class_names=["a", "b"], duplicate_group=group
+    )
     page = _page(run_report(ws))
     assert "10 copies (showing 6) · group g11" in page
     assert _shown_ids(page, "duplicates") == ["11", "10", "2", "3", "4", "5"]

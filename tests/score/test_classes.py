@@ -11,8 +11,7 @@ from curate.score.duplicates import DuplicateResult
 
 def _hand_built():
     """class a: 4 points around e0, class b: 2 points around e1, class c: empty."""
-    x = np.array([[1, 0.1, 0], [1, -0.1, 0], [1, 0, 0.1], [1, 0, -0.1], [0.1, 1, 0], [-0.1, 1, 0]],
-                 dtype=np.float32)
+    x = np.array([[1, 0.1, 0], [1, -0.1, 0], [1, 0, 0.1], [1, 0, -0.1], [0.1, 1, 0], [-0.1, 1, 0]], dtype=np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     labels = np.array([0, 0, 0, 0, 1, 1])
     return Embedded(np.array([str(i) for i in range(6)], dtype=object), x, labels, ["a", "b", "c"])
@@ -20,16 +19,29 @@ def _hand_built():
 
 def test_hand_built_values():
     data = _hand_built()
-    dup = DuplicateResult(is_duplicate=np.array([False, True, False, False, False, False]),
-                          group=np.full(6, None, object), kind=np.full(6, None, object),
-                          keep=np.full(6, None, object), is_leak=np.zeros(6, bool),
-                          component=np.array([0, 0, 1, 2, 3, 4]), num_groups=1,
-                          num_exact_groups=0, num_near_groups=1, num_duplicates=1, num_leak_groups=0,
-                          num_leaked_samples=0)
+    dup = DuplicateResult(
+        is_duplicate=np.array([False, True, False, False, False, False]),
+        group=np.full(6, None, object),
+        kind=np.full(6, None, object),
+        keep=np.full(6, None, object),
+        is_leak=np.zeros(6, bool),
+        component=np.array([0, 0, 1, 2, 3, 4]),
+        num_groups=1,
+        num_exact_groups=0,
+        num_near_groups=1,
+        num_duplicates=1,
+        num_leak_groups=0,
+        num_leaked_samples=0,
+    )
     cj = np.array([[3, 1, 0], [0, 2, 0], [0, 0, 0]])
-    table = class_statistics(data, duplicates=dup, noise_rate=np.array([0.25, 0.0, 0.0]),
-                             is_label_issue=np.array([True, False, False, False, False, False]),
-                             confident_joint=cj, beta=0.5)
+    table = class_statistics(
+        data,
+        duplicates=dup,
+        noise_rate=np.array([0.25, 0.0, 0.0]),
+        is_label_issue=np.array([True, False, False, False, False, False]),
+        confident_joint=cj,
+        beta=0.5,
+    )
     assert table.schema.equals(CLASSES)
     rows = table.to_pylist()
     a, b, c = rows

@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 
 from curate.data import Embedded
-from curate.errors import DataError
+from curate.errors import DataError, UsageError
 from curate.graph.neighbors import exact_knn
-from curate.errors import UsageError
 from curate.graph.scale import measure_scale
 from curate.score.duplicates import duplicate_components, exact_keys, find_duplicates
 
@@ -15,10 +14,14 @@ def _unit(x):
 
 def _data(emb, hashes=None, splits=None):
     n = len(emb)
-    return Embedded(sample_ids=np.array([f"s{i}" for i in range(n)], dtype=object), embeddings=emb,
-                    labels=np.zeros(n, dtype=np.int64), class_names=["a"],
-                    splits=None if splits is None else np.array(splits, dtype=object),
-                    hashes=None if hashes is None else np.array(hashes, dtype=object))
+    return Embedded(
+        sample_ids=np.array([f"s{i}" for i in range(n)], dtype=object),
+        embeddings=emb,
+        labels=np.zeros(n, dtype=np.int64),
+        class_names=["a"],
+        splits=None if splits is None else np.array(splits, dtype=object),
+        hashes=None if hashes is None else np.array(hashes, dtype=object),
+    )
 
 
 @pytest.fixture
@@ -95,8 +98,9 @@ def test_components_join_near_copies_and_equal_hashes():
 
 def test_synthetic_f1_floor(synthetic_small):
     x = synthetic_small.embeddings
-    data = Embedded(np.arange(len(x)).astype(str).astype(object), x, synthetic_small.labels,
-                    synthetic_small.class_names)
+    data = Embedded(
+        np.arange(len(x)).astype(str).astype(object), x, synthetic_small.labels, synthetic_small.class_names
+    )
     res = find_duplicates(data, exact_knn(x, 10))
     truth = synthetic_small.duplicate_group >= 0
     pred = np.array([g is not None for g in res.group])

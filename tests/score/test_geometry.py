@@ -25,11 +25,21 @@ from curate.workspace import Workspace
 # Label-F1 floors. A diffuse space is hard for everyone: on these same arrays cleanlab's Datalab
 # scores 0.82 at spread 1 and 0.46 at spread 2, curate's scorer 0.88 and 0.54
 # (tests/bench/bench_geometries.py runs the two side by side on every geometry).
-@pytest.mark.parametrize("spread, label_f1", [(0.1, 0.85), (1.0, 0.85), (2.0, 0.5)],
-                         ids=["tight", "clip-like", "diffuse"])
+@pytest.mark.parametrize(
+    "spread, label_f1", [(0.1, 0.85), (1.0, 0.85), (2.0, 0.5)], ids=["tight", "clip-like", "diffuse"]
+)
 def test_scan_reads_the_geometry(tmp_path, spread, label_f1):
-    ds = make_dataset(2000, 10, dim=64, imbalance_ratio=10.0, spread=spread, seed=3,
-                      near_duplicate_fraction=0.03, exact_duplicate_fraction=0.0, outlier_fraction=0.02)
+    ds = make_dataset(
+        2000,
+        10,
+        dim=64,
+        imbalance_ratio=10.0,
+        spread=spread,
+        seed=3,
+        near_duplicate_fraction=0.03,
+        exact_duplicate_fraction=0.0,
+        outlier_fraction=0.02,
+    )
     np.save(tmp_path / "e.npy", ds.embeddings)
     np.save(tmp_path / "l.npy", ds.labels)
     summary = run_scan(None, Workspace(tmp_path / "ws"), embeddings=tmp_path / "e.npy", labels=tmp_path / "l.npy")

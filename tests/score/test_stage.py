@@ -2,8 +2,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from curate.errors import DataError, StaleWorkspaceError
 from curate.embed.importer import import_arrays
+from curate.errors import DataError, StaleWorkspaceError
 from curate.graph.stage import run_neighbors
 from curate.schemas import CLASSES, ISSUES
 from curate.score.stage import run_score

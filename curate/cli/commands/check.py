@@ -17,7 +17,9 @@ class ChecksFailed(CurateError):
 @main.command("check")
 @workspace_arg
 @threshold_options(with_defaults=False)
-@click.option("--no-leakage", is_flag=True, help="Fail when any duplicate group spans more than one split (--max-leaks 0).")
+@click.option(
+    "--no-leakage", is_flag=True, help="Fail when any duplicate group spans more than one split (--max-leaks 0)."
+)
 @json_option
 def check_command(workspace, no_leakage, as_json, **limits):
     """Gate on WORKSPACE/summary.json: exit 0 when every threshold passes, 1 when any fails, 2 on bad usage.
@@ -30,7 +32,10 @@ def check_command(workspace, no_leakage, as_json, **limits):
 
     results = check_workspace(Workspace(workspace), no_leakage=no_leakage, **limits)
     failed = [r for r in results if not r.passed]
-    emit({"passed": not failed, "checks": [r.to_dict() for r in results]}, as_json=as_json,
-         human=lambda out: "\n".join(f"{'PASS' if c['passed'] else 'FAIL'}  {c['message']}" for c in out["checks"]))
+    emit(
+        {"passed": not failed, "checks": [r.to_dict() for r in results]},
+        as_json=as_json,
+        human=lambda out: "\n".join(f"{'PASS' if c['passed'] else 'FAIL'}  {c['message']}" for c in out["checks"]),
+    )
     if failed:
         raise ChecksFailed(f"{len(failed)} of {len(results)} checks failed: " + "; ".join(r.message for r in failed))

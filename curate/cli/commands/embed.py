@@ -7,8 +7,7 @@ import json
 import click
 
 from curate.cli import main
-from curate.cli.options import (device_option, json_option, model_options, overwrite_option, quiet_option,
-                                workspace_arg)
+from curate.cli.options import device_option, json_option, model_options, overwrite_option, quiet_option, workspace_arg
 
 
 @main.command("embed")
@@ -18,8 +17,16 @@ from curate.cli.options import (device_option, json_option, model_options, overw
 @overwrite_option
 @json_option
 @quiet_option
-def embed(workspace: str, model: str, pretrained: str, batch_size: int | None, workers: int | None,
-          device: str, overwrite: bool, as_json: bool) -> None:
+def embed(
+    workspace: str,
+    model: str,
+    pretrained: str,
+    batch_size: int | None,
+    workers: int | None,
+    device: str,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
     """Embed every readable image of WORKSPACE (from `curate index`) into WORKSPACE/embeddings/.
 
     Resumes an interrupted run, skipping finished shards. Offline, point --model at a local-dir:
@@ -28,23 +35,35 @@ def embed(workspace: str, model: str, pretrained: str, batch_size: int | None, w
     from curate.embed.runner import run_embed
     from curate.workspace import Workspace
 
-    summary = run_embed(Workspace(workspace), model=model, pretrained=pretrained or None, device=device,
-                        batch_size=batch_size, workers=workers, overwrite=overwrite)
+    summary = run_embed(
+        Workspace(workspace),
+        model=model,
+        pretrained=pretrained or None,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        overwrite=overwrite,
+    )
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
     if summary["skipped"]:
-        click.echo(f"embeddings/ is up to date: {summary['num_embedded']:,} images with {summary['model']} "
-                   f"(nothing to do)")
+        click.echo(
+            f"embeddings/ is up to date: {summary['num_embedded']:,} images with {summary['model']} (nothing to do)"
+        )
     else:
-        click.echo(f"Embedded {summary['num_embedded']:,} of {summary['num_samples']:,} images with "
-                   f"{summary['model']} on {summary['device']} in {summary['seconds']['total']:.1f} s "
-                   f"({summary['images_per_s']:,.1f} images/s); dim {summary['dim']}, "
-                   f"{summary['num_shards']} shard(s)"
-                   + (f", {summary['shards_resumed']} resumed" if summary["shards_resumed"] else ""))
+        click.echo(
+            f"Embedded {summary['num_embedded']:,} of {summary['num_samples']:,} images with "
+            f"{summary['model']} on {summary['device']} in {summary['seconds']['total']:.1f} s "
+            f"({summary['images_per_s']:,.1f} images/s); dim {summary['dim']}, "
+            f"{summary['num_shards']} shard(s)"
+            + (f", {summary['shards_resumed']} resumed" if summary["shards_resumed"] else "")
+        )
         if summary["text_embeddings"]:
             click.echo(f"Text embeddings for {summary['text_embeddings']} class names.")
     if summary["num_failed"]:
         first = summary["failed"][0]
-        click.echo(f"{summary['num_failed']} image(s) failed to decode and were left out "
-                   f"(first: {first['sample_id']}: {first['error']}).")
+        click.echo(
+            f"{summary['num_failed']} image(s) failed to decode and were left out "
+            f"(first: {first['sample_id']}: {first['error']})."
+        )

@@ -16,18 +16,24 @@ from curate.schemas import ACTIONS
 def render(s: Mapping[str, Any]) -> str:
     state = "up to date" if s["skipped"] else "written"
     imbalance = "n/a" if s["imbalance_ratio"] is None else f"{s['imbalance_ratio']:.1f}x"
-    return (f"manifest: {s['num_samples']} samples, {s['num_training_samples']} with weight > 0 ({state}) "
-            f"-> {s['manifest']}\n"
-            f"  classes {s['num_classes']}, imbalance {imbalance}, label issues {percent(s['label_issue_rate'])}, "
-            f"duplicates {percent(s['duplicate_rate'])}, outliers {percent(s['outlier_rate'])}, "
-            f"unreadable {s['num_unreadable']}")
+    return (
+        f"manifest: {s['num_samples']} samples, {s['num_training_samples']} with weight > 0 ({state}) "
+        f"-> {s['manifest']}\n"
+        f"  classes {s['num_classes']}, imbalance {imbalance}, label issues {percent(s['label_issue_rate'])}, "
+        f"duplicates {percent(s['duplicate_rate'])}, outliers {percent(s['outlier_rate'])}, "
+        f"unreadable {s['num_unreadable']}"
+    )
 
 
 @main.command("export")
 @workspace_arg
-@click.option("--include", multiple=True, type=click.Choice(ACTIONS),
-              help="Actions that keep their sampling weight (repeatable) [default: keep, relabel, review]. "
-                   "Other samples stay in the manifest with weight 0.")
+@click.option(
+    "--include",
+    multiple=True,
+    type=click.Choice(ACTIONS),
+    help="Actions that keep their sampling weight (repeatable) [default: keep, relabel, review]. "
+    "Other samples stay in the manifest with weight 0.",
+)
 @overwrite_option
 @json_option
 @quiet_option

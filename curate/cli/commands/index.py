@@ -40,24 +40,44 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @main.command()
 @click.argument("data", type=click.Path(path_type=str))
 @output_option
-@click.option("--format", "fmt", default="auto", show_default=True,
-              type=click.Choice(("auto", *FORMATS)),
-              help="How DATA is laid out; auto tells an image folder, a manifest file, Parquet "
-                   "with image bytes and WebDataset .tar shards apart.")
+@click.option(
+    "--format",
+    "fmt",
+    default="auto",
+    show_default=True,
+    type=click.Choice(("auto", *FORMATS)),
+    help="How DATA is laid out; auto tells an image folder, a manifest file, Parquet "
+    "with image bytes and WebDataset .tar shards apart.",
+)
 @click.option("--path-column", default="path", show_default=True, help="Manifest column of image paths.")
-@click.option("--label-column", default="label", show_default=True,
-              help="Manifest / Parquet column, or WebDataset .json field, holding the label.")
-@click.option("--split-column", default="split", show_default=True,
-              help="Manifest / Parquet column holding the split (train, val, ...).")
-@click.option("--image-column", default="image", show_default=True,
-              help="Parquet column holding the image bytes (Hugging Face Image struct).")
-@click.option("--workers", default=None, type=click.IntRange(min=0),
-              help="Processes decoding images [default: CPU count, at most 8; 0 = none].")
+@click.option(
+    "--label-column",
+    default="label",
+    show_default=True,
+    help="Manifest / Parquet column, or WebDataset .json field, holding the label.",
+)
+@click.option(
+    "--split-column",
+    default="split",
+    show_default=True,
+    help="Manifest / Parquet column holding the split (train, val, ...).",
+)
+@click.option(
+    "--image-column",
+    default="image",
+    show_default=True,
+    help="Parquet column holding the image bytes (Hugging Face Image struct).",
+)
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Processes decoding images [default: CPU count, at most 8; 0 = none].",
+)
 @overwrite_option
 @json_option
 @quiet_option
-def index(data, workspace, fmt, path_column, label_column, split_column, image_column, workers,
-          overwrite, as_json):
+def index(data, workspace, fmt, path_column, label_column, split_column, image_column, workers, overwrite, as_json):
     """Index DATA into WORKSPACE/samples.parquet: one row per sample with its label, split,
     size, dimensions, content hash, and whether it decodes.
 
@@ -73,7 +93,15 @@ def index(data, workspace, fmt, path_column, label_column, split_column, image_c
     from curate.index.stage import run_index
     from curate.workspace import Workspace
 
-    summary = run_index(data, Workspace(workspace), format=fmt, path_column=path_column,
-                        label_column=label_column, split_column=split_column,
-                        image_column=image_column, workers=workers, overwrite=overwrite)
+    summary = run_index(
+        data,
+        Workspace(workspace),
+        format=fmt,
+        path_column=path_column,
+        label_column=label_column,
+        split_column=split_column,
+        image_column=image_column,
+        workers=workers,
+        overwrite=overwrite,
+    )
     emit(summary, as_json=as_json, human=render_summary)

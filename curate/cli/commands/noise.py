@@ -14,8 +14,10 @@ from curate.score.noise.confident import FILTERS
 
 
 def render_summary(s: Mapping[str, Any]) -> str:
-    lines = [f"{s['num_samples']} samples, {s['num_classes']} classes: {s['label_issues']} label issues "
-             f"({percent(s['label_issue_rate'])})"]
+    lines = [
+        f"{s['num_samples']} samples, {s['num_classes']} classes: {s['label_issues']} label issues "
+        f"({percent(s['label_issue_rate'])})"
+    ]
     for given, suggested, count in s["confused_pairs"][:3]:
         lines.append(f"  most confused: given {given} -> likely {suggested} ({count})")
     lines.extend(f"note: {note}" for note in s["notes"])
@@ -24,18 +26,36 @@ def render_summary(s: Mapping[str, Any]) -> str:
 
 
 @main.command()
-@click.option("--labels", "labels_path", required=True, type=click.Path(path_type=str),
-              help="N integer class indices (.npy, or .parquet with --label-column).")
-@click.option("--pred-probs", "probs_path", required=True, type=click.Path(path_type=str),
-              help="N x K out-of-sample predicted probabilities, float16/32/64 (.npy, or a .parquet list column).")
-@renamed_option("--issues-file", "issues_path", old=("-o", "--output"), required=True,
-                type=click.Path(dir_okay=False, path_type=str),
-                help="Parquet file to write: sample_id, label_quality, is_label_issue, suggested_label, "
-                   "suggested_confidence.")
+@click.option(
+    "--labels",
+    "labels_path",
+    required=True,
+    type=click.Path(path_type=str),
+    help="N integer class indices (.npy, or .parquet with --label-column).",
+)
+@click.option(
+    "--pred-probs",
+    "probs_path",
+    required=True,
+    type=click.Path(path_type=str),
+    help="N x K out-of-sample predicted probabilities, float16/32/64 (.npy, or a .parquet list column).",
+)
+@renamed_option(
+    "--issues-file",
+    "issues_path",
+    old=("-o", "--output"),
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Parquet file to write: sample_id, label_quality, is_label_issue, suggested_label, suggested_confidence.",
+)
 @click.option("--label-column", default=None, help="With a Parquet --labels file: the column to use.")
-@click.option("--filter-by", default="prune_by_noise_rate", show_default=True,
-              type=click.Choice(FILTERS),
-              help="cleanlab's rule for which samples to flag.")
+@click.option(
+    "--filter-by",
+    default="prune_by_noise_rate",
+    show_default=True,
+    type=click.Choice(FILTERS),
+    help="cleanlab's rule for which samples to flag.",
+)
 @json_option
 @quiet_option
 def noise(labels_path, probs_path, issues_path, label_column, filter_by, as_json):

@@ -23,29 +23,59 @@ def render(s: Mapping[str, Any]) -> str:
 
 @main.command("propose")
 @workspace_arg
-@click.option("--strategy", default="none", show_default=True,
-              type=click.Choice(STRATEGIES),
-              help="Rebalancing: sampling weights per class; 'cap' undersamples to --cap then balances by weight.")
-@click.option("--cap", default=None, type=click.IntRange(min=1),
-              help="Most samples a class keeps; redundant ones (near duplicates, then the densest) go first.")
-@click.option("--relabel-threshold", default=0.9, show_default=True, type=click.FloatRange(0.0, 1.0),
-              help="Relabel only at this suggested-label confidence, and only when the neighbours agree.")
-@click.option("--drop-near-duplicates", is_flag=True,
-              help="Drop near duplicates instead of keeping them downweighted.")
-@click.option("--outliers", default="review", show_default=True, type=click.Choice(OUTLIER_ACTIONS),
-              help="What to do with outliers.")
-@click.option("--beta", default=0.999, show_default=True, type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
-              help="beta of the effective-number strategy.")
+@click.option(
+    "--strategy",
+    default="none",
+    show_default=True,
+    type=click.Choice(STRATEGIES),
+    help="Rebalancing: sampling weights per class; 'cap' undersamples to --cap then balances by weight.",
+)
+@click.option(
+    "--cap",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Most samples a class keeps; redundant ones (near duplicates, then the densest) go first.",
+)
+@click.option(
+    "--relabel-threshold",
+    default=0.9,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Relabel only at this suggested-label confidence, and only when the neighbours agree.",
+)
+@click.option("--drop-near-duplicates", is_flag=True, help="Drop near duplicates instead of keeping them downweighted.")
+@click.option(
+    "--outliers",
+    default="review",
+    show_default=True,
+    type=click.Choice(OUTLIER_ACTIONS),
+    help="What to do with outliers.",
+)
+@click.option(
+    "--beta",
+    default=0.999,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    help="beta of the effective-number strategy.",
+)
 @overwrite_option
 @json_option
 @quiet_option
-def propose_command(workspace, strategy, cap, relabel_threshold, drop_near_duplicates, outliers, beta,
-                    overwrite, as_json):
+def propose_command(
+    workspace, strategy, cap, relabel_threshold, drop_near_duplicates, outliers, beta, overwrite, as_json
+):
     """Propose an action, final label and sampling weight for every sample -> WORKSPACE/plan.parquet."""
     from curate.plan.stage import run_propose
     from curate.workspace import Workspace
 
-    summary = run_propose(Workspace(workspace), strategy=strategy, cap=cap, relabel_threshold=relabel_threshold,
-                          drop_near_duplicates=drop_near_duplicates, outliers=outliers, beta=beta,
-                          overwrite=overwrite)
+    summary = run_propose(
+        Workspace(workspace),
+        strategy=strategy,
+        cap=cap,
+        relabel_threshold=relabel_threshold,
+        drop_near_duplicates=drop_near_duplicates,
+        outliers=outliers,
+        beta=beta,
+        overwrite=overwrite,
+    )
     emit(summary, as_json=as_json, human=render)

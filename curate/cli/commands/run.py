@@ -22,16 +22,31 @@ def step_status(step: Mapping[str, Any]) -> str:
 @click.argument("recipe")
 @click.argument("data", required=False)
 @output_option
-@click.option("--embeddings", type=click.Path(dir_okay=True, path_type=str),
-              help="Use these embeddings (N x D .npy or Parquet) instead of DATA; replaces index and embed.")
-@click.option("--labels", type=click.Path(dir_okay=False, path_type=str),
-              help="Labels for --embeddings (N integers or strings, .npy or Parquet).")
+@click.option(
+    "--embeddings",
+    type=click.Path(dir_okay=True, path_type=str),
+    help="Use these embeddings (N x D .npy or Parquet) instead of DATA; replaces index and embed.",
+)
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Labels for --embeddings (N integers or strings, .npy or Parquet).",
+)
 @click.option("--model", default=None, help="open_clip model for the embed stage (overrides the recipe).")
 @click.option("--pretrained", default=None, help="open_clip pretrained tag or checkpoint for the embed stage.")
-@click.option("--device", default=None, type=click.Choice(["auto", "cuda", "mps", "cpu"]),
-              help="Device for every stage that takes one (overrides the recipe).")
-@click.option("--set", "overrides", multiple=True, metavar="STAGE.KEY=VALUE",
-              help="Override a recipe parameter, e.g. --set propose.strategy=sqrt (repeatable; value read as TOML).")
+@click.option(
+    "--device",
+    default=None,
+    type=click.Choice(["auto", "cuda", "mps", "cpu"]),
+    help="Device for every stage that takes one (overrides the recipe).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="STAGE.KEY=VALUE",
+    help="Override a recipe parameter, e.g. --set propose.strategy=sqrt (repeatable; value read as TOML).",
+)
 @overwrite_option
 @json_option
 @quiet_option
@@ -48,9 +63,20 @@ def run_command(recipe, data, workspace, embeddings, labels, model, pretrained, 
         raise UsageError("--labels goes with --embeddings")
     loaded = load_recipe(recipe)
     source = ArrayInput(embeddings, labels) if embeddings else data
-    summaries = run_recipe(loaded, source, Workspace(workspace), overrides,
-                           common={"model": model, "pretrained": pretrained, "device": device}, overwrite=overwrite)
+    summaries = run_recipe(
+        loaded,
+        source,
+        Workspace(workspace),
+        overrides,
+        common={"model": model, "pretrained": pretrained, "device": device},
+        overwrite=overwrite,
+    )
     result = {"recipe": loaded.name, "workspace": workspace, "stages": summaries}
-    emit(result, as_json=as_json, human=lambda r: "\n".join(
-        [f"{st['stage']}: {step_status(st)}" for st in r["stages"]]
-        + [f"recipe {r['recipe']}: {len(r['stages'])} steps -> {r['workspace']}"]))
+    emit(
+        result,
+        as_json=as_json,
+        human=lambda r: "\n".join(
+            [f"{st['stage']}: {step_status(st)}" for st in r["stages"]]
+            + [f"recipe {r['recipe']}: {len(r['stages'])} steps -> {r['workspace']}"]
+        ),
+    )

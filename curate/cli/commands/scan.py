@@ -23,14 +23,17 @@ def render_steps(steps: Sequence[Mapping[str, Any]]) -> str:
 def render_summary(s: Mapping[str, Any]) -> str:
     lines = [
         f"{s['num_samples']} samples, {s['num_classes']} classes, imbalance ratio {s['imbalance_ratio']:.1f}"
-        if s.get("imbalance_ratio") is not None else f"{s['num_samples']} samples, {s['num_classes']} classes",
+        if s.get("imbalance_ratio") is not None
+        else f"{s['num_samples']} samples, {s['num_classes']} classes",
         f"label issues {percent(s.get('label_issue_rate'))}, duplicates {percent(s.get('duplicate_rate'))}, "
         f"outliers {percent(s.get('outlier_rate'))}",
     ]
     unreadable = s.get("unreadable") or []
     if unreadable:
-        lines.append(f"{len(unreadable)} unreadable inputs (listed in summary.json), e.g. "
-                     f"{unreadable[0]['path']}: {unreadable[0]['reason']}")
+        lines.append(
+            f"{len(unreadable)} unreadable inputs (listed in summary.json), e.g. "
+            f"{unreadable[0]['path']}: {unreadable[0]['reason']}"
+        )
     if s.get("leaks"):
         lines.append(f"LEAKAGE: {s['leaks']} duplicate groups span more than one split")
     if s.get("steps"):
@@ -43,10 +46,14 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @main.command()
 @click.argument("data", required=False, type=click.Path(path_type=str))
 @output_option
-@click.option("--embeddings", type=click.Path(dir_okay=True, path_type=str),
-              help="Use these embeddings instead of images: an N x D .npy, or Parquet with an embedding column.")
-@click.option("--labels", type=click.Path(path_type=str),
-              help="With --embeddings: N labels (.npy of integers or strings).")
+@click.option(
+    "--embeddings",
+    type=click.Path(dir_okay=True, path_type=str),
+    help="Use these embeddings instead of images: an N x D .npy, or Parquet with an embedding column.",
+)
+@click.option(
+    "--labels", type=click.Path(path_type=str), help="With --embeddings: N labels (.npy of integers or strings)."
+)
 @click.option("--embedding-column", default=None, help="With Parquet --embeddings: the list column to use.")
 @click.option("--label-column", default=None, help="With Parquet --embeddings: a label column in the same file.")
 @model_options
@@ -54,8 +61,21 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
-def scan(data, workspace, embeddings, labels, embedding_column, label_column, model, pretrained,
-         batch_size, workers, device, overwrite, as_json):
+def scan(
+    data,
+    workspace,
+    embeddings,
+    labels,
+    embedding_column,
+    label_column,
+    model,
+    pretrained,
+    batch_size,
+    workers,
+    device,
+    overwrite,
+    as_json,
+):
     """Run the full audit on DATA (an image folder, manifest, Parquet or WebDataset shards)
     and leave every artifact in the workspace: samples, embeddings, neighbors, issues, classes,
     negatives, plan, manifest.parquet, report.html and summary.json.
@@ -67,9 +87,17 @@ def scan(data, workspace, embeddings, labels, embedding_column, label_column, mo
     from curate.workspace import Workspace
 
     summary = run_scan(
-        data, Workspace(workspace), embeddings=embeddings, labels=labels,
-        embedding_column=embedding_column, label_column=label_column, model=model,
-        pretrained=pretrained or None, device=device, batch_size=batch_size, workers=workers,
+        data,
+        Workspace(workspace),
+        embeddings=embeddings,
+        labels=labels,
+        embedding_column=embedding_column,
+        label_column=label_column,
+        model=model,
+        pretrained=pretrained or None,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
         overwrite=overwrite,
     )
     summary = {**summary, "workspace": workspace}

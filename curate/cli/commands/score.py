@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import device_option, duplicate_threshold_option, json_option, overwrite_option, quiet_option, seed_option, workspace_arg
+from curate.cli.options import (
+    device_option,
+    duplicate_threshold_option,
+    json_option,
+    overwrite_option,
+    quiet_option,
+    seed_option,
+    workspace_arg,
+)
 from curate.cli.output import emit
 from curate.config import DEFAULT_DUPLICATE_RADIUS
 
@@ -16,15 +24,22 @@ from curate.config import DEFAULT_DUPLICATE_RADIUS
 def _render(s: Mapping[str, Any]) -> str:
     if s.get("up_to_date"):
         return "issues.parquet and classes.parquet are up to date"
-    lines = [f"{s['num_samples']} samples: {s['label_issues']} label issues, {s['duplicates']} redundant "
-             f"duplicates in {s['duplicate_groups']} groups, {s['outliers']} outliers"]
+    lines = [
+        f"{s['num_samples']} samples: {s['label_issues']} label issues, {s['duplicates']} redundant "
+        f"duplicates in {s['duplicate_groups']} groups, {s['outliers']} outliers"
+    ]
     if s["leak_groups"]:
         lines.append(f"LEAKAGE: {s['leak_groups']} duplicate groups span more than one split")
     scale = s.get("similarity_scale") or {}
     if scale:
-        how = (f"derived: {scale['duplicate_radius']:g} x median nearest-neighbour distance "
-               f"{scale['median_nn_distance']:.4g}" if scale.get("derived") and scale.get("median_nn_distance") is not None
-               else "given" if not scale.get("derived") else "identical rows only")
+        how = (
+            f"derived: {scale['duplicate_radius']:g} x median nearest-neighbour distance "
+            f"{scale['median_nn_distance']:.4g}"
+            if scale.get("derived") and scale.get("median_nn_distance") is not None
+            else "given"
+            if not scale.get("derived")
+            else "identical rows only"
+        )
         lines.append(f"near duplicates at cosine >= {scale['duplicate_threshold']:.6g} ({how})")
     lines += [f"note: {n}" for n in s.get("notes", [])]
     return "\n".join(lines)
@@ -32,28 +47,57 @@ def _render(s: Mapping[str, Any]) -> str:
 
 @main.command()
 @workspace_arg
-@click.option("--label-sources", default="knn,probe,zeroshot", show_default=True,
-              help="Comma-separated sources of out-of-sample label probabilities: knn, probe, zeroshot.")
-@click.option("--folds", default=5, show_default=True, type=click.IntRange(min=2), help="Cross-validation folds of the linear probe.")
+@click.option(
+    "--label-sources",
+    default="knn,probe,zeroshot",
+    show_default=True,
+    help="Comma-separated sources of out-of-sample label probabilities: knn, probe, zeroshot.",
+)
+@click.option(
+    "--folds",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Cross-validation folds of the linear probe.",
+)
 @duplicate_threshold_option()
-@click.option("--duplicate-radius", default=DEFAULT_DUPLICATE_RADIUS, show_default=True,
-              type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
-              help="Without --duplicate-threshold: near duplicates are closer than this share of the median "
-                   "nearest-neighbour distance (cleanlab's rule), whatever the embedding model.")
-@click.option("--outlier-z", default=3.5, show_default=True, type=click.FloatRange(min=0),
-              help="Robust z-score above which a sample is an outlier.")
+@click.option(
+    "--duplicate-radius",
+    default=DEFAULT_DUPLICATE_RADIUS,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    help="Without --duplicate-threshold: near duplicates are closer than this share of the median "
+    "nearest-neighbour distance (cleanlab's rule), whatever the embedding model.",
+)
+@click.option(
+    "--outlier-z",
+    default=3.5,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Robust z-score above which a sample is an outlier.",
+)
 @seed_option
 @device_option
 @overwrite_option
 @json_option
 @quiet_option
-def score(workspace, label_sources, folds, duplicate_threshold, duplicate_radius, outlier_z, seed, device, overwrite, as_json):
+def score(
+    workspace, label_sources, folds, duplicate_threshold, duplicate_radius, outlier_z, seed, device, overwrite, as_json
+):
     """Score every sample -> WORKSPACE/issues.parquet and WORKSPACE/classes.parquet."""
     from curate.score.stage import run_score
     from curate.workspace import Workspace
 
     sources = tuple(s.strip() for s in label_sources.split(",") if s.strip())
-    summary = run_score(Workspace(workspace), label_sources=sources, folds=folds,
-                        duplicate_threshold=duplicate_threshold, duplicate_radius=duplicate_radius, outlier_z=outlier_z, seed=seed,
-                        device=device, overwrite=overwrite)
+    summary = run_score(
+        Workspace(workspace),
+        label_sources=sources,
+        folds=folds,
+        duplicate_threshold=duplicate_threshold,
+        duplicate_radius=duplicate_radius,
+        outlier_z=outlier_z,
+        seed=seed,
+        device=device,
+        overwrite=overwrite,
+    )
     emit(summary, as_json=as_json, human=_render)

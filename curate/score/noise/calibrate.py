@@ -79,13 +79,18 @@ def fit_pooling(
         p /= p.sum(axis=1, keepdims=True)
         p_given = p[np.arange(n), y]
         q = (1 - eps) * p_given + eps / num_classes
-        grad = [-((1 - eps) * p_given * (a - (p * x).sum(axis=1)) * wi / q).mean()
-                for wi, x, a in zip(w, xs, at_label)]
+        grad = [-((1 - eps) * p_given * (a - (p * x).sum(axis=1)) * wi / q).mean() for wi, x, a in zip(w, xs, at_label)]
         grad.append(-((1.0 / num_classes - p_given) * eps * (1 - eps) / q).mean())
         return float(-np.log(q).mean()), np.array(grad)
 
-    fit = minimize(loss_and_grad, np.append(init, -2.0), jac=True, method="L-BFGS-B",
-                   bounds=[(-8.0, 8.0)] * len(xs) + [(-8.0, 4.0)], options={"maxiter": max_iter})
+    fit = minimize(
+        loss_and_grad,
+        np.append(init, -2.0),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-8.0, 8.0)] * len(xs) + [(-8.0, 4.0)],
+        options={"maxiter": max_iter},
+    )
     return np.exp(fit.x[:-1]) / spreads, float(1.0 / (1.0 + np.exp(-fit.x[-1])))
 
 

@@ -63,7 +63,7 @@ class ProbabilityBlocks:
         """``(rows_of_block, probabilities)`` over ``rows`` (default: all rows), in order."""
         rows = np.arange(self.num_rows) if rows is None else np.asarray(rows, dtype=np.int64)
         for start in range(0, len(rows), self.block_rows):
-            block = rows[start:start + self.block_rows]
+            block = rows[start : start + self.block_rows]
             yield block, self.block(block)
 
 
@@ -103,14 +103,17 @@ def confident_learning(
         return LabelNoiseResult.unscored(labels, k, "skipped: unlabelled (no labelled samples to score)")
     if k < 2 or present.size < 2:
         return LabelNoiseResult.unscored(
-            labels, k, f"skipped: one class ({present.size} class present, nothing to confuse it with)")
+            labels, k, f"skipped: one class ({present.size} class present, nothing to confuse it with)"
+        )
     given = labels[scored]
     counts = np.bincount(given, minlength=k)
     notes = []
     singletons = int((counts == 1).sum())
     if singletons:
-        notes.append(f"{singletons} classes have a single sample; their labels cannot be "
-                     "checked against their own class and are scored by the other classes only")
+        notes.append(
+            f"{singletons} classes have a single sample; their labels cannot be "
+            "checked against their own class and are scored by the other classes only"
+        )
 
     first = _rows_pass(labels, probs, keep_pred_probs)
     by_class = np.argsort(given, kind="stable")  # each class's rows, in row order (as cleanlab slices)
@@ -188,8 +191,9 @@ def _thresholds(self_confidence: np.ndarray, class_rows: list[np.ndarray]) -> np
     return np.clip(means, a_min=CONFIDENT_THRESHOLDS_LOWER_BOUND, a_max=None)
 
 
-def _confident_joint(labels: np.ndarray, probs: ProbabilityBlocks, scored: np.ndarray,
-                     thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _confident_joint(
+    labels: np.ndarray, probs: ProbabilityBlocks, scored: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Uncalibrated (K, K) confident joint (rows = given label) with every diagonal entry at least
     1, and the rows counted off its diagonal (the ``confident_learning`` filter's issues)."""
     k = probs.num_classes
@@ -209,8 +213,9 @@ def _confident_joint(labels: np.ndarray, probs: ProbabilityBlocks, scored: np.nd
     return joint, np.concatenate(off_diagonal)
 
 
-def _prune(labels: np.ndarray, probs: ProbabilityBlocks, class_rows: list[np.ndarray],
-           joint: np.ndarray, filter_by: str) -> np.ndarray:
+def _prune(
+    labels: np.ndarray, probs: ProbabilityBlocks, class_rows: list[np.ndarray], joint: np.ndarray, filter_by: str
+) -> np.ndarray:
     """cleanlab's prune_by_noise_rate / prune_by_class / both, class by class; (N,) bool."""
     from cleanlab.filter import _keep_at_least_n_per_class
 
@@ -231,7 +236,7 @@ def _prune(labels: np.ndarray, probs: ProbabilityBlocks, class_rows: list[np.nda
         p = probs.block(np.concatenate([rows for _, rows, _, _ in group]))
         start = 0
         for c, rows, pairs, lowest in group:
-            pc = p[start:start + len(rows)]
+            pc = p[start : start + len(rows)]
             start += len(rows)
             noise_mask = np.zeros(len(rows), dtype=bool)
             for j, count in pairs:

@@ -14,6 +14,7 @@ import numpy as np
 from curate.errors import DataError
 from curate.score.noise.result import LabelNoiseResult
 
+
 def check_labels_and_pred_probs(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate bring-your-own inputs; return ``(labels int64, pred_probs float32)``.
 

@@ -53,9 +53,13 @@ def write_noise_table(
     pred_probs = load_array(probs_path)
     result = find_issues_from_pred_probs(labels, pred_probs, filter_by=filter_by)
     params = {"filter_by": filter_by}
-    write_parquet_atomic(output, noise_table(result), params=params,
-                         inputs={"labels": str(labels_path), "pred_probs": str(probs_path)},
-                         extra={"notes": result.notes})
+    write_parquet_atomic(
+        output,
+        noise_table(result),
+        params=params,
+        inputs={"labels": str(labels_path), "pred_probs": str(probs_path)},
+        extra={"notes": result.notes},
+    )
     k = len(result.noise_rate)
     return {
         "num_samples": len(result),

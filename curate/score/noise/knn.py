@@ -58,4 +58,3 @@ def knn_vote_logits(
     row = cells // num_classes
     out.ravel()[cells] = np.log((votes + share[row]) / norm[row])
     return out
-

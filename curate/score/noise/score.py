@@ -54,7 +54,9 @@ def check_memory(num_samples: int, num_classes: int, largest_class: int, availab
         raise DataError(
             f"label-noise scoring of {num_samples} samples x {num_classes} classes needs about "
             f"{need / 1e9:.1f} GB of memory and {available / 1e9:.1f} GB is available; "
-            "score a subset of the classes or samples, or use a machine with more memory")
+            "score a subset of the classes or samples, or use a machine with more memory"
+        )
+
 
 #: Neighbours per sample in the kNN vote (more than Datalab's 10: the vote is similarity-weighted,
 #: so far neighbours add evidence without drowning the near ones).
@@ -112,8 +114,7 @@ def score_label_noise(
     if present.size == 0:
         return LabelNoiseResult.unscored(labels, num_classes, "skipped: unlabelled (no labelled samples to score)")
     if present.size < 2:
-        return LabelNoiseResult.unscored(
-            labels, num_classes, "skipped: one class (nothing to confuse it with)")
+        return LabelNoiseResult.unscored(labels, num_classes, "skipped: one class (nothing to confuse it with)")
 
     check_memory(len(labels), num_classes, int(np.bincount(labels[labels >= 0]).max()))
     notes: list[str] = []
@@ -154,7 +155,8 @@ def score_label_noise(
     notes.append("pooling weights: " + ", ".join(f"{s}={w:.3g}" for s, w in zip(used, weights)))
     pooled = PooledProbabilities(scores, weights, len(labels), num_classes)
     log(f"label noise: confident learning over {len(labels)} x {num_classes} probabilities, block by block")
-    result = confident_learning(labels, pooled, filter_by=filter_by,
-                                keep_pred_probs=len(labels) * num_classes <= KEEP_PRED_PROBS_CELLS)
+    result = confident_learning(
+        labels, pooled, filter_by=filter_by, keep_pred_probs=len(labels) * num_classes <= KEEP_PRED_PROBS_CELLS
+    )
     result.notes[:0] = notes
     return result

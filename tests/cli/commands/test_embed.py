@@ -17,8 +17,17 @@ def invoke(*args):
 
 
 def test_embed_local_dir(image_workspace, tiny_clip_dir):
-    result = invoke("embed", str(image_workspace.root), "--model", f"local-dir:{tiny_clip_dir}",
-                    "--device", "cpu", "--workers", "0", "-q")
+    result = invoke(
+        "embed",
+        str(image_workspace.root),
+        "--model",
+        f"local-dir:{tiny_clip_dir}",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     assert "Embedded 12 of 13 images" in result.stdout
     assert "1 image(s) failed to decode" in result.stdout and "img_05_corrupt.jpg" in result.stdout
@@ -32,8 +41,21 @@ def test_embed_local_dir(image_workspace, tiny_clip_dir):
 
 def test_embed_pretrained_file_json(image_workspace, tiny_clip_checkpoint):
     name, ckpt = tiny_clip_checkpoint
-    result = invoke("embed", str(image_workspace.root), "--model", name, "--pretrained", str(ckpt),
-                    "--device", "cpu", "--workers", "1", "--batch-size", "3", "--json")
+    result = invoke(
+        "embed",
+        str(image_workspace.root),
+        "--model",
+        name,
+        "--pretrained",
+        str(ckpt),
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+        "--batch-size",
+        "3",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["num_embedded"] == 12 and summary["batch_size"] == 3 and summary["workers"] == 1
@@ -59,8 +81,18 @@ def test_embed_failure_paths(image_workspace, tiny_clip_dir, tiny_clip_checkpoin
     name, ckpt = tiny_clip_checkpoint
     stale = invoke("embed", str(image_workspace.root), "--model", name, "--pretrained", str(ckpt))
     assert stale.exit_code == 1 and "--overwrite" in stale.stderr and stale.stderr.count("\n") == 1
-    replaced = invoke("embed", str(image_workspace.root), "--model", name, "--pretrained", str(ckpt),
-                      "--workers", "0", "--overwrite", "-q")
+    replaced = invoke(
+        "embed",
+        str(image_workspace.root),
+        "--model",
+        name,
+        "--pretrained",
+        str(ckpt),
+        "--workers",
+        "0",
+        "--overwrite",
+        "-q",
+    )
     assert replaced.exit_code == 0, replaced.output
 
 
@@ -70,15 +102,24 @@ def test_default_model_offline_fails_within_seconds(image_workspace, tmp_path):
     ~45 s). Python's imports are timed separately so a busy test machine does not fail the test:
     the command may take at most 5 s beyond importing torch and open_clip, and under 10 s on an
     idle 2-core machine (measured 5-7 s there, nearly all of it imports)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_ENDPOINT": "https://curate-offline.invalid",
-           "HF_HUB_CACHE": str(tmp_path / "hf-cache")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "HF_ENDPOINT": "https://curate-offline.invalid",
+        "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
+    }
     env.pop("HF_HUB_OFFLINE", None)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import curate.cli, open_clip, pyarrow.parquet"], env=env, check=True)
     imports = time.perf_counter() - start
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "curate", "embed", str(image_workspace.root)],
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "curate", "embed", str(image_workspace.root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     elapsed = time.perf_counter() - start
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()

@@ -36,8 +36,13 @@ def test_cli_workspace_without_embeddings(tmp_path):
 def test_cli_stale_embeddings(synthetic_workspace, synthetic_small):
     runner = CliRunner()
     assert runner.invoke(main, ["neighbors", str(synthetic_workspace.root), "-k", "3"]).exit_code == 0
-    import_arrays(synthetic_workspace, synthetic_small.embeddings[:500], synthetic_small.labels[:500],
-                  class_names=synthetic_small.class_names, overwrite=True)
+    import_arrays(
+        synthetic_workspace,
+        synthetic_small.embeddings[:500],
+        synthetic_small.labels[:500],
+        class_names=synthetic_small.class_names,
+        overwrite=True,
+    )
     data = load_embedded(synthetic_workspace)
     with pytest.raises(StaleWorkspaceError):
         load_neighbors(synthetic_workspace, data.sample_ids)
@@ -55,7 +60,9 @@ def test_cli_bad_k_is_usage_error(synthetic_workspace):
 
 def test_cli_nprobe(synthetic_workspace):
     runner = CliRunner()
-    res = runner.invoke(main, ["neighbors", str(synthetic_workspace.root), "-k", "4", "--method", "ivf", "--nprobe", "2"])
+    res = runner.invoke(
+        main, ["neighbors", str(synthetic_workspace.root), "-k", "4", "--method", "ivf", "--nprobe", "2"]
+    )
     assert res.exit_code == 0, res.output
     assert "nprobe 2, recall@4" in res.output
     res = runner.invoke(main, ["neighbors", str(synthetic_workspace.root), "--nprobe", "0"])

@@ -27,8 +27,9 @@ def test_index_digits_human_summary(runner, digits_folder, tmp_path):
 
 
 def test_index_json(runner, digits_split_folder, tmp_path):
-    result = runner.invoke(main, ["index", str(digits_split_folder.root), "-o", str(tmp_path / "ws"),
-                                  "--workers", "0", "--json"])
+    result = runner.invoke(
+        main, ["index", str(digits_split_folder.root), "-o", str(tmp_path / "ws"), "--workers", "0", "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["num_samples"] == 72 and summary["splits"] == {"train": 51, "val": 21}
@@ -38,8 +39,22 @@ def test_index_json(runner, digits_split_folder, tmp_path):
 def test_manifest_options(runner, digits_folder, tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"file,cls\n{digits_folder.root / 'zero' / '000.png'},zero\n")
-    result = runner.invoke(main, ["index", str(manifest), "-o", str(tmp_path / "ws"), "--format", "manifest",
-                                  "--path-column", "file", "--label-column", "cls", "--json"])
+    result = runner.invoke(
+        main,
+        [
+            "index",
+            str(manifest),
+            "-o",
+            str(tmp_path / "ws"),
+            "--format",
+            "manifest",
+            "--path-column",
+            "file",
+            "--label-column",
+            "cls",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["num_classes"] == 1
 
@@ -76,8 +91,9 @@ def test_stale_exits_1_and_overwrite_replaces(runner, digits_split_folder, digit
     assert runner.invoke(main, ["index", str(digits_split_folder.root), "-o", ws, "--workers", "0"]).exit_code == 0
     stale = runner.invoke(main, ["index", str(digits_folder.root), "-o", ws, "--workers", "0"])
     one_line_error(stale, 1, "--overwrite")
-    replaced = runner.invoke(main, ["index", str(digits_folder.root), "-o", ws, "--workers", "0",
-                                    "--overwrite", "--json"])
+    replaced = runner.invoke(
+        main, ["index", str(digits_folder.root), "-o", ws, "--workers", "0", "--overwrite", "--json"]
+    )
     assert replaced.exit_code == 0 and json.loads(replaced.stdout)["num_samples"] == 304
 
 
@@ -97,9 +113,22 @@ def test_real_process_with_worker_pool(digits_folder, tmp_path):
     repo = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.run(
-        [sys.executable, "-m", "curate", "index", str(digits_folder.root), "-o", str(tmp_path / "ws"),
-         "--workers", "2", "--json"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "curate",
+            "index",
+            str(digits_folder.root),
+            "-o",
+            str(tmp_path / "ws"),
+            "--workers",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)

@@ -7,8 +7,9 @@ from curate.cli import main
 
 def test_cli_negatives(scored_workspace):
     runner = CliRunner()
-    res = runner.invoke(main, ["negatives", str(scored_workspace.root), "--num-negatives", "3",
-                               "--batch-size", "300", "--json"])
+    res = runner.invoke(
+        main, ["negatives", str(scored_workspace.root), "--num-negatives", "3", "--batch-size", "300", "--json"]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["num_batches"] == 10
     res = runner.invoke(main, ["negatives", str(scored_workspace.root), "--num-negatives", "3", "--batch-size", "300"])

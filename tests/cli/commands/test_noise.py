@@ -25,8 +25,19 @@ def noisy_probs(n: int = 400, k: int = 5, seed: int = 0) -> tuple[np.ndarray, np
 def run(tmp_path, labels, probs, *extra):
     np.save(tmp_path / "L.npy", labels)
     np.save(tmp_path / "P.npy", probs)
-    return CliRunner().invoke(main, ["noise", "--labels", str(tmp_path / "L.npy"), "--pred-probs",
-                                     str(tmp_path / "P.npy"), "-o", str(tmp_path / "issues.parquet"), *extra])
+    return CliRunner().invoke(
+        main,
+        [
+            "noise",
+            "--labels",
+            str(tmp_path / "L.npy"),
+            "--pred-probs",
+            str(tmp_path / "P.npy"),
+            "-o",
+            str(tmp_path / "issues.parquet"),
+            *extra,
+        ],
+    )
 
 
 @pytest.mark.parametrize("label_dtype", [np.int8, np.uint16, np.int64])
@@ -105,8 +116,18 @@ def test_string_labels_are_refused(tmp_path):
 def test_missing_input_is_a_usage_error(tmp_path):
     labels, probs, _ = noisy_probs(n=20)
     np.save(tmp_path / "P.npy", probs)
-    result = CliRunner().invoke(main, ["noise", "--labels", str(tmp_path / "nope.npy"), "--pred-probs",
-                                       str(tmp_path / "P.npy"), "-o", str(tmp_path / "out.parquet")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "noise",
+            "--labels",
+            str(tmp_path / "nope.npy"),
+            "--pred-probs",
+            str(tmp_path / "P.npy"),
+            "-o",
+            str(tmp_path / "out.parquet"),
+        ],
+    )
     assert result.exit_code == 2 and "nope.npy does not exist" in result.stderr
 
 
@@ -114,8 +135,18 @@ def test_missing_output_folder_is_a_usage_error(tmp_path):
     labels, probs, _ = noisy_probs(n=20)
     result = run(tmp_path, labels, probs)
     assert result.exit_code == 0
-    result = CliRunner().invoke(main, ["noise", "--labels", str(tmp_path / "L.npy"), "--pred-probs",
-                                       str(tmp_path / "P.npy"), "-o", str(tmp_path / "no" / "out.parquet")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "noise",
+            "--labels",
+            str(tmp_path / "L.npy"),
+            "--pred-probs",
+            str(tmp_path / "P.npy"),
+            "-o",
+            str(tmp_path / "no" / "out.parquet"),
+        ],
+    )
     assert result.exit_code == 2 and "does not exist" in result.stderr
 
 

@@ -14,8 +14,9 @@ def test_report_prints_the_path(report_image_ws):
 
 def test_report_json_output_and_custom_path(report_image_ws, tmp_path):
     out = tmp_path / "elsewhere" / "r.html"
-    result = CliRunner().invoke(main, ["report", str(report_image_ws.root), "-o", str(out), "--json",
-                                       "--max-label-issues", "0.2"])
+    result = CliRunner().invoke(
+        main, ["report", str(report_image_ws.root), "-o", str(out), "--json", "--max-label-issues", "0.2"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["report"] == str(out) and out.exists() and summary["bytes"] == out.stat().st_size

@@ -26,13 +26,16 @@ def test_cli_run(tmp_path, arrays_and_workspace):
     assert res.exit_code == 0, res.output
 
 
-@pytest.mark.parametrize("extra, match", [
-    (["--set", "propose.nope=1"], "has no parameter 'nope'"),
-    (["--set", "propose.cap=many"], "'cap' must be int or none"),
-    (["--set", "report.x=1"], "does not run stage 'report'"),
-    (["--set", "cap=1"], "stage.key=value"),
-    (["--model", "ViT-B-16"], "--model has no effect"),
-])
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--set", "propose.nope=1"], "has no parameter 'nope'"),
+        (["--set", "propose.cap=many"], "'cap' must be int or none"),
+        (["--set", "report.x=1"], "does not run stage 'report'"),
+        (["--set", "cap=1"], "stage.key=value"),
+        (["--model", "ViT-B-16"], "--model has no effect"),
+    ],
+)
 def test_cli_run_usage_errors(tmp_path, arrays_and_workspace, extra, match):
     emb, labels, ws = arrays_and_workspace
     recipe = str(write_recipe(tmp_path, GOOD))
@@ -70,10 +73,24 @@ def test_clean_recipe_on_images_then_gate_then_train(tmp_path, digits_folder, ti
 
     ws = tmp_path / "ws"
     runner = CliRunner()
-    res = runner.invoke(main, ["run", "clean", str(digits_folder.root), "-o", str(ws),
-                               "--model", f"local-dir:{tiny_clip_dir}", "--device", "cpu", "-q",
-                               # a random tiny model maps every digit to nearly one point (cos ~0.997)
-                               "--set", "score.duplicate_threshold=0.9995"])
+    res = runner.invoke(
+        main,
+        [
+            "run",
+            "clean",
+            str(digits_folder.root),
+            "-o",
+            str(ws),
+            "--model",
+            f"local-dir:{tiny_clip_dir}",
+            "--device",
+            "cpu",
+            "-q",
+            # a random tiny model maps every digit to nearly one point (cos ~0.997)
+            "--set",
+            "score.duplicate_threshold=0.9995",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (ws / "manifest.parquet").exists() and (ws / "report.html").exists()
     gate = runner.invoke(main, ["check", str(ws), "--max-unreadable", "0.5", "--max-imbalance-ratio", "5"])

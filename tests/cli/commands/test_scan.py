@@ -12,12 +12,33 @@ from click.testing import CliRunner
 
 from curate.cli import main
 
-CONTRACT_COLUMNS = {"sample_id", "path", "label", "original_label", "weight", "action", "reasons",
-                    "label_quality", "is_label_issue", "is_duplicate", "is_outlier", "outlier_score",
-                    "duplicate_group"}
-ARTIFACTS = ["samples.parquet", "embeddings/_SUCCESS", "neighbors.parquet", "issues.parquet",
-             "classes.parquet", "negatives.parquet", "plan.parquet", "manifest.parquet",
-             "report.html", "summary.json"]
+CONTRACT_COLUMNS = {
+    "sample_id",
+    "path",
+    "label",
+    "original_label",
+    "weight",
+    "action",
+    "reasons",
+    "label_quality",
+    "is_label_issue",
+    "is_duplicate",
+    "is_outlier",
+    "outlier_score",
+    "duplicate_group",
+}
+ARTIFACTS = [
+    "samples.parquet",
+    "embeddings/_SUCCESS",
+    "neighbors.parquet",
+    "issues.parquet",
+    "classes.parquet",
+    "negatives.parquet",
+    "plan.parquet",
+    "manifest.parquet",
+    "report.html",
+    "summary.json",
+]
 
 
 def invoke(*args):
@@ -27,8 +48,9 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def scanned_images(digits_folder, tiny_clip_dir, tmp_path_factory):
     ws = tmp_path_factory.mktemp("scan") / "ws"
-    result = invoke("scan", digits_folder.root, "-o", ws, "--model", f"local-dir:{tiny_clip_dir}",
-                    "--device", "cpu", "--json", "-q")
+    result = invoke(
+        "scan", digits_folder.root, "-o", ws, "--model", f"local-dir:{tiny_clip_dir}", "--device", "cpu", "--json", "-q"
+    )
     return ws, result
 
 
@@ -43,8 +65,15 @@ def test_scan_images_writes_every_artifact(scanned_images, digits_folder):
     assert set(unreadable) == set(digits_folder.unreadable)
     assert all(unreadable.values())
     on_disk = json.loads((ws / "summary.json").read_text())
-    for key in ("num_samples", "num_classes", "imbalance_ratio", "label_issue_rate", "duplicate_rate",
-                "outlier_rate", "unreadable"):
+    for key in (
+        "num_samples",
+        "num_classes",
+        "imbalance_ratio",
+        "label_issue_rate",
+        "duplicate_rate",
+        "outlier_rate",
+        "unreadable",
+    ):
         assert key in on_disk
 
 
@@ -54,8 +83,7 @@ def test_scan_manifest_contract(scanned_images, digits_folder):
     assert CONTRACT_COLUMNS <= set(manifest.column_names)
     rows = manifest.to_pylist()
     by_id = {r["sample_id"]: r for r in rows}
-    assert set(digits_folder.unreadable).isdisjoint(
-        {sid for sid, r in by_id.items() if r["weight"] > 0})
+    assert set(digits_folder.unreadable).isdisjoint({sid for sid, r in by_id.items() if r["weight"] > 0})
     dup, src = digits_folder.duplicates[0]
     assert by_id[dup]["duplicate_group"] is not None
     assert by_id[dup]["duplicate_group"] == by_id[src]["duplicate_group"]
@@ -78,8 +106,9 @@ def test_rescan_is_a_noop_and_other_model_is_refused(scanned_images, digits_fold
     assert again.exit_code == 2  # not a model folder: usage error, one line
     assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr
     name, checkpoint = tiny_clip_checkpoint
-    other = invoke("scan", digits_folder.root, "-o", ws, "--model", name, "--pretrained", checkpoint,
-                   "--device", "cpu", "-q")
+    other = invoke(
+        "scan", digits_folder.root, "-o", ws, "--model", name, "--pretrained", checkpoint, "--device", "cpu", "-q"
+    )
     assert other.exit_code == 1 and "--overwrite" in other.stderr
     assert (ws / "manifest.parquet").read_bytes() == before  # nothing already written is lost
 
@@ -137,8 +166,9 @@ def test_scan_bad_input_is_one_line(tmp_path, args, code, message):
 def test_scan_one_class_and_unlabelled(tmp_path, digits_folder, tiny_clip_dir):
     data = tmp_path / "one"
     shutil.copytree(digits_folder.root / "four", data / "four")
-    result = invoke("scan", data, "-o", tmp_path / "ws", "--model", f"local-dir:{tiny_clip_dir}",
-                    "--device", "cpu", "--json", "-q")
+    result = invoke(
+        "scan", data, "-o", tmp_path / "ws", "--model", f"local-dir:{tiny_clip_dir}", "--device", "cpu", "--json", "-q"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["num_classes"] == 1
 
@@ -146,8 +176,9 @@ def test_scan_one_class_and_unlabelled(tmp_path, digits_folder, tiny_clip_dir):
     flat.mkdir()
     for p in sorted((digits_folder.root / "five").glob("0*.png"))[:12]:
         shutil.copy(p, flat / p.name)
-    result = invoke("scan", flat, "-o", tmp_path / "ws2", "--model", f"local-dir:{tiny_clip_dir}",
-                    "--device", "cpu", "--json", "-q")
+    result = invoke(
+        "scan", flat, "-o", tmp_path / "ws2", "--model", f"local-dir:{tiny_clip_dir}", "--device", "cpu", "--json", "-q"
+    )
     assert result.exit_code == 0, result.output
     manifest = pq.read_table(tmp_path / "ws2" / "manifest.parquet")
     assert manifest.column("label").null_count == 12

@@ -50,8 +50,9 @@ def test_tail_classes_are_not_flagged_wholesale(synthetic_small, full_result):
 
 
 def test_noise_rate_and_confused_pairs_follow_the_planted_confusions(synthetic_small, full_result):
-    true_rate = np.array([synthetic_small.is_noisy[synthetic_small.labels == c].mean()
-                          for c in range(len(synthetic_small.class_names))])
+    true_rate = np.array(
+        [synthetic_small.is_noisy[synthetic_small.labels == c].mean() for c in range(len(synthetic_small.class_names))]
+    )
     assert np.abs(full_result.noise_rate - true_rate).max() < 0.1
     given, suggested, count = full_result.confused_pairs[0]
     assert synthetic_small.confusable[given] == suggested and count > 0
@@ -144,14 +145,21 @@ def test_memory_check_refuses_what_cannot_fit(monkeypatch, synthetic_small):
     with pytest.raises(DataError, match=r"1000000 samples x 100000 classes needs about 6\d\d\.\d GB"):
         score_module.check_memory(1_000_000, 100_000, 10, available=10 * 2**30)
     monkeypatch.setattr(score_module, "available_memory_bytes", lambda: 1000)
-    data = Embedded(np.arange(len(synthetic_small.labels)).astype(str).astype(object),
-                    synthetic_small.embeddings, synthetic_small.labels, synthetic_small.class_names)
+    data = Embedded(
+        np.arange(len(synthetic_small.labels)).astype(str).astype(object),
+        synthetic_small.embeddings,
+        synthetic_small.labels,
+        synthetic_small.class_names,
+    )
     with pytest.raises(DataError, match="needs about"):
         score_module.score_label_noise(data)
 
 
-def test_large_runs_do_not_keep_the_dense_probabilities(monkeypatch, synthetic_small, synthetic_small_graph, full_result):
-    from curate.score.noise import confident, score as score_module
+def test_large_runs_do_not_keep_the_dense_probabilities(
+    monkeypatch, synthetic_small, synthetic_small_graph, full_result
+):
+    from curate.score.noise import confident
+    from curate.score.noise import score as score_module
 
     monkeypatch.setattr(score_module, "KEEP_PRED_PROBS_CELLS", 10)
     monkeypatch.setattr(confident, "BLOCK_CELLS", 12 * 300)  # many small blocks

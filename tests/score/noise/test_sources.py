@@ -1,7 +1,7 @@
 import numpy as np
 
-from curate.score.noise.calibrate import PooledProbabilities, fit_inverse_temperature
 from curate.graph.scale import SimilarityScale
+from curate.score.noise.calibrate import PooledProbabilities, fit_inverse_temperature
 from curate.score.noise.knn import knn_vote_logits
 from curate.score.noise.probe import cv_folds, linear_probe_logits
 
@@ -10,7 +10,9 @@ def test_knn_vote_ignores_near_duplicates_and_unlabelled_neighbours():
     labels = np.array([0, 1, 0, -1])
     idx = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])
     sims = np.array([[0.99, 0.6, 0.7], [0.99, 0.6, 0.7], [0.6, 0.6, 0.7], [0.7, 0.7, 0.7]], dtype=np.float32)
-    probs = np.exp(knn_vote_logits(labels, idx, sims, 2, scale=SimilarityScale(duplicate_threshold=0.95, vote_temperature=0.05)))
+    probs = np.exp(
+        knn_vote_logits(labels, idx, sims, 2, scale=SimilarityScale(duplicate_threshold=0.95, vote_temperature=0.05))
+    )
     # Row 0's copy (cos 0.99, label 1) does not vote; its other labelled neighbour says 0.
     assert probs[0].argmax() == 0 and probs[0, 0] > 0.99
     # Row 1's copy is dropped too: only row 2 (label 0) votes, row 3 is unlabelled.
@@ -19,9 +21,15 @@ def test_knn_vote_ignores_near_duplicates_and_unlabelled_neighbours():
 
 
 def test_knn_vote_without_voters_is_flat():
-    probs = np.exp(knn_vote_logits(np.array([0, 1]), np.array([[-1], [-1]]),
-                                   np.array([[-np.inf], [-np.inf]], dtype=np.float32), 2,
-                                   scale=SimilarityScale(duplicate_threshold=0.95, vote_temperature=0.05)))
+    probs = np.exp(
+        knn_vote_logits(
+            np.array([0, 1]),
+            np.array([[-1], [-1]]),
+            np.array([[-np.inf], [-np.inf]], dtype=np.float32),
+            2,
+            scale=SimilarityScale(duplicate_threshold=0.95, vote_temperature=0.05),
+        )
+    )
     np.testing.assert_allclose(probs, 0.5)
 
 
