@@ -112,8 +112,7 @@ def json_option(f: Callable) -> Callable:
 
 def quiet_option(f: Callable) -> Callable:
     def callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
-        if value:
-            progress.set_quiet(True)
+        progress.set_quiet(value)
         return value
 
     return click.option(
@@ -124,6 +123,27 @@ def quiet_option(f: Callable) -> Callable:
         is_eager=True,
         callback=callback,
         help="No progress bars or log lines on stderr.",
+    )(f)
+
+
+def progress_option(f: Callable) -> Callable:
+    """--progress: how a long stage shows progress on stderr, whatever -q and the terminal say."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        progress.set_mode(value)
+        return value
+
+    return click.option(
+        "--progress",
+        type=click.Choice(progress.MODES),
+        default="auto",
+        show_default=True,
+        expose_value=False,
+        is_eager=True,
+        callback=callback,
+        help="How long stages show progress on stderr: a bar, a log line every few seconds (done / total, "
+        "rate, ETA), or none. auto: a bar on a terminal, log lines otherwise (CI logs, redirected "
+        "stderr), none with -q.",
     )(f)
 
 

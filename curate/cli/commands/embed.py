@@ -7,7 +7,15 @@ import json
 import click
 
 from curate.cli import main
-from curate.cli.options import device_option, json_option, model_options, overwrite_option, quiet_option, workspace_arg
+from curate.cli.options import (
+    device_option,
+    json_option,
+    model_options,
+    overwrite_option,
+    progress_option,
+    quiet_option,
+    workspace_arg,
+)
 
 
 @main.command("embed")
@@ -17,6 +25,7 @@ from curate.cli.options import device_option, json_option, model_options, overwr
 @overwrite_option
 @json_option
 @quiet_option
+@progress_option
 def embed(
     workspace: str,
     model: str,

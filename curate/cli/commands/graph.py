@@ -7,7 +7,14 @@ import json
 import click
 
 from curate.cli import main
-from curate.cli.options import device_option, json_option, overwrite_option, quiet_option, workspace_arg
+from curate.cli.options import (
+    device_option,
+    json_option,
+    overwrite_option,
+    progress_option,
+    quiet_option,
+    workspace_arg,
+)
 from curate.config import DEFAULT_K
 from curate.graph.neighbors import DEFAULT_NPROBE, METHODS
 
@@ -37,6 +44,7 @@ from curate.graph.neighbors import DEFAULT_NPROBE, METHODS
 @overwrite_option
 @json_option
 @quiet_option
+@progress_option
 def neighbors(
     workspace: str, k: int, method: str, nprobe: int | None, device: str, overwrite: bool, as_json: bool
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, output_option, overwrite_option, quiet_option
+from curate.cli.options import json_option, output_option, overwrite_option, progress_option, quiet_option
 from curate.cli.output import emit
 from curate.index.stage import FORMATS
 
@@ -77,6 +77,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
+@progress_option
 def index(data, workspace, fmt, path_column, label_column, split_column, image_column, workers, overwrite, as_json):
     """Index DATA into WORKSPACE/samples.parquet: one row per sample with its label, split,
     size, dimensions, content hash, and whether it decodes.

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, output_option, overwrite_option, quiet_option
+from curate.cli.options import json_option, output_option, overwrite_option, progress_option, quiet_option
 from curate.cli.output import emit
 from curate.errors import UsageError
 
@@ -50,6 +50,7 @@ def step_status(step: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
+@progress_option
 def run_command(recipe, data, workspace, embeddings, labels, model, pretrained, device, overrides, overwrite, as_json):
     """Run RECIPE (a path, or the name of one in recipes/: audit, clean, rebalance, contrastive) on DATA
     into the workspace given by -o."""

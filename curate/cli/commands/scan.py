@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import device_option, json_option, model_options, output_option, overwrite_option, quiet_option
+from curate.cli.options import (
+    device_option,
+    json_option,
+    model_options,
+    output_option,
+    overwrite_option,
+    progress_option,
+    quiet_option,
+)
 from curate.cli.output import emit, percent
 
 
@@ -61,6 +69,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
+@progress_option
 def scan(
     data,
     workspace,

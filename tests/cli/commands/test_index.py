@@ -89,7 +89,7 @@ def test_missing_column_exits_1(runner, tmp_path):
 def test_stale_exits_1_and_overwrite_replaces(runner, digits_split_folder, digits_folder, tmp_path):
     ws = str(tmp_path / "ws")
     assert runner.invoke(main, ["index", str(digits_split_folder.root), "-o", ws, "--workers", "0"]).exit_code == 0
-    stale = runner.invoke(main, ["index", str(digits_folder.root), "-o", ws, "--workers", "0"])
+    stale = runner.invoke(main, ["index", str(digits_folder.root), "-o", ws, "--workers", "0", "-q"])
     one_line_error(stale, 1, "--overwrite")
     replaced = runner.invoke(
         main, ["index", str(digits_folder.root), "-o", ws, "--workers", "0", "--overwrite", "--json"]

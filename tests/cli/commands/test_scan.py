@@ -157,7 +157,7 @@ def test_scan_bad_input_is_one_line(tmp_path, args, code, message):
     np.save(tmp_path / "E", np.ones((3, 2)))
     resolved = [str(tmp_path / a) if a in {"WS", "DATA", "MISSING", "EMPTY", "MISSING.npy", "E"} else a for a in args]
     resolved = [r + ".npy" if r.endswith("/E") else r for r in resolved]
-    result = invoke("scan", *resolved)
+    result = invoke("scan", *resolved, "-q")  # -q: no "[scan] index" progress note before the error
     assert result.exit_code == code, result.output
     assert message in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
