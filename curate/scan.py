@@ -84,6 +84,7 @@ def run_scan(
     workers: int | None = None,
     stage_params: Mapping[str, Mapping[str, Any]] | None = None,
     overwrite: bool = False,
+    example: str | None = None,
 ) -> dict[str, Any]:
     """Run index -> embed -> neighbors -> score -> negatives -> propose -> export -> report.
 
@@ -93,7 +94,19 @@ def run_scan(
     Returns the contents of summary.json, plus ``steps``: each step's ``stage`` and
     ``up_to_date``. Finding problems in the data is not an error (that is ``curate check``'s
     job); data that cannot be used at all raises :class:`DataError`.
+
+    ``example`` (a name from :data:`curate.examples.EXAMPLES`, instead of ``data``) scans that
+    example dataset, written once into ``WS/example-NAME/``; the summary then has ``example``:
+    how many of its planted problems were found (:func:`curate.examples.score_example`).
     """
+    truth = None
+    if example is not None:
+        from curate.examples import prepare_example
+
+        if data is not None or embeddings is not None:
+            raise UsageError("--example brings its own images: give it without DATA or --embeddings")
+        data = ws.root / f"example-{example}"
+        truth = prepare_example(example, data)
     source, plan = audit_plan(
         data,
         embeddings=embeddings,
@@ -111,4 +124,8 @@ def run_scan(
     steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan")
     summary = json.loads(ws.path("summary").read_text())
     summary["steps"] = [{"stage": step["stage"], "up_to_date": bool(step.get("up_to_date"))} for step in steps]
+    if truth is not None:
+        from curate.examples import score_example
+
+        summary["example"] = {**score_example(truth, ws.path("manifest")), "data": str(data)}
     return summary

@@ -3,6 +3,7 @@
 from curate.cli.commands import (
     check,  # noqa: F401
     embed,  # noqa: F401
+    example,  # noqa: F401
     export,  # noqa: F401
     graph,  # noqa: F401
     index,  # noqa: F401

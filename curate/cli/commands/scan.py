@@ -18,6 +18,7 @@ from curate.cli.options import (
     quiet_option,
 )
 from curate.cli.output import emit, percent
+from curate.examples import EXAMPLES
 
 
 def render_steps(steps: Sequence[Mapping[str, Any]]) -> str:
@@ -28,6 +29,15 @@ def render_steps(steps: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+def render_example(found: Mapping[str, Any]) -> str:
+    """The example's headline: how many of its planted problems the scan found."""
+    label, dup, out = found["label_errors"], found["duplicates"], found["outliers"]
+    return (
+        f"example {found['name']}: found {label['found']} of {label['planted']} planted label errors, "
+        f"{dup['found']} of {dup['planted']} duplicates, {out['found']} of {out['planted']} outliers"
+    )
+
+
 def render_summary(s: Mapping[str, Any]) -> str:
     lines = [
         f"{s['num_samples']} samples, {s['num_classes']} classes, imbalance ratio {s['imbalance_ratio']:.1f}"
@@ -36,6 +46,8 @@ def render_summary(s: Mapping[str, Any]) -> str:
         f"label issues {percent(s.get('label_issue_rate'))}, duplicates {percent(s.get('duplicate_rate'))}, "
         f"outliers {percent(s.get('outlier_rate'))}",
     ]
+    if s.get("example"):
+        lines.append(render_example(s["example"]))
     unreadable = s.get("unreadable") or []
     if unreadable:
         lines.append(
@@ -64,6 +76,13 @@ def render_summary(s: Mapping[str, Any]) -> str:
 )
 @click.option("--embedding-column", default=None, help="With Parquet --embeddings: the list column to use.")
 @click.option("--label-column", default=None, help="With Parquet --embeddings: a label column in the same file.")
+@click.option(
+    "--example",
+    type=click.Choice(EXAMPLES),
+    default=None,
+    help="Instead of DATA, scan a small example dataset with known planted problems (written into "
+    "WORKSPACE/example-NAME/) and say how many of them were found.",
+)
 @model_options
 @device_option
 @overwrite_option
@@ -77,6 +96,7 @@ def scan(
     labels,
     embedding_column,
     label_column,
+    example,
     model,
     pretrained,
     batch_size,
@@ -88,6 +108,9 @@ def scan(
     """Run the full audit on DATA (an image folder, manifest, Parquet or WebDataset shards)
     and leave every artifact in the workspace: samples, embeddings, neighbors, issues, classes,
     negatives, plan, manifest.parquet, report.html and summary.json.
+
+    First time? `curate scan --example digits -o ws` scans a small dataset whose problems are
+    known and says how many it found.
 
     Exits 0 when the audit completes, even when it finds problems; gate on the result with
     `curate check`.
@@ -108,6 +131,7 @@ def scan(
         batch_size=batch_size,
         workers=workers,
         overwrite=overwrite,
+        example=example,
     )
     summary = {**summary, "workspace": workspace}
     emit(summary, as_json=as_json, human=render_summary)

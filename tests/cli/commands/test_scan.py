@@ -182,3 +182,28 @@ def test_scan_one_class_and_unlabelled(tmp_path, digits_folder, tiny_clip_dir):
     assert result.exit_code == 0, result.output
     manifest = pq.read_table(tmp_path / "ws2" / "manifest.parquet")
     assert manifest.column("label").null_count == 12
+
+
+def test_scan_example_reports_the_planted_truth(tmp_path, tiny_clip_dir):
+    ws = tmp_path / "ws"
+    model = ["--model", f"local-dir:{tiny_clip_dir}", "--device", "cpu", "--workers", "0"]
+    result = invoke("scan", "--example", "digits", "-o", ws, *model, "--json", "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["num_samples"] == 531  # _truth.json is not a sample
+    found = summary["example"]
+    assert found["name"] == "digits" and found["data"] == str(ws / "example-digits")
+    for kind, planted in (("label_errors", 25), ("duplicates", 12), ("outliers", 8)):
+        assert found[kind]["planted"] == planted and 0 <= found[kind]["found"] <= planted, found
+    assert found["duplicates"]["found"] >= 4  # the JPEG re-encodes are near-identical even to a random model
+
+    again = invoke("scan", "--example", "digits", "-o", ws, *model, "-q")  # reuses the written example
+    assert again.exit_code == 0, again.output
+    headline = (
+        f"example digits: found {found['label_errors']['found']} of 25 planted label errors, "
+        f"{found['duplicates']['found']} of 12 duplicates, {found['outliers']['found']} of 8 outliers"
+    )
+    assert headline in again.stdout and "up to date: index, embed" in again.stdout
+
+    both = invoke("scan", tmp_path, "--example", "digits", "-o", ws)
+    assert both.exit_code == 2 and "without DATA" in both.stderr and both.stderr.count("\n") == 1
