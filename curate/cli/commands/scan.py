@@ -30,11 +30,16 @@ def render_steps(steps: Sequence[Mapping[str, Any]]) -> str:
 
 
 def render_example(found: Mapping[str, Any]) -> str:
-    """The example's headline: how many of its planted problems the scan found."""
-    label, dup, out = found["label_errors"], found["duplicates"], found["outliers"]
+    """The example's headline: how many of its planted problems the scan found, and how many
+    samples it flagged in all (a scan that flags everything finds everything)."""
+
+    def part(kind: str, what: str) -> str:
+        k = found[kind]
+        return f"{k['found']} of {k['planted']} {what} ({k['flagged']} flagged)"
+
     return (
-        f"example {found['name']}: found {label['found']} of {label['planted']} planted label errors, "
-        f"{dup['found']} of {dup['planted']} duplicates, {out['found']} of {out['planted']} outliers"
+        f"example {found['name']}: found {part('label_errors', 'planted label errors')}, "
+        f"{part('duplicates', 'duplicates')}, {part('outliers', 'outliers')}"
     )
 
 

@@ -199,9 +199,11 @@ def test_scan_example_reports_the_planted_truth(tmp_path, tiny_clip_dir):
 
     again = invoke("scan", "--example", "digits", "-o", ws, *model, "-q")  # reuses the written example
     assert again.exit_code == 0, again.output
+    label, dup, out = (found[k] for k in ("label_errors", "duplicates", "outliers"))
     headline = (
-        f"example digits: found {found['label_errors']['found']} of 25 planted label errors, "
-        f"{found['duplicates']['found']} of 12 duplicates, {found['outliers']['found']} of 8 outliers"
+        f"example digits: found {label['found']} of 25 planted label errors ({label['flagged']} flagged), "
+        f"{dup['found']} of 12 duplicates ({dup['flagged']} flagged), "
+        f"{out['found']} of 8 outliers ({out['flagged']} flagged)"
     )
     assert headline in again.stdout and "up to date: index, embed" in again.stdout
 
