@@ -147,23 +147,29 @@ def progress_option(f: Callable) -> Callable:
     )(f)
 
 
-def model_options(f: Callable) -> Callable:
-    """--model / --pretrained / --batch-size / --workers, passed straight to open_clip."""
+def model_source_options(f: Callable) -> Callable:
+    """--model / --pretrained: which open_clip model and weights (passed straight to open_clip)."""
     from curate.config import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
-    @click.option(
+    f = click.option(
+        "--pretrained",
+        default=DEFAULT_PRETRAINED,
+        show_default=True,
+        help="open_clip pretrained tag, or a local checkpoint file. Empty for local-dir/hf-hub models.",
+    )(f)
+    return click.option(
         "--model",
         default=DEFAULT_MODEL,
         show_default=True,
         help="open_clip model name, hf-hub:ORG/REPO, or local-dir:PATH (a folder with "
         "open_clip_config.json and the weights).",
-    )
-    @click.option(
-        "--pretrained",
-        default=DEFAULT_PRETRAINED,
-        show_default=True,
-        help="open_clip pretrained tag, or a local checkpoint file. Empty for local-dir/hf-hub models.",
-    )
+    )(f)
+
+
+def model_options(f: Callable) -> Callable:
+    """--model / --pretrained / --batch-size / --workers, passed straight to open_clip."""
+
+    @model_source_options
     @click.option(
         "--batch-size",
         default=None,

@@ -2,6 +2,7 @@
 
 from curate.cli.commands import (
     check,  # noqa: F401
+    doctor,  # noqa: F401
     embed,  # noqa: F401
     example,  # noqa: F401
     export,  # noqa: F401
