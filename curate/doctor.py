@@ -56,13 +56,20 @@ def _requirements() -> dict[str | None, list[str]] | None:
         declared = importlib.metadata.requires("curate") or []
     except importlib.metadata.PackageNotFoundError:
         return None
+    from packaging.requirements import InvalidRequirement, Requirement
+
     out: dict[str | None, list[str]] = {}
-    for req in declared:
-        name = re.match(r"[A-Za-z0-9._-]+", req)
-        if name is None:
+    for line in declared:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
             continue
-        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", req)
-        out.setdefault(extra.group(1) if extra else None, []).append(name.group(0))
+        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", line)
+        group = extra.group(1) if extra else None
+        # A requirement for another Python or platform (e.g. tomli before 3.11) is not missing here.
+        if req.marker is not None and not req.marker.evaluate({"extra": group or ""}):
+            continue
+        out.setdefault(group, []).append(req.name)
     return out
 
 

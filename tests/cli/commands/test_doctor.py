@@ -116,3 +116,15 @@ def test_missing_extra_warns_and_missing_torch_fails(machine, monkeypatch):
         result.exit_code == 1 and not found["torch"]["ok"] and "download.pytorch.org/whl/cpu" in found["torch"]["fix"]
     )
     assert "device" not in found
+
+
+def test_requirements_for_another_python_are_not_missing():
+    """tomli is required before Python 3.11 only: on 3.11+ it must not be listed (it was, and
+    doctor reported a correct install as broken)."""
+    import sys
+
+    from curate.doctor import _requirements
+
+    core = _requirements()[None]
+    assert ("tomli" in core) == (sys.version_info < (3, 11))
+    assert "numpy" in core
