@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -109,6 +108,6 @@ def run_scan(
         stage_params=stage_params,
     )
     steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan")
-    summary = json.loads(ws.path("summary").read_text())
+    summary = ws.read_json("summary")
     summary["steps"] = [{"stage": step["stage"], "up_to_date": bool(step.get("up_to_date"))} for step in steps]
     return summary

@@ -175,12 +175,12 @@ def run_index(
         **{k: options[k] for k in _FORMAT_OPTIONS[fmt]},
         "content": _content_digest(rows),
     }
-    fp, _, up_to_date = ws.plan("samples", "index", params, STAGES["index"].inputs, overwrite=overwrite)
-    if not up_to_date:
-        ws.root.mkdir(parents=True, exist_ok=True)
-        write_parquet_atomic(
-            ws.path("samples"), table, fingerprint=fp, inputs={}, params=params, extra={"class_names": class_names}
-        )
+    with ws.lock(create=True):  # the data is read and checked first: a bad DATA leaves no workspace
+        fp, _, up_to_date = ws.plan("samples", "index", params, STAGES["index"].inputs, overwrite=overwrite)
+        if not up_to_date:
+            write_parquet_atomic(
+                ws.path("samples"), table, fingerprint=fp, inputs={}, params=params, extra={"class_names": class_names}
+            )
     return _summary(fmt, rows, class_names, up_to_date, ws)
 
 
