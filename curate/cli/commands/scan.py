@@ -8,8 +8,22 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import device_option, json_option, model_options, output_option, overwrite_option, quiet_option
+from curate.cli.options import (
+    device_option,
+    index_column_options,
+    json_option,
+    model_options,
+    output_option,
+    overwrite_option,
+    quiet_option,
+)
 from curate.cli.output import emit, percent
+from curate.errors import UsageError
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (not its default)."""
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
 
 
 def render_steps(steps: Sequence[Mapping[str, Any]]) -> str:
@@ -55,7 +69,10 @@ def render_summary(s: Mapping[str, Any]) -> str:
     "--labels", type=click.Path(path_type=str), help="With --embeddings: N labels (.npy of integers or strings)."
 )
 @click.option("--embedding-column", default=None, help="With Parquet --embeddings: the list column to use.")
-@click.option("--label-column", default=None, help="With Parquet --embeddings: a label column in the same file.")
+@index_column_options(
+    label_help="With DATA: the manifest / Parquet column, or WebDataset .json field, holding the label. "
+    "With Parquet --embeddings: a label column in the same file."
+)
 @model_options
 @device_option
 @overwrite_option
@@ -67,7 +84,11 @@ def scan(
     embeddings,
     labels,
     embedding_column,
+    fmt,
+    path_column,
     label_column,
+    split_column,
+    image_column,
     model,
     pretrained,
     batch_size,
@@ -82,10 +103,24 @@ def scan(
 
     Exits 0 when the audit completes, even when it finds problems; gate on the result with
     `curate check`.
+
+    With --embeddings, the options that read DATA or run the model (--format, --path-column,
+    --model, --batch-size, ...) are refused rather than ignored.
     """
     from curate.scan import run_scan
     from curate.workspace import Workspace
 
+    ctx = click.get_current_context()
+    if embeddings is not None:
+        model_flags = [
+            f"--{n.replace('_', '-')}" for n in ("model", "pretrained", "batch_size", "workers") if given(ctx, n)
+        ]
+        if model_flags:
+            raise UsageError(f"{', '.join(model_flags)} configure the image model, which --embeddings replaces")
+    index_params = {"path_column": path_column, "split_column": split_column, "image_column": image_column}
+    index_params = {key: value for key, value in index_params.items() if value is not None}
+    if fmt != "auto":
+        index_params["format"] = fmt
     summary = run_scan(
         data,
         Workspace(workspace),
@@ -98,6 +133,7 @@ def scan(
         device=device,
         batch_size=batch_size,
         workers=workers,
+        stage_params={"index": index_params},
         overwrite=overwrite,
     )
     summary = {**summary, "workspace": workspace}
