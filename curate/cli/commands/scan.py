@@ -116,7 +116,8 @@ def scan(
             f"--{n.replace('_', '-')}" for n in ("model", "pretrained", "batch_size", "workers") if given(ctx, n)
         ]
         if model_flags:
-            raise UsageError(f"{', '.join(model_flags)} configure the image model, which --embeddings replaces")
+            verb = "configures" if len(model_flags) == 1 else "configure"
+            raise UsageError(f"{', '.join(model_flags)} {verb} the image model, which --embeddings replaces")
     index_params = {"path_column": path_column, "split_column": split_column, "image_column": image_column}
     index_params = {key: value for key, value in index_params.items() if value is not None}
     if fmt != "auto":
