@@ -13,7 +13,6 @@ A corrupt summary.json is a :class:`DataError` (exit 1).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -98,10 +97,7 @@ def read_summary(ws: Workspace) -> dict[str, Any]:
     path = ws.path("summary")
     if not path.exists():
         raise UsageError(f"{path} does not exist; run `curate export {ws.root}` (or `curate scan`) first")
-    try:
-        summary = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is not valid JSON ({exc}); re-run `curate export --overwrite`") from None
+    summary = ws.read_json("summary")
     if not isinstance(summary, dict):
         raise DataError(f"{path} is not a JSON object; re-run `curate export --overwrite`")
     return summary

@@ -84,7 +84,9 @@ def load_embedded(ws: Workspace) -> Embedded:
 
     samples = ws.read_table("samples")
     ws.check_fresh("embeddings")
-    ids, emb = read_embeddings(ws.path("embeddings"))
+    with ws.reading("embeddings"):
+        ids, emb = read_embeddings(ws.path("embeddings"))
+        text = read_text_embeddings(ws.path("embeddings"))
     class_names = class_names_of(ws.path("samples"))
 
     row_of = {sid: i for i, sid in enumerate(samples.column("sample_id").to_pylist())}
@@ -101,7 +103,6 @@ def load_embedded(ws: Workspace) -> Embedded:
     hash_col = taken.column("hash")
     hashes = None if hash_col.null_count == len(taken) else np.array(hash_col.to_pylist(), dtype=object)
 
-    text = read_text_embeddings(ws.path("embeddings"))
     text_emb = None
     if text is not None and class_names:
         names, vectors = text

@@ -142,9 +142,16 @@ def run_plan(
     ``stage`` (``"import"`` for user embeddings) and ``up_to_date`` (nothing needed doing).
 
     Stops with :class:`DataError` when index finds no readable image and the plan goes on to
-    stages that need one. ``name`` prefixes the progress lines.
+    stages that need one. ``name`` prefixes the progress lines. The workspace lock is held for
+    the whole run (:meth:`Workspace.lock`), so no other process writes between its stages.
     """
-    ws.root.mkdir(parents=True, exist_ok=True)
+    with ws.lock(create=True):
+        return _run_locked(plan, source, ws, overwrite=overwrite, name=name)
+
+
+def _run_locked(
+    plan: Sequence[StageCall], source: DataSource, ws: Workspace, *, overwrite: bool, name: str
+) -> list[dict[str, Any]]:
     summaries: list[dict[str, Any]] = []
     if isinstance(source, ArrayInput):
         progress.log(f"[{name}] importing embeddings from {source.embeddings}")

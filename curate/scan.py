@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,9 @@ def audit_plan(
     ``device``, ``workers``, ``model`` and ``pretrained`` are common options (each goes to every
     stage that takes it: ``device`` to embed, neighbors and score). ``batch_size`` goes to embed
     only: negatives has a ``batch_size`` too, but it means the contrastive batch, not images per
-    forward pass. ``stage_params`` win over both.
+    forward pass. ``stage_params`` win over both. ``label_column`` is the label column of Parquet
+    ``embeddings``, or with ``data`` the index stage's. Parameters for a stage the run would skip
+    (index or embed, with ``embeddings``) are a :class:`UsageError`, never silently ignored.
     """
     stage_params = {name: dict(p) for name, p in (stage_params or {}).items()}
     for name, params in stage_params.items():
@@ -58,11 +59,21 @@ def audit_plan(
         )
     if labels is not None and embeddings is None:
         raise UsageError("--labels goes with --embeddings; image labels come from DATA")
+    if embedding_column is not None and embeddings is None:
+        raise UsageError("--embedding-column goes with --embeddings")
     source: DataSource = data
     if embeddings is not None:
         source = ArrayInput(
             embeddings, labels, embedding_column=embedding_column, label_column=label_column, class_names=class_names
         )
+        skipped = sorted(name for name, params in stage_params.items() if params and replaced_by_import(name))
+        if skipped:
+            raise UsageError(
+                f"--embeddings replaces the {' and '.join(skipped)} stage; "
+                f"its options ({', '.join(sorted(k for s in skipped for k in stage_params[s]))}) go with DATA"
+            )
+    elif label_column is not None:
+        stage_params["index"] = {"label_column": label_column, **stage_params.get("index", {})}
     stage_params["embed"] = {"batch_size": batch_size, **stage_params.get("embed", {})}
     common = {"model": model, "pretrained": pretrained, "device": device, "workers": workers}
     return source, plan_stages(stages_for(source, STAGE_ORDER), params=stage_params, common=common)
@@ -122,7 +133,7 @@ def run_scan(
         stage_params=stage_params,
     )
     steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan")
-    summary = json.loads(ws.path("summary").read_text())
+    summary = ws.read_json("summary")
     summary["steps"] = [{"stage": step["stage"], "up_to_date": bool(step.get("up_to_date"))} for step in steps]
     if truth is not None:
         from curate.examples import score_example

@@ -14,9 +14,12 @@ own place:
 
 :func:`artifact_exists` and :func:`read_record` answer for any kind, so the workspace never asks
 which artifact it holds. All writes go to a temporary name beside the target and are renamed into
-place, so an interrupted stage never leaves half an artifact. This module sits at the bottom of
-curate: it imports nothing of curate but its version, and pyarrow only when a Parquet file is
-touched (``curate --help`` never pays for it).
+place, so an interrupted stage never leaves half an artifact; files get the mode the umask
+allows, like any other file the user writes. A write the disk refuses (full, read-only) raises
+:class:`~curate.errors.WorkspaceWriteError` naming the file; a file that cannot be read back
+(truncated, overwritten) raises :class:`~curate.errors.DamagedArtifactError` naming it. This
+module sits at the bottom of curate: it imports nothing of curate but its version and its error
+types, and pyarrow only when a Parquet file is touched (``curate --help`` never pays for it).
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from curate.errors import DamagedArtifactError, WorkspaceWriteError
 from curate.version import __version__
 
 if TYPE_CHECKING:
@@ -80,19 +84,40 @@ def content_digest(path: Path) -> str:
 
 
 def atomic_path(final: Path) -> Path:
-    """A fresh temporary path beside ``final`` (same filesystem, so ``os.replace`` is atomic)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    return Path(tmp)
+    """A fresh, empty temporary file beside ``final`` (same filesystem, so ``os.replace`` is
+    atomic), created with mode 0666 less the umask: the artifact renamed from it is as readable as
+    any file the user writes (``tempfile.mkstemp`` would make every artifact 0600)."""
+    with writing(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            tmp = final.parent / f".{final.name}.{secrets.token_hex(6)}.tmp"
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            except FileExistsError:
+                continue
+            return tmp
+
+
+@contextlib.contextmanager
+def writing(final: Path) -> Iterator[None]:
+    """Turn the operating system refusing a write of ``final`` (disk full, read-only folder, no
+    permission) into one :class:`WorkspaceWriteError` that names the file; what was renamed into
+    place before is untouched."""
+    try:
+        yield
+    except WorkspaceWriteError:
+        raise
+    except OSError as exc:
+        raise WorkspaceWriteError(final, exc) from exc
 
 
 def write_text_atomic(final: Path, text: str) -> None:
     """Write a text file via a temporary name and rename, so readers never see half of it."""
     tmp = atomic_path(final)
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, final)
+        with writing(final):
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -114,8 +139,9 @@ def write_parquet_atomic(
     )
     tmp = atomic_path(final)
     try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, final)
+        with writing(final):
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -156,13 +182,53 @@ def parquet_writer_atomic(
 
     tmp = atomic_path(final)
     try:
-        with pq.ParquetWriter(
-            tmp, _with_curate_metadata(schema, fingerprint, inputs, params, extra), compression="zstd"
-        ) as writer:
-            yield writer
-        os.replace(tmp, final)
+        with writing(final):
+            with pq.ParquetWriter(
+                tmp, _with_curate_metadata(schema, fingerprint, inputs, params, extra), compression="zstd"
+            ) as writer:
+                yield writer
+            os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# -- reads that check what they read ------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn a file that exists but cannot be parsed (a truncated or overwritten Parquet file,
+    broken JSON) into a :class:`DamagedArtifactError` naming it. A missing file or a permission
+    problem is not damage and passes through unchanged."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (FileNotFoundError, PermissionError):
+        raise
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and not path.exists():
+            raise
+        raise DamagedArtifactError(path, _reason(exc)) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet artifact (or the named ``columns``), checked (:func:`reading`)."""
+    import pyarrow.parquet as pq
+
+    with reading(path):
+        return pq.read_table(path, columns=columns)
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON artifact, checked (:func:`reading`)."""
+    with reading(path):
+        return json.loads(path.read_text(encoding="utf-8"))
 
 
 # -- records, by kind ----------------------------------------------------------------------------
@@ -172,7 +238,13 @@ def read_meta(path: Path) -> dict[str, Any]:
     """curate's record of a Parquet file: fingerprint, inputs, params, extra (missing -> absent)."""
     import pyarrow.parquet as pq
 
-    raw = pq.read_schema(path).metadata or {}
+    with reading(path):
+        raw = pq.read_schema(path).metadata or {}
+        return _record_of(raw)
+
+
+def _record_of(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
+    """curate's keys of a Parquet schema's metadata, decoded."""
     out: dict[str, Any] = {}
     if META_FINGERPRINT in raw:
         out["fingerprint"] = raw[META_FINGERPRINT].decode()
@@ -188,7 +260,7 @@ def read_shards_meta(folder: Path) -> dict[str, Any] | None:
     path = folder / SHARDS_META
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def shards_complete(folder: Path) -> bool:

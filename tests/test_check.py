@@ -42,5 +42,5 @@ def test_missing_or_corrupt_summary(tmp_path, summary_ws):
     with pytest.raises(UsageError, match="curate export"):
         check_workspace(Workspace(tmp_path / "empty"), max_label_issues=0.1)
     summary_ws.path("summary").write_text("{not json")
-    with pytest.raises(DataError, match="not valid JSON"):
+    with pytest.raises(DataError, match=r"summary.json is damaged \(JSONDecodeError.*re-run `curate export`"):
         check_workspace(summary_ws, max_label_issues=0.1)

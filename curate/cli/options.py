@@ -207,3 +207,38 @@ def threshold_options(f: Callable | None = None, *, with_defaults: bool = True) 
         return func
 
     return decorate if f is None else decorate(f)
+
+
+def index_column_options(*, label_help: str) -> Callable[[Callable], Callable]:
+    """--format and the column options of `index` (and `scan` on DATA), as ``fmt``,
+    ``path_column``, ``label_column``, ``split_column``, ``image_column``; a column left unset is
+    None, so the library can refuse one the format would ignore."""
+    from curate.index.stage import COLUMN_DEFAULTS, FORMATS
+
+    def column(name: str, help: str) -> Callable[[Callable], Callable]:
+        return click.option(
+            f"--{name}-column", default=None, help=f"{help} [default: {COLUMN_DEFAULTS[f'{name}_column']}]"
+        )
+
+    def decorate(f: Callable) -> Callable:
+        for option in reversed(
+            (
+                click.option(
+                    "--format",
+                    "fmt",
+                    default="auto",
+                    show_default=True,
+                    type=click.Choice(("auto", *FORMATS)),
+                    help="How DATA is laid out; auto tells an image folder, a manifest file, Parquet "
+                    "with image bytes and WebDataset .tar shards apart.",
+                ),
+                column("path", "Manifest column of image paths."),
+                column("label", label_help),
+                column("split", "Manifest / Parquet column holding the split (train, val, ...)."),
+                column("image", "Parquet column holding the image bytes (Hugging Face Image struct)."),
+            )
+        ):
+            f = option(f)
+        return f
+
+    return decorate

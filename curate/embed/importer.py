@@ -18,7 +18,7 @@ from curate.config import IMPORT_SHARD_ROWS
 from curate.embed import store
 from curate.errors import DataError, UsageError
 from curate.schemas import SAMPLES
-from curate.workspace import Workspace, write_parquet_atomic
+from curate.workspace import Workspace, locked, write_parquet_atomic
 
 
 def load_array(path: str | os.PathLike[str], *, column: str | None = None) -> np.ndarray:
@@ -94,6 +94,7 @@ def normalise_labels(labels: np.ndarray, class_names: list[str] | None = None) -
     raise DataError(f"labels have unsupported dtype {labels.dtype}")
 
 
+@locked(create=True)
 def import_arrays(
     ws: Workspace,
     embeddings: np.ndarray,

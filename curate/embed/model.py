@@ -24,6 +24,8 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
+import re
 import socket
 import threading
 import urllib.parse
@@ -115,8 +117,10 @@ def _looks_like_path(value: str) -> bool:
 def resolve_source(model: str, pretrained: str | None) -> ModelSource:
     """Check ``model``/``pretrained`` and say where the weights come from, touching no network.
 
-    Raises :class:`UsageError` for an unknown architecture or tag, a missing file or folder, and
-    for a built-in architecture without weights (it would be randomly initialised).
+    Raises :class:`UsageError` for a malformed request (an unknown architecture or tag, a built-in
+    architecture without weights, which would be randomly initialised) and
+    :class:`ModelLoadError` for the model's files (a missing folder, config or checkpoint, no
+    weights): exit 2 for the command line, exit 1 for the model.
     """
     import open_clip
     from open_clip.factory import parse_model_name
@@ -130,16 +134,18 @@ def resolve_source(model: str, pretrained: str | None) -> ModelSource:
     if schema == "local-dir":
         folder = Path(ident).expanduser()
         if not folder.is_dir():
-            raise UsageError(f"--model {model}: folder {folder} does not exist")
+            raise ModelLoadError(f"--model {model}: folder {folder} does not exist")
         config = folder / "open_clip_config.json"
         if not config.is_file():
-            raise UsageError(f"--model {model}: {config} is missing (a local-dir model needs open_clip_config.json)")
+            raise ModelLoadError(
+                f"--model {model}: {config} is missing (a local-dir model needs open_clip_config.json)"
+            )
         try:
             config_json = json.loads(config.read_text(encoding="utf-8"))
         except ValueError as exc:
-            raise UsageError(f"--model {model}: {config} is not valid JSON ({exc})") from None
+            raise ModelLoadError(f"--model {model}: {config} is not valid JSON ({exc})") from None
         if "model_cfg" not in config_json:
-            raise UsageError(f"--model {model}: {config} has no 'model_cfg' (open_clip's hub layout)")
+            raise ModelLoadError(f"--model {model}: {config} has no 'model_cfg' (open_clip's hub layout)")
         weights = sorted(p for pattern in LOCAL_DIR_WEIGHT_GLOBS for p in folder.glob(pattern))
         if not weights:
             raise ModelLoadError(
@@ -195,7 +201,7 @@ def resolve_source(model: str, pretrained: str | None) -> ModelSource:
         identity = {**base, "model": name, "pretrained_file": _file_digest(path)}
         return ModelSource("file", name, str(path), identity)
     if _looks_like_path(pretrained):
-        raise UsageError(f"--pretrained {pretrained}: file does not exist")
+        raise ModelLoadError(f"--pretrained {pretrained}: file does not exist")
     tags = open_clip.list_pretrained_tags_by_model(name)
     raise UsageError(
         f"--pretrained {pretrained!r} is neither a known tag for {name} "
@@ -299,9 +305,35 @@ def _image_size(model: Any) -> tuple[int, int]:
     return (int(size[0]), int(size[1]))
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+#: the longest reason a model error quotes from the exception behind it
+REASON_CHARS = 400
+
+
+#: torch's "Missing key(s) in state_dict: "a", "b"." lines of a checkpoint that does not fit
+_KEY_LIST = re.compile(r"^((?:Missing|Unexpected) key\(s\) in state_dict): (.*)$")
+#: keys named per list; the rest are counted
+SHOWN_KEYS = 3
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, on one line: every line of the exception's message (torch puts the
+    missing and unexpected keys of a checkpoint on the lines after "Error(s) in loading
+    state_dict for CLIP:"), key lists shortened to their count and first keys, cut at
+    :data:`REASON_CHARS`."""
+    parts = []
+    for line in str(exc).strip().splitlines():
+        line = line.strip().rstrip(".").strip()
+        keys = _KEY_LIST.match(line)
+        if keys:
+            names = re.findall(r'"([^"]+)"', keys.group(2))
+            shown = ", ".join(f'"{name}"' for name in names[:SHOWN_KEYS])
+            line = f"{keys.group(1)} ({len(names)}): {shown}{', ...' if len(names) > SHOWN_KEYS else ''}"
+        if line:
+            parts.append(line)
+    text = "; ".join(parts).replace(":;", ":")
+    if len(text) > REASON_CHARS:
+        text = text[: REASON_CHARS - 3].rstrip() + "..."
+    return text or type(exc).__name__
 
 
 def wrap_model(
@@ -349,15 +381,16 @@ def load_source(source: ModelSource, *, device: str = "auto") -> LoadedModel:
                 pretrained=source.pretrained,
                 device=device,
                 require_pretrained=True,
+                weights_only=True,  # a checkpoint is tensors, never code to run (safetensors preferred)
             )
-        except (RuntimeError, ValueError, OSError, KeyError) as exc:
-            raise ModelLoadError(f"could not load {source.description}: {_first_line(exc)}") from None
+        except (RuntimeError, ValueError, OSError, KeyError, pickle.UnpicklingError) as exc:
+            raise ModelLoadError(f"could not load {source.description}: {_reason(exc)}") from exc
         try:
             tokenizer = open_clip.get_tokenizer(source.model)
         except (RuntimeError, ValueError, OSError, KeyError) as exc:
             from curate.progress import log
 
-            log(f"no tokenizer for {source.description} ({_first_line(exc)}); class-name text embeddings skipped")
+            log(f"no tokenizer for {source.description} ({_reason(exc)}); class-name text embeddings skipped")
             tokenizer = None  # images still embed; only zero-shot class prompts are lost
     return wrap_model(
         net, preprocess, tokenizer, description=source.description, device=device, identity=source.identity

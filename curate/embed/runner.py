@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.parquet as pq
-
 from curate import progress
 from curate.config import (
     DEFAULT_MODEL,
@@ -21,7 +19,7 @@ from curate.config import (
 from curate.embed import store
 from curate.errors import DataError, UsageError
 from curate.stages import STAGES
-from curate.workspace import Workspace
+from curate.workspace import Workspace, locked
 
 if TYPE_CHECKING:
     from curate.embed.model import ModelSource
@@ -53,6 +51,7 @@ def _failure_list(failures: dict[str, str]) -> list[dict[str, str]]:
     return [{"sample_id": sid, "error": err} for sid, err in list(failures.items())[:MAX_LISTED_FAILURES]]
 
 
+@locked
 def run_embed(
     ws: Workspace,
     *,
@@ -112,7 +111,7 @@ def run_embed(
     from curate.embed.reader import readable_rows
 
     samples_path = ws.path("samples")
-    rows = readable_rows(pq.read_table(samples_path, columns=["sample_id", "path", "member", "source", "readable"]))
+    rows = readable_rows(ws.read_table("samples", columns=["sample_id", "path", "member", "source", "readable"]))
     if len(rows) == 0:
         raise DataError(f"{samples_path} has no readable samples; nothing to embed")
     class_names = class_names_of(samples_path)

@@ -27,13 +27,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.errors import DataError
+from curate.errors import DamagedArtifactError, DataError
 from curate.schemas import embedding_shard_schema, text_embedding_schema
 from curate.storage import SHARDS_COMPLETE as SUCCESS
 from curate.storage import SHARDS_META as META
+from curate.storage import read_parquet, reading, write_parquet_atomic, write_text_atomic
 from curate.storage import read_shards_meta as read_run_meta
 from curate.storage import shards_complete as is_complete
-from curate.storage import write_parquet_atomic, write_text_atomic
 
 # META, SUCCESS, read_run_meta and is_complete are the storage layer's (the workspace reads a
 # folder's record without importing this module); the embed package calls them by these names.
@@ -59,8 +59,12 @@ def start_run(
     shard_size: int,
     num_rows: int,
 ) -> None:
-    """Begin (or continue) a run. A folder from a run with another fingerprint is cleared."""
-    meta = read_run_meta(folder)
+    """Begin (or continue) a run. A folder from a run with another fingerprint, or whose record
+    is damaged, is cleared."""
+    try:
+        meta = read_run_meta(folder)
+    except DamagedArtifactError:
+        meta = {"fingerprint": None}
     if meta is not None and meta["fingerprint"] != fingerprint:
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,10 +163,14 @@ def read_embeddings(folder: Path, *, dtype: np.dtype = np.float32) -> tuple[list
     paths = [shard_path(folder, i) for i in range(meta["num_shards"])]
     # One (N, D) array filled shard by shard: holding every shard and then concatenating them
     # needed twice the embeddings' size (2 GB more at 1M x 512 float32).
-    emb = np.empty((sum(pq.ParquetFile(path).metadata.num_rows for path in paths), int(meta["dim"])), dtype=dtype)
+    rows = 0
+    for path in paths:
+        with reading(path):
+            rows += pq.ParquetFile(path).metadata.num_rows
+    emb = np.empty((rows, int(meta["dim"])), dtype=dtype)
     ids: list[str] = []
     for path in paths:
-        table = pq.read_table(path)
+        table = read_parquet(path)
         emb[len(ids) : len(ids) + table.num_rows] = _fixed_list_to_numpy(table.column("embedding"), np.dtype(dtype))
         ids.extend(table.column("sample_id").to_pylist())
     return ids, emb
@@ -173,5 +181,5 @@ def read_text_embeddings(folder: Path) -> tuple[list[str], np.ndarray] | None:
     path = folder / TEXT
     if not path.exists():
         return None
-    table = pq.read_table(path)
+    table = read_parquet(path)
     return table.column("class_name").to_pylist(), _fixed_list_to_numpy(table.column("embedding"), np.dtype(np.float32))

@@ -7,11 +7,11 @@ from typing import Any
 
 from curate import progress
 from curate.data import class_names_of
-from curate.errors import UsageError
+from curate.errors import DamagedArtifactError, UsageError
 from curate.export.manifest import build_manifest, summarise
 from curate.schemas import ACTIONS
 from curate.stages import ARTIFACTS_WITH_PARAMS, STAGES
-from curate.workspace import Workspace, read_meta, write_parquet_atomic, write_text_atomic
+from curate.workspace import Workspace, locked, write_parquet_atomic, write_text_atomic
 
 #: artifacts whose fingerprints and parameters summary.json records, in chain order.
 RECORDED = ARTIFACTS_WITH_PARAMS
@@ -26,6 +26,7 @@ def _stage_record(ws: Workspace) -> dict[str, Any]:
     return record
 
 
+@locked
 def run_export(
     ws: Workspace,
     *,
@@ -47,15 +48,19 @@ def run_export(
     params = {"include": sorted(include)}
     fp, input_fps, fresh = ws.plan("manifest", "export", params, inputs, overwrite=overwrite)
     summary_path = ws.path("summary")
-    if fresh and summary_path.exists():
-        summary = json.loads(summary_path.read_text())
-        summary["up_to_date"] = summary["skipped"] = True
-        return summary
+    if fresh and ws.exists("summary"):
+        try:
+            summary = ws.read_json("summary")
+        except DamagedArtifactError as exc:
+            progress.log(f"{exc.path} is damaged ({exc.reason}); rebuilding it")
+        else:
+            summary["up_to_date"] = summary["skipped"] = True
+            return summary
     samples = ws.read_table("samples")
     plan = ws.read_table("plan") if "plan" in inputs else None
     issues = ws.read_table("issues") if "issues" in inputs else None
     classes = ws.read_table("classes") if "classes" in inputs else None
-    pairs = read_meta(ws.path("negatives")).get("extra", {}).get("confusion_pairs") if "negatives" in inputs else None
+    pairs = ws.record("negatives").get("extra", {}).get("confusion_pairs") if "negatives" in inputs else None
     missing = [a for a in ("plan", "issues") if a not in inputs]
     if missing:
         progress.log(f"export without {' and '.join(missing)}: neutral values in those columns")
@@ -69,7 +74,7 @@ def run_export(
         params=params,
         extra={"class_names": class_names},
     )
-    scale = read_meta(ws.path("issues")).get("extra", {}).get("similarity_scale") if issues is not None else None
+    scale = ws.record("issues").get("extra", {}).get("similarity_scale") if issues is not None else None
     summary = summarise(
         samples,
         manifest,

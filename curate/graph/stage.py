@@ -26,7 +26,7 @@ from curate.errors import DataError, StaleWorkspaceError, UsageError
 from curate.graph.neighbors import DEFAULT_NPROBE, knn, recall_at_k, resolve_method
 from curate.schemas import NEIGHBORS
 from curate.stages import STAGES
-from curate.workspace import Workspace, parquet_writer_atomic, read_meta
+from curate.workspace import Workspace, locked, parquet_writer_atomic
 
 #: rows per Parquet row group of neighbors.parquet
 ROW_GROUP = 65536
@@ -34,6 +34,7 @@ ROW_GROUP = 65536
 RECALL_QUERIES = 1000
 
 
+@locked
 def run_neighbors(
     ws: Workspace,
     *,
@@ -70,7 +71,7 @@ def run_neighbors(
     )
     path = ws.path("neighbors")
     if up_to_date:
-        extra = read_meta(path).get("extra", {})
+        extra = ws.record("neighbors").get("extra", {})
         return {**extra, "artifact": str(path), "up_to_date": True, "skipped": True}
 
     started = time.perf_counter()
@@ -78,7 +79,8 @@ def run_neighbors(
     num_rows = int((read_run_meta(ws.path("embeddings")) or {}).get("num_rows", 0))
     chosen = resolve_method(num_rows, method, device)
     progress.log(f"neighbours: {num_rows} samples, k={k}, {chosen} search on {device}")
-    ids, emb = read_embeddings(ws.path("embeddings"))
+    with ws.reading("embeddings"):
+        ids, emb = read_embeddings(ws.path("embeddings"))
     n = len(ids)
     if n == 0:
         raise DataError(f"embeddings/ in {ws.root} is empty; nothing to search")

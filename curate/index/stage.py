@@ -32,7 +32,10 @@ from curate.workspace import Workspace, write_parquet_atomic
 
 FORMATS = ("folder", "manifest", "parquet", "webdataset")
 
-#: the options that shape each format's rows (others are ignored, so they must not stale it)
+#: each column option's default (``run_index`` takes None for "not given")
+COLUMN_DEFAULTS = {"path_column": "path", "label_column": "label", "split_column": "split", "image_column": "image"}
+
+#: the options that shape each format's rows; giving another is refused (it would be ignored)
 _FORMAT_OPTIONS = {
     "folder": (),
     "manifest": ("path_column", "label_column", "split_column"),
@@ -118,10 +121,10 @@ def run_index(
     ws: Workspace,
     *,
     format: str = "auto",
-    path_column: str = "path",
-    label_column: str = "label",
-    split_column: str = "split",
-    image_column: str = "image",
+    path_column: str | None = None,
+    label_column: str | None = None,
+    split_column: str | None = None,
+    image_column: str | None = None,
     workers: int | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
@@ -130,6 +133,9 @@ def run_index(
     DATA is an ImageFolder (``DATA/<class>/<img>``, optionally under split folders), a
     manifest (CSV/TSV/JSONL/JSON/Parquet with ``path_column``), Parquet files with image bytes
     in ``image_column``, or WebDataset ``.tar`` shards; ``format="auto"`` tells them apart.
+    A column option left None takes its default (:data:`COLUMN_DEFAULTS`); one given for a
+    format that does not read it (``path_column`` for an image folder) is a :class:`UsageError`,
+    not silently ignored.
     Every sample is read and decoded once, on ``workers`` processes (default: CPU count, at
     most 8; 0 = in this process): unreadable ones are recorded with a reason, never fatal.
     The class list (sorted unique labels) goes to the table's metadata ``extra.class_names``.
@@ -149,13 +155,22 @@ def run_index(
         raise UsageError(f"workers must be 0 or more, got {workers}")
     if format != "auto" and format not in FORMATS:
         raise UsageError(f"unknown format {format!r}; choose auto, {', '.join(FORMATS)}")
-    options = {
+    given = {
         "path_column": path_column,
         "label_column": label_column,
         "split_column": split_column,
         "image_column": image_column,
     }
+    options = {name: COLUMN_DEFAULTS[name] if value is None else value for name, value in given.items()}
     fmt, candidates, payloads = _list(data, format, **options)
+    ignored = [name for name, value in given.items() if value is not None and name not in _FORMAT_OPTIONS[fmt]]
+    if ignored:
+        flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
+        used = ", ".join("--" + name.replace("_", "-") for name in _FORMAT_OPTIONS[fmt]) or "none of them"
+        verb = "does" if len(ignored) == 1 else "do"
+        raise UsageError(
+            f"{flags} {verb} not apply to {fmt} data ({data}); the column options {fmt} data reads: {used}"
+        )
     if not candidates:
         raise DataError(f"no images found in {data}")
     check_unique(candidates, data)
@@ -175,12 +190,12 @@ def run_index(
         **{k: options[k] for k in _FORMAT_OPTIONS[fmt]},
         "content": _content_digest(rows),
     }
-    fp, _, up_to_date = ws.plan("samples", "index", params, STAGES["index"].inputs, overwrite=overwrite)
-    if not up_to_date:
-        ws.root.mkdir(parents=True, exist_ok=True)
-        write_parquet_atomic(
-            ws.path("samples"), table, fingerprint=fp, inputs={}, params=params, extra={"class_names": class_names}
-        )
+    with ws.lock(create=True):  # the data is read and checked first: a bad DATA leaves no workspace
+        fp, _, up_to_date = ws.plan("samples", "index", params, STAGES["index"].inputs, overwrite=overwrite)
+        if not up_to_date:
+            write_parquet_atomic(
+                ws.path("samples"), table, fingerprint=fp, inputs={}, params=params, extra={"class_names": class_names}
+            )
     return _summary(fmt, rows, class_names, up_to_date, ws)
 
 

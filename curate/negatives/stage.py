@@ -23,7 +23,7 @@ from curate.negatives.mining import (
 )
 from curate.schemas import BATCHES, NEGATIVES
 from curate.stages import STAGES
-from curate.workspace import Workspace, read_meta, write_parquet_atomic
+from curate.workspace import Workspace, locked, write_parquet_atomic
 
 
 def _hints_from_issues(ws: Workspace, data: Embedded) -> LabelHints:
@@ -46,12 +46,13 @@ def _scale(
     """The near-duplicate decision: the given threshold, else the one the score stage derived
     (so duplicates and negatives agree), else one measured from the neighbour graph."""
     if threshold is None and with_issues:
-        recorded = read_meta(ws.path("issues")).get("extra", {}).get("similarity_scale")
+        recorded = ws.record("issues").get("extra", {}).get("similarity_scale")
         if recorded:
             return SimilarityScale.from_dict(recorded)
     return measure_scale(neighbors[1], duplicate_threshold=threshold)
 
 
+@locked
 def run_negatives(
     ws: Workspace,
     *,

@@ -15,9 +15,10 @@ from curate.plan.propose import propose
 from curate.plan.rebalance import STRATEGIES
 from curate.plan.rules import OUTLIER_ACTIONS
 from curate.stages import STAGES
-from curate.workspace import Workspace, write_parquet_atomic
+from curate.workspace import Workspace, locked, write_parquet_atomic
 
 
+@locked
 def run_propose(
     ws: Workspace,
     *,

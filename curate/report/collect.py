@@ -8,7 +8,6 @@ the page shows samples of each finding, never all of them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.data import class_names_of, imbalance_ratio
-from curate.errors import StaleWorkspaceError
+from curate.errors import DamagedArtifactError, StaleWorkspaceError
 from curate.issues import IssueType, gates, issue_types
 from curate.report import charts
 from curate.report.thumbnails import Thumbnails
-from curate.workspace import ARTIFACTS, PRODUCER, Workspace, read_meta
+from curate.workspace import ARTIFACTS, PRODUCER, Workspace
 
 #: rows shown in long lists (unreadable files, classes table) and per-section caps
 MAX_UNREADABLE_ROWS = 50
@@ -87,7 +86,7 @@ def read_inputs(ws: Workspace) -> Inputs:
         try:
             setattr(inputs, artifact, ws.read_table(artifact))
             if artifact == "issues":
-                inputs.similarity_scale = read_meta(ws.path("issues")).get("extra", {}).get("similarity_scale")
+                inputs.similarity_scale = ws.record("issues").get("extra", {}).get("similarity_scale")
         except StaleWorkspaceError as exc:
             inputs.problems[artifact] = f"{exc} (its findings are left out of this report)"
     if ws.exists("embeddings"):
@@ -96,12 +95,11 @@ def read_inputs(ws: Workspace) -> Inputs:
             inputs.embeddings_ready = True
         except StaleWorkspaceError as exc:
             inputs.problems["embeddings"] = str(exc)
-    summary_path = ws.path("summary")
-    if summary_path.exists():
+    if ws.exists("summary"):
         try:
-            inputs.summary = json.loads(summary_path.read_text())
-        except (OSError, ValueError) as exc:
-            inputs.problems["summary"] = f"summary.json could not be read ({exc})"
+            inputs.summary = ws.read_json("summary")
+        except DamagedArtifactError as exc:
+            inputs.problems["summary"] = str(exc)
     return inputs
 
 

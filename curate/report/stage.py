@@ -19,7 +19,7 @@ from curate.report.projection import METHODS
 from curate.report.thumbnails import Thumbnails
 from curate.stages import STAGES
 from curate.storage import html_fingerprint
-from curate.workspace import Workspace, fingerprint, write_text_atomic
+from curate.workspace import Workspace, fingerprint, locked, write_text_atomic
 
 DEFAULT_MAX_THUMBNAILS = 48
 DEFAULT_MAP_POINTS = 5000
@@ -48,6 +48,7 @@ def _input_fingerprints(ws: Workspace) -> dict[str, str]:
     return {name: fp for name in SOURCES if ws.exists(name) and (fp := ws.fingerprint_of(name))}
 
 
+@locked
 def run_report(
     ws: Workspace,
     *,

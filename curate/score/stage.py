@@ -21,7 +21,7 @@ from curate.graph.scale import SimilarityScale
 from curate.issues import issue_types
 from curate.schemas import issues_schema
 from curate.stages import STAGES
-from curate.workspace import Workspace, write_parquet_atomic
+from curate.workspace import Workspace, locked, write_parquet_atomic
 
 INPUTS = STAGES["score"].inputs
 
@@ -48,6 +48,7 @@ def _describe(scale: SimilarityScale) -> str:
     )
 
 
+@locked
 def run_score(
     ws: Workspace,
     *,

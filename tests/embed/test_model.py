@@ -69,8 +69,6 @@ def test_local_dir_without_weights_is_refused_not_randomised(tiny_clip_dir, tmp_
         ("ViT-B-32", None, "needs weights"),
         ("ViT-B-32", "", "needs weights"),
         ("ViT-B-32", "no_such_tag", "neither a known tag"),
-        ("ViT-B-32", "/nowhere/ckpt.pt", "does not exist"),
-        ("local-dir:/nowhere/model", None, "does not exist"),
     ],
 )
 def test_bad_names_are_usage_errors(model, pretrained, message):
@@ -78,17 +76,52 @@ def test_bad_names_are_usage_errors(model, pretrained, message):
         resolve_source(model, pretrained)
 
 
+@pytest.mark.parametrize(
+    "model, pretrained, message",
+    [
+        ("ViT-B-32", "/nowhere/ckpt.pt", "does not exist"),
+        ("local-dir:/nowhere/model", None, "does not exist"),
+    ],
+)
+def test_missing_model_files_are_model_errors(model, pretrained, message):
+    """Item 5: every problem with the model's files is a ModelLoadError (exit 1)."""
+    with pytest.raises(ModelLoadError, match=message):
+        resolve_source(model, pretrained)
+
+
 def test_local_dir_missing_config(tmp_path):
-    with pytest.raises(UsageError, match="open_clip_config.json"):
+    with pytest.raises(ModelLoadError, match="open_clip_config.json"):
         resolve_source(f"local-dir:{tmp_path}", None)
 
 
-def test_wrong_checkpoint_is_a_model_load_error(tiny_clip_checkpoint, tmp_path):
+def test_wrong_checkpoint_names_the_keys(tiny_clip_checkpoint, tmp_path):
+    """Item 4: the message carries torch's reason, not just its first line."""
     name, _ = tiny_clip_checkpoint
     bad = tmp_path / "other.pt"
     torch.save({"weight": torch.zeros(3)}, bad)
-    with pytest.raises(ModelLoadError, match="could not load"):
+    with pytest.raises(ModelLoadError) as info:
         load_model(name, str(bad), device="cpu")
+    message = str(info.value)
+    assert message.startswith(f"could not load {name}")
+    assert "Missing key(s) in state_dict (" in message and '", ...' in message
+    assert 'Unexpected key(s) in state_dict (1): "weight"' in message
+    assert "\n" not in message and len(message) < 600
+    assert isinstance(info.value.__cause__, RuntimeError)  # --debug shows torch's full traceback
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this ran while loading a checkpoint",))
+
+
+def test_a_checkpoint_cannot_run_code(tiny_clip_checkpoint, tmp_path, capsys):
+    """Checkpoints load with torch.load(weights_only=True): a pickle that would run code is refused."""
+    name, _ = tiny_clip_checkpoint
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": _RunsCode()}, evil)
+    with pytest.raises(ModelLoadError, match="could not load"):
+        load_model(name, str(evil), device="cpu")
+    assert "this ran" not in capsys.readouterr().out
 
 
 def test_default_model_offline_fails_fast_with_a_hint(offline_hub):

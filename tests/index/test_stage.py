@@ -53,10 +53,12 @@ def test_changed_data_is_stale_until_overwrite(small_folder, tmp_path, change):
     assert not pq.read_table(ws.path("samples")).equals(before)
 
 
-def test_options_that_do_not_apply_do_not_stale_it(small_folder, tmp_path):
+def test_options_that_do_not_apply_are_refused(small_folder, tmp_path):
+    """Item 6: an option the format would ignore is refused, naming it and what the format reads."""
     ws = Workspace(tmp_path / "ws")
-    run_index(small_folder, ws, workers=0)
-    assert run_index(small_folder, ws, workers=0, path_column="file", image_column="img")["up_to_date"]
+    with pytest.raises(UsageError, match=r"^--path-column, --image-column do not apply to folder data .*: none"):
+        run_index(small_folder, ws, workers=0, path_column="file", image_column="img")
+    assert not ws.root.exists()
 
 
 @pytest.mark.parametrize(

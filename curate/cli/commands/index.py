@@ -8,9 +8,15 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, output_option, overwrite_option, progress_option, quiet_option
+from curate.cli.options import (
+    index_column_options,
+    json_option,
+    output_option,
+    overwrite_option,
+    progress_option,
+    quiet_option,
+)
 from curate.cli.output import emit
-from curate.index.stage import FORMATS
 
 #: unreadable inputs shown in the human summary (all of them are in --json and samples.parquet)
 SHOWN_UNREADABLE = 5
@@ -40,34 +46,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @main.command()
 @click.argument("data", type=click.Path(path_type=str))
 @output_option
-@click.option(
-    "--format",
-    "fmt",
-    default="auto",
-    show_default=True,
-    type=click.Choice(("auto", *FORMATS)),
-    help="How DATA is laid out; auto tells an image folder, a manifest file, Parquet "
-    "with image bytes and WebDataset .tar shards apart.",
-)
-@click.option("--path-column", default="path", show_default=True, help="Manifest column of image paths.")
-@click.option(
-    "--label-column",
-    default="label",
-    show_default=True,
-    help="Manifest / Parquet column, or WebDataset .json field, holding the label.",
-)
-@click.option(
-    "--split-column",
-    default="split",
-    show_default=True,
-    help="Manifest / Parquet column holding the split (train, val, ...).",
-)
-@click.option(
-    "--image-column",
-    default="image",
-    show_default=True,
-    help="Parquet column holding the image bytes (Hugging Face Image struct).",
-)
+@index_column_options(label_help="Manifest / Parquet column, or WebDataset .json field, holding the label.")
 @click.option(
     "--workers",
     default=None,

@@ -10,6 +10,7 @@ import click
 from curate.cli import main
 from curate.cli.options import (
     device_option,
+    index_column_options,
     json_option,
     model_options,
     output_option,
@@ -18,7 +19,13 @@ from curate.cli.options import (
     quiet_option,
 )
 from curate.cli.output import emit, percent
+from curate.errors import UsageError
 from curate.examples import EXAMPLES
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (not its default)."""
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
 
 
 def render_steps(steps: Sequence[Mapping[str, Any]]) -> str:
@@ -80,7 +87,10 @@ def render_summary(s: Mapping[str, Any]) -> str:
     "--labels", type=click.Path(path_type=str), help="With --embeddings: N labels (.npy of integers or strings)."
 )
 @click.option("--embedding-column", default=None, help="With Parquet --embeddings: the list column to use.")
-@click.option("--label-column", default=None, help="With Parquet --embeddings: a label column in the same file.")
+@index_column_options(
+    label_help="With DATA: the manifest / Parquet column, or WebDataset .json field, holding the label. "
+    "With Parquet --embeddings: a label column in the same file."
+)
 @click.option(
     "--example",
     type=click.Choice(EXAMPLES),
@@ -100,7 +110,11 @@ def scan(
     embeddings,
     labels,
     embedding_column,
+    fmt,
+    path_column,
     label_column,
+    split_column,
+    image_column,
     example,
     model,
     pretrained,
@@ -119,10 +133,25 @@ def scan(
 
     Exits 0 when the audit completes, even when it finds problems; gate on the result with
     `curate check`.
+
+    With --embeddings, the options that read DATA or run the model (--format, --path-column,
+    --model, --batch-size, ...) are refused rather than ignored.
     """
     from curate.scan import run_scan
     from curate.workspace import Workspace
 
+    ctx = click.get_current_context()
+    if embeddings is not None:
+        model_flags = [
+            f"--{n.replace('_', '-')}" for n in ("model", "pretrained", "batch_size", "workers") if given(ctx, n)
+        ]
+        if model_flags:
+            verb = "configures" if len(model_flags) == 1 else "configure"
+            raise UsageError(f"{', '.join(model_flags)} {verb} the image model, which --embeddings replaces")
+    index_params = {"path_column": path_column, "split_column": split_column, "image_column": image_column}
+    index_params = {key: value for key, value in index_params.items() if value is not None}
+    if fmt != "auto":
+        index_params["format"] = fmt
     summary = run_scan(
         data,
         Workspace(workspace),
@@ -135,6 +164,7 @@ def scan(
         device=device,
         batch_size=batch_size,
         workers=workers,
+        stage_params={"index": index_params},
         overwrite=overwrite,
         example=example,
     )

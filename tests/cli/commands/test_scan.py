@@ -103,7 +103,7 @@ def test_rescan_is_a_noop_and_other_model_is_refused(scanned_images, digits_fold
     ws, _ = scanned_images
     before = (ws / "manifest.parquet").read_bytes()
     again = invoke("scan", digits_folder.root, "-o", ws, "--model", f"local-dir:{ws.parent}", "--device", "cpu", "-q")
-    assert again.exit_code == 2  # not a model folder: usage error, one line
+    assert again.exit_code == 1  # not a model folder: a model error, one line
     assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr
     name, checkpoint = tiny_clip_checkpoint
     other = invoke(
