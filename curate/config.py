@@ -34,6 +34,12 @@ DEFAULT_SEARCH_NPROBE = 4
 #: so it means the same in every embedding space (curate/graph/scale.py).
 DEFAULT_DUPLICATE_RADIUS = 0.13
 
+#: A plan that leaves more than this share of the readable samples out of training (weight 0) is
+#: flagged loudly: a ``warnings`` entry in summary.json, a line in the ``scan`` / ``run`` headline
+#: and an alert atop the report (:func:`curate.export.manifest.plan_warnings`). So is a plan that
+#: leaves any class that had samples with no weight at all, whatever this share.
+DROP_WARNING_FRACTION = 0.5
+
 #: most decoding processes used by default (index and embed; decoding scales well up to about this many)
 MAX_DEFAULT_WORKERS = 8
 

@@ -19,3 +19,9 @@ def emit(summary: Mapping[str, Any], *, as_json: bool, human: Callable[[Mapping[
 
 def percent(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def render_warnings(warnings: list[Mapping[str, Any]] | None) -> list[str]:
+    """summary.json's ``warnings`` (a plan that drops most samples or empties a class) as
+    headline lines, loud enough not to be missed."""
+    return [f"WARNING: {w['message']}" for w in warnings or []]

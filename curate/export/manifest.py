@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from curate.config import DROP_WARNING_FRACTION
 from curate.data import align_rows, imbalance_ratio
 from curate.issues import issue_types
 from curate.plan.rules import drop_if_unreadable
@@ -84,6 +85,60 @@ def build_manifest(
 
 def _rate(count: int, total: int) -> float:
     return float(count) / total if total else 0.0
+
+
+def class_mass(labels: list[str | None], weights: list[float]) -> Counter[str]:
+    """Per-class sampling mass of the final labels: what a weighted sampler will see."""
+    mass: Counter[str] = Counter()
+    for lab, w in zip(labels, weights):
+        if lab is not None and w > 0:
+            mass[lab] += w
+    return mass
+
+
+def plan_warnings(
+    manifest: pa.Table,
+    readable: np.ndarray,
+    class_counts: dict[str, int],
+    *,
+    fraction: float = DROP_WARNING_FRACTION,
+) -> list[dict[str, Any]]:
+    """What a plan did that nobody should miss: it left more than ``fraction`` of the readable
+    samples out of training (weight 0), or it left a class that had samples with no weight.
+
+    ``manifest`` rows are in samples.parquet order, ``readable`` its mask; ``class_counts`` the
+    readable labelled samples per class before the plan. Each entry has a ``kind``
+    (``most_dropped`` or ``class_emptied``), its numbers, and a ``message`` to show as is.
+    """
+    m = manifest.to_pydict()
+    weights = np.array(m["weight"], dtype=float)
+    kept = int((readable & (weights > 0)).sum())
+    total = int(readable.sum())
+    warnings: list[dict[str, Any]] = []
+    if total and (total - kept) > fraction * total:
+        warnings.append(
+            {
+                "kind": "most_dropped",
+                "dropped": total - kept,
+                "readable": total,
+                "fraction": (total - kept) / total,
+                "limit": fraction,
+                "message": f"the plan leaves {total - kept:,} of {total:,} readable samples out of training "
+                f"(weight 0; more than {fraction:.0%})",
+            }
+        )
+    mass = class_mass(m["label"], m["weight"])
+    for name, count in class_counts.items():
+        if count > 0 and mass.get(name, 0) <= 0:
+            warnings.append(
+                {
+                    "kind": "class_emptied",
+                    "class_name": name,
+                    "samples": count,
+                    "message": f"class {name!r} had {count:,} samples and has none left with weight > 0",
+                }
+            )
+    return warnings
 
 
 def summarise(
@@ -159,12 +214,10 @@ def summarise(
     out["num_training_samples"] = int(sum(1 for w in m["weight"] if w > 0))
     # What a weighted sampler will see: per-class sampling mass of the final labels. The gate's
     # imbalance_ratio above is the dataset's own; this one shows what rebalancing achieved.
-    mass: Counter[str] = Counter()
-    for lab, w in zip(m["label"], m["weight"]):
-        if lab is not None and w > 0:
-            mass[lab] += w
+    mass = class_mass(m["label"], m["weight"])
     out["weighted_imbalance_ratio"] = imbalance_ratio(list(mass.values()))
     out["unreadable"] = unreadable
+    out["warnings"] = plan_warnings(manifest, readable, class_counts)
     highlights: dict[str, Any] = {}
     if present:
         ordered = sorted(class_counts.items(), key=lambda kv: -kv[1])

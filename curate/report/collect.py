@@ -258,6 +258,9 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
         "cards": cards,
         "unreadable": unreadable[:MAX_UNREADABLE_ROWS],
         "unreadable_total": unreadable_total,
+        "warnings": [
+            str(w.get("message", w)) if isinstance(w, dict) else str(w) for w in summary.get("warnings") or []
+        ],
     }
 
 

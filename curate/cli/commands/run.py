@@ -9,7 +9,7 @@ import click
 
 from curate.cli import main
 from curate.cli.options import json_option, output_option, overwrite_option, progress_option, quiet_option
-from curate.cli.output import emit
+from curate.cli.output import emit, render_warnings
 from curate.errors import UsageError
 
 
@@ -78,6 +78,7 @@ def run_command(recipe, data, workspace, embeddings, labels, model, pretrained, 
         as_json=as_json,
         human=lambda r: "\n".join(
             [f"{st['stage']}: {step_status(st)}" for st in r["stages"]]
+            + [line for st in r["stages"] for line in render_warnings(st.get("warnings"))]
             + [f"recipe {r['recipe']}: {len(r['stages'])} steps -> {r['workspace']}"]
         ),
     )

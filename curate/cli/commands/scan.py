@@ -18,7 +18,7 @@ from curate.cli.options import (
     progress_option,
     quiet_option,
 )
-from curate.cli.output import emit, percent
+from curate.cli.output import emit, percent, render_warnings
 from curate.errors import UsageError
 from curate.examples import EXAMPLES
 
@@ -66,6 +66,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
             f"{len(unreadable)} unreadable inputs (listed in summary.json), e.g. "
             f"{unreadable[0]['path']}: {unreadable[0]['reason']}"
         )
+    lines.extend(render_warnings(s.get("warnings")))
     if s.get("leaks"):
         lines.append(f"LEAKAGE: {s['leaks']} duplicate groups span more than one split")
     if s.get("steps"):
