@@ -6,7 +6,8 @@
 
 Rows with weight 0 (dropped, or actions left out at export) are skipped unless
 ``include_dropped``; labels are indices into ``class_names`` (the class list recorded at
-export), -1 for unlabelled samples.
+export), -1 for unlabelled samples. A manifest built from ``curate scan --embeddings`` lists
+no images, so it is refused at construction (:class:`curate.errors.DataError`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ class ManifestDataset(Dataset):
         if not keep:
             raise DataError(f"{manifest_path} has no sample with weight > 0")
         col = {c: table.column(c).to_pylist() for c in ("sample_id", "path", "member")}
+        if all(not col["path"][i] for i in keep):
+            # Built from `curate scan --embeddings`: the rows are array rows, not images. Serving the
+            # embeddings instead would change what ds[i] is (no image for `transform`), so refuse.
+            raise DataError(
+                f"{manifest_path} has no image paths: it was built from --embeddings, so there are no "
+                "images to load (its embeddings are in the workspace's embeddings/ folder)"
+            )
         self.sample_ids = [col["sample_id"][i] for i in keep]
         self._paths = [col["path"][i] for i in keep]
         self._members = [col["member"][i] for i in keep]
