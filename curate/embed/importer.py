@@ -59,6 +59,16 @@ def load_array(path: str | os.PathLike[str], *, column: str | None = None) -> np
     raise UsageError(f"{path}: expected a .npy or .parquet file")
 
 
+#: row indices an error message names before it says "..."
+NAMED_ROWS = 5
+
+
+def _rows(indices: np.ndarray) -> str:
+    """``3 rows (rows 4, 9, 17)``: how many rows, and the first :data:`NAMED_ROWS` of them."""
+    shown = ", ".join(str(int(i)) for i in indices[:NAMED_ROWS]) + (", ..." if indices.size > NAMED_ROWS else "")
+    return f"1 row (row {shown})" if indices.size == 1 else f"{indices.size:,} rows (rows {shown})"
+
+
 def _content_hash(*arrays: np.ndarray) -> str:
     h = hashlib.blake2b(digest_size=16)
     for a in arrays:
@@ -121,11 +131,11 @@ def import_arrays(
     emb = emb.astype(np.float32, copy=False)
     bad = np.flatnonzero(~np.isfinite(emb).all(axis=1))
     if bad.size:
-        raise DataError(f"embeddings have NaN or infinite values in {bad.size} rows (first: row {bad[0]})")
+        raise DataError(f"embeddings have NaN or infinite values in {_rows(bad)}")
     norms = np.linalg.norm(emb, axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
-        raise DataError(f"embeddings have {zero.size} all-zero rows (first: row {zero[0]})")
+        raise DataError(f"embeddings have an all-zero vector (no direction to normalise) in {_rows(zero)}")
     n = emb.shape[0]
     if labels is not None and len(labels) != n:
         raise DataError(f"labels have {len(labels)} rows but embeddings have {n}")
