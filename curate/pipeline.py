@@ -55,6 +55,11 @@ class StageCall:
     kwargs: dict[str, Any]
 
 
+def step_status(step: Mapping[str, Any]) -> str:
+    """How a step of a run ended, in words: ``up to date`` when nothing needed doing."""
+    return "up to date" if step.get("up_to_date") else "done"
+
+
 def stage_function(name: str) -> StageFunction:
     """The library function of a stage."""
     try:
@@ -154,10 +159,9 @@ def _run_locked(
 ) -> list[dict[str, Any]]:
     summaries: list[dict[str, Any]] = []
     if isinstance(source, ArrayInput):
-        progress.log(f"[{name}] importing embeddings from {source.embeddings}")
         summaries.append({**import_embedding_files(ws, source, overwrite=overwrite), "stage": "import"})
+        progress.log(f"[{name}] import of {source.embeddings}: {step_status(summaries[-1])}")
     for position, call in enumerate(plan):
-        progress.log(f"[{name}] {call.stage}")
         stage = STAGES[call.stage]
         function = stage.function()
         if stage.takes_data:
@@ -167,6 +171,8 @@ def _run_locked(
         else:
             summary = function(ws, **call.kwargs, overwrite=overwrite)
         summaries.append({**summary, "stage": call.stage})
+        # after the stage, not before: a stage that found its outputs current did not run
+        progress.log(f"[{name}] {call.stage}: {step_status(summary)}")
         if call.stage == "index" and position + 1 < len(plan) and summary.get("num_readable", 0) == 0:
             raise DataError(f"none of the {summary.get('num_samples', 0)} inputs in {source} is a readable image")
     return summaries

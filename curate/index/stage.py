@@ -4,7 +4,8 @@ Readers (one module each) turn DATA into :class:`~curate.index.candidates.Candid
 :mod:`curate.index.validate` reads and decodes them in parallel; this module picks the reader,
 assembles the table (sorted by ``sample_id``) and writes it with a fingerprint over the options
 and the content, so re-indexing unchanged data is a no-op and changed data is not silently mixed
-into a workspace built from the old.
+into a workspace built from the old. A re-run whose listed files all keep their size, mtime and
+ctime (:func:`_listing_digest`, kept in the table's metadata) is not even decoded.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from curate import progress
-from curate.errors import DataError, UsageError
+from curate.errors import DamagedArtifactError, DataError, UsageError
 from curate.index.candidates import Candidate, check_unique, is_image_name, sorted_class_names
 from curate.index.folder import list_folder
 from curate.index.manifest import MANIFEST_SUFFIXES, list_manifest
@@ -108,6 +109,45 @@ def _tasks(candidates: list[Candidate], payloads: Iterator[bytes | None] | None)
         yield Task(c.path, c.member, c.source, data, c.error or (None if data else "no image bytes in this row"))
 
 
+def _listing_digest(candidates: list[Candidate]) -> str:
+    """A digest of what the readers listed and of each file's size, mtime and ctime (a file's, or
+    its container's): equal only when no listed file was written, touched or replaced since.
+    It lets a re-run skip decoding; the content digest, not this, is what the fingerprint holds."""
+    stats: dict[str, list[int] | None] = {}
+    h = hashlib.blake2b(digest_size=16)
+    for c in candidates:
+        if c.path not in stats:
+            try:
+                st = Path(c.path).stat()
+            except OSError:
+                stats[c.path] = None
+            else:
+                stats[c.path] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+        fields = [c.sample_id, c.path, c.member, c.source, c.label, c.split, c.error, stats[c.path]]
+        h.update(json.dumps(fields).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _indexed_unchanged(ws: Workspace, settings: dict[str, Any], listing: str) -> pa.Table | None:
+    """samples.parquet when it was built with these ``settings`` from this very ``listing``
+    (:func:`_listing_digest`) and is up to date: nothing to decode. None otherwise."""
+    if not ws.exists("samples"):
+        return None
+    try:
+        record = ws.record("samples")
+        if record.get("extra", {}).get("listing") != listing:
+            return None
+        params = {**settings, "content": record.get("params", {}).get("content")}
+        if record.get("params") != params:
+            return None
+        # overwrite=True: a fingerprint that does not match is "not up to date", never an error here
+        _, _, up_to_date = ws.plan("samples", "index", params, STAGES["index"].inputs, overwrite=True)
+        return ws.read_table("samples") if up_to_date else None
+    except DamagedArtifactError:
+        return None  # the decoding path rebuilds it
+
+
 def _content_digest(rows: list[tuple]) -> str:
     h = hashlib.blake2b(digest_size=16)
     for row in rows:
@@ -174,6 +214,13 @@ def run_index(
     if not candidates:
         raise DataError(f"no images found in {data}")
     check_unique(candidates, data)
+    settings = {"format": fmt, "data": str(data.resolve()), **{k: options[k] for k in _FORMAT_OPTIONS[fmt]}}
+    listing = _listing_digest(candidates)
+    indexed = _indexed_unchanged(ws, settings, listing)
+    if indexed is not None:
+        progress.log(f"index: up to date ({len(candidates)} {fmt} samples unchanged since indexed; not decoded)")
+        rows = list(zip(*(indexed.column(name).to_pylist() for name in SAMPLES.names)))
+        return _summary(fmt, rows, ws.record("samples").get("extra", {}).get("class_names", []), True, ws)
     progress.log(f"decoding {len(candidates)} {fmt} samples from {data}")
     inspections = inspect_all(_tasks(candidates, payloads), total=len(candidates), workers=workers)
     order = sorted(range(len(candidates)), key=lambda i: candidates[i].sample_id)
@@ -184,18 +231,19 @@ def run_index(
     )
     class_names = sorted_class_names(c.label for c in candidates)
 
-    params = {
-        "format": fmt,
-        "data": str(data.resolve()),
-        **{k: options[k] for k in _FORMAT_OPTIONS[fmt]},
-        "content": _content_digest(rows),
-    }
+    params = {**settings, "content": _content_digest(rows)}
     with ws.lock(create=True):  # the data is read and checked first: a bad DATA leaves no workspace
         fp, _, up_to_date = ws.plan("samples", "index", params, STAGES["index"].inputs, overwrite=overwrite)
-        if not up_to_date:
-            write_parquet_atomic(
-                ws.path("samples"), table, fingerprint=fp, inputs={}, params=params, extra={"class_names": class_names}
-            )
+        # written even when up to date (same fingerprint): it records the new listing, so the next
+        # run of unchanged files skips decoding
+        write_parquet_atomic(
+            ws.path("samples"),
+            table,
+            fingerprint=fp,
+            inputs={},
+            params=params,
+            extra={"class_names": class_names, "listing": listing},
+        )
     return _summary(fmt, rows, class_names, up_to_date, ws)
 
 

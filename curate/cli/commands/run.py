@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import click
 
 from curate.cli import main
 from curate.cli.options import json_option, output_option, overwrite_option, progress_option, quiet_option
 from curate.cli.output import emit, render_warnings
 from curate.errors import UsageError
-
-
-def step_status(step: Mapping[str, Any]) -> str:
-    """How a step of a run ended, in words: ``up to date`` when nothing needed doing."""
-    return "up to date" if step.get("up_to_date") else "done"
+from curate.pipeline import step_status
 
 
 @main.command("run")
