@@ -79,6 +79,18 @@ def audit_plan(
     return source, plan_stages(stages_for(source, STAGE_ORDER), params=stage_params, common=common)
 
 
+def scan_changes(index: Mapping[str, Any], embed: Mapping[str, Any]) -> dict[str, int]:
+    """What a scan found changed in DATA since the workspace's last index, from its index and
+    embed steps' summaries: ``added``, ``removed``, ``changed``, ``reused`` (rows kept without
+    decoding) and ``embedded`` / ``embeddings_reused`` (images encoded by this run / whose vector
+    was taken over by content hash; both 0 when the embeddings were up to date)."""
+    return {
+        **{key: int(index.get(key, 0)) for key in ("added", "removed", "changed", "reused")},
+        "embedded": int(embed.get("images_embedded_now", 0)),
+        "embeddings_reused": int(embed.get("images_reused", 0)),
+    }
+
+
 def run_scan(
     data: str | Path | None,
     ws: Workspace,
@@ -103,7 +115,8 @@ def run_scan(
     import of those arrays. ``stage_params`` sets any stage's keyword parameters by stage name;
     the common options reach every stage that takes them (:func:`audit_plan`).
     Returns the contents of summary.json, plus ``steps``: each step's ``stage`` and
-    ``up_to_date``. Finding problems in the data is not an error (that is ``curate check``'s
+    ``up_to_date``, and (on images) ``changes``: what this run found changed in DATA
+    (:func:`scan_changes`). Finding problems in the data is not an error (that is ``curate check``'s
     job); data that cannot be used at all raises :class:`DataError`.
 
     ``example`` (a name from :data:`curate.examples.EXAMPLES`, instead of ``data``) scans that
@@ -135,6 +148,9 @@ def run_scan(
     steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan")
     summary = ws.read_json("summary")
     summary["steps"] = [{"stage": step["stage"], "up_to_date": bool(step.get("up_to_date"))} for step in steps]
+    by_stage = {step["stage"]: step for step in steps}
+    if "index" in by_stage:
+        summary["changes"] = scan_changes(by_stage["index"], by_stage.get("embed", {}))
     if truth is not None:
         from curate.examples import score_example
 

@@ -11,7 +11,11 @@ import pyarrow as pa
 
 SAMPLE_ID = pa.field("sample_id", pa.string(), nullable=False)
 
+#: size, mtime and ctime (ns) of a file: equal only when it was not written, touched or replaced
+FILE_STAT = pa.struct([("size", pa.int64()), ("mtime_ns", pa.int64()), ("ctime_ns", pa.int64())])
+
 #: samples.parquet — one row per input sample, readable or not.
+
 SAMPLES = pa.schema(
     [
         SAMPLE_ID,
@@ -26,6 +30,9 @@ SAMPLES = pa.schema(
         pa.field("hash", pa.string()),  # blake2b-128 hex of the encoded bytes (exact duplicates)
         pa.field("readable", pa.bool_(), nullable=False),
         pa.field("error", pa.string()),  # why it is unreadable; null when readable
+        # the file at `path` (image or container) when indexed; a re-index reuses the row of a
+        # file whose stat is unchanged without decoding it. Null for array inputs.
+        pa.field("file_stat", FILE_STAT),
     ]
 )
 

@@ -9,7 +9,8 @@ own place:
 * ``shards``:  a folder of Parquet shards (``embeddings/``, laid out by :mod:`curate.embed.store`)
   with the record in ``_meta.json``, written first, and ``_SUCCESS`` written last: the folder
   exists, as an artifact, only once complete;
-* ``html``:    a ``<meta name="curate-fingerprint">`` tag in the page's head (fingerprint only);
+* ``html``:    ``<meta name="curate-fingerprint">`` and ``<meta name="curate-params">`` (a digest of
+  its parameters, :func:`params_digest`) tags in the page's head;
 * ``json``:    no record inside; its fingerprint is a digest of its content.
 
 :func:`artifact_exists` and :func:`read_record` answer for any kind, so the workspace never asks
@@ -59,6 +60,7 @@ SHARDS_COMPLETE = "_SUCCESS"
 
 #: where an HTML artifact carries its fingerprint; searched for in :data:`HTML_HEAD_BYTES` only
 HTML_FINGERPRINT_TAG = re.compile(rb'<meta name="curate-fingerprint" content="([0-9a-f]+)">')
+HTML_PARAMS_TAG = re.compile(rb'<meta name="curate-params" content="([0-9a-f]+)">')
 HTML_HEAD_BYTES = 4096
 
 
@@ -73,6 +75,12 @@ def fingerprint(stage: str, params: Mapping[str, Any], inputs: Mapping[str, str]
         default=str,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def params_digest(params: Mapping[str, Any]) -> str:
+    """A digest of parameters alone, for a kind that records a digest rather than the parameters
+    (``html``): equal digests mean the same parameters."""
+    return hashlib.sha256(json.dumps(dict(params), sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def content_digest(path: Path) -> str:
@@ -268,11 +276,13 @@ def shards_complete(folder: Path) -> bool:
     return (folder / SHARDS_COMPLETE).exists()
 
 
-def html_fingerprint(path: Path) -> str | None:
-    """The fingerprint an HTML artifact carries in its head, or None when it has none."""
+def html_record(path: Path) -> dict[str, str]:
+    """The ``fingerprint`` and ``params_digest`` an HTML artifact carries in its head (each
+    absent when it has none)."""
     with open(path, "rb") as f:
-        match = HTML_FINGERPRINT_TAG.search(f.read(HTML_HEAD_BYTES))
-    return match.group(1).decode() if match else None
+        head = f.read(HTML_HEAD_BYTES)
+    tags = {"fingerprint": HTML_FINGERPRINT_TAG, "params_digest": HTML_PARAMS_TAG}
+    return {name: match.group(1).decode() for name, tag in tags.items() if (match := tag.search(head))}
 
 
 def artifact_exists(path: Path, kind: StorageKind) -> bool:
@@ -296,6 +306,5 @@ def read_record(path: Path, kind: StorageKind) -> dict[str, Any]:
     if kind == "parquet":
         return read_meta(path)
     if kind == "html":
-        found = html_fingerprint(path)
-        return {} if found is None else {"fingerprint": found}
+        return html_record(path)
     return {"fingerprint": content_digest(path)}

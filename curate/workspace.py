@@ -5,9 +5,12 @@ artifacts it was built from, and the parameters themselves (where and how depend
 kind: :mod:`curate.storage`). A stage computes the fingerprint it *would* produce before doing
 any work:
 
-* no artifact yet            -> run;
-* same fingerprint           -> up to date, skip (the cache is valid);
-* different fingerprint      -> refuse with :class:`StaleWorkspaceError` unless ``overwrite``.
+* no artifact yet                           -> run;
+* same fingerprint                          -> up to date, skip (the cache is valid);
+* other fingerprint, same parameters        -> run: only its inputs changed (the data grew, an
+  earlier stage was rebuilt), and recomputing is what the user wants;
+* other parameters                          -> refuse with :class:`StaleWorkspaceError` unless
+  ``overwrite`` (another model, another option: replacing work needs to be asked for).
 
 Reading an artifact checks that each input it was built from still has the fingerprint it
 had then, so a workspace where ``embeddings/`` was rebuilt but ``neighbors.parquet`` was not is
@@ -82,6 +85,9 @@ ARTIFACTS: dict[str, str] = {name: artifact.filename for name, artifact in ARTIF
 
 #: artifact name -> the CLI command that rebuilds it, for error messages.
 PRODUCER: dict[str, str] = {name: stage.command for name, stage in PRODUCING_STAGE.items()}
+
+#: the key under which :meth:`Workspace.plan` folds a stage's ``data`` digest into its fingerprint
+DATA_INPUT = "DATA"
 
 #: the workspace lock, inside the workspace folder
 LOCK_FILE = ".curate.lock"
@@ -219,7 +225,7 @@ class Workspace:
             if current is not None and current != fp:
                 raise StaleWorkspaceError(
                     f"{ARTIFACTS[artifact]} in {self.root} was built from an older {ARTIFACTS[name]}; "
-                    f"re-run `{PRODUCER[artifact]}` with --overwrite"
+                    f"re-run `{PRODUCER[artifact]}` (or `curate scan`)"
                 )
 
     def read_table(self, artifact: str, columns: Sequence[str] | None = None) -> pa.Table:
@@ -235,13 +241,19 @@ class Workspace:
         params: Mapping[str, Any],
         inputs: Sequence[str],
         *,
+        data: str | None = None,
         overwrite: bool = False,
     ) -> tuple[str, dict[str, str], bool]:
         """Decide whether a stage must run.
 
-        Returns ``(fingerprint, input_fingerprints, up_to_date)``. Raises
-        :class:`StaleWorkspaceError` when the artifact exists with another fingerprint and
-        ``overwrite`` is false.
+        ``data`` is a digest of what the stage reads from outside the workspace (index: the
+        content of DATA): the fingerprint covers it like an input's, so changed data means
+        "recompute", not "other parameters".
+
+        Returns ``(fingerprint, input_fingerprints, up_to_date)``. An artifact that exists with
+        another fingerprint is rebuilt (``up_to_date`` false) when it was made with these same
+        ``params`` (only its inputs or data changed); made with other ``params``, it raises
+        :class:`StaleWorkspaceError` unless ``overwrite``.
         """
         input_fps: dict[str, str] = {}
         for name in inputs:
@@ -249,22 +261,30 @@ class Workspace:
             fp = self.fingerprint_of(name)
             assert fp is not None  # check_fresh -> require guarantees existence
             input_fps[name] = fp
-        fp = fingerprint(stage, params, input_fps)
+        fp = fingerprint(stage, params, input_fps if data is None else {**input_fps, DATA_INPUT: data})
         try:
-            existing = self.fingerprint_of(artifact)
+            record = self.record(artifact)
         except DamagedArtifactError as exc:
             progress.log(f"{exc.path} is damaged ({exc.reason}); rebuilding it")
-            existing = None
+            record = {}
+        existing = record.get("fingerprint")
         if existing is None:
             return fp, input_fps, False
         if existing == fp:
             return fp, input_fps, True
-        if overwrite:
+        if overwrite or same_params(record.get("params"), params):
             return fp, input_fps, False
         raise StaleWorkspaceError(
-            f"{ARTIFACTS[artifact]} in {self.root} was made from other inputs or parameters; "
-            "pass --overwrite to replace it"
+            f"{ARTIFACTS[artifact]} in {self.root} was made with other parameters; pass --overwrite to replace it"
         )
+
+
+def same_params(recorded: Mapping[str, Any] | None, params: Mapping[str, Any]) -> bool:
+    """Whether the parameters an artifact recorded (JSON-decoded, so tuples read back as lists)
+    are ``params``. An artifact that records none (``json``, ``html``) never matches."""
+    if recorded is None:
+        return False
+    return recorded == json.loads(json.dumps(dict(params), sort_keys=True, default=str))
 
 
 def _describe_holder(fd: int) -> str:

@@ -38,6 +38,7 @@ def image_workspace(tmp_path):
             "hash": [None] * n,
             "readable": readable,
             "error": errors,
+            "file_stat": [None] * n,
         },
         schema=SAMPLES,
     )

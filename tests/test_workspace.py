@@ -47,6 +47,20 @@ def test_plan_skip_refuse_overwrite(tmp_path):
     assert ws.plan("samples", "index", {"k": 2}, [], overwrite=True)[2] is False
 
 
+def test_changed_inputs_or_data_recompute_without_overwrite(tmp_path):
+    """Only other parameters need --overwrite: new input fingerprints or a new data digest
+    (the data grew) mean recompute."""
+    ws = Workspace(tmp_path)
+    _write(ws, "samples", "index", {"k": 1}, [])
+    _write(ws, "neighbors", "neighbors", {"k": 5}, ["samples"])
+    fp, _, _ = ws.plan("samples", "index", {"k": 1}, [], data="grown")
+    assert fp != ws.fingerprint_of("samples")
+    write_parquet_atomic(ws.path("samples"), pa.table({"sample_id": ["a"]}), fingerprint=fp, params={"k": 1})
+    assert ws.plan("neighbors", "neighbors", {"k": 5}, ["samples"])[2] is False
+    with pytest.raises(StaleWorkspaceError, match="other parameters; pass --overwrite"):
+        ws.plan("neighbors", "neighbors", {"k": 6}, ["samples"])
+
+
 def test_downstream_artifact_detects_rebuilt_input(tmp_path):
     ws = Workspace(tmp_path)
     _write(ws, "samples", "index", {"k": 1}, [])

@@ -72,7 +72,8 @@ def overwrite_option(f: Callable) -> Callable:
     return click.option(
         "--overwrite",
         is_flag=True,
-        help="Replace artifacts that were built from other inputs or parameters instead of refusing.",
+        help="Replace artifacts that were made with other parameters (another model, another option) "
+        "instead of refusing. Not needed when only the data or an earlier stage changed: that is recomputed.",
     )(f)
 
 

@@ -30,6 +30,7 @@ class SampleRows:
     paths: pa.Array
     members: pa.Array
     sources: pa.Array
+    hashes: pa.Array  # content hash of the encoded bytes (null when unknown): what a vector is reused by
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -41,7 +42,9 @@ class SampleRows:
 def readable_rows(samples: pa.Table) -> SampleRows:
     """The readable rows of a samples table (``readable`` true), in file order."""
     kept = samples.filter(pc.equal(samples.column("readable"), True))
-    return SampleRows(*(kept.column(name).combine_chunks() for name in ("sample_id", "path", "member", "source")))
+    return SampleRows(
+        *(kept.column(name).combine_chunks() for name in ("sample_id", "path", "member", "source", "hash"))
+    )
 
 
 class ImageDataset(Dataset):
@@ -107,9 +110,9 @@ def collate(items: Sequence[tuple[int, Any, str | None, float]]) -> Batch:
     return Batch(indices, images, failed, sum(s for *_, s in items))
 
 
-def shard_batches(ranges: Sequence[tuple[int, int]], batch_size: int) -> list[list[int]]:
-    """Row indices per batch: each ``[start, stop)`` range (a shard) cut into ``batch_size`` chunks."""
-    return [list(range(b, min(b + batch_size, stop))) for start, stop in ranges for b in range(start, stop, batch_size)]
+def shard_batches(shards: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
+    """Row indices per batch: each shard's rows to encode, in order, cut into ``batch_size`` chunks."""
+    return [list(rows[b : b + batch_size]) for rows in shards for b in range(0, len(rows), batch_size)]
 
 
 def make_loader(dataset: ImageDataset, batches: list[list[int]], *, workers: int, pin_memory: bool):

@@ -33,6 +33,11 @@ DECODE = "curate.index.images.decode_rgb/jpeg-draft-to-input-size"
 MAX_LISTED_FAILURES = 1000
 
 
+#: the parameters an image's vector depends on: a vector embedded under the same values of these
+#: is reused for the same content (:func:`curate.embed.store.reusable_vectors`)
+VECTOR_PARAMS = ("model", "decode", "normalize", "dtype")
+
+
 def embed_params(identity: dict[str, Any], *, shard_size: int) -> dict[str, Any]:
     """What the embeddings depend on (device, batch size and workers change speed, not meaning)."""
     from curate.embed.text import default_templates, template_texts
@@ -68,12 +73,16 @@ def run_embed(
     Writes (N, D) float16 L2-normalised image embeddings in shards of ``shard_size`` rows, and
     class-name text embeddings (K, D) when the model has a text tower and the data has labels.
     Same fingerprint and complete -> nothing to do; same fingerprint, incomplete -> resumes,
-    skipping finished shards; other fingerprint -> :class:`StaleWorkspaceError` unless
-    ``overwrite``. Samples that fail to decode are left out and reported, not fatal.
+    skipping finished shards; other samples (the data grew or changed), same parameters -> a new
+    folder, reusing the vector of every sample whose content hash the old one embedded with the
+    same model and preprocessing (:data:`VECTOR_PARAMS`) and encoding only the rest; other
+    parameters -> :class:`StaleWorkspaceError` unless ``overwrite``. Samples that fail to decode
+    are left out and reported, not fatal.
 
     ``batch_size`` defaults to 256 on cuda and 64 elsewhere; ``workers`` (decoding processes) to
-    the CPU count, at most 8. Returns a JSON-serialisable summary with images/s and the seconds
-    spent in each step.
+    the CPU count, at most 8. Returns a JSON-serialisable summary with images/s, the seconds
+    spent in each step, and ``images_reused`` / ``images_embedded_now`` (vectors taken over /
+    rows encoded by this run).
     """
     from curate.data import class_names_of
     from curate.embed.model import resolve_source
@@ -111,7 +120,9 @@ def run_embed(
     from curate.embed.reader import readable_rows
 
     samples_path = ws.path("samples")
-    rows = readable_rows(ws.read_table("samples", columns=["sample_id", "path", "member", "source", "readable"]))
+    rows = readable_rows(
+        ws.read_table("samples", columns=["sample_id", "path", "member", "source", "hash", "readable"])
+    )
     if len(rows) == 0:
         raise DataError(f"{samples_path} has no readable samples; nothing to embed")
     class_names = class_names_of(samples_path)
@@ -150,6 +161,7 @@ def _embed(
 ) -> dict[str, Any]:
     """Load the model, then read -> encode -> write every shard not yet finished."""
     import numpy as np
+    import pyarrow as pa
 
     from curate.embed.encoder import ImageEncoder
     from curate.embed.model import load_source
@@ -167,37 +179,72 @@ def _embed(
 
     folder = ws.path("embeddings")
     n = len(rows)
-    store.start_run(folder, fingerprint=fp, inputs=inputs, params=params, dim=dim, shard_size=shard_size, num_rows=n)
+    hashes = rows.hashes.to_pylist()
+    carried = store.reusable_vectors(folder, {k: params[k] for k in VECTOR_PARAMS}, hashes)
+    store.start_run(
+        folder,
+        fingerprint=fp,
+        inputs=inputs,
+        params=params,
+        dim=dim,
+        shard_size=shard_size,
+        num_rows=n,
+        hashes=pa.table({"sample_id": rows.sample_ids, "hash": rows.hashes}),
+        carried=carried,
+    )
+    reused_at: dict[str, int] = {}
+    vectors = np.zeros((0, dim), np.float16)
+    if carried is not None:
+        reused_at = {key: i for i, key in enumerate(carried.column("hash").to_pylist())}
+        vectors = store.fixed_list_to_numpy(carried.column("embedding"), np.dtype(np.float16))
     num_shards = max(1, -(-n // shard_size))
     pending = [i for i in range(num_shards) if not store.shard_done(folder, i)]
     if len(pending) < num_shards:
         progress.log(f"resuming: {num_shards - len(pending)} of {num_shards} shards already done")
-    ranges = [(i * shard_size, min((i + 1) * shard_size, n)) for i in pending]
-    todo = sum(stop - start for start, stop in ranges)
+    # per pending shard: the rows whose vector is taken over, and the rows to encode
+    work = []
+    for i in pending:
+        shard_rows = range(i * shard_size, min((i + 1) * shard_size, n))
+        work.append(
+            (
+                [r for r in shard_rows if hashes[r] in reused_at],
+                [r for r in shard_rows if hashes[r] not in reused_at],
+            )
+        )
+    reused = sum(len(taken) for taken, _ in work)
+    todo = sum(len(encode) for _, encode in work)
+    if reused:
+        progress.log(f"embed: {reused} images already embedded (same content and model), {todo} to encode")
 
     dataset = ImageDataset(rows, loaded.preprocess, image_size=loaded.image_size)
     loader = make_loader(
-        dataset, shard_batches(ranges, batch_size), workers=workers, pin_memory=loaded.device == "cuda"
+        dataset,
+        shard_batches([encode for _, encode in work], batch_size),
+        workers=workers,
+        pin_memory=loaded.device == "cuda",
     )
     writer = ShardWriter(folder, rows, shard_size=shard_size, dim=dim)
     seconds = {"load_model": load_s, "read": 0.0, "decode_cpu": 0.0, "encode": 0.0, "write": 0.0}
     loop_start = time.perf_counter()
     with progress.bar(total=todo, desc="embed", unit="img") as pbar:
         batches = iter(loader)
-        while True:
-            t0 = time.perf_counter()
-            batch = next(batches, None)
-            t1 = time.perf_counter()
-            seconds["read"] += t1 - t0
-            if batch is None:
-                break
-            seconds["decode_cpu"] += batch.decode_seconds
-            emb = encoder(batch.images) if batch.images is not None else np.zeros((0, dim), np.float16)
-            t2 = time.perf_counter()
-            seconds["encode"] += t2 - t1
-            writer.add(batch.indices.tolist(), emb, batch.failed)
-            seconds["write"] += time.perf_counter() - t2
-            pbar.update(len(batch.indices) + len(batch.failed))
+        for taken, encode in work:
+            if taken:
+                writer.add(taken, vectors[[reused_at[hashes[r]] for r in taken]], [])
+            left = len(encode)
+            while left:
+                t0 = time.perf_counter()
+                batch = next(batches)
+                t1 = time.perf_counter()
+                seconds["read"] += t1 - t0
+                seconds["decode_cpu"] += batch.decode_seconds
+                emb = encoder(batch.images) if batch.images is not None else np.zeros((0, dim), np.float16)
+                t2 = time.perf_counter()
+                seconds["encode"] += t2 - t1
+                writer.add(batch.indices.tolist(), emb, batch.failed)
+                seconds["write"] += time.perf_counter() - t2
+                left -= len(batch.indices) + len(batch.failed)
+                pbar.update(len(batch.indices) + len(batch.failed))
     loop_s = time.perf_counter() - loop_start
 
     t0 = time.perf_counter()
@@ -222,6 +269,7 @@ def _embed(
         num_shards=num_shards,
         shards_resumed=num_shards - len(pending),
         text_embeddings=num_text,
+        images_reused=reused,
         images_embedded_now=todo,
         images_per_s=round(todo / loop_s, 2) if loop_s > 0 else None,
         seconds={k: round(v, 3) for k, v in seconds.items()},

@@ -8,18 +8,26 @@
     embeddings/part-00000.done       written after its shard, so a restart skips finished shards;
                                      JSON {sample_id: reason} of samples that failed to decode there
     embeddings/text.parquet          class_name, embedding (float32) — optional, zero-shot scoring
+    embeddings/hashes.parquet        sample_id, hash (content hash) of every row, in row order
+    embeddings/carried.parquet       hash, embedding: vectors a run took over from the previous
+                                     one, kept until every shard is written
     embeddings/_SUCCESS              written last; the folder is complete only when it exists
 
 Shard ``i`` always holds rows ``[i * shard_size, (i + 1) * shard_size)`` of the readable
 samples in ``samples.parquet`` order (less those that failed to decode at embed time, which
 its marker lists), so a resumed run ends with exactly the files an uninterrupted run writes.
+
+Embeddings are keyed by content: a run with another fingerprint but the same model and
+preprocessing (:func:`reusable_vectors`) takes over the vector of every row whose content hash
+the folder already embedded, into ``carried.parquet`` before the old shards are removed, so
+an interrupted run still has them when it resumes.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,8 @@ from curate.storage import shards_complete as is_complete
 # folder's record without importing this module); the embed package calls them by these names.
 
 TEXT = "text.parquet"
+HASHES = "hashes.parquet"
+CARRIED = "carried.parquet"
 
 
 def shard_path(folder: Path, index: int) -> Path:
@@ -58,35 +68,99 @@ def start_run(
     dim: int,
     shard_size: int,
     num_rows: int,
+    hashes: pa.Table | None = None,
+    carried: pa.Table | None = None,
 ) -> None:
     """Begin (or continue) a run. A folder from a run with another fingerprint, or whose record
-    is damaged, is cleared."""
+    is damaged, is cleared, keeping only ``carried`` (hash, embedding: vectors this run takes
+    over, :func:`reusable_vectors`), written first. ``hashes`` (sample_id, hash of each row, in
+    row order) is what the next run reuses this one's vectors by."""
     try:
         meta = read_run_meta(folder)
     except DamagedArtifactError:
         meta = {"fingerprint": None}
-    if meta is not None and meta["fingerprint"] != fingerprint:
-        shutil.rmtree(folder)
+    if meta is not None and meta["fingerprint"] == fingerprint:
+        return
+    keep = carried is not None and carried.num_rows > 0
+    if folder.exists():
+        if keep:
+            assert carried is not None
+            write_parquet_atomic(folder / CARRIED, carried)
+        _clear(folder, keep=CARRIED if keep else None)
     folder.mkdir(parents=True, exist_ok=True)
-    if meta is None or meta["fingerprint"] != fingerprint:
-        num_shards = max(1, -(-num_rows // shard_size))
-        write_text_atomic(
-            folder / META,
-            json.dumps(
-                {
-                    "fingerprint": fingerprint,
-                    "inputs": dict(inputs),
-                    "params": dict(params),
-                    "dim": dim,
-                    "shard_size": shard_size,
-                    "num_rows": num_rows,
-                    "num_shards": num_shards,
-                },
-                indent=2,
-                sort_keys=True,
-                default=str,
-            ),
-        )
+    if hashes is not None:
+        write_parquet_atomic(folder / HASHES, hashes.select(["sample_id", "hash"]))
+    num_shards = max(1, -(-num_rows // shard_size))
+    write_text_atomic(
+        folder / META,
+        json.dumps(
+            {
+                "fingerprint": fingerprint,
+                "inputs": dict(inputs),
+                "params": dict(params),
+                "dim": dim,
+                "shard_size": shard_size,
+                "num_rows": num_rows,
+                "num_shards": num_shards,
+            },
+            indent=2,
+            sort_keys=True,
+            default=str,
+        ),
+    )
+
+
+def _clear(folder: Path, *, keep: str | None) -> None:
+    """Empty ``folder`` but for the entry named ``keep``; the completion marker goes first, so
+    an interrupted clear leaves an incomplete folder, never a "complete" one missing shards."""
+    (folder / SUCCESS).unlink(missing_ok=True)
+    for entry in folder.iterdir():
+        if entry.name == keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def reusable_vectors(folder: Path, vector_params: Mapping[str, Any], hashes: Iterable[str | None]) -> pa.Table | None:
+    """The vectors ``folder`` holds for content ``hashes`` — from its finished shards and what it
+    carried over — as a table (hash, embedding), one row per hash found; None when it holds none
+    or was made with other ``vector_params`` (model, preprocessing: a subset of its params)."""
+    try:
+        meta = read_run_meta(folder)
+    except DamagedArtifactError:
+        return None
+    wanted = {h for h in hashes if h is not None}
+    expected = json.loads(json.dumps(dict(vector_params), sort_keys=True, default=str))
+    if meta is None or not wanted or {k: meta["params"].get(k) for k in expected} != expected:
+        return None
+    tables = []
+    try:
+        if (folder / CARRIED).exists():
+            tables.append(read_parquet(folder / CARRIED))
+        if (folder / HASHES).exists():
+            listed = read_parquet(folder / HASHES)
+            hash_of = dict(zip(listed.column("sample_id").to_pylist(), listed.column("hash").to_pylist()))
+            for i in range(meta["num_shards"]):
+                if shard_done(folder, i):
+                    shard = read_parquet(shard_path(folder, i))
+                    keys = pa.array([hash_of.get(sid) for sid in shard.column("sample_id").to_pylist()], pa.string())
+                    tables.append(pa.table({"hash": keys, "embedding": shard.column("embedding")}))
+    except DamagedArtifactError:
+        return None  # embed everything again rather than trust a damaged folder
+    seen: set[str] = set()
+    found = []
+    for table in tables:
+        rows = []
+        for row, key in enumerate(table.column("hash").to_pylist()):
+            if key in wanted and key not in seen:
+                seen.add(key)
+                rows.append(row)
+        found.append(table.take(pa.array(rows, pa.int64())))
+    if not seen:
+        return None
+    return pa.concat_tables(found).combine_chunks()
 
 
 def shard_done(folder: Path, index: int) -> bool:
@@ -145,10 +219,12 @@ def finish_run(folder: Path) -> None:
     missing = [i for i in range(meta["num_shards"]) if not shard_done(folder, i)]
     if missing:
         raise DataError(f"{folder}: shards {missing[:5]} are not finished")
+    (folder / CARRIED).unlink(missing_ok=True)  # every vector is in a shard now
     write_text_atomic(folder / SUCCESS, meta["fingerprint"] + "\n")
 
 
-def _fixed_list_to_numpy(column: pa.ChunkedArray, dtype: np.dtype) -> np.ndarray:
+def fixed_list_to_numpy(column: pa.ChunkedArray, dtype: np.dtype) -> np.ndarray:
+    """A fixed-size list column of vectors -> an (N, D) array of ``dtype``."""
     arr = column.combine_chunks()
     dim = arr.type.list_size
     return arr.flatten().to_numpy(zero_copy_only=False).astype(dtype, copy=False).reshape(-1, dim)
@@ -171,7 +247,7 @@ def read_embeddings(folder: Path, *, dtype: np.dtype = np.float32) -> tuple[list
     ids: list[str] = []
     for path in paths:
         table = read_parquet(path)
-        emb[len(ids) : len(ids) + table.num_rows] = _fixed_list_to_numpy(table.column("embedding"), np.dtype(dtype))
+        emb[len(ids) : len(ids) + table.num_rows] = fixed_list_to_numpy(table.column("embedding"), np.dtype(dtype))
         ids.extend(table.column("sample_id").to_pylist())
     return ids, emb
 
@@ -182,4 +258,4 @@ def read_text_embeddings(folder: Path) -> tuple[list[str], np.ndarray] | None:
     if not path.exists():
         return None
     table = read_parquet(path)
-    return table.column("class_name").to_pylist(), _fixed_list_to_numpy(table.column("embedding"), np.dtype(np.float32))
+    return table.column("class_name").to_pylist(), fixed_list_to_numpy(table.column("embedding"), np.dtype(np.float32))

@@ -13,8 +13,9 @@ from curate.embed.reader import SampleRows
 class ShardWriter:
     """Buffers one shard at a time; shard ``i`` covers rows ``[i * shard_size, (i + 1) * shard_size)``.
 
-    Batches must arrive in row order and never straddle a shard (see
-    :func:`curate.embed.reader.shard_batches`). A shard is written, marker last, as soon as
+    Batches must arrive shard by shard and never straddle a shard (see
+    :func:`curate.embed.reader.shard_batches`); within a shard they may come in any order (reused
+    vectors, then the encoded rest): a shard is written in row order, marker last, as soon as
     every one of its rows has been either embedded or recorded as failed.
     """
 
@@ -30,7 +31,7 @@ class ShardWriter:
     def _reset(self, shard: int | None) -> None:
         self._shard = shard
         self._seen = 0
-        self._ids: list[str] = []
+        self._rows: list[int] = []
         self._parts: list[np.ndarray] = []
         self._failed: dict[str, str] = {}
 
@@ -45,7 +46,7 @@ class ShardWriter:
             self._reset(shard)
         elif shard != self._shard:
             raise RuntimeError(f"batch of shard {shard} arrived before shard {self._shard} was complete")
-        self._ids.extend(self.rows.sample_id(i) for i in indices)
+        self._rows.extend(indices)
         if len(indices):
             self._parts.append(embeddings)
         for row, reason in failed:
@@ -57,7 +58,9 @@ class ShardWriter:
     def _flush(self) -> None:
         assert self._shard is not None
         emb = np.concatenate(self._parts) if self._parts else np.zeros((0, self.dim), dtype=np.float16)
-        store.write_shard(self.folder, self._shard, self._ids, emb, failures=self._failed)
+        order = np.argsort(self._rows, kind="stable")
+        ids = [self.rows.sample_id(self._rows[i]) for i in order]
+        store.write_shard(self.folder, self._shard, ids, emb[order], failures=self._failed)
         self.failures.update(self._failed)
         self.shards_written += 1
         self._reset(None)

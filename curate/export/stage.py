@@ -85,6 +85,9 @@ def run_export(
         stages=_stage_record(ws),
         similarity_scale=scale,
     )
+    changes = ws.record("samples").get("extra", {}).get("changes")
+    if changes is not None:  # what the index that made these samples found changed in DATA
+        summary["changes"] = changes
     summary["manifest"] = str(ws.path("manifest"))
     write_text_atomic(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
     summary["up_to_date"] = summary["skipped"] = False

@@ -3,9 +3,12 @@
 Readers (one module each) turn DATA into :class:`~curate.index.candidates.Candidate` rows;
 :mod:`curate.index.validate` reads and decodes them in parallel; this module picks the reader,
 assembles the table (sorted by ``sample_id``) and writes it with a fingerprint over the options
-and the content, so re-indexing unchanged data is a no-op and changed data is not silently mixed
-into a workspace built from the old. A re-run whose listed files all keep their size, mtime and
-ctime (:func:`_listing_digest`, kept in the table's metadata) is not even decoded.
+and the content (:meth:`Workspace.plan`'s ``data``), so re-indexing unchanged data is a no-op and
+grown or changed data is re-indexed, which the stages after it then recompute from.
+
+Re-indexing is incremental: a file whose path and size, mtime and ctime (``file_stat``) are what
+the previous samples.parquet recorded keeps its row without being decoded; only new, changed
+(re-stat'ed) files are decoded, and removed ones drop out.
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ from curate.index.validate import Inspection, Task, inspect_all
 from curate.index.webdataset import TAR_SUFFIXES, list_webdataset, tar_files
 from curate.schemas import SAMPLES
 from curate.stages import STAGES
-from curate.workspace import Workspace, write_parquet_atomic
+from curate.workspace import Workspace, same_params, write_parquet_atomic
 
 FORMATS = ("folder", "manifest", "parquet", "webdataset")
+
+#: column name -> position in a samples row (:data:`SAMPLES` order)
+_COL = {name: i for i, name in enumerate(SAMPLES.names)}
 
 #: each column option's default (``run_index`` takes None for "not given")
 COLUMN_DEFAULTS = {"path_column": "path", "label_column": "label", "split_column": "split", "image_column": "image"}
@@ -100,21 +106,25 @@ def _list(
     raise UsageError(f"unknown format {fmt!r}; choose auto, {', '.join(FORMATS)}")
 
 
-def _tasks(candidates: list[Candidate], payloads: Iterator[bytes | None] | None) -> Iterator[Task]:
-    for c in candidates:
+def _tasks(candidates: list[Candidate], payloads: Iterator[bytes | None] | None, skip: set[int]) -> Iterator[Task]:
+    """A decoding task per candidate whose position is not in ``skip``, in candidate order."""
+    for i, c in enumerate(candidates):
+        data = None if payloads is None else next(payloads)  # streamed bytes are consumed in order
+        if i in skip:
+            continue
         if payloads is None:
             yield Task(c.path, c.member, c.source, None, c.error)
             continue
-        data = next(payloads)
         yield Task(c.path, c.member, c.source, data, c.error or (None if data else "no image bytes in this row"))
 
 
-def _listing_digest(candidates: list[Candidate]) -> str:
-    """A digest of what the readers listed and of each file's size, mtime and ctime (a file's, or
-    its container's): equal only when no listed file was written, touched or replaced since.
-    It lets a re-run skip decoding; the content digest, not this, is what the fingerprint holds."""
-    stats: dict[str, list[int] | None] = {}
-    h = hashlib.blake2b(digest_size=16)
+FileStat = dict[str, int]
+
+
+def _stat_files(candidates: list[Candidate]) -> dict[str, FileStat | None]:
+    """Size, mtime and ctime of every listed file (an image's, or its container's), by path;
+    None for a file that cannot be stat'ed (it is decoded, and fails with its reason)."""
+    stats: dict[str, FileStat | None] = {}
     for c in candidates:
         if c.path not in stats:
             try:
@@ -122,36 +132,50 @@ def _listing_digest(candidates: list[Candidate]) -> str:
             except OSError:
                 stats[c.path] = None
             else:
-                stats[c.path] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-        fields = [c.sample_id, c.path, c.member, c.source, c.label, c.split, c.error, stats[c.path]]
-        h.update(json.dumps(fields).encode())
-        h.update(b"\n")
-    return h.hexdigest()
+                stats[c.path] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+    return stats
 
 
-def _indexed_unchanged(ws: Workspace, settings: dict[str, Any], listing: str) -> pa.Table | None:
-    """samples.parquet when it was built with these ``settings`` from this very ``listing``
-    (:func:`_listing_digest`) and is up to date: nothing to decode. None otherwise."""
+def _previous_rows(ws: Workspace, settings: dict[str, Any]) -> dict[str, tuple]:
+    """sample_id -> row of the samples.parquet already in ``ws`` when it was indexed with these
+    ``settings`` (same format, DATA and columns); ``{}`` when there is none to reuse."""
     if not ws.exists("samples"):
-        return None
+        return {}
     try:
-        record = ws.record("samples")
-        if record.get("extra", {}).get("listing") != listing:
-            return None
-        params = {**settings, "content": record.get("params", {}).get("content")}
-        if record.get("params") != params:
-            return None
-        # overwrite=True: a fingerprint that does not match is "not up to date", never an error here
-        _, _, up_to_date = ws.plan("samples", "index", params, STAGES["index"].inputs, overwrite=True)
-        return ws.read_table("samples") if up_to_date else None
+        if not same_params(ws.record("samples").get("params"), settings):
+            return {}
+        table = ws.read_table("samples")
     except DamagedArtifactError:
-        return None  # the decoding path rebuilds it
+        return {}  # the decoding path rebuilds it
+    if not table.schema.equals(SAMPLES):
+        return {}  # written by another curate: decode everything
+    rows = zip(*(table.column(name).to_pylist() for name in SAMPLES.names))
+    return {row[0]: row for row in rows}
+
+
+def _reusable(c: Candidate, previous: tuple | None, stat: FileStat | None) -> bool:
+    """Whether ``previous`` (a samples row) still describes candidate ``c`` without decoding it:
+    the same file, not written, touched or replaced since (its stat is unchanged)."""
+    if previous is None or stat is None or c.error is not None:
+        return False
+    return (
+        previous[_COL["path"]],
+        previous[_COL["member"]],
+        previous[_COL["source"]],
+        previous[_COL["file_stat"]],
+    ) == (
+        c.path,
+        c.member,
+        c.source,
+        stat,
+    )
 
 
 def _content_digest(rows: list[tuple]) -> str:
+    """A digest of the rows as the stages after index see them (everything but ``file_stat``)."""
     h = hashlib.blake2b(digest_size=16)
     for row in rows:
-        h.update(json.dumps(row).encode())
+        h.update(json.dumps(row[: _COL["file_stat"]]).encode())
         h.update(b"\n")
     return h.hexdigest()
 
@@ -181,10 +205,13 @@ def run_index(
     The class list (sorted unique labels) goes to the table's metadata ``extra.class_names``.
 
     Re-indexing the same content with the same options leaves the file alone
-    (``up_to_date``); different content raises :class:`StaleWorkspaceError` unless
-    ``overwrite``. Returns a JSON-serialisable summary: ``format``, ``num_samples``,
-    ``num_readable``, ``num_unreadable``, ``num_unlabelled``, ``num_classes``, ``splits``
-    ({split: count}), ``unreadable`` ([{sample_id, path, reason}]), ``up_to_date``, ``samples``.
+    (``up_to_date``); grown or changed content is re-indexed, decoding only the files whose stat
+    changed (:func:`_reusable`); other options (format, DATA, columns) raise
+    :class:`StaleWorkspaceError` unless ``overwrite``. Returns a JSON-serialisable summary:
+    ``format``, ``num_samples``, ``num_readable``, ``num_unreadable``, ``num_unlabelled``,
+    ``num_classes``, ``splits`` ({split: count}), ``unreadable`` ([{sample_id, path, reason}]),
+    what changed since the last index (``added``, ``removed``, ``changed``, ``reused``,
+    ``decoded``: :func:`_changes`), ``up_to_date``, ``samples``.
     """
     data = Path(data)
     if not data.exists():
@@ -215,39 +242,71 @@ def run_index(
         raise DataError(f"no images found in {data}")
     check_unique(candidates, data)
     settings = {"format": fmt, "data": str(data.resolve()), **{k: options[k] for k in _FORMAT_OPTIONS[fmt]}}
-    listing = _listing_digest(candidates)
-    indexed = _indexed_unchanged(ws, settings, listing)
-    if indexed is not None:
-        progress.log(f"index: up to date ({len(candidates)} {fmt} samples unchanged since indexed; not decoded)")
-        rows = list(zip(*(indexed.column(name).to_pylist() for name in SAMPLES.names)))
-        return _summary(fmt, rows, ws.record("samples").get("extra", {}).get("class_names", []), True, ws)
-    progress.log(f"decoding {len(candidates)} {fmt} samples from {data}")
-    inspections = inspect_all(_tasks(candidates, payloads), total=len(candidates), workers=workers)
+    stats = _stat_files(candidates)
+    previous = _previous_rows(ws, settings)
     order = sorted(range(len(candidates)), key=lambda i: candidates[i].sample_id)
-    rows = [_row(candidates[i], inspections[i]) for i in order]
-    columns = list(zip(*rows))
-    table = pa.Table.from_arrays(
-        [pa.array(columns[i], type=field.type) for i, field in enumerate(SAMPLES)], schema=SAMPLES
-    )
+    reused = {i for i, c in enumerate(candidates) if _reusable(c, previous.get(c.sample_id), stats[c.path])}
+    decode = [i for i in range(len(candidates)) if i not in reused]
+    inspections: dict[int, Inspection] = {}
+    if decode:
+        progress.log(f"decoding {len(decode)} of {len(candidates)} {fmt} samples from {data}")
+        found = inspect_all(_tasks(candidates, payloads, reused), total=len(decode), workers=workers)
+        inspections = dict(zip(decode, found))
+    rows = [
+        _reused_row(candidates[i], previous[candidates[i].sample_id])
+        if i in reused
+        else _row(candidates[i], inspections[i], stats[candidates[i].path])
+        for i in order
+    ]
     class_names = sorted_class_names(c.label for c in candidates)
-
-    params = {**settings, "content": _content_digest(rows)}
+    content = _content_digest(rows)
+    changes = _changes(rows, previous, len(reused))
     with ws.lock(create=True):  # the data is read and checked first: a bad DATA leaves no workspace
-        fp, _, up_to_date = ws.plan("samples", "index", params, STAGES["index"].inputs, overwrite=overwrite)
-        # written even when up to date (same fingerprint): it records the new listing, so the next
-        # run of unchanged files skips decoding
-        write_parquet_atomic(
-            ws.path("samples"),
-            table,
-            fingerprint=fp,
-            inputs={},
-            params=params,
-            extra={"class_names": class_names, "listing": listing},
+        fp, _, up_to_date = ws.plan(
+            "samples", "index", settings, STAGES["index"].inputs, data=content, overwrite=overwrite
         )
-    return _summary(fmt, rows, class_names, up_to_date, ws)
+        if up_to_date and not decode:
+            progress.log(f"index: up to date ({len(candidates)} {fmt} samples unchanged since indexed; not decoded)")
+        else:
+            # written even when up to date (same content, files touched): it records the new stats,
+            # so the next run skips decoding them
+            columns = list(zip(*rows))
+            table = pa.Table.from_arrays(
+                [pa.array(columns[i], type=field.type) for i, field in enumerate(SAMPLES)], schema=SAMPLES
+            )
+            write_parquet_atomic(
+                ws.path("samples"),
+                table,
+                fingerprint=fp,
+                inputs={},
+                params=settings,
+                extra={"class_names": class_names, "content": content, "changes": changes},
+            )
+    return _summary(fmt, rows, class_names, up_to_date, ws, changes)
 
 
-def _row(c: Candidate, ins: Inspection) -> tuple:
+def _changes(rows: list[tuple], previous: dict[str, tuple], reused: int) -> dict[str, int]:
+    """What re-indexing found against the previous samples.parquet (every row is ``added`` on a
+    first index): ``added``, ``removed``, ``changed`` (another content, label or split),
+    ``reused`` (not decoded: its file's stat is unchanged) and ``decoded``."""
+    current = {row[0] for row in rows}
+    stat = _COL["file_stat"]
+    return {
+        "added": sum(row[0] not in previous for row in rows),
+        "removed": sum(sid not in current for sid in previous),
+        "changed": sum(row[0] in previous and previous[row[0]][:stat] != row[:stat] for row in rows),
+        "reused": reused,
+        "decoded": len(rows) - reused,
+    }
+
+
+def _reused_row(c: Candidate, previous: tuple) -> tuple:
+    """A row of the previous samples.parquet for an undecoded file, with the candidate's label
+    and split (a manifest may relabel a file without touching it)."""
+    return (c.sample_id, c.path, c.member, c.source, c.label, c.split, *previous[_COL["size_bytes"] :])
+
+
+def _row(c: Candidate, ins: Inspection, stat: FileStat | None) -> tuple:
     """One samples.parquet row, in :data:`SAMPLES` column order."""
     return (
         c.sample_id,
@@ -262,11 +321,14 @@ def _row(c: Candidate, ins: Inspection) -> tuple:
         ins.hash,
         ins.error is None,
         ins.error,
+        stat,
     )
 
 
-def _summary(fmt: str, rows: list[tuple], class_names: list[str], up_to_date: bool, ws: Workspace) -> dict[str, Any]:
-    col = {name: i for i, name in enumerate(SAMPLES.names)}
+def _summary(
+    fmt: str, rows: list[tuple], class_names: list[str], up_to_date: bool, ws: Workspace, changes: dict[str, int]
+) -> dict[str, Any]:
+    col = _COL
     unreadable = [
         {"sample_id": r[col["sample_id"]], "path": r[col["path"]], "reason": r[col["error"]]}
         for r in rows
@@ -282,6 +344,7 @@ def _summary(fmt: str, rows: list[tuple], class_names: list[str], up_to_date: bo
         "num_classes": len(class_names),
         "splits": dict(sorted(splits.items())),
         "unreadable": unreadable,
+        **changes,
         "up_to_date": up_to_date,
         "samples": str(ws.path("samples")),
     }

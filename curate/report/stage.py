@@ -18,7 +18,7 @@ from curate.report import collect
 from curate.report.projection import METHODS
 from curate.report.thumbnails import Thumbnails
 from curate.stages import STAGES
-from curate.storage import html_fingerprint
+from curate.storage import html_record, params_digest
 from curate.workspace import Workspace, fingerprint, locked, write_text_atomic
 
 DEFAULT_MAX_THUMBNAILS = 48
@@ -70,7 +70,8 @@ def run_report(
     map_points:      most embeddings sampled for the map (seeded by ``seed``)
 
     An existing page made from the same inputs and parameters is kept (``up_to_date``); one made
-    from others is replaced only with ``overwrite``.
+    from other inputs with the same parameters is redrawn; one made with other parameters is
+    replaced only with ``overwrite``.
     """
     if max_thumbnails < 0:
         raise UsageError("max_thumbnails must be 0 or more")
@@ -93,13 +94,11 @@ def run_report(
     if target.exists():
         if target.is_dir():
             raise UsageError(f"{target} is a folder; give a file path for the report")
-        existing = html_fingerprint(target)
-        if existing == fp and not overwrite:
+        existing = html_record(target)
+        if existing.get("fingerprint") == fp and not overwrite:
             return _summary(target, up_to_date=True, sections={})
-        if not overwrite:
-            raise StaleWorkspaceError(
-                f"{target} was made from other inputs or parameters; pass --overwrite to replace it"
-            )
+        if not overwrite and existing.get("params_digest") != params_digest(params):
+            raise StaleWorkspaceError(f"{target} was made with other parameters; pass --overwrite to replace it")
 
     inputs = collect.read_inputs(ws)
     lookup = collect.Lookup(inputs.samples)
@@ -108,6 +107,7 @@ def run_report(
     context: dict[str, Any] = {
         "version": _version(),
         "fingerprint": fp,
+        "params_digest": params_digest(params),
         "workspace": str(ws.root.resolve()),
         "workspace_name": ws.root.resolve().name,
         "is_array": _is_array(inputs),

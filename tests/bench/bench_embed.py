@@ -88,7 +88,7 @@ def curate_decode_only(loaded, rows, batch_size: int, workers: int) -> float:
     dataset = ImageDataset(rows, loaded.preprocess, image_size=loaded.image_size)
     start = time.perf_counter()
     count = 0
-    for batch in make_loader(dataset, shard_batches([(0, len(rows))], batch_size), workers=workers, pin_memory=False):
+    for batch in make_loader(dataset, shard_batches([range(len(rows))], batch_size), workers=workers, pin_memory=False):
         count += len(batch.indices)
     return count / (time.perf_counter() - start)
 

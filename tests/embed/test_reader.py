@@ -9,8 +9,15 @@ from curate.embed.writer import ShardWriter
 
 
 def test_shard_batches_never_straddle_a_shard():
-    assert shard_batches([(0, 5), (5, 10), (10, 12)], 3) == [[0, 1, 2], [3, 4], [5, 6, 7], [8, 9], [10, 11]]
-    assert shard_batches([(8, 12)], 64) == [[8, 9, 10, 11]]  # resuming at shard 2
+    assert shard_batches([range(5), range(5, 10), range(10, 12)], 3) == [
+        [0, 1, 2],
+        [3, 4],
+        [5, 6, 7],
+        [8, 9],
+        [10, 11],
+    ]
+    assert shard_batches([range(8, 12)], 64) == [[8, 9, 10, 11]]  # resuming at shard 2
+    assert shard_batches([[0, 2, 3], [5]], 2) == [[0, 2], [3], [5]]  # reused rows left out
     assert shard_batches([], 4) == []
 
 
@@ -19,7 +26,7 @@ def test_dataset_decodes_and_reports_failures(image_workspace):
     assert len(rows) == 13  # the unreadable row is not read again
     preprocess = lambda im: torch.from_numpy(np.asarray(im.resize((8, 8)), dtype=np.float32))  # noqa: E731
     dataset = ImageDataset(rows, preprocess, image_size=(8, 8))
-    batches = list(make_loader(dataset, shard_batches([(0, 13)], 5), workers=2, pin_memory=False))
+    batches = list(make_loader(dataset, shard_batches([range(13)], 5), workers=2, pin_memory=False))
     assert [len(b.indices) + len(b.failed) for b in batches] == [5, 5, 3]
     failed = [f for b in batches for f in b.failed]
     assert [rows.sample_id(i) for i, _ in failed] == ["img_05_corrupt.jpg"]

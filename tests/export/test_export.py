@@ -62,12 +62,16 @@ def test_export_full_chain(scored_workspace, synthetic_small):
         run_export(scored_workspace, include=("maybe",))
 
 
-def test_plan_rebuilt_makes_manifest_stale(scored_workspace):
+def test_plan_rebuilt_is_exported_again_without_overwrite(scored_workspace):
+    """A rebuilt input is not "other parameters": export recomputes, and reading the old
+    manifest's inputs in between is refused as stale."""
     run_propose(scored_workspace)
     run_export(scored_workspace)
     run_propose(scored_workspace, strategy="inverse", overwrite=True)
-    with pytest.raises(StaleWorkspaceError):
-        run_export(scored_workspace)
+    with pytest.raises(StaleWorkspaceError, match="older plan.parquet; re-run `curate export`"):
+        scored_workspace.read_table("manifest")
+    assert run_export(scored_workspace)["up_to_date"] is False
+    scored_workspace.read_table("manifest")  # fresh again
 
 
 def test_leaks_reach_plan_and_summary(scored_workspace, synthetic_small):

@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from PIL import Image
 
 from curate.cli import main
-from curate.errors import StaleWorkspaceError
 from curate.index.stage import run_index
 from curate.stages import STAGE_ORDER
 from curate.workspace import Workspace
@@ -61,5 +60,5 @@ def test_a_changed_file_is_still_noticed(tmp_path, change):
     _bmp(target, 200)  # other pixels, same size, and the old mtime put back to hide the write
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert target.stat().st_size == st.st_size
-    with pytest.raises(StaleWorkspaceError):
-        run_index(data, ws, workers=0)
+    summary = run_index(data, ws, workers=0)  # ctime gives the write away: decoded, found changed
+    assert (summary["up_to_date"], summary["changed"], summary["decoded"]) == (False, 1, 1)

@@ -30,13 +30,29 @@ def test_rerun_is_up_to_date_and_does_not_rewrite(small_folder, tmp_path):
     assert again["up_to_date"] is True and again["num_samples"] == 6
     assert ws.path("samples").stat().st_mtime_ns == stamp
     meta = read_meta(ws.path("samples"))
-    assert meta["params"]["format"] == "folder" and len(meta["params"]["content"]) == 32
-    assert meta["extra"]["class_names"] == ["blue", "red"] and len(meta["extra"]["listing"]) == 32
+    assert meta["params"] == {"format": "folder", "data": str(small_folder.resolve())}
+    assert meta["extra"]["class_names"] == ["blue", "red"] and len(meta["extra"]["content"]) == 32
     assert meta["inputs"] == {}
+    assert {k: again[k] for k in ("added", "removed", "changed", "reused", "decoded")} == {
+        "added": 0,
+        "removed": 0,
+        "changed": 0,
+        "reused": 6,
+        "decoded": 0,
+    }
 
 
-@pytest.mark.parametrize("change", ["new image", "changed pixels", "relabelled"])
-def test_changed_data_is_stale_until_overwrite(small_folder, tmp_path, change):
+@pytest.mark.parametrize(
+    "change, counts",
+    [
+        ("new image", {"added": 1, "removed": 0, "changed": 0, "reused": 6, "decoded": 1}),
+        ("changed pixels", {"added": 0, "removed": 0, "changed": 1, "reused": 5, "decoded": 1}),
+        ("relabelled", {"added": 1, "removed": 1, "changed": 0, "reused": 5, "decoded": 1}),
+    ],
+)
+def test_changed_data_is_reindexed_decoding_only_what_changed(small_folder, tmp_path, change, counts):
+    """Grown or changed DATA is not "other parameters": re-indexed without --overwrite, decoding
+    only the new and changed files, and equal to a fresh index of the same folder."""
     ws = Workspace(tmp_path / "ws")
     run_index(small_folder, ws, workers=0)
     before = pq.read_table(ws.path("samples"))
@@ -46,12 +62,24 @@ def test_changed_data_is_stale_until_overwrite(small_folder, tmp_path, change):
         Image.new("RGB", (8, 8), (1, 2, 3)).save(small_folder / "red" / "0.png")
     else:
         shutil.move(small_folder / "red" / "0.png", small_folder / "blue" / "moved.png")
-    with pytest.raises(StaleWorkspaceError, match="--overwrite"):
-        run_index(small_folder, ws, workers=0)
-    assert pq.read_table(ws.path("samples")).equals(before)  # untouched
-    summary = run_index(small_folder, ws, workers=0, overwrite=True)
+    summary = run_index(small_folder, ws, workers=0)
     assert summary["up_to_date"] is False
-    assert not pq.read_table(ws.path("samples")).equals(before)
+    assert {k: summary[k] for k in counts} == counts
+    after = pq.read_table(ws.path("samples"))
+    assert not after.equals(before)
+    fresh = Workspace(tmp_path / "fresh")
+    run_index(small_folder, fresh, workers=0)
+    assert after.equals(pq.read_table(fresh.path("samples")))
+
+
+def test_other_data_is_refused_until_overwrite(small_folder, tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    run_index(small_folder, ws, workers=0)
+    other = tmp_path / "other"
+    shutil.copytree(small_folder, other)
+    with pytest.raises(StaleWorkspaceError, match="other parameters; pass --overwrite"):
+        run_index(other, ws, workers=0)
+    assert run_index(other, ws, workers=0, overwrite=True)["reused"] == 0
 
 
 def test_options_that_do_not_apply_are_refused(small_folder, tmp_path):
@@ -100,14 +128,15 @@ def test_registered_as_the_index_stage():
     }
 
 
-def test_relabelling_a_manifest_row_is_stale(small_folder, tmp_path):
+def test_relabelling_a_manifest_row_is_a_change_not_a_decode(small_folder, tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label\ndata/red/0.png,red\n")
     ws = Workspace(tmp_path / "ws")
     run_index(manifest, ws, workers=0)
     manifest.write_text("path,label\ndata/red/0.png,blue\n")  # same sample_id, same bytes, new label
-    with pytest.raises(StaleWorkspaceError):
-        run_index(manifest, ws, workers=0)
+    summary = run_index(manifest, ws, workers=0)
+    assert (summary["up_to_date"], summary["changed"], summary["decoded"]) == (False, 1, 0)
+    assert pq.read_table(ws.path("samples")).column("label").to_pylist() == ["blue"]
 
 
 def test_pool_works_from_an_unguarded_script(digits_folder, tmp_path):

@@ -50,6 +50,14 @@ def render_example(found: Mapping[str, Any]) -> str:
     )
 
 
+def render_changes(c: Mapping[str, int]) -> str:
+    """What this scan found changed in DATA, and what it had to embed."""
+    return (
+        f"data: {c['added']} added, {c['removed']} removed, {c['changed']} changed, {c['reused']} unchanged "
+        f"(not decoded); embedded {c['embedded']} images, reused {c['embeddings_reused']} embeddings"
+    )
+
+
 def render_summary(s: Mapping[str, Any]) -> str:
     lines = [
         f"{s['num_samples']} samples, {s['num_classes']} classes, imbalance ratio {s['imbalance_ratio']:.1f}"
@@ -58,6 +66,8 @@ def render_summary(s: Mapping[str, Any]) -> str:
         f"label issues {percent(s.get('label_issue_rate'))}, duplicates {percent(s.get('duplicate_rate'))}, "
         f"outliers {percent(s.get('outlier_rate'))}",
     ]
+    if s.get("changes"):
+        lines.append(render_changes(s["changes"]))
     if s.get("example"):
         lines.append(render_example(s["example"]))
     unreadable = s.get("unreadable") or []
@@ -131,6 +141,11 @@ def scan(
 
     First time? `curate scan --example digits -o ws` scans a small dataset whose problems are
     known and says how many it found.
+
+    Re-running it on a grown or changed DATA is incremental: only new or changed images are
+    decoded and embedded (embeddings are reused by content, model and preprocessing), and the
+    result equals a fresh scan; it says what it found added, removed, changed and unchanged.
+    --overwrite is for other parameters (another model, another option).
 
     Exits 0 when the audit completes, even when it finds problems; gate on the result with
     `curate check`.

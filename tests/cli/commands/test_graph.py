@@ -33,7 +33,9 @@ def test_cli_workspace_without_embeddings(tmp_path):
     assert "curate index" in res.output or "curate embed" in res.output
 
 
-def test_cli_stale_embeddings(synthetic_workspace, synthetic_small):
+def test_cli_rebuilt_embeddings_are_recomputed(synthetic_workspace, synthetic_small):
+    """Stale neighbours are never read; re-running neighbors rebuilds them without --overwrite
+    (only its input changed), while other parameters still need it."""
     runner = CliRunner()
     assert runner.invoke(main, ["neighbors", str(synthetic_workspace.root), "-k", "3"]).exit_code == 0
     import_arrays(
@@ -47,9 +49,11 @@ def test_cli_stale_embeddings(synthetic_workspace, synthetic_small):
     with pytest.raises(StaleWorkspaceError):
         load_neighbors(synthetic_workspace, data.sample_ids)
     res = runner.invoke(main, ["neighbors", str(synthetic_workspace.root), "-k", "3"])
+    assert res.exit_code == 0 and "500 samples" in res.output
+    res = runner.invoke(main, ["neighbors", str(synthetic_workspace.root), "-k", "4"])
     assert res.exit_code == 1 and "--overwrite" in res.output
     assert len(res.output.strip().splitlines()) == 1
-    res = runner.invoke(main, ["neighbors", str(synthetic_workspace.root), "-k", "3", "--overwrite"])
+    res = runner.invoke(main, ["neighbors", str(synthetic_workspace.root), "-k", "4", "--overwrite"])
     assert res.exit_code == 0 and "500 samples" in res.output
 
 
