@@ -80,3 +80,38 @@ def test_rescan_of_a_grown_folder_embeds_only_what_is_new(digits_folder, tiny_cl
         "embedded": 0,
         "embeddings_reused": 0,
     }
+
+
+def test_rescan_says_what_changed_since_the_last_scan(digits_folder, tiny_clip_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(digits_folder.root, data)
+    ws = tmp_path / "ws"
+    first = scan(data, ws, tiny_clip_dir)
+    assert "since_last_scan" not in first  # nothing to compare with
+    assert "Since last scan" not in (ws / "report.html").read_text()
+    before = manifest(ws).to_pydict()
+
+    classes = sorted(p for p in data.iterdir() if p.is_dir())
+    for n, folder in enumerate(classes[:3]):  # three new images
+        with Image.open(folder / "010.png") as img:
+            img.rotate(90 * (n + 1)).save(folder / "new.png")
+    moved = classes[4] / "007.png"  # relabelled: a new path under another class
+    moved.rename(classes[5] / "moved.png")
+
+    again = scan(data, ws, tiny_clip_dir)
+    since = again["since_last_scan"]
+    assert json.loads((ws / "summary.json").read_text())["since_last_scan"] == since
+    after = manifest(ws).to_pydict()
+    old = {sid: (lab, act) for sid, lab, act in zip(before["sample_id"], before["label"], before["action"])}
+    new = {sid: (lab, act) for sid, lab, act in zip(after["sample_id"], after["label"], after["action"])}
+    both = sorted(old.keys() & new.keys())
+    moved_id = f"{classes[5].name}/moved.png"
+    assert since["previous_samples"] == len(old)
+    assert (since["added"], since["removed"]) == (4, 1)
+    assert since["examples"]["added"] == sorted([*(f"{c.name}/new.png" for c in classes[:3]), moved_id])
+    assert since["examples"]["removed"] == [f"{classes[4].name}/007.png"]
+    assert since["action_changed"] == sum(old[s][1] != new[s][1] for s in both)
+    assert since["label_changed"] == sum(old[s][0] != new[s][0] for s in both)
+    assert sum(since["transitions"].values()) == since["action_changed"]
+    report = (ws / "report.html").read_text()
+    assert "Since last scan" in report and moved_id in report

@@ -83,6 +83,42 @@ def build_manifest(
     )
 
 
+#: columns of a previous manifest that :func:`since_last_scan` compares
+SINCE_COLUMNS = ("sample_id", "label", "action")
+
+
+def since_last_scan(previous: pa.Table, manifest: pa.Table, *, examples: int = 5) -> dict[str, Any]:
+    """What changed between the manifest a scan replaces and the one it writes, by ``sample_id``.
+
+    Counts ``added`` / ``removed`` samples, and among the samples in both, ``action_changed`` and
+    ``label_changed`` (the final label); ``transitions`` counts each ``old->new`` action change
+    (e.g. ``keep->drop``) and ``examples`` gives up to ``examples`` sample_ids per kind, in
+    sample_id order. ``previous`` needs only the :data:`SINCE_COLUMNS`.
+    """
+    old = {sid: (lab, act) for sid, lab, act in zip(*(previous.column(c).to_pylist() for c in SINCE_COLUMNS))}
+    new = {sid: (lab, act) for sid, lab, act in zip(*(manifest.column(c).to_pylist() for c in SINCE_COLUMNS))}
+    kinds: dict[str, list[str]] = {
+        "added": sorted(new.keys() - old.keys()),
+        "removed": sorted(old.keys() - new.keys()),
+        "action_changed": [],
+        "label_changed": [],
+    }
+    transitions: Counter[str] = Counter()
+    for sid in sorted(old.keys() & new.keys()):
+        (old_label, old_action), (new_label, new_action) = old[sid], new[sid]
+        if old_action != new_action:
+            kinds["action_changed"].append(sid)
+            transitions[f"{old_action}->{new_action}"] += 1
+        if old_label != new_label:
+            kinds["label_changed"].append(sid)
+    return {
+        "previous_samples": len(old),
+        **{kind: len(ids) for kind, ids in kinds.items()},
+        "transitions": dict(sorted(transitions.items())),
+        "examples": {kind: ids[:examples] for kind, ids in kinds.items()},
+    }
+
+
 def _rate(count: int, total: int) -> float:
     return float(count) / total if total else 0.0
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pyarrow as pa
+
 from curate import progress
 from curate.data import class_names_of
 from curate.errors import DamagedArtifactError, UsageError
-from curate.export.manifest import build_manifest, summarise
+from curate.export.manifest import SINCE_COLUMNS, build_manifest, since_last_scan, summarise
 from curate.schemas import ACTIONS
 from curate.stages import ARTIFACTS_WITH_PARAMS, STAGES
+from curate.storage import read_parquet
 from curate.workspace import Workspace, locked, write_parquet_atomic, write_text_atomic
 
 #: artifacts whose fingerprints and parameters summary.json records, in chain order.
@@ -24,6 +27,19 @@ def _stage_record(ws: Workspace) -> dict[str, Any]:
             meta = ws.record(artifact)
             record[artifact] = {"fingerprint": meta.get("fingerprint"), "params": meta.get("params", {})}
     return record
+
+
+def _previous_manifest(ws: Workspace) -> pa.Table | None:
+    """The manifest this export replaces (its :data:`SINCE_COLUMNS`), read before it is
+    overwritten; None when there is none or it is damaged (there is nothing to compare with).
+    It is read as is: built from older inputs is what a previous manifest is."""
+    if not ws.exists("manifest"):
+        return None
+    try:
+        return read_parquet(ws.path("manifest"), columns=list(SINCE_COLUMNS))
+    except DamagedArtifactError as exc:
+        progress.log(f"{exc.path} is damaged ({exc.reason}); summary.json will not say what changed since it")
+        return None
 
 
 @locked
@@ -66,6 +82,7 @@ def run_export(
         progress.log(f"export without {' and '.join(missing)}: neutral values in those columns")
     class_names = class_names_of(ws.path("samples"))
     manifest = build_manifest(samples, plan, issues, include=include)
+    previous = _previous_manifest(ws)
     write_parquet_atomic(
         ws.path("manifest"),
         manifest,
@@ -88,6 +105,8 @@ def run_export(
     changes = ws.record("samples").get("extra", {}).get("changes")
     if changes is not None:  # what the index that made these samples found changed in DATA
         summary["changes"] = changes
+    if previous is not None:
+        summary["since_last_scan"] = since_last_scan(previous, manifest)
     summary["manifest"] = str(ws.path("manifest"))
     write_text_atomic(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
     summary["up_to_date"] = summary["skipped"] = False

@@ -261,6 +261,8 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
         "warnings": [
             str(w.get("message", w)) if isinstance(w, dict) else str(w) for w in summary.get("warnings") or []
         ],
+        # what changed since the manifest this export replaced; absent on a first scan
+        "since_last_scan": summary.get("since_last_scan"),
     }
 
 

@@ -1,12 +1,14 @@
 import json
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from curate.cli import main
 from curate.errors import StaleWorkspaceError, UsageError
+from curate.export.manifest import since_last_scan
 from curate.export.stage import run_export
 from curate.negatives.stage import run_negatives
 from curate.plan.stage import run_propose
@@ -118,3 +120,23 @@ def test_single_class_data_leaves_the_label_rate_unmeasured(tmp_path, synthetic_
     assert summary["label_issue_rate"] is None and "single class" in summary["not_measured"]["label_issue_rate"]
     (result,) = failed_checks(ws, max_label_issues=0.5)
     assert result.message.startswith("label_issue_rate not measured: no labelled sample was scored")
+
+
+def test_since_last_scan_compares_manifests_by_sample_id():
+    old = pa.table({"sample_id": ["a", "b", "c", "d"], "label": ["x", "x", "y", "y"], "action": ["keep"] * 4})
+    new = pa.table(
+        {
+            "sample_id": ["e", "d", "c", "b"],  # order does not matter; a removed, e added
+            "label": ["x", "y", "x", "x"],
+            "action": ["keep", "drop", "relabel", "keep"],
+        }
+    )
+    assert since_last_scan(old, new, examples=1) == {
+        "previous_samples": 4,
+        "added": 1,
+        "removed": 1,
+        "action_changed": 2,
+        "label_changed": 1,
+        "transitions": {"keep->drop": 1, "keep->relabel": 1},
+        "examples": {"added": ["e"], "removed": ["a"], "action_changed": ["c"], "label_changed": ["c"]},
+    }
