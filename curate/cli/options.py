@@ -105,6 +105,19 @@ def duplicate_threshold_option(*flags: str) -> Callable[[Callable], Callable]:
     )
 
 
+def cache_option(f: Callable) -> Callable:
+    """--cache DIR: an embedding cache shared by several workspaces (curate.embed.cache)."""
+    return click.option(
+        "--cache",
+        default=None,
+        envvar="CURATE_CACHE",
+        type=click.Path(file_okay=False, path_type=str),
+        help="A folder of embeddings shared by several workspaces: an image whose content, model and "
+        "preprocessing are there is not encoded again, and what this run encodes is added "
+        "[env: CURATE_CACHE].",
+    )(f)
+
+
 def json_option(f: Callable) -> Callable:
     return click.option(
         "--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary instead of text."

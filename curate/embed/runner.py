@@ -7,6 +7,7 @@ as an actor per GPU, the writer as a sink) can drive the same encoder without a 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curate import progress
@@ -66,6 +67,7 @@ def run_embed(
     batch_size: int | None = None,
     workers: int | None = None,
     shard_size: int = EMBED_SHARD_ROWS,
+    cache: str | Path | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Embed every readable sample of ``ws`` with a CLIP model into ``ws/embeddings/``.
@@ -83,6 +85,11 @@ def run_embed(
     the CPU count, at most 8. Returns a JSON-serialisable summary with images/s, the seconds
     spent in each step, and ``images_reused`` / ``images_embedded_now`` (vectors taken over /
     rows encoded by this run).
+
+    ``cache``: a folder shared by several workspaces (:mod:`curate.embed.cache`): vectors it holds
+    for the same content, model and preprocessing are taken from it (``images_from_cache``), and
+    what this run encodes is added to it. Where the vectors come from never changes them, so the
+    cache is not part of the fingerprint.
     """
     from curate.data import class_names_of
     from curate.embed.model import resolve_source
@@ -139,6 +146,7 @@ def run_embed(
         batch_size=batch_size,
         workers=workers,
         shard_size=shard_size,
+        cache=cache,
         started=started,
     )
 
@@ -157,12 +165,14 @@ def _embed(
     batch_size: int | None,
     workers: int | None,
     shard_size: int,
+    cache: str | Path | None,
     started: float,
 ) -> dict[str, Any]:
     """Load the model, then read -> encode -> write every shard not yet finished."""
     import numpy as np
     import pyarrow as pa
 
+    from curate.embed import cache as embedding_cache
     from curate.embed.encoder import ImageEncoder
     from curate.embed.model import load_source
     from curate.embed.reader import ImageDataset, make_loader, shard_batches
@@ -180,7 +190,15 @@ def _embed(
     folder = ws.path("embeddings")
     n = len(rows)
     hashes = rows.hashes.to_pylist()
-    carried = store.reusable_vectors(folder, {k: params[k] for k in VECTOR_PARAMS}, hashes)
+    vector_params = {k: params[k] for k in VECTOR_PARAMS}
+    carried = store.reusable_vectors(folder, vector_params, hashes)
+    from_cache = 0
+    if cache is not None:
+        have = set() if carried is None else set(carried.column("hash").to_pylist())
+        cached = embedding_cache.lookup(cache, vector_params, (h for h in hashes if h not in have))
+        if cached is not None:
+            from_cache = cached.num_rows
+            carried = cached if carried is None else pa.concat_tables([carried, cached]).combine_chunks()
     store.start_run(
         folder,
         fingerprint=fp,
@@ -226,6 +244,8 @@ def _embed(
     writer = ShardWriter(folder, rows, shard_size=shard_size, dim=dim)
     seconds = {"load_model": load_s, "read": 0.0, "decode_cpu": 0.0, "encode": 0.0, "write": 0.0}
     loop_start = time.perf_counter()
+    new_hashes: list[str] = []
+    new_vectors: list[np.ndarray] = []
     with progress.bar(total=todo, desc="embed", unit="img") as pbar:
         batches = iter(loader)
         for taken, encode in work:
@@ -242,6 +262,10 @@ def _embed(
                 t2 = time.perf_counter()
                 seconds["encode"] += t2 - t1
                 writer.add(batch.indices.tolist(), emb, batch.failed)
+                if cache is not None:
+                    keyed = [(i, hashes[r]) for i, r in enumerate(batch.indices.tolist()) if hashes[r] is not None]
+                    new_hashes += [h for _, h in keyed]
+                    new_vectors.append(np.asarray(emb)[[i for i, _ in keyed]])
                 seconds["write"] += time.perf_counter() - t2
                 left -= len(batch.indices) + len(batch.failed)
                 pbar.update(len(batch.indices) + len(batch.failed))
@@ -254,6 +278,8 @@ def _embed(
         num_text = len(class_names)
     seconds["text"] = time.perf_counter() - t0
     store.finish_run(folder)
+    if cache is not None and new_hashes:
+        embedding_cache.add(cache, vector_params, new_hashes, np.concatenate(new_vectors))
     seconds["total"] = time.perf_counter() - started
 
     failures = store.read_failures(folder)
@@ -270,6 +296,7 @@ def _embed(
         shards_resumed=num_shards - len(pending),
         text_embeddings=num_text,
         images_reused=reused,
+        images_from_cache=from_cache,
         images_embedded_now=todo,
         images_per_s=round(todo / loop_s, 2) if loop_s > 0 else None,
         seconds={k: round(v, 3) for k, v in seconds.items()},

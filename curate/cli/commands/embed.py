@@ -8,6 +8,7 @@ import click
 
 from curate.cli import main
 from curate.cli.options import (
+    cache_option,
     device_option,
     json_option,
     model_options,
@@ -22,6 +23,7 @@ from curate.cli.options import (
 @workspace_arg
 @model_options
 @device_option
+@cache_option
 @overwrite_option
 @json_option
 @quiet_option
@@ -33,6 +35,7 @@ def embed(
     batch_size: int | None,
     workers: int | None,
     device: str,
+    cache: str | None,
     overwrite: bool,
     as_json: bool,
 ) -> None:
@@ -51,6 +54,7 @@ def embed(
         device=device,
         batch_size=batch_size,
         workers=workers,
+        cache=cache,
         overwrite=overwrite,
     )
     if as_json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, output_option, overwrite_option, progress_option, quiet_option
+from curate.cli.options import cache_option, json_option, output_option, overwrite_option, progress_option, quiet_option
 from curate.cli.output import emit, render_warnings
 from curate.errors import UsageError
 from curate.pipeline import step_status
@@ -40,11 +40,14 @@ from curate.pipeline import step_status
     metavar="STAGE.KEY=VALUE",
     help="Override a recipe parameter, e.g. --set propose.strategy=sqrt (repeatable; value read as TOML).",
 )
+@cache_option
 @overwrite_option
 @json_option
 @quiet_option
 @progress_option
-def run_command(recipe, data, workspace, embeddings, labels, model, pretrained, device, overrides, overwrite, as_json):
+def run_command(
+    recipe, data, workspace, embeddings, labels, model, pretrained, device, overrides, cache, overwrite, as_json
+):
     """Run RECIPE (a path, or the name of one in recipes/: audit, clean, rebalance, contrastive) on DATA
     into the workspace given by -o."""
     from curate.pipeline import ArrayInput
@@ -62,7 +65,7 @@ def run_command(recipe, data, workspace, embeddings, labels, model, pretrained, 
         source,
         Workspace(workspace),
         overrides,
-        common={"model": model, "pretrained": pretrained, "device": device},
+        common={"model": model, "pretrained": pretrained, "device": device, "cache": cache},
         overwrite=overwrite,
     )
     result = {"recipe": loaded.name, "workspace": workspace, "stages": summaries}

@@ -9,6 +9,7 @@ import click
 
 from curate.cli import main
 from curate.cli.options import (
+    cache_option,
     device_option,
     index_column_options,
     json_option,
@@ -111,6 +112,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 )
 @model_options
 @device_option
+@cache_option
 @overwrite_option
 @json_option
 @quiet_option
@@ -132,6 +134,7 @@ def scan(
     batch_size,
     workers,
     device,
+    cache,
     overwrite,
     as_json,
 ):
@@ -164,6 +167,8 @@ def scan(
         if model_flags:
             verb = "configures" if len(model_flags) == 1 else "configure"
             raise UsageError(f"{', '.join(model_flags)} {verb} the image model, which --embeddings replaces")
+        if cache is not None:
+            raise UsageError("--cache holds image embeddings for the embed stage, which --embeddings replaces")
     index_params = {"path_column": path_column, "split_column": split_column, "image_column": image_column}
     index_params = {key: value for key, value in index_params.items() if value is not None}
     if fmt != "auto":
@@ -180,7 +185,7 @@ def scan(
         device=device,
         batch_size=batch_size,
         workers=workers,
-        stage_params={"index": index_params},
+        stage_params={"index": index_params, **({"embed": {"cache": cache}} if cache is not None else {})},
         overwrite=overwrite,
         example=example,
     )
