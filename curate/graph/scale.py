@@ -23,6 +23,7 @@ summary.json.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -128,4 +129,18 @@ def measure_scale(
         neighbourhood_width=width,
         duplicate_radius=radius,
         measured_rows=int(has.sum()),
+    )
+
+
+def describe_cut(record: Mapping[str, Any]) -> str:
+    """The near-duplicate cut and where it came from, in words, from a record of
+    :meth:`SimilarityScale.as_dict` (as the artifacts and summary.json store it): the one phrasing
+    the score log, ``curate score`` and the report share."""
+    if not record.get("derived"):
+        return f"cosine >= {record['duplicate_threshold']:.6g} (given)"
+    if record.get("median_nn_distance") is None:
+        return "identical embeddings only (too few samples to measure this space by)"
+    return (
+        f"cosine >= {record['duplicate_threshold']:.6g} (derived from this embedding space: "
+        f"{record['duplicate_radius']:g} x the median nearest-neighbour distance {record['median_nn_distance']:.4g})"
     )

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from curate.data import class_names_of, imbalance_ratio
 from curate.errors import DamagedArtifactError, StaleWorkspaceError
+from curate.graph.scale import describe_cut
 from curate.issues import IssueType, gates, issue_types
 from curate.report import charts
 from curate.report.thumbnails import Thumbnails
@@ -467,18 +468,8 @@ def duplicate_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
 
 
 def duplicate_cut(scale: Mapping[str, Any] | None) -> str | None:
-    """One sentence: the near-duplicate cosine and where it came from; None when not recorded."""
-    if not scale:
-        return None
-    cut = f"Near duplicates: cosine ≥ {scale['duplicate_threshold']:.6g}"
-    if not scale.get("derived"):
-        return cut + ", as given."
-    if scale.get("median_nn_distance") is None:
-        return "Near duplicates: identical embeddings only (too few samples to measure this space by)."
-    return (
-        cut + f", derived from this embedding space: {scale['duplicate_radius']:g} × the median "
-        f"distance to a sample's nearest neighbour ({scale['median_nn_distance']:.4g})."
-    )
+    """One sentence: the near-duplicate cut and where it came from; None when not recorded."""
+    return f"Near duplicates: {describe_cut(scale)}." if scale else None
 
 
 def issue_sections(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from curate import progress
 from curate.config import DEFAULT_DUPLICATE_RADIUS
 from curate.data import align_rows, load_embedded
 from curate.device import resolve_device
-from curate.graph.scale import SimilarityScale
+from curate.graph.scale import describe_cut
 from curate.issues import issue_types
 from curate.schemas import issues_schema
 from curate.stages import STAGES
@@ -34,18 +34,6 @@ def _image_areas(ws: Workspace, sample_ids: np.ndarray) -> np.ndarray | None:
     w = samples.column("width").to_numpy(zero_copy_only=False).astype(np.float64)
     h = samples.column("height").to_numpy(zero_copy_only=False).astype(np.float64)
     return w * h
-
-
-def _describe(scale: SimilarityScale) -> str:
-    """One log line: the near-duplicate cut and where it came from."""
-    if not scale.derived:
-        return f"near-duplicates: cosine >= {scale.duplicate_threshold:.6g} (given)"
-    if scale.median_nn_distance is None:
-        return "near-duplicates: identical rows only (no neighbour distances to measure the space by)"
-    return (
-        f"near-duplicates: cosine >= {scale.duplicate_threshold:.6g} (derived: {scale.duplicate_radius:g} x the "
-        f"median nearest-neighbour distance {scale.median_nn_distance:.4g})"
-    )
 
 
 @locked
@@ -101,7 +89,7 @@ def run_score(
         image_areas=_image_areas(ws, data.sample_ids),
     )
     n = len(data)
-    progress.log(_describe(ctx.scale))
+    progress.log(f"near-duplicates: {describe_cut(ctx.scale.as_dict())}")
     names = np.array(data.class_names + [None], dtype=object)
     columns: dict[str, Any] = {
         "sample_id": data.sample_ids.tolist(),

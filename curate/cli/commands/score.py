@@ -30,17 +30,11 @@ def _render(s: Mapping[str, Any]) -> str:
     ]
     if s["leak_groups"]:
         lines.append(f"LEAKAGE: {s['leak_groups']} duplicate groups span more than one split")
-    scale = s.get("similarity_scale") or {}
+    scale = s.get("similarity_scale")
     if scale:
-        how = (
-            f"derived: {scale['duplicate_radius']:g} x median nearest-neighbour distance "
-            f"{scale['median_nn_distance']:.4g}"
-            if scale.get("derived") and scale.get("median_nn_distance") is not None
-            else "given"
-            if not scale.get("derived")
-            else "identical rows only"
-        )
-        lines.append(f"near duplicates at cosine >= {scale['duplicate_threshold']:.6g} ({how})")
+        from curate.graph.scale import describe_cut
+
+        lines.append(f"near duplicates: {describe_cut(scale)}")
     lines += [f"note: {n}" for n in s.get("notes", [])]
     return "\n".join(lines)
 
