@@ -34,6 +34,12 @@ DEFAULT_SEARCH_NPROBE = 4
 #: so it means the same in every embedding space (curate/graph/scale.py).
 DEFAULT_DUPLICATE_RADIUS = 0.13
 
+#: The second near-duplicate rule, local: a pair of mutual nearest neighbours whose distance, as a
+#: share of each one's typical neighbour spacing, lies this many robust standard deviations below
+#: the dataset's usual share (the modified z-score cut-off of Iglewicz & Hoaglin, as for outliers).
+#: Catches copies in spaces whose density varies, where one global radius misses them.
+DEFAULT_LOCAL_DUPLICATE_Z = 3.5
+
 #: A plan that leaves more than this share of the readable samples out of training (weight 0) is
 #: flagged loudly: a ``warnings`` entry in summary.json, a line in the ``scan`` / ``run`` headline
 #: and an alert atop the report (:func:`curate.export.manifest.plan_warnings`). So is a plan that
