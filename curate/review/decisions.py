@@ -90,6 +90,13 @@ def read_decision_file(path: str | Path) -> list[DecisionRow]:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"decisions file {path} does not exist")
+    try:
+        return _read_rows(path)
+    except UnicodeDecodeError as exc:
+        raise DecisionFileError(path, [f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+
+
+def _read_rows(path: Path) -> list[DecisionRow]:
     suffix = path.suffix.lower()
     problems: list[str] = []
     records: list[tuple[int, dict[str, Any]]] = []
@@ -111,7 +118,7 @@ def read_decision_file(path: str | Path) -> list[DecisionRow]:
                     continue
                 try:
                     record = json.loads(text)
-                except ValueError as exc:
+                except json.JSONDecodeError as exc:
                     problems.append(f"{path}:{number}: not JSON ({exc.msg})")
                     continue
                 if not isinstance(record, dict):
@@ -201,12 +208,13 @@ def resolve_decisions(
                 f"{where}: unknown decision {row.decision!r} for {row.sample_id} (one of {', '.join(DECISION_WORDS)})"
             )
             continue
-        i = row_of.get(row.sample_id)
-        if i is None and row.hash is not None:
-            i = first_with_hash.get(row.hash)
-        if i is None:
+        found = row_of.get(row.sample_id)
+        if found is None and row.hash is not None:
+            found = first_with_hash.get(row.hash)
+        if found is None:
             problems.append(f"{where}: unknown sample_id {row.sample_id!r}: not in this workspace's samples")
             continue
+        i = found
         if row.hash is not None and hashes[i] and row.hash != hashes[i]:
             problems.append(
                 f"{where}: {row.sample_id}'s content changed since it was reviewed (hash {row.hash} is now "
@@ -306,9 +314,9 @@ def match_decisions(
     records = decisions.to_pylist()
     pending = []
     for j, rec in enumerate(records):
-        i = position.get(rec["sample_id"])
-        if i is not None and keys[i] == rec["hash"] and row[i] < 0:
-            row[i] = j
+        at = position.get(rec["sample_id"])
+        if at is not None and keys[at] == rec["hash"] and row[at] < 0:
+            row[at] = j
         else:
             pending.append(j)
     missing = []
