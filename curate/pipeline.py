@@ -151,7 +151,8 @@ def run_plan(
     ``accept`` takes that plan's suggestion; :func:`curate.review.apply.record_decisions`), and
     propose then re-run on them, so the steps after it see them; a step ``"decisions"`` reports
     what was recorded. A plan without the propose stage cannot honour them: a :class:`UsageError`
-    before anything runs.
+    before anything runs, as is a missing file; a file that cannot be read is refused then too,
+    while what its rows say is checked once the plan exists.
 
     Stops with :class:`DataError` when index finds no readable image and the plan goes on to
     stages that need one. ``name`` prefixes the progress lines. The workspace lock is held for
@@ -160,8 +161,9 @@ def run_plan(
     if decisions is not None:
         if "propose" not in [call.stage for call in plan]:
             raise UsageError("--decisions needs the propose stage, which applies them; this run has none")
-        if not os.path.isfile(decisions):
-            raise UsageError(f"decisions file {decisions} does not exist")
+        from curate.review.decisions import read_decision_file
+
+        read_decision_file(decisions)  # a file that cannot be read fails before any stage runs
     with ws.lock(create=True):
         return _run_locked(plan, source, ws, overwrite=overwrite, name=name, decisions=decisions)
 

@@ -54,6 +54,10 @@ def test_cli_run_decisions_need_the_propose_stage(tmp_path, arrays_and_workspace
     assert not (ws.root / "decisions.parquet").exists()
     recipe = str(write_recipe(tmp_path, GOOD))
     base[1] = recipe
+    (tmp_path / "bad.csv").write_text("id,what\n0,drop\n")
+    res = CliRunner().invoke(main, [*base, "--decisions", str(tmp_path / "bad.csv")])
+    assert res.exit_code == 1 and "missing columns sample_id, decision" in res.stderr
+    assert not (ws.root / "plan.parquet").exists()  # refused before any stage ran
     res = CliRunner().invoke(main, [*base, "--decisions", str(tmp_path / "d.csv"), "--json"])
     assert res.exit_code == 0, res.output
     stages = json.loads(res.stdout)["stages"]
