@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+import os
 from typing import Any
 
 from curate import progress
@@ -26,7 +26,7 @@ REFRESHED = ("propose", "export", "report")
 
 
 @locked
-def record_decisions(ws: Workspace, decisions_file: str | Path) -> dict[str, Any]:
+def record_decisions(ws: Workspace, decisions_file: str | os.PathLike[str]) -> dict[str, Any]:
     """Check ``decisions_file`` against the workspace and add its decisions to decisions.parquet.
 
     Every problem in the file is reported, one line each, and then nothing is recorded
@@ -65,7 +65,7 @@ def record_decisions(ws: Workspace, decisions_file: str | Path) -> dict[str, Any
     }
 
 
-def apply_decisions(ws: Workspace, decisions_file: str | Path) -> dict[str, Any]:
+def apply_decisions(ws: Workspace, decisions_file: str | os.PathLike[str]) -> dict[str, Any]:
     """Record ``decisions_file`` (:func:`record_decisions`), then re-run propose, export and the
     report, each with the parameters it was last run with, so manifest.parquet, summary.json and
     report.html follow the decisions. A stage whose output is not in the workspace yet is left

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ class DecisionFileError(DataError):
     """A decisions file with problems: the message has one line per problem (exit 1); nothing was
     recorded."""
 
-    def __init__(self, path: str | Path, problems: Sequence[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], problems: Sequence[str]) -> None:
         self.problems = list(problems)
         n = len(self.problems)
         head = f"{path}: {n} problem{'s' if n != 1 else ''}; no decision was recorded"
@@ -80,7 +81,7 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def read_decision_file(path: str | Path) -> list[DecisionRow]:
+def read_decision_file(path: str | os.PathLike[str]) -> list[DecisionRow]:
     """The rows of a CSV or JSON Lines decisions file, in file order.
 
     A missing file or another suffix is a :class:`UsageError`; rows that cannot be read (a
@@ -156,7 +157,7 @@ def _outcome(action: str, label: str | None) -> str:
 
 
 def resolve_decisions(
-    path: str | Path,
+    path: str | os.PathLike[str],
     rows: Sequence[DecisionRow],
     samples: pa.Table,
     *,
