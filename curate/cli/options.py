@@ -118,6 +118,17 @@ def cache_option(f: Callable) -> Callable:
     )(f)
 
 
+def decisions_option(f: Callable) -> Callable:
+    """--decisions FILE on `scan` and `run`: a reviewer's decisions, recorded like `curate apply`."""
+    return click.option(
+        "--decisions",
+        type=click.Path(dir_okay=False, path_type=str),
+        default=None,
+        help="A decisions file (CSV or JSON Lines: sample_id, decision, label, note), as exported from "
+        "report.html: recorded in the workspace like `curate apply`, and honoured by propose and export.",
+    )(f)
+
+
 def json_option(f: Callable) -> Callable:
     return click.option(
         "--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary instead of text."

@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from curate.cli import main
-from curate.cli.options import cache_option, json_option, output_option, overwrite_option, progress_option, quiet_option
+from curate.cli.options import (
+    cache_option,
+    decisions_option,
+    json_option,
+    output_option,
+    overwrite_option,
+    progress_option,
+    quiet_option,
+)
 from curate.cli.output import emit, render_warnings
 from curate.errors import UsageError
 from curate.pipeline import step_status
@@ -41,12 +49,25 @@ from curate.pipeline import step_status
     help="Override a recipe parameter, e.g. --set propose.strategy=sqrt (repeatable; value read as TOML).",
 )
 @cache_option
+@decisions_option
 @overwrite_option
 @json_option
 @quiet_option
 @progress_option
 def run_command(
-    recipe, data, workspace, embeddings, labels, model, pretrained, device, overrides, cache, overwrite, as_json
+    recipe,
+    data,
+    workspace,
+    embeddings,
+    labels,
+    model,
+    pretrained,
+    device,
+    overrides,
+    cache,
+    decisions,
+    overwrite,
+    as_json,
 ):
     """Run RECIPE (a path, or the name of one in recipes/: audit, clean, rebalance, contrastive) on DATA
     into the workspace given by -o."""
@@ -67,6 +88,7 @@ def run_command(
         overrides,
         common={"model": model, "pretrained": pretrained, "device": device, "cache": cache},
         overwrite=overwrite,
+        decisions=decisions,
     )
     result = {"recipe": loaded.name, "workspace": workspace, "stages": summaries}
     emit(

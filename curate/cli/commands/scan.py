@@ -10,6 +10,7 @@ import click
 from curate.cli import main
 from curate.cli.options import (
     cache_option,
+    decisions_option,
     device_option,
     index_column_options,
     json_option,
@@ -19,7 +20,7 @@ from curate.cli.options import (
     progress_option,
     quiet_option,
 )
-from curate.cli.output import emit, percent, render_warnings
+from curate.cli.output import emit, percent, render_review, render_warnings
 from curate.errors import UsageError
 from curate.examples import EXAMPLES
 
@@ -78,6 +79,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
             f"{unreadable[0]['path']}: {unreadable[0]['reason']}"
         )
     lines.extend(render_warnings(s.get("warnings")))
+    lines.extend(render_review(s.get("review")))
     if s.get("leaks"):
         lines.append(f"LEAKAGE: {s['leaks']} duplicate groups span more than one split")
     if s.get("steps"):
@@ -113,6 +115,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @model_options
 @device_option
 @cache_option
+@decisions_option
 @overwrite_option
 @json_option
 @quiet_option
@@ -135,6 +138,7 @@ def scan(
     workers,
     device,
     cache,
+    decisions,
     overwrite,
     as_json,
 ):
@@ -188,6 +192,7 @@ def scan(
         stage_params={"index": index_params, **({"embed": {"cache": cache}} if cache is not None else {})},
         overwrite=overwrite,
         example=example,
+        decisions=decisions,
     )
     summary = {**summary, "workspace": workspace}
     emit(summary, as_json=as_json, human=render_summary)
