@@ -95,11 +95,11 @@ def test_decisions_made_in_the_report_reach_the_manifest_and_survive_a_rescan(di
         m = rows_by_id(ws / "manifest.parquet", ["label", "action", "weight", "reasons"])
         for k in (0, 1):
             assert (m[ids[k]]["action"], m[ids[k]]["label"]) == ("relabel", tiles[accepted[k]]["sl"])
-            assert m[ids[k]]["reasons"][-1] == f"reviewed: accept (relabel to {tiles[accepted[k]]['sl']})"
+            assert f"reviewed: accept (relabel to {tiles[accepted[k]]['sl']})" in m[ids[k]]["reasons"]
         assert (m[ids[2]]["action"], m[ids[2]]["label"]) == ("relabel", other)
-        assert m[ids[2]]["reasons"][-1] == f"reviewed: relabel to {other} — looks like {other}"
+        assert f"reviewed: relabel to {other} — looks like {other}" in m[ids[2]]["reasons"]
         assert (m[ids[3]]["action"], m[ids[3]]["weight"]) == ("drop", 0.0)
-        assert m[ids[3]]["reasons"][-1] == "reviewed: drop"
+        assert "reviewed: drop" in m[ids[3]]["reasons"]
 
     check_manifest(sid)
     summary = json.loads((ws / "summary.json").read_text())
