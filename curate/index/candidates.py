@@ -8,11 +8,11 @@ slow part run in parallel and lets every reader stay a plain listing function.
 from __future__ import annotations
 
 import math
+import posixpath
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from curate.errors import DataError
 from curate.index.images import image_extensions
@@ -64,7 +64,7 @@ def is_split_name(name: str) -> bool:
 def is_image_name(name: str) -> bool:
     """True when the file name has the extension of a format this Pillow decodes (any case;
     :func:`curate.index.images.image_extensions`)."""
-    return PurePosixPath(name).suffix.lower() in image_extensions()
+    return posixpath.splitext(name)[1].lower() in image_extensions()
 
 
 def split_from_parts(parts: Sequence[str]) -> str | None:

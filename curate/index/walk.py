@@ -89,10 +89,10 @@ class Tree:
     skipped: list[Skipped] = field(default_factory=list)
     single: bool = False
     stats: dict[str, FileStat | None] = field(default_factory=dict)
+    remote: bool = field(init=False)
 
-    @property
-    def remote(self) -> bool:
-        return is_url(self.root)
+    def __post_init__(self) -> None:
+        self.remote = is_url(self.root)
 
     def location(self, rel: str) -> str:
         """Where the file ``rel`` is: an absolute local path or a URL."""
@@ -104,7 +104,7 @@ EVERYTHING = Selection()
 
 
 def _hidden(rel: str) -> bool:
-    return any(part.startswith(".") for part in rel.split("/"))
+    return rel.startswith(".") or "/." in rel
 
 
 def _local_files(root: str) -> list[str]:
@@ -129,10 +129,11 @@ def _local_files(root: str) -> list[str]:
 def _split(rels: Iterable[str], selection: Selection) -> tuple[list[str], list[Skipped]]:
     files: list[str] = []
     skipped: list[Skipped] = []
+    narrowed = bool(selection.include or selection.exclude)
     for rel in rels:
         if _hidden(rel):
             skipped.append(Skipped(rel, HIDDEN))
-        elif not selection.selects(rel):
+        elif narrowed and not selection.selects(rel):
             skipped.append(Skipped(rel, EXCLUDED))
         else:
             files.append(rel)
