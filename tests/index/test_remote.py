@@ -246,3 +246,16 @@ def test_listing_a_shard_streams_with_bounded_memory(http_server, monkeypatch):
         tracemalloc.stop()
     assert len(candidates) == 24 and len(body) > 6_000_000
     assert peak < 3_000_000, f"listing a {len(body):,}-byte shard peaked at {peak:,} bytes"
+
+
+def test_a_missing_filesystem_names_the_extra(tmp_path, monkeypatch):
+    import fsspec
+
+    def not_installed(protocol, **kwargs):
+        raise ImportError("Install s3fs to access S3")
+
+    monkeypatch.setattr(fsspec, "filesystem", not_installed)
+    monkeypatch.setattr(remote, "_filesystem", remote._filesystem.__wrapped__)  # no instance cached
+    result = CliRunner().invoke(main, ["index", "s3://bucket/photos", "-o", str(tmp_path / "ws")])
+    assert result.exit_code == 2
+    assert result.stderr == "Error: reading s3:// URLs needs its fsspec filesystem: pip install 'curate[s3]'\n"
