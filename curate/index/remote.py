@@ -67,12 +67,22 @@ def redact(text: str) -> str:
     return re.sub(r"(\w+://[^\s?#'\"]*)\?[^\s'\"]*?(?=:?(?:\s|$|['\"]))", r"\1?...", text)
 
 
+#: s3fs's own retry loop (its ``retries`` attribute, 5) is turned off: it multiplied botocore's
+#: per-request retries (AWS_MAX_ATTEMPTS, ~/.aws/config; kept, they retry one page of a listing
+#: rather than the whole listing) and curate's. A dead endpoint took 47 s to report, now 36 s
+#: (10 s with AWS_MAX_ATTEMPTS=1)
+_OWN_RETRIES_OFF = frozenset({"s3", "s3a"})
+
+
 @lru_cache(maxsize=16)
 def _filesystem(protocol: str, pid: int) -> Any:
     import fsspec
 
     try:
-        return fsspec.filesystem(protocol, skip_instance_cache=True)
+        fs = fsspec.filesystem(protocol, skip_instance_cache=True)
+        if protocol in _OWN_RETRIES_OFF and hasattr(fs, "retries"):
+            fs.retries = 1
+        return fs
     except ImportError as exc:
         extra = EXTRAS.get(protocol)
         how = f"pip install 'curate[{extra}]'" if extra else str(exc)
@@ -115,10 +125,13 @@ def is_transient(exc: BaseException) -> bool:
         return status >= 500 or status in _RETRY_STATUS
     if isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError):
         return True
-    name = type(exc).__name__
-    if "Credential" in name:
+    # the network errors of aiohttp, botocore and fsspec by name (ServerDisconnectedError is a
+    # ClientConnectionError, EndpointConnectionError, FSTimeoutError, ClientPayloadError, ...);
+    # a plain OSError (a file that is not Parquet) or a missing credential is not retried
+    names = [cls.__name__ for cls in type(exc).__mro__]
+    if any("Credential" in name for name in names):
         return False
-    return isinstance(exc, OSError) or "Timeout" in name or "Connection" in name or "Payload" in name
+    return any(word in name for name in names for word in ("Timeout", "Connection", "Payload", "IncompleteRead"))
 
 
 def describe(exc: BaseException) -> str:

@@ -210,6 +210,12 @@ def test_transient_or_not():
     assert remote.is_transient(ConnectionResetError())
     assert not remote.is_transient(FileNotFoundError("gone"))
     assert not remote.is_transient(PermissionError("denied"))
+    assert not remote.is_transient(OSError("Parquet magic bytes not found in footer"))
+
+    class ServerDisconnectedError(type("ClientConnectionError", (Exception,), {})):
+        pass
+
+    assert remote.is_transient(ServerDisconnectedError())
 
     class Answer(Exception):
         def __init__(self, status):
