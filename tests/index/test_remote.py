@@ -124,9 +124,11 @@ def hf_parquet(rows: list[tuple[bytes, int]]) -> bytes:
     return buf.getvalue()
 
 
-def test_hf_parquet_streams_row_groups(s3, tmp_path):
+def test_hf_parquet_streams_row_groups(s3, tmp_path, monkeypatch):
+    monkeypatch.setattr(remote, "REMOTE_BACKOFF_SECONDS", 0.01)
     rows = [(png(COLOURS["red" if i % 2 == 0 else "blue"], (8 + i, 8)), i % 2) for i in range(5)]
     url = s3.put("hf/data/train-00000-of-00001.parquet", hf_parquet(rows))
+    s3.fail("hf/data/train-00000-of-00001.parquet", 2)  # the footer's first reads: retried
     ws = Workspace(tmp_path / "ws")
     summary = run_index(s3.url("hf"), ws, workers=0)
     assert summary["format"] == "parquet" and summary["num_readable"] == 5
@@ -134,6 +136,7 @@ def test_hf_parquet_streams_row_groups(s3, tmp_path):
     table = ws.read_table("samples").to_pylist()
     assert [r["label"] for r in table] == ["red", "blue", "red", "blue", "red"]
     assert read_bytes(url, "row:3", "parquet") == rows[3][0]
+    assert s3.server.faults.failing["/" + url.removeprefix("s3://")] == 0  # both 503s were answered
 
 
 def test_manifest_of_urls_reads_s3_and_https(s3, http_server, tmp_path):
