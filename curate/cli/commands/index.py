@@ -43,9 +43,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
         if len(unreadable) > SHOWN_UNREADABLE:
             lines.append(f"  ... and {len(unreadable) - SHOWN_UNREADABLE} more (see --json or samples.parquet)")
     if s.get("skipped_files"):
-        lines.append(
-            describe_skipped(s["skipped_files"], limit=SHOWN_SKIPPED_GROUPS) + " (all in --json and summary.json)"
-        )
+        lines.append(describe_skipped(s["skipped_files"], limit=SHOWN_SKIPPED_GROUPS) + " (all in --json)")
     if s["num_readable"] == 0:
         lines.append("warning: none of the samples is a readable image")
     return "\n".join(lines)

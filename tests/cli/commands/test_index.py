@@ -176,4 +176,4 @@ def test_stdin_errors_are_one_line(runner, tmp_path):
 def test_headline_counts_skipped_files(runner, digits_folder, tmp_path):
     result = runner.invoke(main, ["index", str(digits_folder.root), "-o", str(tmp_path / "ws"), "--workers", "0"])
     assert result.exit_code == 0, result.output
-    assert "1 file skipped: 1 .txt (not an image) (all in --json and summary.json)" in result.stdout
+    assert "1 file skipped: 1 .txt (not an image) (all in --json)" in result.stdout
