@@ -255,6 +255,8 @@ def _embed(
             while left:
                 t0 = time.perf_counter()
                 batch = next(batches)
+                if batch.fatal is not None:  # the store is unreachable: stop, keeping the finished shards
+                    raise batch.fatal
                 t1 = time.perf_counter()
                 seconds["read"] += t1 - t0
                 seconds["decode_cpu"] += batch.decode_seconds

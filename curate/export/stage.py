@@ -109,9 +109,13 @@ def run_export(
     )
     if summary["unreviewed_rate"] is None:
         summary.setdefault("not_measured", {})["unreviewed_rate"] = NOT_MEASURED
-    changes = ws.record("samples").get("extra", {}).get("changes")
-    if changes is not None:  # what the index that made these samples found changed in DATA
-        summary["changes"] = changes
+    indexed = ws.record("samples").get("extra", {})
+    if indexed.get("changes") is not None:  # what the index that made these samples found changed in DATA
+        summary["changes"] = indexed["changes"]
+    # every file of DATA the index did not treat as a sample, by extension and reason
+    skipped = indexed.get("skipped_files") or []
+    summary["num_skipped_files"] = sum(int(group["count"]) for group in skipped)
+    summary["skipped_files"] = skipped
     if previous is not None:
         summary["since_last_scan"] = since_last_scan(previous, manifest)
     summary["manifest"] = str(ws.path("manifest"))

@@ -66,6 +66,9 @@ class Inputs:
     similarity_scale: dict[str, Any] | None = None
     embeddings_ready: bool = False
     problems: dict[str, str] = field(default_factory=dict)
+    #: files of DATA the index did not treat as samples, by extension and reason
+    #: (samples.parquet's ``extra.skipped``: [{extension, reason, count, examples}])
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def note(self, artifact: str) -> str:
         return missing_note(artifact, self.problems.get(artifact))
@@ -81,6 +84,7 @@ def read_inputs(ws: Workspace) -> Inputs:
     if not names:
         names = sorted(v for v in pc.unique(samples.column("label")).to_pylist() if v is not None)
     inputs = Inputs(samples=samples, class_names=names)
+    inputs.skipped = list(ws.record("samples").get("extra", {}).get("skipped_files") or [])
     for artifact in ("issues", "classes", "negatives", "plan"):
         if not ws.exists(artifact):
             continue
@@ -266,6 +270,8 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
         "since_last_scan": summary.get("since_last_scan"),
         # how far people reviewed the proposals (curate.review.coverage); None without a plan
         "review": summary.get("review"),
+        "skipped": inputs.skipped,
+        "skipped_total": sum(int(g["count"]) for g in inputs.skipped),
     }
 
 

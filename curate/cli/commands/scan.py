@@ -19,10 +19,12 @@ from curate.cli.options import (
     overwrite_option,
     progress_option,
     quiet_option,
+    selection_options,
 )
 from curate.cli.output import emit, percent, render_review, render_warnings
 from curate.errors import UsageError
 from curate.examples import EXAMPLES
+from curate.index.walk import describe_skipped
 
 
 def given(ctx: click.Context, name: str) -> bool:
@@ -72,6 +74,8 @@ def render_summary(s: Mapping[str, Any]) -> str:
         lines.append(render_changes(s["changes"]))
     if s.get("example"):
         lines.append(render_example(s["example"]))
+    if s.get("skipped_files"):
+        lines.append(describe_skipped(s["skipped_files"]) + " (listed in summary.json)")
     unreadable = s.get("unreadable") or []
     if unreadable:
         lines.append(
@@ -105,6 +109,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
     label_help="With DATA: the manifest / Parquet column, or WebDataset .json field, holding the label. "
     "With Parquet --embeddings: a label column in the same file."
 )
+@selection_options
 @click.option(
     "--example",
     type=click.Choice(EXAMPLES),
@@ -131,6 +136,8 @@ def scan(
     label_column,
     split_column,
     image_column,
+    include,
+    exclude,
     example,
     model,
     pretrained,
@@ -177,6 +184,8 @@ def scan(
     index_params = {key: value for key, value in index_params.items() if value is not None}
     if fmt != "auto":
         index_params["format"] = fmt
+    if include or exclude:
+        index_params.update(include=list(include), exclude=list(exclude))
     summary = run_scan(
         data,
         Workspace(workspace),
