@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from curate.cli import main
-from curate.cli.options import cache_option, json_option, output_option, overwrite_option, progress_option, quiet_option
+from curate.cli.options import (
+    cache_option,
+    engine_options,
+    json_option,
+    output_option,
+    overwrite_option,
+    progress_option,
+    quiet_option,
+)
 from curate.cli.output import emit, render_warnings
 from curate.errors import UsageError
 from curate.pipeline import step_status
@@ -40,13 +48,28 @@ from curate.pipeline import step_status
     metavar="STAGE.KEY=VALUE",
     help="Override a recipe parameter, e.g. --set propose.strategy=sqrt (repeatable; value read as TOML).",
 )
+@engine_options(defaults=False)
 @cache_option
 @overwrite_option
 @json_option
 @quiet_option
 @progress_option
 def run_command(
-    recipe, data, workspace, embeddings, labels, model, pretrained, device, overrides, cache, overwrite, as_json
+    recipe,
+    data,
+    workspace,
+    embeddings,
+    labels,
+    model,
+    pretrained,
+    device,
+    overrides,
+    engine,
+    address,
+    decode,
+    cache,
+    overwrite,
+    as_json,
 ):
     """Run RECIPE (a path, or the name of one in recipes/: audit, clean, rebalance, contrastive) on DATA
     into the workspace given by -o."""
@@ -65,10 +88,24 @@ def run_command(
         source,
         Workspace(workspace),
         overrides,
-        common={"model": model, "pretrained": pretrained, "device": device, "cache": cache},
+        common={
+            "model": model,
+            "pretrained": pretrained,
+            "device": device,
+            "cache": cache,
+            "engine": engine,
+            "address": address,
+            "decode": decode,
+        },
         overwrite=overwrite,
     )
-    result = {"recipe": loaded.name, "workspace": workspace, "stages": summaries}
+    embed = next((st for st in summaries if st["stage"] == "embed"), {})
+    result = {
+        "recipe": loaded.name,
+        "engine": embed.get("engine", "local"),
+        "workspace": workspace,
+        "stages": summaries,
+    }
     emit(
         result,
         as_json=as_json,
