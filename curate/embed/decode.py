@@ -89,7 +89,7 @@ def pixels_to_tensor(pixels: np.ndarray) -> Any:
     same numbers torchvision's ``to_tensor`` gives for an RGB image."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(pixels))
+    x = torch.from_numpy(np.require(pixels, requirements=["C", "W"]))
     return x.permute(*range(x.ndim - 3), x.ndim - 1, x.ndim - 3, x.ndim - 2).contiguous().float().div(255)
 
 
@@ -244,7 +244,7 @@ def preprocess_raw(items: Sequence[RawItem], prep: TensorPreprocess) -> tuple[li
             except UnreadableImage as exc:
                 item = RawItem(item.row, error=str(exc))
         if image is None and item.pixels is not None:
-            image = torch.from_numpy(np.ascontiguousarray(item.pixels)).permute(2, 0, 1)
+            image = torch.from_numpy(np.require(item.pixels, requirements=["C", "W"])).permute(2, 0, 1)
             if prep.device == "cuda":
                 image = image.pin_memory()
         if image is None:
