@@ -231,8 +231,8 @@ def preprocess_raw(items: Sequence[RawItem], prep: TensorPreprocess) -> tuple[li
 
     from curate.index.images import UnreadableImage, decode_rgb
 
-    jpegs = [item for item in items if item.jpeg is not None]
-    decoded = dict(zip((item.row for item in jpegs), decode_on_device([i.jpeg for i in jpegs], prep.device)))
+    jpegs = [(item.row, item.jpeg) for item in items if item.jpeg is not None]
+    decoded = dict(zip((row for row, _ in jpegs), decode_on_device([data for _, data in jpegs], prep.device)))
     rows: list[int] = []
     images: list[Any] = []
     failed: list[tuple[int, str]] = []

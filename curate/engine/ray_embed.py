@@ -4,7 +4,8 @@ The runner (:func:`curate.embed.runner.run_embed`) plans the work exactly as for
 engine: which shards are still to do, and the rows of each to encode, cut into the same batches
 (:func:`curate.embed.reader.shard_batches`). Here each batch becomes one Ray Data block, and:
 
-1. a CPU task per block reads the images and decodes them (``--decode cpu``: libjpeg + open_clip's
+1. a CPU task per block reads the images and decodes them (on a cluster without GPUs Ray Data
+   fuses this step into the CPU encoder actors, one per CPU) (``--decode cpu``: libjpeg + open_clip's
    PIL resize and crop, shipped as uint8 pixels, a quarter of the float32 bytes; ``--decode gpu``:
    the encoded bytes, for the actor to decode with nvJPEG);
 2. an actor pool encodes the blocks: one actor per GPU (``num_gpus=1``), or CPU actors on a
@@ -39,9 +40,10 @@ Encoded = tuple[list[int], np.ndarray, list[tuple[int, str]]]
 
 
 def cpu_actors(cluster: ClusterInfo) -> int:
-    """Encoder actors on a cluster without GPUs: half its CPUs (at least one), leaving the other
-    half to the decode tasks, which on CPU cost about as much as the forward pass."""
-    return max(1, int(cluster.cpus) // 2)
+    """Encoder actors on a cluster without GPUs: one per CPU. Ray Data fuses the decode step into
+    CPU actors (same resources), so each of them decodes its block and encodes it, like a
+    DataLoader worker that also ran the model; on GPU actors it cannot, and CPU tasks decode."""
+    return max(1, int(cluster.cpus))
 
 
 def decode_block(
@@ -122,10 +124,6 @@ class EncodeActor:
         return {"row": rows, "embedding": out, "error": np.array(errors, dtype=object)}
 
 
-def _spread() -> dict[str, Any]:
-    return {"scheduling_strategy": "SPREAD"}
-
-
 @contextlib.contextmanager
 def _ordered_quiet_context() -> Iterator[Any]:
     """Ray Data's context for this run: blocks delivered in order (shards complete one after
@@ -196,9 +194,6 @@ def encode_on_ray(
                 "draft_size": (image_size[1], image_size[0]),
             },
             num_cpus=1,
-            # spread the reads over the nodes; an op with remote args from a function is also never
-            # fused into the next, so decoding stays in CPU tasks instead of the encoder actors
-            ray_remote_args_fn=_spread,
             **({"concurrency": decode_tasks} if decode_tasks else {}),
         )
         ds = ds.map_batches(
