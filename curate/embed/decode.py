@@ -150,7 +150,9 @@ class TensorPreprocess:
         for i, image in enumerate(images):
             by_shape.setdefault(tuple(image.shape), []).append(i)
         for positions in by_shape.values():
-            x = torch.stack([images[i] for i in positions]).to(self.device, non_blocking=True).float()
+            # each image moves on its own: from pinned memory that copy is asynchronous (a stack
+            # on the CPU would first make an unpinned copy); device-decoded ones are already there
+            x = torch.stack([images[i].to(self.device, non_blocking=True) for i in positions]).float()
             # PIL rounds and clips the resized pixels to uint8; so do we, before scaling to 0..1
             out[positions] = self._resize(x).clamp_(0, 255).round_()
         mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)

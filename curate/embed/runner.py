@@ -369,9 +369,13 @@ def _embed(
         progress.log(f"embed: {reused} images already embedded (same content and model), {todo} to encode")
 
     batches = shard_batches([encode for _, encode in work], batch_size)
-    seconds = {"load_model": load_s, "read": 0.0, "decode_cpu": 0.0, "encode": 0.0, "write": 0.0}
-    if decode == "gpu":
-        seconds["decode_device"] = 0.0
+    # local: waiting for the reader, worker decode time, forward passes; ray: waiting for the
+    # cluster's encoded blocks (decode and encode run there)
+    seconds = {"load_model": load_s, "write": 0.0}
+    if cluster is None:
+        seconds.update(read=0.0, decode_cpu=0.0, encode=0.0, **({"decode_device": 0.0} if decode == "gpu" else {}))
+    else:
+        seconds["cluster"] = 0.0
     encoded: Generator[tuple[list[int], np.ndarray, list[tuple[int, str]]], None, None]
     if cluster is None:
         assert workers is not None
@@ -404,7 +408,7 @@ def _embed(
                 indices, emb, failed = next(encoded)
                 t1 = time.perf_counter()
                 if cluster is not None:  # the local engine times its own steps
-                    seconds["read"] += t1 - t0
+                    seconds["cluster"] += t1 - t0
                 writer.add(indices, emb, failed)
                 if cache is not None:
                     keyed = [(i, hashes[r]) for i, r in enumerate(indices) if hashes[r] is not None]

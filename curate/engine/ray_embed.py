@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -135,7 +136,10 @@ def _ordered_quiet_context() -> Iterator[Any]:
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
     try:
-        yield ctx
+        with warnings.catch_warnings():
+            # e.g. "the operator only received 1 input(s)": true of a small dataset, and not the user's to act on
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"ray\.data")
+            yield ctx
     finally:
         ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
 
