@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from curate.errors import DataError
+from curate.errors import DamagedArtifactError, DataError
 from curate.workspace import Workspace, read_meta
 
 UNLABELLED = -1
@@ -29,6 +29,9 @@ class Embedded:
     splits:           (N,) object array of str or None; None when the data has no splits
     hashes:           (N,) object array of content hashes (str) or None (array inputs)
     text_embeddings:  (K, D) float32 class-name embeddings aligned with ``class_names``, or None
+    norms:            (N,) float32 length of each imported vector before normalisation, when the
+                      imported features were not unit length (``embeddings * norms[:, None]`` are
+                      the features as given); None for CLIP embeddings and unit-length imports
     """
 
     sample_ids: np.ndarray
@@ -38,6 +41,7 @@ class Embedded:
     splits: np.ndarray | None = None
     hashes: np.ndarray | None = None
     text_embeddings: np.ndarray | None = None
+    norms: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -80,13 +84,14 @@ def encode_labels(labels: pa.ChunkedArray | list, class_names: list[str]) -> np.
 
 def load_embedded(ws: Workspace) -> Embedded:
     """Load every readable, embedded sample of a workspace (checks both artifacts are fresh)."""
-    from curate.embed.store import read_embeddings, read_text_embeddings
+    from curate.embed.store import read_embeddings, read_norms, read_text_embeddings
 
     samples = ws.read_table("samples")
     ws.check_fresh("embeddings")
     with ws.reading("embeddings"):
         ids, emb = read_embeddings(ws.path("embeddings"))
         text = read_text_embeddings(ws.path("embeddings"))
+        stored_norms = read_norms(ws.path("embeddings"))
     class_names = class_names_of(ws.path("samples"))
 
     row_of = {sid: i for i, sid in enumerate(samples.column("sample_id").to_pylist())}
@@ -109,6 +114,20 @@ def load_embedded(ws: Workspace) -> Embedded:
         pos = {n: i for i, n in enumerate(names)}
         if all(n in pos for n in class_names):
             text_emb = vectors[[pos[n] for n in class_names]]
+    norms = None
+    if stored_norms is not None:
+        norm_ids, norm_values = stored_norms
+        if norm_ids != ids:  # written in row order by the import; join by id otherwise
+            norm_of = dict(zip(norm_ids, norm_values.tolist()))
+            missing = [s for s in ids if s not in norm_of]
+            if missing:
+                raise DamagedArtifactError(
+                    ws.path("embeddings") / "norms.parquet",
+                    f"no length for sample {missing[0]!r}",
+                    "re-run the import with --overwrite",
+                )
+            norm_values = np.array([norm_of[s] for s in ids], dtype=np.float32)
+        norms = norm_values
     return Embedded(
         sample_ids=np.array(ids, dtype=object),
         embeddings=emb,
@@ -117,6 +136,7 @@ def load_embedded(ws: Workspace) -> Embedded:
         splits=splits,
         hashes=hashes,
         text_embeddings=text_emb,
+        norms=norms,
     )
 
 

@@ -58,6 +58,17 @@ def text_embedding_schema(dim: int) -> pa.Schema:
     )
 
 
+#: embeddings/norms.parquet — the length each imported vector had before it was L2-normalised,
+#: written only when the given vectors were not unit length (features, not embeddings: their
+#: length is information the label scorer's Euclidean vote uses).
+NORMS = pa.schema(
+    [
+        pa.field("sample_id", pa.string(), nullable=False),
+        pa.field("norm", pa.float32(), nullable=False),
+    ]
+)
+
+
 #: neighbors.parquet — k nearest neighbours of every embedded sample (cosine, self excluded).
 NEIGHBORS = pa.schema(
     [

@@ -62,6 +62,10 @@ def load_array(path: str | os.PathLike[str], *, column: str | None = None) -> np
 #: row indices an error message names before it says "..."
 NAMED_ROWS = 5
 
+#: Vectors whose lengths all lie within this of 1 were normalised upstream (float16 storage of a
+#: unit vector is off by ~1e-3 at most): their lengths carry no information and are not kept.
+UNIT_LENGTH_TOLERANCE = 1e-2
+
 
 def _rows(indices: np.ndarray) -> str:
     """``3 rows (rows 4, 9, 17)``: how many rows, and the first :data:`NAMED_ROWS` of them."""
@@ -119,7 +123,10 @@ def import_arrays(
 
     Embeddings are L2-normalised and stored in float32 (float16 when that is what was given): in
     a tight space — a metric-learning model's nearest neighbours all above 0.99 — float16 moves
-    cosines by ~1e-4, as much as separates a near-duplicate from a neighbour. Returns False when
+    cosines by ~1e-4, as much as separates a near-duplicate from a neighbour. When the given
+    vectors were not unit length (features rather than normalised embeddings), their lengths are
+    kept too (``embeddings/norms.parquet``): the label scorer's Euclidean vote reads the features
+    as given from them. Returns False when
     the workspace already holds exactly this import (nothing written), True otherwise.
     """
     emb = np.asarray(embeddings)
@@ -193,5 +200,7 @@ def import_arrays(
     for i, start in enumerate(range(0, n, shard_size)):
         stop = min(start + shard_size, n)
         store.write_shard(folder, i, [str(j) for j in range(start, stop)], emb[start:stop], precision=precision)
+    if np.abs(norms - 1.0).max() > UNIT_LENGTH_TOLERANCE:
+        store.write_norms(folder, [str(j) for j in range(n)], norms)
     store.finish_run(folder)
     return True

@@ -8,6 +8,8 @@
     embeddings/part-00000.done       written after its shard, so a restart skips finished shards;
                                      JSON {sample_id: reason} of samples that failed to decode there
     embeddings/text.parquet          class_name, embedding (float32) — optional, zero-shot scoring
+    embeddings/norms.parquet         sample_id, norm: each imported vector's length before it was
+                                     normalised — only for imported features that were not unit length
     embeddings/hashes.parquet        sample_id, hash (content hash) of every row, in row order
     embeddings/carried.parquet       hash, embedding: vectors a run took over from the previous
                                      one, kept until every shard is written
@@ -36,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import DamagedArtifactError, DataError
+from curate.schemas import NORMS as NORMS_SCHEMA
 from curate.schemas import embedding_shard_schema, text_embedding_schema
 from curate.storage import SHARDS_COMPLETE as SUCCESS
 from curate.storage import SHARDS_META as META
@@ -47,6 +50,7 @@ from curate.storage import shards_complete as is_complete
 # folder's record without importing this module); the embed package calls them by these names.
 
 TEXT = "text.parquet"
+NORMS = "norms.parquet"
 HASHES = "hashes.parquet"
 CARRIED = "carried.parquet"
 
@@ -209,6 +213,24 @@ def write_text_embeddings(folder: Path, class_names: list[str], embeddings: np.n
     column = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1), type=pa.float32()), dim)
     table = pa.Table.from_arrays([pa.array(class_names, type=pa.string()), column], schema=text_embedding_schema(dim))
     write_parquet_atomic(folder / TEXT, table)
+
+
+def write_norms(folder: Path, sample_ids: list[str], norms: np.ndarray) -> None:
+    """The length each imported vector had before normalisation, in row order (see :data:`NORMS`)."""
+    table = pa.table(
+        {"sample_id": pa.array(sample_ids, type=pa.string()), "norm": np.asarray(norms, dtype=np.float32)},
+        schema=NORMS_SCHEMA,
+    )
+    write_parquet_atomic(folder / NORMS, table)
+
+
+def read_norms(folder: Path) -> tuple[list[str], np.ndarray] | None:
+    """``(sample_ids, norms (N,) float32)`` of an import whose vectors were not unit length, else None."""
+    path = folder / NORMS
+    if not path.exists():
+        return None
+    table = read_parquet(path, columns=["sample_id", "norm"])
+    return table.column("sample_id").to_pylist(), table.column("norm").to_numpy().astype(np.float32)
 
 
 def finish_run(folder: Path) -> None:

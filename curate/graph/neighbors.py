@@ -213,6 +213,57 @@ def faiss_knn(
     return out_idx, out_sim
 
 
+def euclidean_knn(
+    vectors: np.ndarray,
+    k: int,
+    *,
+    device: str = "cpu",
+    nprobe: int = DEFAULT_NPROBE,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean k nearest neighbours of every row among the others, for features whose length
+    means something (imported features that were not unit length).
+
+    vectors: (N, D) float32, as given (not normalised)
+    Up to :data:`EXACT_MAX_CPU` rows on CPU (any size on a GPU) the search is exact, by the tiles
+    of :func:`exact_knn`: ``|q - x|^2 = |q|^2 - 2 (q . x - |x|^2 / 2)``, so the database rows
+    ``[x, -|x|^2 / 2]`` searched by the queries ``[q, 1]`` rank candidates by distance. Above it,
+    faiss's ``IndexIVFFlat`` with the L2 metric (``nprobe`` lists per query).
+    Returns ``(indices (N, k) int64, distances (N, k) float32)``, nearest first, self excluded;
+    unfilled slots hold -1 / +inf.
+    """
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    n = len(x)
+    if resolve_method(n, "auto", device) == "exact":
+        half_sq = 0.5 * np.einsum("ij,ij->i", x, x, dtype=np.float64)
+        database = np.hstack([x, (-half_sq)[:, None].astype(np.float32)])
+        queries = np.hstack([x, np.ones((n, 1), dtype=np.float32)])
+        idx, score = exact_knn(database, min(k + 1, n), queries=queries, device=device, half=False)
+        idx, score = _drop_self(idx, score, np.arange(n), k)
+        dist = np.sqrt(np.maximum(2.0 * (half_sq[:, None] - score), 0.0))
+    else:
+        import faiss
+
+        from curate.graph.ivf import training_sample
+
+        nlist = int(max(1, min(n // 39, n ** (2 / 3) / 4)))
+        quantizer = faiss.IndexFlatL2(x.shape[1])
+        index = faiss.IndexIVFFlat(quantizer, x.shape[1], nlist, faiss.METRIC_L2)
+        index.cp.seed = seed
+        index.train(training_sample(x, nlist, seed=seed))
+        index.add(x)
+        index.nprobe = min(nprobe, nlist)
+        squared, idx = index.search(x, min(k + 1, n))
+        idx, squared = _drop_self(idx, -squared, np.arange(n), k)
+        dist = np.sqrt(np.maximum(-squared, 0.0))
+    missing = idx < 0
+    dist = np.where(missing, np.inf, dist).astype(np.float32)
+    out_idx = np.full((n, k), -1, dtype=np.int64)
+    out_dist = np.full((n, k), np.inf, dtype=np.float32)
+    out_idx[:, : idx.shape[1]], out_dist[:, : dist.shape[1]] = np.where(missing, -1, idx), dist
+    return out_idx, out_dist
+
+
 def _drop_self(idx: np.ndarray, sims: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Remove each row's own index from its (m, k+1) result; where it is absent (ANN missed it,
     or an exact duplicate tied ahead of it) drop the last, least similar slot instead."""

@@ -105,13 +105,7 @@ def measure_scale(
     if sims.ndim != 2:
         raise UsageError(f"neighbour similarities must be (N, k), got shape {sims.shape}")
     dist = 1.0 - np.clip(np.where(np.isfinite(sims), sims, np.nan), -1.0, 1.0)
-    # The nearest *distinct* neighbour: identical copies would pull the spacing to zero.
-    distinct = np.where(dist > _IDENTICAL, dist, np.nan)
-    has = np.isfinite(distinct).any(axis=1) if distinct.size else np.zeros(len(sims), dtype=bool)
-    nearest = np.nanmin(distinct[has], axis=1) if has.any() else np.empty(0)
-    farthest = np.nanmax(dist[has], axis=1) if has.any() else np.empty(0)
-    median_nn = float(np.median(nearest)) if nearest.size else None
-    width = float(np.median(farthest - nearest)) if nearest.size else None
+    median_nn, width, measured = _spacing(dist)
 
     radius: float | None = duplicate_radius
     if duplicate_threshold is not None:
@@ -128,8 +122,31 @@ def measure_scale(
         median_nn_distance=median_nn,
         neighbourhood_width=width,
         duplicate_radius=radius,
-        measured_rows=int(has.sum()),
+        measured_rows=measured,
     )
+
+
+def _spacing(dist: np.ndarray) -> tuple[float | None, float | None, int]:
+    """``(median nearest-neighbour distance, median neighbourhood width, rows measured)`` of an
+    (N, k) distance matrix (NaN / inf: empty slots). A row's nearest neighbour is its nearest
+    *distinct* one (identical copies would pull the spacing to zero); its width is the distance
+    from there to its k-th neighbour."""
+    dist = np.where(np.isfinite(dist), dist, np.nan)
+    distinct = np.where(dist > _IDENTICAL, dist, np.nan)
+    has = np.isfinite(distinct).any(axis=1) if distinct.size else np.zeros(len(dist), dtype=bool)
+    if not has.any():
+        return None, None, 0
+    nearest = np.nanmin(distinct[has], axis=1)
+    farthest = np.nanmax(dist[has], axis=1)
+    return float(np.median(nearest)), float(np.median(farthest - nearest)), int(has.sum())
+
+
+def neighbourhood_width(distances: np.ndarray) -> float | None:
+    """Median width of a neighbourhood (nearest distinct to k-th neighbour) in any distance unit:
+    the temperature of a distance-weighted vote (:func:`measure_scale` takes the same for
+    cosines). distances: (N, k), nearest first, inf / NaN for empty slots; None when nothing
+    could be measured."""
+    return _spacing(np.asarray(distances, dtype=np.float64))[1]
 
 
 def describe_cut(record: Mapping[str, Any]) -> str:

@@ -40,7 +40,7 @@ def _image_areas(ws: Workspace, sample_ids: np.ndarray) -> np.ndarray | None:
 def run_score(
     ws: Workspace,
     *,
-    label_sources: Sequence[str] = ("knn", "probe", "zeroshot"),
+    label_sources: Sequence[str] = ("knn", "euclidean", "probe", "zeroshot"),
     folds: int = 5,
     duplicate_threshold: float | None = None,
     duplicate_radius: float = DEFAULT_DUPLICATE_RADIUS,

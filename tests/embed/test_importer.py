@@ -73,3 +73,18 @@ def test_string_labels_and_parquet_input(tmp_path):
     assert load_embedded(ws).class_names == ["a", "b", "c"]
     with pytest.raises(UsageError):
         load_array(tmp_path / "missing.npy")
+
+
+def test_lengths_of_features_that_are_not_unit_length_are_kept(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5)).astype(np.float32) * rng.uniform(0.5, 4.0, size=(40, 1)).astype(np.float32)
+    ws = Workspace(tmp_path / "features")
+    import_arrays(ws, x, np.arange(40) % 2)
+    data = load_embedded(ws)
+    np.testing.assert_allclose(data.norms, np.linalg.norm(x, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(data.embeddings * data.norms[:, None], x, rtol=1e-5, atol=1e-6)
+
+    unit = Workspace(tmp_path / "embeddings")
+    import_arrays(unit, x / np.linalg.norm(x, axis=1, keepdims=True), np.arange(40) % 2)
+    assert load_embedded(unit).norms is None
+    assert not (unit.path("embeddings") / "norms.parquet").exists()

@@ -3,7 +3,7 @@ import pytest
 
 from curate.errors import UsageError
 from curate.graph.ivf import ivf_knn
-from curate.graph.neighbors import exact_knn, faiss_knn, knn, recall_at_k, resolve_method
+from curate.graph.neighbors import euclidean_knn, exact_knn, faiss_knn, knn, recall_at_k, resolve_method
 from curate.graph.tile import ClassFilter
 
 
@@ -108,3 +108,40 @@ def test_exact_refuses_queries_and_rows_together():
     x = _unit(np.random.default_rng(6).standard_normal((20, 8)))
     with pytest.raises(UsageError, match="queries= or rows=, not both"):
         exact_knn(x, 3, queries=x[:2], rows=np.array([0, 1]))
+
+
+def _brute_euclidean(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    d = np.linalg.norm(x[:, None, :].astype(np.float64) - x[None, :, :], axis=2)
+    np.fill_diagonal(d, np.inf)
+    idx = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(d, idx, axis=1)
+
+
+def test_euclidean_knn_is_exact_and_uses_the_lengths():
+    rng = np.random.default_rng(3)
+    # Same directions at very different lengths: cosine neighbours ignore the lengths, these must not.
+    x = (rng.normal(size=(300, 8)) * rng.uniform(0.2, 5.0, size=(300, 1))).astype(np.float32)
+    idx, dist = euclidean_knn(x, 7)
+    want_idx, want_dist = _brute_euclidean(x, 7)
+    np.testing.assert_allclose(dist, want_dist, rtol=1e-4, atol=1e-4)
+    assert (idx == want_idx).mean() > 0.99  # ties aside
+    assert not (idx == np.arange(300)[:, None]).any()
+
+
+def test_euclidean_knn_large_path_is_faiss_l2(monkeypatch):
+    import curate.graph.neighbors as neighbors
+
+    monkeypatch.setattr(neighbors, "EXACT_MAX_CPU", 100)
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(400, 6)) * rng.uniform(0.5, 3.0, size=(400, 1))).astype(np.float32)
+    idx, dist = euclidean_knn(x, 5, nprobe=10_000)  # every list searched: exact answers
+    want_idx, want_dist = _brute_euclidean(x, 5)
+    np.testing.assert_allclose(dist, want_dist, rtol=1e-3, atol=1e-3)
+    assert (idx == want_idx).mean() > 0.99
+
+
+def test_euclidean_knn_pads_when_k_exceeds_the_other_rows():
+    idx, dist = euclidean_knn(np.array([[0.0, 1.0], [3.0, 1.0]], dtype=np.float32), 3)
+    np.testing.assert_array_equal(idx, [[1, -1, -1], [0, -1, -1]])
+    np.testing.assert_allclose(dist[:, 0], 3.0)
+    assert np.isinf(dist[:, 1:]).all()

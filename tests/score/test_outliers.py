@@ -57,3 +57,27 @@ def test_robust_z_and_errors(synthetic_small):
     data = _data(synthetic_small)
     with pytest.raises(DataError):
         score_outliers(data, exact_knn(data.embeddings[:10], 3))
+
+
+def test_mislabelled_samples_in_a_tight_space_do_not_outrank_real_outliers():
+    """Tight class clusters (a metric-learning model's space) with flipped labels: a flipped sample
+    is far from its given class's centroid, but near its true class, so the class term (the
+    smaller of the given- and nearest-class z) leaves it alone; real outliers are far from both."""
+    rng = np.random.default_rng(7)
+    num_classes, per_class, dim = 6, 60, 16
+    centres = rng.normal(size=(num_classes, dim))
+    truth = np.repeat(np.arange(num_classes), per_class)
+    x = centres[truth] + 0.05 * rng.normal(size=(len(truth), dim))
+    labels = truth.copy()
+    flipped = rng.choice(len(truth), size=40, replace=False)
+    labels[flipped] = (labels[flipped] + 1) % num_classes
+    outliers = rng.normal(size=(6, dim)) * 2.0
+    x = np.vstack([x, outliers])
+    labels = np.append(labels, rng.integers(0, num_classes, size=6))
+    emb = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    data = Embedded(np.arange(len(emb)).astype(str).astype(object), emb, labels, [str(c) for c in range(num_classes)])
+    result = score_outliers(data, exact_knn(emb, 20))
+    is_outlier = np.arange(len(emb)) >= len(truth)
+    assert roc_auc_score(is_outlier, result.z) == 1.0
+    assert not result.is_outlier[flipped].any()
+    assert result.z[flipped].max() < Z_THRESHOLD

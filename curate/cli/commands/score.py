@@ -43,9 +43,9 @@ def _render(s: Mapping[str, Any]) -> str:
 @workspace_arg
 @click.option(
     "--label-sources",
-    default="knn,probe,zeroshot",
+    default="knn,euclidean,probe,zeroshot",
     show_default=True,
-    help="Comma-separated sources of out-of-sample label probabilities: knn, probe, zeroshot.",
+    help="Comma-separated sources of out-of-sample label probabilities: knn (cosine vote), euclidean (vote over the features as given; imported features that are not unit length only), probe, zeroshot.",
 )
 @click.option(
     "--folds",

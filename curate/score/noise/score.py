@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from curate.errors import DataError, UsageError
-from curate.graph.scale import SimilarityScale, measure_scale
+from curate.graph.scale import SimilarityScale, measure_scale, neighbourhood_width
 from curate.progress import log
 from curate.score.duplicates import duplicate_components, exact_keys
 from curate.score.noise.calibrate import PooledProbabilities, ScoreFn, pooling_weights
 from curate.score.noise.confident import BLOCK_CELLS, FILTERS, confident_learning
-from curate.score.noise.knn import knn_vote_logits
+from curate.score.noise.knn import euclidean_vote_logits, knn_vote_logits
 from curate.score.noise.probe import cv_folds, fit_linear_probe
 from curate.score.noise.result import LabelNoiseResult
 from curate.score.noise.zeroshot import zeroshot_logits
 
-SOURCES = ("knn", "probe", "zeroshot")
+SOURCES = ("knn", "euclidean", "probe", "zeroshot")
 
 #: Up to this many cells (samples x classes) the result keeps the dense ``pred_probs`` (128 MB).
 KEEP_PRED_PROBS_CELLS = 1 << 25
@@ -85,7 +85,10 @@ def score_label_noise(
                :func:`curate.graph.neighbors.exact_knn` (self excluded), e.g. the neighbours
                stage's graph; computed here when None. Only the first ``k`` columns are used.
     sources:   any of ``"knn"`` (similarity-weighted vote without the sample itself or its
-               near-duplicates), ``"probe"`` (``folds``-fold cross-validated linear probe, duplicate
+               near-duplicates), ``"euclidean"`` (the same vote over Euclidean neighbours of the
+               features as given, ``embeddings * norms``; silently unused, with a note, unless
+               ``data.norms`` says the imported features were not unit length), ``"probe"``
+               (``folds``-fold cross-validated linear probe, duplicate
                groups kept in one fold), ``"zeroshot"`` (similarity to the class-name text
                embeddings; silently unused when ``data.text_embeddings`` is None, with a note).
     scale:     the space's vote temperature and near-duplicate decision; None measures it from
@@ -119,9 +122,10 @@ def score_label_noise(
     check_memory(len(labels), num_classes, int(np.bincount(labels[labels >= 0]).max()))
     notes: list[str] = []
     emb = data.embeddings
-    if neighbors is None and ("knn" in sources or "probe" in sources):
-        from curate.graph.neighbors import exact_knn
+    norms = getattr(data, "norms", None)
+    from curate.graph.neighbors import euclidean_knn, exact_knn
 
+    if neighbors is None and ("knn" in sources or "probe" in sources or "euclidean" in sources):
         log(f"label noise: exact {k}-NN graph on {len(emb)} samples")
         neighbors = exact_knn(emb, k, device=device)
     if scale is None and neighbors is not None:
@@ -132,9 +136,32 @@ def score_label_noise(
         idx, sims = neighbors[0][:, :k], neighbors[1][:, :k]
         scores.append(lambda rows: knn_vote_logits(labels, idx[rows], sims[rows], num_classes, scale=scale))
         used.append("knn")
+    needs_groups = "probe" in sources or ("euclidean" in sources and norms is not None)
+    if needs_groups and duplicate_groups is None:
+        duplicate_groups = duplicate_components(exact_keys(data), neighbors, scale)
+    if "euclidean" in sources:
+        if norms is None:
+            notes.append("euclidean source unused: the vectors are unit length (embeddings, not raw features)")
+        else:
+            features = emb * np.asarray(norms, dtype=np.float32)[:, None]
+            log(f"label noise: Euclidean {k}-NN graph of the features as given ({len(emb)} samples)")
+            e_idx, e_dist = euclidean_knn(features, k, device=device, seed=seed)
+            del features
+            width = neighbourhood_width(e_dist) or 1.0
+            groups = duplicate_groups
+            scores.append(
+                lambda rows: euclidean_vote_logits(
+                    labels,
+                    e_idx[rows],
+                    e_dist[rows],
+                    num_classes,
+                    temperature=width,
+                    row_groups=groups[rows],
+                    groups=groups,
+                )
+            )
+            used.append("euclidean")
     if "probe" in sources:
-        if duplicate_groups is None:
-            duplicate_groups = duplicate_components(exact_keys(data), neighbors, scale)
         fold_of = cv_folds(labels, duplicate_groups, folds=folds, seed=seed)
         probe = fit_linear_probe(emb, labels, num_classes, fold_of, solver=probe_solver, device=device)
         scores.append(lambda rows: probe.scores(emb[rows], fold_of[rows]))

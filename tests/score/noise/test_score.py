@@ -168,3 +168,43 @@ def test_large_runs_do_not_keep_the_dense_probabilities(
     np.testing.assert_array_equal(r.is_label_issue, full_result.is_label_issue)
     np.testing.assert_array_equal(r.suggested_label, full_result.suggested_label)
     np.testing.assert_allclose(r.label_quality, full_result.label_quality, atol=1e-6)
+
+
+def test_euclidean_vote_reads_the_features_lengths_where_the_cosine_vote_cannot():
+    """Two classes that differ only in length (the same spread of directions): a cosine vote is
+    blind to them, the Euclidean vote over the features as given finds the flipped labels."""
+    from curate.data import Embedded
+
+    rng = np.random.default_rng(1)
+    n, dim = 600, 3
+    truth = np.arange(n) % 2
+    directions = rng.normal(size=(n, dim))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    lengths = np.where(truth == 0, 1.0, 6.0) * rng.uniform(0.9, 1.1, size=n)
+    labels = truth.copy()
+    flipped = rng.choice(n, size=40, replace=False)
+    labels[flipped] = 1 - labels[flipped]
+    data = Embedded(
+        sample_ids=np.arange(n).astype(str).astype(object),
+        embeddings=directions.astype(np.float32),
+        labels=labels,
+        class_names=["small", "large"],
+        norms=lengths.astype(np.float32),
+    )
+    noisy = np.zeros(n, dtype=bool)
+    noisy[flipped] = True
+    with_lengths = score_label_noise(data, sources=("knn", "euclidean"))
+    precision, recall = precision_recall(with_lengths.is_label_issue, noisy)
+    assert precision > 0.9 and recall > 0.9
+    assert "euclidean" in next(note for note in with_lengths.notes if note.startswith("pooling weights"))
+    cosine_only = score_label_noise(data, sources=("knn",))
+    assert precision_recall(cosine_only.is_label_issue, noisy)[0] < 0.2  # chance is 40 / 600
+
+
+def test_euclidean_source_is_unused_for_unit_length_embeddings(synthetic_small, synthetic_small_graph):
+    r = score_label_noise(
+        embedded_from_synthetic(synthetic_small), neighbors=synthetic_small_graph, sources=("knn", "euclidean")
+    )
+    assert any("euclidean source unused" in n for n in r.notes)
+    assert next(n for n in r.notes if n.startswith("pooling weights")).endswith(tuple("0123456789"))
+    assert "euclidean=" not in next(n for n in r.notes if n.startswith("pooling weights"))
