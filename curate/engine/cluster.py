@@ -76,7 +76,7 @@ def ray_cluster(address: str | None = None) -> Iterator[ClusterInfo]:
         if address:
             _probe(address)
         try:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, configure_logging=True)
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ClusterError(f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS'}: {exc}") from None
         connected_here = True
