@@ -119,8 +119,8 @@ def engine_options(f: Callable | None = None, *, defaults: bool = True) -> Calla
             default="auto" if defaults else None,
             show_default=defaults,
             help="Where images are decoded and resized: cpu (worker processes), gpu (JPEGs with nvJPEG, "
-            "resize on the GPU; needs CUDA), auto (gpu on a CUDA device, else cpu). Part of the embeddings' "
-            "fingerprint.",
+            "resize on the GPU; needs CUDA), auto (gpu on a CUDA device, else cpu; cpu again for a workspace "
+            "embedded with cpu). Part of the embeddings' fingerprint.",
         )(func)
         func = click.option(
             "--address",

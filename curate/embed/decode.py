@@ -49,12 +49,14 @@ DECODE_PARAMS = {
 TENSOR_RESIZE_MODES = ("shortest", "squash")
 
 
-def resolve_decode(decode: str, device: str) -> str:
-    """``auto`` -> ``gpu`` on a CUDA ``device`` (already resolved), else ``cpu``. ``gpu`` without
-    CUDA is a :class:`UsageError` (one line saying what to use instead)."""
+def resolve_decode(decode: str, device: str, *, made_with: str | None = None) -> str:
+    """``auto`` -> ``gpu`` on a CUDA ``device`` (already resolved), else ``cpu``; but ``cpu``
+    when the workspace's embeddings were ``made_with`` it, so a re-run on a GPU of a workspace
+    embedded on the CPU stays incremental rather than being refused as made with other
+    parameters. ``gpu`` without CUDA is a :class:`UsageError` (one line saying what to use)."""
     if decode not in DECODES:
         raise UsageError(f"unknown --decode {decode!r}; use one of: {', '.join(DECODES)}")
-    if decode == "cpu":
+    if decode == "cpu" or (decode == "auto" and made_with == "cpu"):
         return "cpu"
     if device == "cuda":
         return "gpu"

@@ -110,7 +110,8 @@ def run_embed(
 
     ``decode``: ``cpu`` (DataLoader workers, libjpeg + PIL), ``gpu`` (JPEGs decoded with nvJPEG
     and resized on the GPU, :mod:`curate.embed.decode`; a :class:`UsageError` without CUDA) or
-    ``auto`` (gpu on a CUDA device, else cpu). It is part of the fingerprint.
+    ``auto`` (gpu on a CUDA device, else cpu; cpu for a folder embedded with cpu, so its re-runs
+    stay incremental). It is part of the fingerprint.
 
     ``engine``: ``local`` (this process) or ``ray`` (a Ray cluster, :mod:`curate.engine`: at
     ``address`` ``HOST:PORT``, else the ambient cluster or a local one; ``workers`` then caps
@@ -166,7 +167,7 @@ def _plan_and_embed(
     actors' device on a cluster); ``cluster``: None for the local engine."""
     from curate.data import class_names_of
 
-    decode_mode = resolve_decode(decode, device)
+    decode_mode = resolve_decode(decode, device, made_with=_decode_of(ws.path("embeddings")))
     params = embed_params(source.identity, shard_size=shard_size, decode=decode_mode)
     fp, inputs, up_to_date = ws.plan("embeddings", "embed", params, STAGES["embed"].inputs, overwrite=overwrite)
     folder = ws.path("embeddings")
@@ -230,6 +231,18 @@ def _plan_and_embed(
         cache=cache,
         started=started,
     )
+
+
+def _decode_of(folder: Path) -> str | None:
+    """The decode mode (``cpu``/``gpu``) an existing embeddings folder was made with, if any."""
+    from curate.errors import DamagedArtifactError
+
+    try:
+        meta = store.read_run_meta(folder)
+    except DamagedArtifactError:
+        return None
+    made_with = (meta or {}).get("params", {}).get("decode")
+    return next((mode for mode, value in DECODE_PARAMS.items() if value == made_with), None)
 
 
 def _encode_local(

@@ -130,6 +130,10 @@ def test_decode_gpu_needs_cuda():
     assert resolve_decode("auto", "cpu") == "cpu"
     assert resolve_decode("auto", "cuda") == "gpu"
     assert resolve_decode("cpu", "cuda") == "cpu"
+    # a workspace embedded on the CPU stays on the CPU path under auto (its re-runs stay incremental)
+    assert resolve_decode("auto", "cuda", made_with="cpu") == "cpu"
+    assert resolve_decode("auto", "cuda", made_with="gpu") == "gpu"
+    assert resolve_decode("gpu", "cuda", made_with="cpu") == "gpu"  # asked for: the fingerprint says so
     with pytest.raises(UsageError, match="--decode gpu decodes JPEGs with nvJPEG on a CUDA GPU"):
         resolve_decode("gpu", "cpu")
 
