@@ -34,6 +34,12 @@ DEFAULT_SEARCH_NPROBE = 4
 #: so it means the same in every embedding space (curate/graph/scale.py).
 DEFAULT_DUPLICATE_RADIUS = 0.13
 
+#: The second near-duplicate rule, local: a pair of mutual nearest neighbours whose distance, as a
+#: share of each one's typical neighbour spacing, lies this many robust standard deviations below
+#: the dataset's usual share (the modified z-score cut-off of Iglewicz & Hoaglin, as for outliers).
+#: Catches copies in spaces whose density varies, where one global radius misses them.
+DEFAULT_LOCAL_DUPLICATE_Z = 3.5
+
 #: A plan that leaves more than this share of the readable samples out of training (weight 0) is
 #: flagged loudly: a ``warnings`` entry in summary.json, a line in the ``scan`` / ``run`` headline
 #: and an alert atop the report (:func:`curate.export.manifest.plan_warnings`). So is a plan that
@@ -55,9 +61,17 @@ def default_workers() -> int:
     return max(1, min(cpus, MAX_DEFAULT_WORKERS))
 
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".jfif"}
-)
+#: Attempts per remote read (``s3://``, ``gs://``, ``https://``; curate.index.remote) before it
+#: gives up: a transient failure (5xx, 429, a dropped connection) is retried with exponential
+#: backoff from REMOTE_BACKOFF_SECONDS (0.5 + 1 + 2 + 4 s: a store that is away for longer is
+#: down, not busy). The environment variable CURATE_REMOTE_ATTEMPTS overrides it.
+REMOTE_ATTEMPTS = 5
+REMOTE_BACKOFF_SECONDS = 0.5
+
+#: Bytes a remote file object fetches per request when a shard or a Parquet file is streamed:
+#: what one stream holds in memory. 8 MiB amortises a request's latency over dozens of images
+#: while 8 decoding processes hold 64 MiB (s3fs's own default is 50 MiB per open file).
+REMOTE_BLOCK_BYTES = 8 * 1024 * 1024
 
 #: Default gates of `curate check`, by the option's keyword name (``--max-label-issues`` ->
 #: ``max_label_issues``), as each issue type (and the dataset) declares them

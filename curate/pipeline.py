@@ -142,20 +142,40 @@ def run_plan(
     *,
     overwrite: bool = False,
     name: str = "run",
+    decisions: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``plan`` in order on ``source`` into ``ws``; returns each step's summary with its
     ``stage`` (``"import"`` for user embeddings) and ``up_to_date`` (nothing needed doing).
+
+    ``decisions``: a reviewer's decisions file, recorded once the propose stage has run (an
+    ``accept`` takes that plan's suggestion; :func:`curate.review.apply.record_decisions`), and
+    propose then re-run on them, so the steps after it see them; a step ``"decisions"`` reports
+    what was recorded. A plan without the propose stage cannot honour them: a :class:`UsageError`
+    before anything runs, as is a missing file; a file that cannot be read is refused then too,
+    while what its rows say is checked once the plan exists.
 
     Stops with :class:`DataError` when index finds no readable image and the plan goes on to
     stages that need one. ``name`` prefixes the progress lines. The workspace lock is held for
     the whole run (:meth:`Workspace.lock`), so no other process writes between its stages.
     """
+    if decisions is not None:
+        if "propose" not in [call.stage for call in plan]:
+            raise UsageError("--decisions needs the propose stage, which applies them; this run has none")
+        from curate.review.decisions import read_decision_file
+
+        read_decision_file(decisions)  # a file that cannot be read fails before any stage runs
     with ws.lock(create=True):
-        return _run_locked(plan, source, ws, overwrite=overwrite, name=name)
+        return _run_locked(plan, source, ws, overwrite=overwrite, name=name, decisions=decisions)
 
 
 def _run_locked(
-    plan: Sequence[StageCall], source: DataSource, ws: Workspace, *, overwrite: bool, name: str
+    plan: Sequence[StageCall],
+    source: DataSource,
+    ws: Workspace,
+    *,
+    overwrite: bool,
+    name: str,
+    decisions: str | os.PathLike[str] | None,
 ) -> list[dict[str, Any]]:
     summaries: list[dict[str, Any]] = []
     if isinstance(source, ArrayInput):
@@ -170,6 +190,14 @@ def _run_locked(
             summary = function(source, ws, **call.kwargs, overwrite=overwrite)
         else:
             summary = function(ws, **call.kwargs, overwrite=overwrite)
+        if call.stage == "propose" and decisions is not None:
+            from curate.review.apply import record_decisions
+
+            recorded = record_decisions(ws, decisions)
+            summaries.append({**recorded, "stage": "decisions", "up_to_date": False})
+            progress.log(f"[{name}] decisions: recorded {recorded['recorded']} from {decisions}")
+            rerun = function(ws, **call.kwargs, overwrite=overwrite)
+            summary = {**rerun, "up_to_date": summary.get("up_to_date") and rerun.get("up_to_date")}
         summaries.append({**summary, "stage": call.stage})
         # after the stage, not before: a stage that found its outputs current did not run
         progress.log(f"[{name}] {call.stage}: {step_status(summary)}")

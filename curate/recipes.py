@@ -257,6 +257,7 @@ def run_recipe(
     *,
     common: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    decisions: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the recipe's stages in order on ``data`` into ``ws``; returns each step's summary
     (``stage``, ``up_to_date`` and the stage's own figures).
@@ -264,7 +265,8 @@ def run_recipe(
     ``data`` is the dataset location handed to the index stage, or an :class:`ArrayInput`, in which
     case the arrays are imported (:func:`curate.pipeline.import_embedding_files`) in place of index
     and embed (as ``curate scan --embeddings`` does). ``overrides`` are ``"stage.key=value"``
-    strings; everything is validated before the first stage runs.
+    strings; everything is validated before the first stage runs. ``decisions``: a reviewer's
+    decisions file, recorded and honoured as :func:`curate.pipeline.run_plan` says.
     """
     if data is None and "index" in recipe.stages:
         raise UsageError(f"recipe {recipe.name!r} starts by indexing: give DATA or --embeddings")
@@ -272,4 +274,4 @@ def run_recipe(
     recipe = replace(recipe, stages=kept, params={s: p for s, p in recipe.params.items() if s in kept})
     params = apply_overrides(recipe, overrides, common=common)
     plan = plan_stages(recipe.stages, params=params, common=_given(common))
-    return run_plan(plan, data, ws, overwrite=overwrite, name=recipe.name)
+    return run_plan(plan, data, ws, overwrite=overwrite, name=recipe.name, decisions=decisions)

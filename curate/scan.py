@@ -119,6 +119,7 @@ def run_scan(
     stage_params: Mapping[str, Mapping[str, Any]] | None = None,
     overwrite: bool = False,
     example: str | None = None,
+    decisions: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run index -> embed -> neighbors -> score -> negatives -> propose -> export -> report.
 
@@ -134,6 +135,10 @@ def run_scan(
     ``example`` (a name from :data:`curate.examples.EXAMPLES`, instead of ``data``) scans that
     example dataset, written once into ``WS/example-NAME/``; the summary then has ``example``:
     how many of its planted problems were found (:func:`curate.examples.score_example`).
+
+    ``decisions``: a reviewer's decisions file (as report.html exports it), recorded in the
+    workspace once the plan is proposed and honoured from then on (``curate apply`` does the
+    same on a scanned workspace); the summary's ``decisions`` says what was recorded.
     """
     truth = None
     if example is not None:
@@ -160,11 +165,13 @@ def run_scan(
         decode=decode,
         stage_params=stage_params,
     )
-    steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan")
+    steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan", decisions=decisions)
     summary = ws.read_json("summary")
     summary["engine"] = engine
     summary["steps"] = [{"stage": step["stage"], "up_to_date": bool(step.get("up_to_date"))} for step in steps]
     by_stage = {step["stage"]: step for step in steps}
+    if "decisions" in by_stage:
+        summary["decisions"] = {k: v for k, v in by_stage["decisions"].items() if k not in ("stage", "up_to_date")}
     if "index" in by_stage:
         summary["changes"] = scan_changes(by_stage["index"], by_stage.get("embed", {}))
     if truth is not None:

@@ -159,6 +159,30 @@ PLAN = pa.schema(
         pa.field("original_label", pa.string()),
         pa.field("weight", pa.float64(), nullable=False),  # sampling weight, 0 for dropped
         pa.field("reasons", pa.list_(pa.string()), nullable=False),
+        # what the rules alone proposed (the action before a person's decision)
+        pa.field("proposed_action", pa.string()),
+        # what "accept" means to a reviewer: keep / relabel (to suggested_label) / drop; null when
+        # the rules leave it to a person with nothing to suggest (e.g. a split leak's keeper)
+        pa.field("suggested_action", pa.string()),
+        pa.field("suggested_label", pa.string()),
+        # null: no decision; "accepted" / "overruled": a person's decision (decisions.parquet)
+        # took the suggestion or overruled it
+        pa.field("reviewed", pa.string()),
+    ]
+)
+
+#: decisions.parquet — what people decided about proposals, keyed by content (``hash``), so a
+#: decision follows its image through re-scans, renames and grown datasets (curate.review).
+DECISION_WORDS = ("accept", "keep", "relabel", "drop")
+DECISIONS = pa.schema(
+    [
+        pa.field("hash", pa.string(), nullable=False),  # samples.parquet's content hash
+        pa.field("sample_id", pa.string(), nullable=False),  # the id when it was decided
+        pa.field("decision", pa.string(), nullable=False),  # accept | keep | relabel | drop, as given
+        pa.field("action", pa.string(), nullable=False),  # what it resolves to: keep | relabel | drop
+        pa.field("label", pa.string()),  # the final label (keep: the given one); null for drop
+        pa.field("accepted", pa.bool_(), nullable=False),  # the outcome is what curate suggested
+        pa.field("note", pa.string()),
     ]
 )
 

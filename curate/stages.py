@@ -32,6 +32,10 @@ class Artifact:
     filename: str
     #: how it is stored, which says where it keeps its fingerprint (:mod:`curate.storage`)
     kind: StorageKind
+    #: for what people put in the workspace rather than a stage computes (decisions.parquet):
+    #: the command that records it. No stage makes it; the stages that read it take it as an
+    #: input from outside the chain, like DATA.
+    recorded_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ _ARTIFACT_ROWS = (
     Artifact("classes", "classes.parquet", "parquet"),
     Artifact("negatives", "negatives.parquet", "parquet"),
     Artifact("batches", "batches.parquet", "parquet"),
+    Artifact("decisions", "decisions.parquet", "parquet", recorded_by="curate apply"),
     Artifact("plan", "plan.parquet", "parquet"),
     Artifact("manifest", "manifest.parquet", "parquet"),
     Artifact("summary", "summary.json", "json"),
@@ -110,7 +115,7 @@ _STAGE_ROWS = (
         "curate propose",
         outputs=("plan",),
         inputs=("samples",),
-        optional_inputs=("issues", "neighbors"),
+        optional_inputs=("issues", "neighbors", "decisions"),
     ),
     Stage(
         "export",
@@ -143,6 +148,9 @@ STAGE_ORDER: tuple[str, ...] = tuple(STAGES)
 
 #: artifact name -> the stage that writes it
 PRODUCING_STAGE: dict[str, Stage] = {out: stage for stage in _STAGE_ROWS for out in stage.outputs}
+
+#: artifacts people record (no stage makes them), in chain order
+RECORDED_ARTIFACTS: tuple[str, ...] = tuple(a.name for a in _ARTIFACT_ROWS if a.recorded_by is not None)
 
 #: what an import of user embeddings (``curate scan --embeddings``) writes in place of stages
 IMPORTED_ARTIFACTS: tuple[str, ...] = ("samples", "embeddings")

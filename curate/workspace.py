@@ -84,7 +84,10 @@ __all__ = [
 ARTIFACTS: dict[str, str] = {name: artifact.filename for name, artifact in ARTIFACT_TABLE.items()}
 
 #: artifact name -> the CLI command that rebuilds it, for error messages.
-PRODUCER: dict[str, str] = {name: stage.command for name, stage in PRODUCING_STAGE.items()}
+PRODUCER: dict[str, str] = {
+    name: stage.command if (stage := PRODUCING_STAGE.get(name)) else str(artifact.recorded_by)
+    for name, artifact in ARTIFACT_TABLE.items()
+}
 
 #: the key under which :meth:`Workspace.plan` folds a stage's ``data`` digest into its fingerprint
 DATA_INPUT = "DATA"

@@ -22,6 +22,7 @@ from curate.examples import (
     write_example,
 )
 from curate.index.folder import list_folder
+from curate.index.walk import walk
 
 
 def digest(root):
@@ -43,7 +44,7 @@ def test_example_is_deterministic_and_truth_matches_the_files(example, tmp_path)
     write_example("digits", tmp_path / "other", seed=1)
     assert digest(tmp_path / "other") != digest(root)
 
-    samples = {c.sample_id: c.label for c in list_folder(root)}  # the truth file is not a sample
+    samples = {c.sample_id: c.label for c in list_folder(walk(str(root)))[0]}  # the truth file is not a sample
     assert len(samples) == truth.num_images == sum(CLASS_SIZES) + NUM_LABEL_ERRORS + NUM_DUPLICATES + NUM_OUTLIERS
     assert (len(truth.label_errors), len(truth.duplicates), len(truth.outliers)) == (25, 12, 8)
     for sid, true_label in truth.label_errors.items():
@@ -71,7 +72,7 @@ def test_prepare_reuses_and_refuses(example, tmp_path):
 
 def test_score_counts_what_the_manifest_flags(example, tmp_path):
     root, truth = example
-    ids = [c.sample_id for c in list_folder(root)]
+    ids = [c.sample_id for c in list_folder(walk(str(root)))[0]]
     some_errors = sorted(truth.label_errors)[:10]
     found_pairs = truth.duplicates[:5]
     group = {p["copy"]: f"g{i}" for i, p in enumerate(found_pairs)} | {

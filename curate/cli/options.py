@@ -18,13 +18,21 @@ def workspace_arg(f: Callable) -> Callable:
 
 
 def output_option(f: Callable) -> Callable:
+    def local_only(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        from curate.index.remote import is_url
+
+        if is_url(value):  # DATA may be remote; the workspace is a local folder
+            raise click.BadParameter(f"{value} is a URL; the workspace is a local folder", ctx, param)
+        return value
+
     return click.option(
         "-o",
         "--output",
         "workspace",
         required=True,
         type=click.Path(file_okay=False, path_type=str),
-        help="Workspace folder the artifacts are written to (created if missing).",
+        callback=local_only,
+        help="Workspace folder the artifacts are written to (created if missing; local, even when DATA is a URL).",
     )(f)
 
 
@@ -151,6 +159,17 @@ def cache_option(f: Callable) -> Callable:
         help="A folder of embeddings shared by several workspaces: an image whose content, model and "
         "preprocessing are there is not encoded again, and what this run encodes is added "
         "[env: CURATE_CACHE].",
+    )(f)
+
+
+def decisions_option(f: Callable) -> Callable:
+    """--decisions FILE on `scan` and `run`: a reviewer's decisions, recorded like `curate apply`."""
+    return click.option(
+        "--decisions",
+        type=click.Path(dir_okay=False, path_type=str),
+        default=None,
+        help="A decisions file (CSV or JSON Lines: sample_id, decision, label, note), as exported from "
+        "report.html: recorded in the workspace like `curate apply`, and honoured by propose and export.",
     )(f)
 
 
@@ -292,3 +311,21 @@ def index_column_options(*, label_help: str) -> Callable[[Callable], Callable]:
         return f
 
     return decorate
+
+
+def selection_options(f: Callable) -> Callable:
+    """--include / --exclude: glob patterns narrowing the files of DATA that are indexed, as
+    ``include`` and ``exclude`` tuples (curate.index.walk.Selection)."""
+    f = click.option(
+        "--exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Leave out files matching GLOB (repeatable); counted as excluded in the skipped files.",
+    )(f)
+    return click.option(
+        "--include",
+        multiple=True,
+        metavar="GLOB",
+        help="Index only files matching GLOB (repeatable). A GLOB without / matches the file name "
+        "(*.jpg), one with / the path relative to DATA (train/*); a manifest's paths as written.",
+    )(f)

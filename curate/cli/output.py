@@ -25,3 +25,18 @@ def render_warnings(warnings: list[Mapping[str, Any]] | None) -> list[str]:
     """summary.json's ``warnings`` (a plan that drops most samples or empties a class) as
     headline lines, loud enough not to be missed."""
     return [f"WARNING: {w['message']}" for w in warnings or []]
+
+
+def render_review(review: Mapping[str, Any] | None) -> list[str]:
+    """summary.json's ``review`` as headline lines: how far people reviewed the proposals, and
+    the decisions whose samples are gone (never dropped without a word)."""
+    if not review or not (review["proposals"] or review["decisions"] or review["missing"]):
+        return []
+    lines = [
+        f"review: {review['reviewed']} of {review['proposals']} proposals decided "
+        f"({review['accepted']} accepted, {review['overruled']} overruled), {review['unreviewed']} unreviewed"
+    ]
+    if review["missing"]:
+        shown = ", ".join(m["sample_id"] for m in review["missing_examples"][:3])
+        lines.append(f"{review['missing']} recorded decisions are for samples no longer in the data (e.g. {shown})")
+    return lines

@@ -206,12 +206,14 @@ def decode_on_device(encoded: Sequence[bytes], device: str) -> list[Any | None]:
 @dataclass
 class RawItem:
     """One image as a worker hands it over: ``jpeg`` bytes for the device decoder, or ``pixels``
-    (h, w, 3) uint8 decoded on the CPU; ``error`` when it could not be read at all."""
+    (h, w, 3) uint8 decoded on the CPU; ``error`` when it could not be read at all, ``fatal``
+    when the store itself is unreachable (:class:`curate.index.remote.RemoteReadError`)."""
 
     row: int
     jpeg: bytes | None = None
     pixels: np.ndarray | None = None
     error: str | None = None
+    fatal: Exception | None = None  # a remote read that failed for good: the run ends with it
 
 
 def read_raw(data: bytes, row: int) -> RawItem:
@@ -263,12 +265,14 @@ def preprocess_raw(items: Sequence[RawItem], prep: TensorPreprocess) -> tuple[li
 class DeviceBatch:
     """A batch ready for the encoder. ``indices``: (b,) rows of ``images`` (b, 3, H, W) on the
     device (None when every sample failed); ``failed``: (row, reason); ``decode_seconds``: worker
-    reading time plus this batch's device decode and preprocessing time."""
+    reading time plus this batch's device decode and preprocessing time; ``fatal``: a remote read
+    that failed for good, which the runner raises."""
 
     indices: Any
     images: Any
     failed: list[tuple[int, str]]
     decode_seconds: float
+    fatal: Exception | None = None
 
 
 class DevicePrefetcher:
@@ -308,7 +312,8 @@ class DevicePrefetcher:
                     rows, images, failed = preprocess_raw(items, self.prep)
                     event = None
                 seconds = read_seconds + time.perf_counter() - start
-                batch = DeviceBatch(torch.tensor(rows, dtype=torch.int64), images, failed, seconds)
+                fatal = next((item.fatal for item in items if item.fatal is not None), None)
+                batch = DeviceBatch(torch.tensor(rows, dtype=torch.int64), images, failed, seconds, fatal)
                 self._queue.put((batch, event))
             self._queue.put((done, None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it

@@ -4,7 +4,9 @@ Decoding runs in DataLoader worker processes. Batches never straddle a shard bou
 shard is computed from exactly the same batches whether the run is fresh or resumed (which is
 what makes a resumed run byte-identical to an uninterrupted one). A sample that fails to decode
 here is returned as a failure with its reason rather than raised: one bad file must not end a
-run of hours.
+run of hours. A remote read that fails for good (its retries exhausted: the store is down, not
+the file bad) is carried to the main process in the batch and raised there as the one-line
+error it is, after the shards already written.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch.utils.data import Dataset
 
 from curate.embed.decode import RawItem, read_raw
 from curate.index.images import UnreadableImage, decode_rgb, read_bytes
+from curate.index.remote import RemoteReadError
 
 
 @dataclass
@@ -49,7 +52,8 @@ def readable_rows(samples: pa.Table) -> SampleRows:
 
 
 class ImageDataset(Dataset):
-    """Map-style dataset: row ``i`` -> ``(i, image (3, H, W) float32 | None, error | None, seconds)``.
+    """Map-style dataset: row ``i`` -> ``(i, image (3, H, W) float32 | None, error | None, seconds)``;
+    ``error`` is the reason a sample failed, or the :class:`RemoteReadError` that ends the run.
 
     ``image_size`` (H, W), the model input: libjpeg then decodes a large JPEG at 1/2, 1/4 or 1/8
     scale when that still covers it (most of the decode time for photos far larger than 224 px).
@@ -64,7 +68,7 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> tuple[int, Any, str | None, float]:
+    def __getitem__(self, i: int) -> tuple[int, Any, str | RemoteReadError | None, float]:
         start = time.perf_counter()
         rows = self.rows
         try:
@@ -72,6 +76,8 @@ class ImageDataset(Dataset):
             image = decode_rgb(data, draft_size=self.draft_size)
         except UnreadableImage as exc:
             return i, None, str(exc), time.perf_counter() - start
+        except RemoteReadError as exc:  # raised in the main process (a worker's traceback is not one line)
+            return i, None, exc, time.perf_counter() - start
         except (OSError, KeyError) as exc:
             return i, None, f"cannot read: {exc}", time.perf_counter() - start
         try:
@@ -98,6 +104,8 @@ class RawImageDataset(Dataset):
         rows = self.rows
         try:
             data = read_bytes(rows.paths[i].as_py(), rows.members[i].as_py(), rows.sources[i].as_py())
+        except RemoteReadError as exc:  # raised in the main process, as ImageDataset's
+            return RawItem(i, error=str(exc), fatal=exc), time.perf_counter() - start
         except (OSError, KeyError) as exc:
             return RawItem(i, error=f"cannot read: {exc}"), time.perf_counter() - start
         return read_raw(data, i), time.perf_counter() - start
@@ -116,26 +124,29 @@ class Batch:
     images:         (b, 3, H, W) float32, or None when every sample of the batch failed
     failed:         (row, reason) for samples that could not be decoded
     decode_seconds: worker time spent reading, decoding and preprocessing this batch
+    fatal:          a remote read that failed for good; the runner raises it
     """
 
     indices: Any
     images: Any
     failed: list[tuple[int, str]]
     decode_seconds: float
+    fatal: RemoteReadError | None = None
 
     def pin_memory(self) -> Batch:
         images = None if self.images is None else self.images.pin_memory()
-        return Batch(self.indices, images, self.failed, self.decode_seconds)
+        return Batch(self.indices, images, self.failed, self.decode_seconds, self.fatal)
 
 
-def collate(items: Sequence[tuple[int, Any, str | None, float]]) -> Batch:
+def collate(items: Sequence[tuple[int, Any, str | RemoteReadError | None, float]]) -> Batch:
     import torch
 
     good = [(i, t) for i, t, _, _ in items if t is not None]
-    failed = [(i, err) for i, t, err, _ in items if t is None]
+    failed = [(i, str(err)) for i, t, err, _ in items if t is None]
+    fatal = next((err for *_, err, _ in items if isinstance(err, RemoteReadError)), None)
     indices = torch.tensor([i for i, _ in good], dtype=torch.int64)
     images = torch.stack([t for _, t in good]) if good else None
-    return Batch(indices, images, failed, sum(s for *_, s in items))
+    return Batch(indices, images, failed, sum(s for *_, s in items), fatal)
 
 
 def shard_batches(shards: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:

@@ -284,6 +284,8 @@ def _encode_local(
             batch = next(batches_in, None)
             if batch is None:
                 return
+            if batch.fatal is not None:  # the store is unreachable: stop, keeping the finished shards
+                raise batch.fatal
             t1 = time.perf_counter()
             seconds["read"] += t1 - t0
             seconds["decode_cpu" if decode == "cpu" else "decode_device"] += batch.decode_seconds

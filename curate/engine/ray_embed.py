@@ -51,19 +51,24 @@ def decode_block(
     batch: dict[str, np.ndarray], *, decode: str, pil_transform: Any, draft_size: tuple[int, int] | None
 ) -> dict[str, Any]:
     """One block of rows (``row``, ``path``, ``member``, ``source``) -> ``row``, ``error`` ("" when
-    decoded) and either ``pixels`` (b, H, W, 3) uint8 (``decode="cpu"``: the PIL part of the
+    decoded), ``fatal`` (the message of a remote read that failed for good, "" otherwise) and either ``pixels`` (b, H, W, 3) uint8 (``decode="cpu"``: the PIL part of the
     model's transform applied) or ``data`` (the encoded bytes, ``decode="gpu"``)."""
     from curate.index.images import UnreadableImage, decode_rgb, read_bytes
+    from curate.index.remote import RemoteReadError
 
     rows = batch["row"]
     n = len(rows)
     errors = [""] * n
+    fatal = [""] * n
     encoded: list[bytes] = [b""] * n
     pixels: list[np.ndarray | None] = [None] * n
     for i in range(n):
         member = batch["member"][i]
         try:
             data = read_bytes(str(batch["path"][i]), None if member is None else str(member), str(batch["source"][i]))
+        except RemoteReadError as exc:  # the store is down, not the file bad: the driver ends the run
+            errors[i] = fatal[i] = str(exc)
+            continue
         except (OSError, KeyError) as exc:
             errors[i] = f"cannot read: {exc}"
             continue
@@ -76,7 +81,7 @@ def decode_block(
             errors[i] = str(exc)
         except Exception as exc:  # noqa: BLE001 - any odd image is one failure, not a dead run
             errors[i] = f"preprocessing failed: {type(exc).__name__}: {exc}"
-    out: dict[str, Any] = {"row": rows, "error": np.array(errors, dtype=object)}
+    out: dict[str, Any] = {"row": rows, "error": np.array(errors, dtype=object), "fatal": np.array(fatal, dtype=object)}
     if decode == "gpu":
         out["data"] = np.array(encoded, dtype=object)
     else:
@@ -122,7 +127,7 @@ class EncodeActor:
             ok = np.flatnonzero([not e for e in errors])
             if len(ok):
                 out[ok] = self.encoder(self.tensor_part(pixels_to_tensor(np.asarray(batch["pixels"])[ok])))
-        return {"row": rows, "embedding": out, "error": np.array(errors, dtype=object)}
+        return {"row": rows, "embedding": out, "error": np.array(errors, dtype=object), "fatal": batch["fatal"]}
 
 
 @contextlib.contextmanager
@@ -166,6 +171,7 @@ def encode_on_ray(
     import pyarrow as pa
 
     from curate.embed.decode import split_preprocess
+    from curate.index.remote import RemoteReadError
 
     ray = ray_module()
     if not batches:
@@ -211,6 +217,9 @@ def encode_on_ray(
             num_cpus=1,
         )
         for block in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+            fatal = next((str(f) for f in block["fatal"] if f), None)
+            if fatal is not None:  # the store is unreachable: stop, keeping the finished shards
+                raise RemoteReadError(fatal)
             block_rows = [int(r) for r in block["row"]]
             errors = [str(e) for e in block["error"]]
             ok = [i for i, e in enumerate(errors) if not e]

@@ -11,6 +11,7 @@ from curate import progress
 from curate.data import class_names_of
 from curate.errors import DamagedArtifactError, UsageError
 from curate.export.manifest import SINCE_COLUMNS, build_manifest, since_last_scan, summarise
+from curate.review.coverage import NOT_MEASURED, review_summary
 from curate.schemas import ACTIONS
 from curate.stages import ARTIFACTS_WITH_PARAMS, STAGES
 from curate.storage import read_parquet
@@ -102,9 +103,19 @@ def run_export(
         stages=_stage_record(ws),
         similarity_scale=scale,
     )
-    changes = ws.record("samples").get("extra", {}).get("changes")
-    if changes is not None:  # what the index that made these samples found changed in DATA
-        summary["changes"] = changes
+    # how far people have reviewed the proposals (`curate check --max-unreviewed` gates on it)
+    summary.update(
+        review_summary(samples, plan, ws.record("plan").get("extra", {}).get("review") if plan is not None else None)
+    )
+    if summary["unreviewed_rate"] is None:
+        summary.setdefault("not_measured", {})["unreviewed_rate"] = NOT_MEASURED
+    indexed = ws.record("samples").get("extra", {})
+    if indexed.get("changes") is not None:  # what the index that made these samples found changed in DATA
+        summary["changes"] = indexed["changes"]
+    # every file of DATA the index did not treat as a sample, by extension and reason
+    skipped = indexed.get("skipped_files") or []
+    summary["num_skipped_files"] = sum(int(group["count"]) for group in skipped)
+    summary["skipped_files"] = skipped
     if previous is not None:
         summary["since_last_scan"] = since_last_scan(previous, manifest)
     summary["manifest"] = str(ws.path("manifest"))

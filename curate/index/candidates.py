@@ -8,14 +8,14 @@ slow part run in parallel and lets every reader stay a plain listing function.
 from __future__ import annotations
 
 import math
+import posixpath
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 
-from curate.config import IMAGE_EXTENSIONS
 from curate.errors import DataError
+from curate.index.images import image_extensions
 
 #: Folder / file-name parts that name a dataset split rather than a class (compared lower-case).
 SPLIT_NAMES = frozenset(
@@ -62,8 +62,9 @@ def is_split_name(name: str) -> bool:
 
 
 def is_image_name(name: str) -> bool:
-    """True when the file name has one of :data:`curate.config.IMAGE_EXTENSIONS` (any case)."""
-    return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
+    """True when the file name has the extension of a format this Pillow decodes (any case;
+    :func:`curate.index.images.image_extensions`)."""
+    return posixpath.splitext(name)[1].lower() in image_extensions()
 
 
 def split_from_parts(parts: Sequence[str]) -> str | None:
@@ -92,14 +93,6 @@ def label_text(value: object) -> str | None:
     return text or None
 
 
-def files_under(data: Path, pattern: str) -> list[Path]:
-    """``data`` itself when it is a file, else every file under it matching ``pattern``
-    (e.g. ``"*.tar"``), sorted, hidden files and folders skipped."""
-    if data.is_file():
-        return [data]
-    return sorted(p for p in data.rglob(pattern) if not any(part.startswith(".") for part in p.relative_to(data).parts))
-
-
 def sorted_class_names(labels: Iterable[str | None]) -> list[str]:
     """Sorted unique labels; numerically when every label is an integer (``2`` before ``10``)."""
     names = {label for label in labels if label is not None}
@@ -108,7 +101,7 @@ def sorted_class_names(labels: Iterable[str | None]) -> list[str]:
     return sorted(names)
 
 
-def check_unique(candidates: Sequence[Candidate], data: Path) -> None:
+def check_unique(candidates: Sequence[Candidate], data: str) -> None:
     """Duplicate sample_ids would break every join downstream: one error naming the worst."""
     counts = Counter(c.sample_id for c in candidates)
     if len(counts) == len(candidates):

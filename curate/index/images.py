@@ -6,6 +6,15 @@ A sample is located by ``(path, member, source)`` from samples.parquet:
 * ``webdataset``: ``path`` is the tar shard, ``member`` the member name inside it;
 * ``parquet``: ``path`` is the Parquet file, ``member`` is ``"row:<i>"`` and the bytes are in the
   Hugging Face ``image`` struct column ({bytes, path}) of that row.
+
+``path`` may be a URL (:mod:`curate.index.remote`): a file is fetched whole, a Parquet row group
+is read by range, and a member of a remote tar shard is one range read, its member name
+carrying where its bytes are (``"<name>@<offset>+<size>"``, :func:`ranged_member`), so no
+process ever reads a remote shard from the start to find one image.
+
+Which files are images is what this Pillow can decode (:func:`image_extensions`): JPEG, PNG,
+WebP, TIFF, AVIF, JPEG 2000 and the rest of Pillow's readers, plus HEIC/HEIF through
+pillow-heif, whose opener is registered on import.
 """
 
 from __future__ import annotations
@@ -13,13 +22,94 @@ from __future__ import annotations
 import bisect
 import io
 import os
+import re
 import tarfile
 from functools import lru_cache
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
+
+from curate.index.remote import is_url, open_url, read_url, retrying
+
+try:  # HEIC/HEIF (phone photos); without it those files are reported as an unsupported format
+    from pillow_heif import register_heif_opener
+except ImportError:  # pragma: no cover - pillow-heif is a dependency; a broken install still indexes
+    pass
+else:
+    register_heif_opener()
 
 #: Pillow's decompression-bomb guard, explicit so it holds whatever the caller set globally.
 MAX_PIXELS = 178_956_970
+
+
+#: formats Pillow identifies by their header but has no decoder for
+_IDENTIFY_ONLY = frozenset({"MPEG"})
+#: formats Pillow reads through another format's opener (a multi-picture JPEG opens as JPEG)
+_OPENED_AS = {"MPO": "JPEG"}
+
+#: image formats Pillow does not decode, so a file of one is reported as unsupported rather than
+#: as "not an image": vector graphics, camera raw files, JPEG XL
+OTHER_IMAGE_EXTENSIONS = frozenset(
+    {".svg", ".svgz", ".jxl", ".cr2", ".cr3", ".nef", ".arw", ".dng", ".raf", ".orf", ".rw2", ".heic", ".heif", ".avif"}
+)
+
+
+@lru_cache(maxsize=1)
+def image_extensions() -> frozenset[str]:
+    """File extensions (lower case, with the dot) of every format this Pillow decodes: its
+    registered readers, without stubs (HDF5, GRIB, ... need a handler), header-only plugins
+    (MPEG) and EPS without Ghostscript."""
+    from PIL import EpsImagePlugin
+
+    Image.init()
+    out = set()
+    for ext, fmt in Image.registered_extensions().items():
+        factory = Image.OPEN.get(_OPENED_AS.get(fmt, fmt), (None,))[0]
+        if factory is None or fmt in _IDENTIFY_ONLY:
+            continue
+        if isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile):
+            continue
+        if fmt == "EPS" and not EpsImagePlugin.has_ghostscript():
+            continue
+        out.add(ext.lower())
+    return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def unsupported_extensions() -> frozenset[str]:
+    """Extensions of image formats that this installation cannot decode (Pillow writes or
+    identifies them, or they are well-known formats it has no reader for)."""
+    Image.init()
+    known = {ext.lower() for ext in Image.registered_extensions()} | OTHER_IMAGE_EXTENSIONS
+    return frozenset(known - image_extensions())
+
+
+#: how much of a file with an unknown extension is read to tell whether it is an image
+SNIFF_BYTES = 64 * 1024
+
+
+def looks_like_image(head: bytes) -> bool:
+    """Whether Pillow recognises the first bytes of a file as an image it can decode."""
+    try:
+        with Image.open(io.BytesIO(head)) as img:
+            return img.format not in _IDENTIFY_ONLY
+    except Exception:  # noqa: BLE001 - any failure to identify means "not an image we read"
+        return False
+
+
+_RANGED_MEMBER = re.compile(r"^(?P<name>.+)@(?P<offset>\d+)\+(?P<size>\d+)$")
+
+
+def ranged_member(name: str, offset: int, size: int) -> str:
+    """The ``member`` of an image in a remote tar shard: its name and where its bytes are."""
+    return f"{name}@{offset}+{size}"
+
+
+def member_range(member: str) -> tuple[str, int, int]:
+    """(name, offset, size) of a :func:`ranged_member`; KeyError when it carries no range."""
+    match = _RANGED_MEMBER.match(member)
+    if match is None:
+        raise KeyError(f"{member} carries no byte range (re-index the remote shard)")
+    return match["name"], int(match["offset"]), int(match["size"])
 
 
 class UnreadableImage(Exception):
@@ -40,7 +130,7 @@ def _row_groups(path: str, pid: int) -> tuple[object, list[int]]:
     """An open Parquet file and the first row of each row group (plus the total at the end)."""
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(open_url(path) if is_url(path) else path)
     starts = [0]
     for i in range(pf.metadata.num_row_groups):
         starts.append(starts[-1] + pf.metadata.row_group(i).num_rows)
@@ -51,12 +141,19 @@ def _row_groups(path: str, pid: int) -> tuple[object, list[int]]:
 def _row_group_images(path: str, group: int, column: str, pid: int):
     """One row group's image column: memory per process is a few row groups, not whole files."""
     pf, _ = _row_groups(path, pid)
+    if is_url(path):
+        return retrying(path, lambda: pf.read_row_group(group, columns=[column]).column(column))
     return pf.read_row_group(group, columns=[column]).column(column)
 
 
 def read_bytes(path: str, member: str | None = None, source: str = "folder", *, image_column: str = "image") -> bytes:
-    """The encoded bytes of one sample. Raises OSError/KeyError when the container lacks it."""
+    """The encoded bytes of one sample. Raises OSError/KeyError when the container lacks it,
+    :class:`~curate.index.remote.RemoteReadError` when a remote read fails for good."""
     pid = os.getpid()
+    remote = is_url(path)
+    if source == "webdataset" and remote:
+        _, offset, size = member_range(str(member))
+        return read_url(path, offset, offset + size)
     if source == "webdataset":
         tar, members = _tar(path, pid)
         info = members.get(str(member))
@@ -76,6 +173,8 @@ def read_bytes(path: str, member: str | None = None, source: str = "folder", *, 
         if not value:
             raise UnreadableImage("no image bytes in this row")
         return bytes(value)
+    if remote:
+        return read_url(path)
     with open(path, "rb") as f:
         return f.read()
 

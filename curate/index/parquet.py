@@ -7,29 +7,51 @@ HF marks test splits without labels). ``sample_id`` is ``<file relative to DATA>
 ``member`` is ``"row:<i>"``.
 
 Listing reads only the label / split columns; the image bytes are streamed batch by batch by
-:func:`iter_image_bytes` so a large file is never held in memory at once.
+:func:`iter_image_bytes` so a large file is never held in memory at once. A remote file (a URL)
+is read through fsspec by range: the footer, the label columns, then one row group of the image
+column at a time, each read retried on transient failures. Files under DATA that are not
+``.parquet`` are skipped with their reason.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import DataError
-from curate.index.candidates import Candidate, files_under, label_text, split_from_parts
+from curate.index.candidates import Candidate, label_text, split_from_parts
+from curate.index.remote import RemoteReadError, is_url, open_url, retrying
+from curate.index.walk import Skipped, Tree
 
 #: rows per streamed batch of image bytes
 BATCH_ROWS = 256
 
+NOT_PARQUET = "not a .parquet file"
 
-def parquet_files(data: Path) -> list[Path]:
-    """``data`` itself, or every ``*.parquet`` under it (sorted, hidden files skipped)."""
-    return files_under(data, "*.parquet")
+
+def is_parquet_name(name: str) -> bool:
+    return name.lower().endswith(".parquet")
+
+
+def open_parquet(location: str) -> pq.ParquetFile:
+    """A Parquet file at a local path or a URL (read by range through fsspec)."""
+    if is_url(location):
+        return retrying(location, lambda: pq.ParquetFile(open_url(location)))
+    return pq.ParquetFile(location)
+
+
+def read_schema(location: str) -> pa.Schema:
+    """The Arrow schema of a Parquet file (local or remote); DataError when it is not Parquet."""
+    try:
+        return open_parquet(location).schema_arrow
+    except RemoteReadError:
+        raise
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataError(f"{location} is not a readable Parquet file: {exc}") from None
 
 
 def class_label_names(schema: pa.Schema, column: str) -> list[str] | None:
@@ -64,7 +86,7 @@ def column_labels(table: pa.Table, column: str) -> list[str | None]:
     return [label_text(v) for v in values]
 
 
-def _check_image_column(path: Path, schema: pa.Schema, image_column: str) -> None:
+def _check_image_column(path: str, schema: pa.Schema, image_column: str) -> None:
     if image_column not in schema.names:
         raise DataError(
             f"{path} has no image column {image_column!r} (columns: {', '.join(schema.names)}); "
@@ -81,51 +103,67 @@ def _check_image_column(path: Path, schema: pa.Schema, image_column: str) -> Non
     )
 
 
-def has_image_column(path: Path, image_column: str) -> bool:
+def has_image_column(path: str, image_column: str) -> bool:
     """Whether a Parquet file holds image bytes in ``image_column`` (for format detection)."""
     try:
-        _check_image_column(path, pq.read_schema(path), image_column)
+        _check_image_column(path, read_schema(path), image_column)
     except DataError:
         return False
     return True
 
 
 def list_parquet(
-    data: Path, *, image_column: str = "image", label_column: str = "label", split_column: str = "split"
-) -> tuple[list[Candidate], list[Path]]:
-    """Candidates of every row of every Parquet file, and the files in listing order.
+    tree: Tree, *, image_column: str = "image", label_column: str = "label", split_column: str = "split"
+) -> tuple[list[Candidate], list[str], list[Skipped]]:
+    """Candidates of every row of every Parquet file of ``tree``, the files' locations in listing
+    order, and the files that are not Parquet.
 
     The split comes from ``split_column`` when present, else from the file's path
     (``data/train-00000-of-00001.parquet`` -> ``train``).
     """
-    files = parquet_files(data)
     out: list[Candidate] = []
-    for file in files:
-        try:
-            schema = pq.read_schema(file)
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise DataError(f"{file} is not a readable Parquet file: {exc}") from None
-        _check_image_column(file, schema, image_column)
+    files: list[str] = []
+    skipped: list[Skipped] = []
+    for rel in tree.files:
+        if not is_parquet_name(rel) and not tree.single:
+            skipped.append(Skipped(rel, NOT_PARQUET))
+            continue
+        location = tree.location(rel)
+        schema = read_schema(location)
+        _check_image_column(location, schema, image_column)
         wanted = [c for c in (label_column, split_column) if c in schema.names]
-        table = pq.read_table(file, columns=wanted)
-        rows = pq.ParquetFile(file).metadata.num_rows
+        pf = open_parquet(location)
+        rows = pf.metadata.num_rows
+        table = (
+            retrying(location, lambda pf=pf, cols=wanted: pf.read(columns=cols))
+            if tree.remote
+            else pf.read(columns=wanted)
+        )
         labels = column_labels(table, label_column) if label_column in wanted else [None] * rows
-        rel = file.relative_to(data).as_posix() if data.is_dir() else file.name
         if split_column in wanted:
             splits = [label_text(v) for v in table.column(split_column).to_pylist()]
         else:
             splits = [split_from_parts(rel.split("/"))] * rows
-        path = os.path.abspath(file)
-        out.extend(Candidate(f"{rel}:{i}", path, f"row:{i}", "parquet", labels[i], splits[i]) for i in range(rows))
-    return out, files
+        out.extend(Candidate(f"{rel}:{i}", location, f"row:{i}", "parquet", labels[i], splits[i]) for i in range(rows))
+        files.append(location)
+    return out, files, skipped
 
 
-def iter_image_bytes(files: list[Path], image_column: str = "image") -> Iterator[bytes | None]:
-    """The encoded image of every row, in :func:`list_parquet` order; None where a row has none."""
+def _image_values(column: Any) -> list[bytes | None]:
+    if pa.types.is_struct(column.type):
+        column = column.flatten()[column.type.get_field_index("bytes")]  # keeps null rows null
+    return [value or None for value in column.to_pylist()]
+
+
+def iter_image_bytes(files: list[str], image_column: str = "image") -> Iterator[bytes | None]:
+    """The encoded image of every row, in :func:`list_parquet` order; None where a row has none.
+    Memory: one batch (local) or one row group (remote) of the image column at a time."""
     for file in files:
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=BATCH_ROWS, columns=[image_column]):
-            col = batch.column(0)
-            if pa.types.is_struct(col.type):
-                col = col.flatten()[col.type.get_field_index("bytes")]  # keeps null rows null
-            for value in col.to_pylist():
-                yield value or None
+        pf = open_parquet(file)
+        if is_url(file):
+            for group in range(pf.metadata.num_row_groups):
+                table = retrying(file, lambda pf=pf, g=group: pf.read_row_group(g, columns=[image_column]))
+                yield from _image_values(table.column(0).combine_chunks())
+            continue
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=[image_column]):
+            yield from _image_values(batch.column(0))

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +29,20 @@ from curate import progress
 from curate.errors import DamagedArtifactError, DataError, UsageError
 from curate.index.candidates import Candidate, check_unique, is_image_name, sorted_class_names
 from curate.index.folder import list_folder
-from curate.index.manifest import MANIFEST_SUFFIXES, list_manifest
-from curate.index.parquet import has_image_column, iter_image_bytes, list_parquet, parquet_files
+from curate.index.manifest import MANIFEST_SUFFIXES, list_manifest, manifest_candidates, stdin_columns
+from curate.index.parquet import has_image_column, is_parquet_name, iter_image_bytes, list_parquet
+from curate.index.remote import is_url, redact
 from curate.index.validate import Inspection, Task, inspect_all
-from curate.index.webdataset import TAR_SUFFIXES, list_webdataset, tar_files
+from curate.index.walk import Selection, Skipped, Tree, describe_skipped, exists, skipped_summary, walk
+from curate.index.webdataset import TAR_SUFFIXES, is_shard_name, list_webdataset
 from curate.schemas import SAMPLES
 from curate.stages import STAGES
 from curate.workspace import Workspace, same_params, write_parquet_atomic
 
 FORMATS = ("folder", "manifest", "parquet", "webdataset")
+
+#: DATA that means "read the list of images from standard input"
+STDIN = "-"
 
 #: column name -> position in a samples row (:data:`SAMPLES` order)
 _COL = {name: i for i, name in enumerate(SAMPLES.names)}
@@ -50,59 +58,106 @@ _FORMAT_OPTIONS = {
     "webdataset": ("label_column",),
 }
 
+FileStat = dict[str, int]
 
-def _file_format(data: Path, image_column: str) -> str:
-    suffix = data.suffix.lower()
+
+@dataclass
+class Listing:
+    """What a reader found in DATA: the format, one candidate per sample, the image bytes in
+    candidate order when the reader streams them, what it skipped, and ``file_stat`` of remote
+    files known from the listing (by location)."""
+
+    format: str
+    candidates: list[Candidate]
+    payloads: Iterator[bytes | None] | None = None
+    skipped: list[Skipped] = field(default_factory=list)
+    stats: dict[str, FileStat | None] = field(default_factory=dict)
+
+
+def _name(location: str) -> str:
+    return location.split("?", 1)[0].rstrip("/").rpartition("/")[2]
+
+
+def _file_format(location: str, image_column: str) -> str:
+    name = _name(location)
+    suffix = os.path.splitext(name)[1].lower()
     if suffix in TAR_SUFFIXES:
         return "webdataset"
     if suffix == ".parquet":
-        return "parquet" if has_image_column(data, image_column) else "manifest"
+        return "parquet" if has_image_column(location, image_column) else "manifest"
     if suffix in MANIFEST_SUFFIXES:
         return "manifest"
-    if is_image_name(data.name):
-        raise UsageError(f"{data} is a single image; give the folder that holds the dataset")
+    if is_image_name(name):
+        raise UsageError(f"{location} is a single image; give the folder that holds the dataset")
     raise UsageError(
-        f"cannot tell what {data} is; DATA is an image folder, a manifest "
+        f"cannot tell what {location} is; DATA is an image folder, a manifest "
         f"({', '.join(sorted(MANIFEST_SUFFIXES))}), Parquet with images, or WebDataset .tar shards"
     )
 
 
+def _folder_format(tree: Tree) -> str:
+    """The format of a folder (or URL prefix) by the files in it: images first, as before."""
+    if any(is_image_name(rel) for rel in tree.files):
+        return "folder"
+    if any(is_shard_name(rel) for rel in tree.files):
+        return "webdataset"
+    if any(is_parquet_name(rel) for rel in tree.files):
+        return "parquet"
+    return "folder"
+
+
+def _list_stdin(fmt: str, selection: Selection, **columns: str) -> Listing:
+    if fmt not in ("auto", "manifest"):
+        raise UsageError(f"standard input is a list of images (a manifest); --format {fmt} does not apply")
+    kind, table = stdin_columns(sys.stdin.read(), **columns)
+    progress.log(f"index: standard input read as {'one path per line' if kind == 'paths' else kind}")
+    candidates, skipped = manifest_candidates(table, os.getcwd(), "standard input", selection=selection, **columns)
+    return Listing("manifest", candidates, skipped=skipped)
+
+
 def _list(
-    data: Path, fmt: str, *, path_column: str, label_column: str, split_column: str, image_column: str
-) -> tuple[str, list[Candidate], Iterator[bytes | None] | None]:
-    """(format, candidates, image bytes in candidate order when the reader streams them)."""
+    data: str,
+    fmt: str,
+    *,
+    selection: Selection,
+    path_column: str,
+    label_column: str,
+    split_column: str,
+    image_column: str,
+) -> Listing:
+    """Pick the reader for DATA (``fmt`` or auto-detected) and list its samples."""
+    if data == STDIN:
+        return _list_stdin(
+            fmt, selection, path_column=path_column, label_column=label_column, split_column=split_column
+        )
+    tree = walk(data, selection)
+    location = tree.location(tree.files[0]) if tree.single else data
     if fmt == "auto":
-        if data.is_file():
-            fmt = _file_format(data, image_column)
-        else:  # the common case first, and without walking the tree twice
-            found = list_folder(data)
-            if found:
-                return "folder", found, None
-            if tar_files(data):
-                fmt = "webdataset"
-            elif parquet_files(data):
-                fmt = "parquet"
-            else:
-                return "folder", [], None
+        fmt = _file_format(location, image_column) if tree.single else _folder_format(tree)
     if fmt == "folder":
-        if not data.is_dir():
+        if tree.single:
             raise UsageError(f"--format folder needs a folder, and {data} is a file")
-        return fmt, list_folder(data), None
+        candidates, skipped = list_folder(tree)
+        return Listing(fmt, candidates, None, tree.skipped + skipped, tree.stats)
     if fmt == "manifest":
-        if not data.is_file():
+        if not tree.single:
             raise UsageError(f"--format manifest needs a manifest file, and {data} is a folder")
-        return (
-            fmt,
-            list_manifest(data, path_column=path_column, label_column=label_column, split_column=split_column),
-            None,
+        candidates, skipped = list_manifest(
+            location,
+            path_column=path_column,
+            label_column=label_column,
+            split_column=split_column,
+            selection=selection,
         )
+        return Listing(fmt, candidates, None, skipped)
     if fmt == "parquet":
-        candidates, files = list_parquet(
-            data, image_column=image_column, label_column=label_column, split_column=split_column
+        candidates, files, skipped = list_parquet(
+            tree, image_column=image_column, label_column=label_column, split_column=split_column
         )
-        return fmt, candidates, iter_image_bytes(files, image_column)
+        return Listing(fmt, candidates, iter_image_bytes(files, image_column), tree.skipped + skipped, tree.stats)
     if fmt == "webdataset":
-        return fmt, list_webdataset(data, label_column=label_column), None
+        candidates, skipped = list_webdataset(tree, label_column=label_column)
+        return Listing(fmt, candidates, None, tree.skipped + skipped, tree.stats)
     raise UsageError(f"unknown format {fmt!r}; choose auto, {', '.join(FORMATS)}")
 
 
@@ -118,15 +173,16 @@ def _tasks(candidates: list[Candidate], payloads: Iterator[bytes | None] | None,
         yield Task(c.path, c.member, c.source, data, c.error or (None if data else "no image bytes in this row"))
 
 
-FileStat = dict[str, int]
-
-
-def _stat_files(candidates: list[Candidate]) -> dict[str, FileStat | None]:
+def _stat_files(candidates: list[Candidate], known: dict[str, FileStat | None]) -> dict[str, FileStat | None]:
     """Size, mtime and ctime of every listed file (an image's, or its container's), by path;
-    None for a file that cannot be stat'ed (it is decoded, and fails with its reason)."""
-    stats: dict[str, FileStat | None] = {}
+    ``known`` (a remote listing's) first; None for a file that cannot be stat'ed (it is decoded,
+    and fails with its reason) or a URL the listing did not describe (a manifest's cell)."""
+    stats: dict[str, FileStat | None] = dict(known)
     for c in candidates:
         if c.path not in stats:
+            if is_url(c.path):
+                stats[c.path] = None
+                continue
             try:
                 st = Path(c.path).stat()
             except OSError:
@@ -171,13 +227,26 @@ def _reusable(c: Candidate, previous: tuple | None, stat: FileStat | None) -> bo
     )
 
 
-def _content_digest(rows: list[tuple]) -> str:
-    """A digest of the rows as the stages after index see them (everything but ``file_stat``)."""
+def _content_digest(rows: list[tuple], skipped: list[dict[str, Any]]) -> str:
+    """A digest of the rows as the stages after index see them (everything but ``file_stat``),
+    and of what was skipped (summary.json and the report say it)."""
     h = hashlib.blake2b(digest_size=16)
     for row in rows:
         h.update(json.dumps(row[: _COL["file_stat"]]).encode())
         h.update(b"\n")
+    if skipped:  # no skipped files: the digest of an index written before they were counted
+        h.update(json.dumps(skipped).encode())
     return h.hexdigest()
+
+
+def _data_key(data: str) -> str:
+    """DATA as recorded in the index's parameters: a URL as given (without a query string), stdin
+    as ``-``, a local path resolved."""
+    if data == STDIN:
+        return STDIN
+    if is_url(data):
+        return redact(data).removesuffix("?...").rstrip("/")
+    return str(Path(data).resolve())
 
 
 def run_index(
@@ -189,6 +258,8 @@ def run_index(
     label_column: str | None = None,
     split_column: str | None = None,
     image_column: str | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     workers: int | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
@@ -197,25 +268,34 @@ def run_index(
     DATA is an ImageFolder (``DATA/<class>/<img>``, optionally under split folders), a
     manifest (CSV/TSV/JSONL/JSON/Parquet with ``path_column``), Parquet files with image bytes
     in ``image_column``, or WebDataset ``.tar`` shards; ``format="auto"`` tells them apart.
+    DATA may be a local path or any fsspec URL (``s3://bucket/prefix``, ``gs://...``,
+    ``https://host/shard.tar``; :mod:`curate.index.remote`), whose samples are then read where
+    they are; ``"-"`` reads a manifest or a list of paths from standard input
+    (:func:`curate.index.manifest.stdin_columns`). The workspace is always local.
     A column option left None takes its default (:data:`COLUMN_DEFAULTS`); one given for a
     format that does not read it (``path_column`` for an image folder) is a :class:`UsageError`,
-    not silently ignored.
+    not silently ignored. ``include`` / ``exclude``: glob patterns narrowing the files (or a
+    manifest's paths) that are indexed (:class:`curate.index.walk.Selection`).
     Every sample is read and decoded once, on ``workers`` processes (default: CPU count, at
     most 8; 0 = in this process): unreadable ones are recorded with a reason, never fatal.
-    The class list (sorted unique labels) goes to the table's metadata ``extra.class_names``.
+    Every file under DATA that is not a sample is counted by extension and reason (hidden,
+    excluded, not an image, an unsupported image format, not of the format) in ``skipped``.
+    The class list (sorted unique labels) goes to the table's metadata ``extra.class_names``,
+    the skipped files to ``extra.skipped_files``.
 
     Re-indexing the same content with the same options leaves the file alone
     (``up_to_date``); grown or changed content is re-indexed, decoding only the files whose stat
-    changed (:func:`_reusable`); other options (format, DATA, columns) raise
+    changed (:func:`_reusable`); other options (format, DATA, columns, patterns) raise
     :class:`StaleWorkspaceError` unless ``overwrite``. Returns a JSON-serialisable summary:
     ``format``, ``num_samples``, ``num_readable``, ``num_unreadable``, ``num_unlabelled``,
     ``num_classes``, ``splits`` ({split: count}), ``unreadable`` ([{sample_id, path, reason}]),
-    what changed since the last index (``added``, ``removed``, ``changed``, ``reused``,
-    ``decoded``: :func:`_changes`), ``up_to_date``, ``samples``.
+    ``num_skipped_files`` and ``skipped_files`` ([{extension, reason, count, examples}]), what changed
+    since the last index (``added``, ``removed``, ``changed``, ``reused``, ``decoded``:
+    :func:`_changes`), ``up_to_date``, ``samples``.
     """
-    data = Path(data)
-    if not data.exists():
-        raise UsageError(f"data path {data} does not exist")
+    data = os.fspath(data)
+    if data != STDIN and not exists(data):
+        raise UsageError(f"data path {redact(data)} does not exist")
     if ws.root.exists() and not ws.root.is_dir():
         raise UsageError(f"workspace {ws.root} is a file, not a folder")
     if workers is not None and workers < 0:
@@ -229,7 +309,11 @@ def run_index(
         "image_column": image_column,
     }
     options = {name: COLUMN_DEFAULTS[name] if value is None else value for name, value in given.items()}
-    fmt, candidates, payloads = _list(data, format, **options)
+    if isinstance(include, str) or isinstance(exclude, str):
+        raise UsageError("include and exclude are lists of glob patterns, not one string")
+    selection = Selection(tuple(include), tuple(exclude))
+    listing = _list(data, format, selection=selection, **options)
+    fmt, candidates = listing.format, listing.candidates
     ignored = [name for name, value in given.items() if value is not None and name not in _FORMAT_OPTIONS[fmt]]
     if ignored:
         flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
@@ -238,19 +322,25 @@ def run_index(
         raise UsageError(
             f"{flags} {verb} not apply to {fmt} data ({data}); the column options {fmt} data reads: {used}"
         )
+    skipped = skipped_summary(listing.skipped)
     if not candidates:
-        raise DataError(f"no images found in {data}")
-    check_unique(candidates, data)
-    settings = {"format": fmt, "data": str(data.resolve()), **{k: options[k] for k in _FORMAT_OPTIONS[fmt]}}
-    stats = _stat_files(candidates)
+        raise DataError(
+            f"no images found in {redact(data) if data != STDIN else 'standard input'}" + _skipped_note(skipped)
+        )
+    check_unique(candidates, "standard input" if data == STDIN else redact(data))
+    settings: dict[str, Any] = {"format": fmt, "data": _data_key(data), **{k: options[k] for k in _FORMAT_OPTIONS[fmt]}}
+    if include or exclude:  # absent otherwise, so indexes written before the options stay valid
+        settings.update(selection.as_params())
+    stats = _stat_files(candidates, listing.stats)
     previous = _previous_rows(ws, settings)
     order = sorted(range(len(candidates)), key=lambda i: candidates[i].sample_id)
     reused = {i for i, c in enumerate(candidates) if _reusable(c, previous.get(c.sample_id), stats[c.path])}
     decode = [i for i in range(len(candidates)) if i not in reused]
     inspections: dict[int, Inspection] = {}
     if decode:
-        progress.log(f"decoding {len(decode)} of {len(candidates)} {fmt} samples from {data}")
-        found = inspect_all(_tasks(candidates, payloads, reused), total=len(decode), workers=workers)
+        where = "standard input" if data == STDIN else redact(data)
+        progress.log(f"decoding {len(decode)} of {len(candidates)} {fmt} samples from {where}")
+        found = inspect_all(_tasks(candidates, listing.payloads, reused), total=len(decode), workers=workers)
         inspections = dict(zip(decode, found))
     rows = [
         _reused_row(candidates[i], previous[candidates[i].sample_id])
@@ -259,7 +349,7 @@ def run_index(
         for i in order
     ]
     class_names = sorted_class_names(c.label for c in candidates)
-    content = _content_digest(rows)
+    content = _content_digest(rows, skipped)
     changes = _changes(rows, previous, len(reused))
     with ws.lock(create=True):  # the data is read and checked first: a bad DATA leaves no workspace
         fp, _, up_to_date = ws.plan(
@@ -280,9 +370,19 @@ def run_index(
                 fingerprint=fp,
                 inputs={},
                 params=settings,
-                extra={"class_names": class_names, "content": content, "changes": changes},
+                extra={
+                    "class_names": class_names,
+                    "content": content,
+                    "changes": changes,
+                    "skipped_files": skipped,
+                },
             )
-    return _summary(fmt, rows, class_names, up_to_date, ws, changes)
+    return _summary(fmt, rows, class_names, up_to_date, ws, changes, skipped)
+
+
+def _skipped_note(skipped: list[dict[str, Any]]) -> str:
+    text = describe_skipped(skipped)
+    return f" ({text})" if text else ""
 
 
 def _changes(rows: list[tuple], previous: dict[str, tuple], reused: int) -> dict[str, int]:
@@ -326,7 +426,13 @@ def _row(c: Candidate, ins: Inspection, stat: FileStat | None) -> tuple:
 
 
 def _summary(
-    fmt: str, rows: list[tuple], class_names: list[str], up_to_date: bool, ws: Workspace, changes: dict[str, int]
+    fmt: str,
+    rows: list[tuple],
+    class_names: list[str],
+    up_to_date: bool,
+    ws: Workspace,
+    changes: dict[str, int],
+    skipped: list[dict[str, Any]],
 ) -> dict[str, Any]:
     col = _COL
     unreadable = [
@@ -344,6 +450,8 @@ def _summary(
         "num_classes": len(class_names),
         "splits": dict(sorted(splits.items())),
         "unreadable": unreadable,
+        "num_skipped_files": sum(g["count"] for g in skipped),
+        "skipped_files": skipped,
         **changes,
         "up_to_date": up_to_date,
         "samples": str(ws.path("samples")),

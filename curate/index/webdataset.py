@@ -8,25 +8,33 @@ are not samples. ``sample_id`` is ``<shard relative to DATA>/<key>``; ``member``
 member name; the split comes from the shard's path (``train/00000.tar`` -> ``train``).
 
 Listing reads the tar headers and the small label members in one sequential pass; the images
-themselves are read later, in the validator's worker processes.
+themselves are read later, in the validator's worker processes. A remote shard (a URL) is
+streamed once from start to end (memory: one member at a time) and each image's member records
+its byte range (:func:`curate.index.images.ranged_member`), so the validator and the embed
+stage fetch one image with one range read. Members of keys without an image, and files under
+DATA that are not ``.tar`` shards, are skipped with their reason.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import posixpath
 import tarfile
-from pathlib import Path
+from collections.abc import Callable
+from typing import IO
 
 from curate.errors import DataError
-from curate.index.candidates import Candidate, files_under, is_image_name, label_text, split_from_parts
+from curate.index.candidates import Candidate, is_image_name, label_text, split_from_parts
+from curate.index.images import ranged_member, unsupported_extensions
+from curate.index.remote import RemoteReadError, open_url, retrying
+from curate.index.walk import NOT_AN_IMAGE, UNSUPPORTED, Skipped, Tree
 
 TAR_SUFFIXES = (".tar",)
+NOT_A_SHARD = "not a .tar shard"
 
 
-def tar_files(data: Path) -> list[Path]:
-    """``data`` itself, or every ``*.tar`` under it (sorted, hidden files skipped)."""
-    return files_under(data, "*.tar")
+def is_shard_name(name: str) -> bool:
+    return name.lower().endswith(TAR_SUFFIXES)
 
 
 def split_key(name: str) -> tuple[str, str]:
@@ -49,38 +57,86 @@ def _json_label(raw: bytes, field: str) -> str | None:
     return label_text(meta.get(field)) if isinstance(meta, dict) else None
 
 
-def list_shard(shard: Path, rel: str, *, label_column: str = "label") -> list[Candidate]:
-    """Candidates of one tar shard, in member order."""
+def _member_reason(name: str) -> str:
+    return UNSUPPORTED if posixpath.splitext(name)[1].lower() in unsupported_extensions() else NOT_AN_IMAGE
+
+
+def _scan_members(
+    tar: tarfile.TarFile, label_column: str, name_of: Callable[[tarfile.TarInfo], str]
+) -> tuple[dict[str, str], dict[str, str | None], list[tuple[str, str]]]:
+    """(image member per key, label per key, (key, member name) of every other member) of one
+    sequential pass over ``tar``; ``name_of`` gives the ``member`` recorded for an image."""
     images: dict[str, str] = {}
-    cls: dict[str, str | None] = {}
+    labels: dict[str, str | None] = {}
     json_labels: dict[str, str | None] = {}
+    others: list[tuple[str, str]] = []
+    for member in tar:
+        if not member.isfile():
+            continue
+        key, ext = split_key(member.name)
+        ext = ext.lower()
+        if ext == "cls":
+            labels[key] = label_text(_read_small(tar, member).decode("utf-8", "replace"))
+        elif ext == "json":
+            json_labels[key] = _json_label(_read_small(tar, member), label_column)
+        elif is_image_name(member.name) and key not in images:
+            images[key] = name_of(member)
+            continue
+        others.append((key, member.name))
+    for key, value in json_labels.items():
+        if labels.get(key) is None:
+            labels[key] = value
+    return images, labels, others
+
+
+def _open_shard(shard: str, remote: bool) -> tuple[IO[bytes] | None, tarfile.TarFile]:
+    if remote:
+        handle = open_url(shard)
+        return handle, tarfile.open(fileobj=handle, mode="r|")  # a stream: one pass, bounded memory
+    return None, tarfile.open(shard, "r")
+
+
+def list_shard(
+    shard: str, rel: str, *, label_column: str = "label", remote: bool = False
+) -> tuple[list[Candidate], list[Skipped]]:
+    """Candidates of one tar shard (a local path or a URL), in member order, and the members of
+    keys that have no image."""
+
+    def read() -> tuple[dict[str, str], dict[str, str | None], list[tuple[str, str]]]:
+        handle, tar = _open_shard(shard, remote)
+        try:
+            with tar:
+                if remote:
+                    return _scan_members(tar, label_column, lambda m: ranged_member(m.name, m.offset_data, m.size))
+                return _scan_members(tar, label_column, lambda m: m.name)
+        finally:
+            if handle is not None:
+                handle.close()
+
     try:
-        with tarfile.open(shard, "r") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                key, ext = split_key(member.name)
-                ext = ext.lower()
-                if ext == "cls":
-                    cls[key] = label_text(_read_small(tar, member).decode("utf-8", "replace"))
-                elif ext == "json":
-                    json_labels[key] = _json_label(_read_small(tar, member), label_column)
-                elif is_image_name(member.name) and key not in images:
-                    images[key] = member.name
+        images, labels, others = retrying(shard, read) if remote else read()
+    except RemoteReadError:
+        raise
     except (tarfile.TarError, OSError) as exc:
         raise DataError(f"{shard} is not a readable tar shard: {exc}") from None
-    path = os.path.abspath(shard)
     split = split_from_parts(rel.split("/"))
-    return [
-        Candidate(f"{rel}/{key}", path, member, "webdataset", cls.get(key) or json_labels.get(key), split)
-        for key, member in images.items()
+    candidates = [
+        Candidate(f"{rel}/{key}", shard, member, "webdataset", labels.get(key), split) for key, member in images.items()
     ]
+    skipped = [Skipped(f"{rel}/{name}", _member_reason(name)) for key, name in others if key not in images]
+    return candidates, skipped
 
 
-def list_webdataset(data: Path, *, label_column: str = "label") -> list[Candidate]:
-    """Candidates of every shard under ``data`` (or of the single shard ``data``)."""
+def list_webdataset(tree: Tree, *, label_column: str = "label") -> tuple[list[Candidate], list[Skipped]]:
+    """Candidates of every shard of ``tree`` (or of the single shard it is), and what was skipped:
+    files that are not shards, members of keys without an image."""
     out: list[Candidate] = []
-    for shard in tar_files(data):
-        rel = shard.relative_to(data).as_posix() if data.is_dir() else shard.name
-        out.extend(list_shard(shard, rel, label_column=label_column))
-    return out
+    skipped: list[Skipped] = []
+    for rel in tree.files:
+        if not is_shard_name(rel) and not tree.single:
+            skipped.append(Skipped(rel, NOT_A_SHARD))
+            continue
+        found, left = list_shard(tree.location(rel), rel, label_column=label_column, remote=tree.remote)
+        out.extend(found)
+        skipped.extend(left)
+    return out, skipped

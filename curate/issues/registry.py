@@ -35,6 +35,17 @@ DATASET_GATES: tuple[Gate, ...] = (
         "Highest acceptable share of unreadable inputs.",
         producer="curate index",
     ),
+    # 1.0 by default: review is a choice, so only a job that asks for coverage gates on it
+    Gate(
+        "max_unreviewed",
+        "unreviewed_rate",
+        "fraction",
+        1.0,
+        "Unreviewed proposals",
+        "Highest acceptable share of proposals (relabel / review / drop) that no person has decided "
+        "yet (`curate apply`).",
+        producer="curate propose",
+    ),
 )
 
 _NOT_TYPES = {"base", "registry"}

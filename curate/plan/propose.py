@@ -9,6 +9,12 @@ Two steps:
    groups kept whole, undersamples classes above ``cap`` (redundant samples first) and gives the
    kept samples their class's rebalancing weight (``strategy``); dropped samples weigh 0 and
    unlabelled kept ones 1.
+
+People's decisions (decisions.parquet, :mod:`curate.review.decisions`) come between the two:
+a sample a person decided gets that action and label whatever the rules said, its reasons end
+with ``reviewed: ...``, and undersampling never removes it. The plan keeps what the rules alone
+proposed (``proposed_action``) and what a reviewer's ``accept`` means (``suggested_action``,
+``suggested_label``: :func:`suggest`), so review progress can be counted.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ from curate.plan.rebalance import STRATEGIES, neighbour_density, sampling_weight
 from curate.plan.rules import (
     OUTLIER_ACTIONS,
     RULES,
+    Decision,
     RuleOptions,
     SampleFindings,
     decide,
     declared_rules,
     duplicate_kind,
 )
+from curate.review.decisions import match_decisions
 from curate.schemas import PLAN
 
 
@@ -43,6 +51,7 @@ def propose(
     drop_near_duplicates: bool = False,
     outliers: str = "review",
     beta: float = 0.999,
+    decisions: pa.Table | None = None,
 ) -> pa.Table:
     """The plan for every row of ``samples`` (schema PLAN, same row order).
 
@@ -51,6 +60,8 @@ def propose(
     neighbors: ``(idx (N, k) int64, sims (N, k) float32)`` aligned with ``samples`` rows, or None.
                Used for the relabel agreement vote and the density that orders undersampling;
                without it nothing is relabelled (review instead) and undersampling goes by row order.
+    decisions: decisions.parquet (schema DECISIONS) or None; matched to samples by content
+               (:func:`curate.review.decisions.match_decisions`, which needs samples' ``hash``)
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -67,11 +78,31 @@ def propose(
         outliers=outliers,
     )
     rules = RULES.ordered() + declared_rules()
-    decisions = [decide(f, options, rules) for f in findings]
-    action = [d.action for d in decisions]
-    reasons = [d.reasons for d in decisions]
+    decided = [decide(f, options, rules) for f in findings]
+    proposed = [d.action for d in decided]
+    suggestions = [suggest(d, f, options) for d, f in zip(decided, findings)]
+    action = list(proposed)
+    reasons = [d.reasons for d in decided]
+    labels = [d.label for d in decided]
+    reviewed: list[str | None] = [None] * len(findings)
+    if decisions is not None and decisions.num_rows:
+        ids = [f.sample_id for f in findings]
+        hashes = samples.column("hash").to_pylist() if "hash" in samples.column_names else [None] * len(ids)
+        matched, _ = match_decisions(ids, hashes, decisions)
+        records = decisions.to_pylist()
+        for i in np.flatnonzero(matched >= 0):
+            rec = records[matched[i]]
+            given_label = findings[i].label
+            if rec["action"] == "drop":
+                action[i], labels[i] = "drop", given_label
+            else:
+                labels[i] = rec["label"]
+                action[i] = "keep" if rec["label"] == given_label else "relabel"
+            reasons[i].append(review_reason(rec))
+            reviewed[i] = "accepted" if rec["accepted"] else "overruled"
+    protected = np.array([r is not None for r in reviewed], dtype=bool)
     given = encode_labels(samples.column("label"), class_names)
-    final = encode_labels([d.label for d in decisions], class_names)
+    final = encode_labels(labels, class_names)
 
     near_groups = [f.issues.get("duplicate_group") if duplicate_kind(f) == "near" else None for f in findings]
     near_copies = np.array(
@@ -88,6 +119,7 @@ def propose(
         strategy=strategy,
         cap=cap,
         beta=beta,
+        protected=protected,
     )
     names = np.array(class_names + [None], dtype=object)
     return pa.table(
@@ -98,9 +130,48 @@ def propose(
             "original_label": names[given].tolist(),
             "weight": weight.astype(np.float64),
             "reasons": reasons,
+            "proposed_action": proposed,
+            "suggested_action": [s[0] for s in suggestions],
+            "suggested_label": [s[1] for s in suggestions],
+            "reviewed": reviewed,
         },
         schema=PLAN,
     )
+
+
+def suggest(decision: Decision, sample: SampleFindings, options: RuleOptions) -> tuple[str | None, str | None]:
+    """What a reviewer's ``accept`` means for one sample: ``(action, label)``.
+
+    The rules' own outcome when it is keep, relabel or drop (``(drop, None)``). For ``review``,
+    the concrete change the findings point to: a label issue with another known class suggested
+    -> relabel to it; a sample any issue type flags -> drop; otherwise ``(None, None)``: there is
+    nothing to accept (a split leak's keeper), a person decides keep, relabel or drop.
+    """
+    from curate.issues import issue_types
+
+    if decision.action != "review":
+        return decision.action, None if decision.action == "drop" else decision.label
+    suggested = sample.issues.get("suggested_label")
+    if (
+        sample.issues.get("is_label_issue")
+        and suggested is not None
+        and suggested != sample.label
+        and suggested in options.class_names
+    ):
+        return "relabel", suggested
+    if any(sample.issues.get(t.flag) for t in issue_types()):
+        return "drop", None
+    return None, None
+
+
+def review_reason(decision: dict) -> str:
+    """The reason a reviewed sample's plan row ends with: ``reviewed: <decision>`` and what it
+    came to, and the reviewer's note."""
+    outcome = {"drop": "drop", "keep": f"keep {decision['label']}", "relabel": f"relabel to {decision['label']}"}[
+        decision["action"]
+    ]
+    said = outcome if decision["decision"] != "accept" else f"accept ({outcome})"
+    return f"reviewed: {said}" + (f" — {decision['note']}" if decision.get("note") else "")
 
 
 def sample_findings(

@@ -98,6 +98,7 @@ def sampling_weights(
     strategy: str,
     cap: int | None,
     beta: float = 0.999,
+    protected: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N,) float64 sampling weight of every sample, once the rules have decided its action.
 
@@ -108,6 +109,8 @@ def sampling_weights(
     near_duplicate_copies: (N,) bool, the redundant copies of those groups
     density:               (N,) :func:`neighbour_density`, or None without neighbours (then
                            undersampling goes by row order)
+    protected:             (N,) bool, samples undersampling never removes (a person decided
+                           them), or None
 
     In this order:
 
@@ -131,6 +134,8 @@ def sampling_weights(
         if density is not None:
             redundancy = redundancy + density
         candidates = np.where(alive & (labels >= 0), labels, -1)
+        if protected is not None:
+            candidates = np.where(protected, -1, candidates)
         dropped = undersample(candidates, redundancy, cap)
         counts = np.bincount(labels[candidates >= 0], minlength=len(class_names))
         for i in np.flatnonzero(dropped):

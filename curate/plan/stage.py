@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Literal
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate import progress
@@ -14,6 +15,7 @@ from curate.graph.stage import load_neighbors
 from curate.plan.propose import propose
 from curate.plan.rebalance import STRATEGIES
 from curate.plan.rules import OUTLIER_ACTIONS
+from curate.review.decisions import match_decisions
 from curate.stages import STAGES
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
@@ -32,8 +34,11 @@ def run_propose(
 ) -> dict[str, Any]:
     """Write plan.parquet: an action, final label, sampling weight and reasons for every sample.
 
-    Reads samples.parquet and, when present, issues.parquet and neighbors.parquet (see
-    :func:`curate.plan.propose.propose` for the rules). Returns a summary dict.
+    Reads samples.parquet and, when present, issues.parquet, neighbors.parquet and
+    decisions.parquet (see :func:`curate.plan.propose.propose` for the rules and how people's
+    decisions win over them). Returns a summary dict; ``review`` says how many decisions were
+    applied and which are for samples no longer in the data (also in the plan's metadata, which
+    export copies to summary.json).
     """
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
@@ -67,7 +72,8 @@ def run_propose(
     }
     if fresh:
         return summary
-    samples = ws.read_table("samples", ["sample_id", "label", "readable", "error"])
+    samples = ws.read_table("samples", ["sample_id", "label", "readable", "error", "hash"])
+    decisions = ws.read_table("decisions") if "decisions" in inputs else None
     issues = ws.read_table("issues") if "issues" in inputs else None
     neighbors = (
         load_neighbors(ws, samples.column("sample_id").to_pylist(), strict=False) if "neighbors" in inputs else None
@@ -85,13 +91,49 @@ def run_propose(
         drop_near_duplicates=drop_near_duplicates,
         outliers=outliers,
         beta=beta,
+        decisions=decisions,
     )
-    write_parquet_atomic(ws.path("plan"), plan, fingerprint=fp, inputs=input_fps, params=params)
+    review = decisions_applied(samples, decisions)
+    write_parquet_atomic(
+        ws.path("plan"), plan, fingerprint=fp, inputs=input_fps, params=params, extra={"review": review}
+    )
     actions = Counter(plan.column("action").to_pylist())
     weights = plan.column("weight")
     summary.update(
         actions={a: actions.get(a, 0) for a in ("keep", "drop", "relabel", "review")},
         max_weight=float(pc.max(weights).as_py() or 0.0),
         strategy=strategy,
+        review=review,
     )
     return summary
+
+
+#: how many of the decisions no sample matches a summary names
+MISSING_EXAMPLES = 20
+
+
+def decisions_applied(samples: pa.Table, decisions: pa.Table | None) -> dict[str, Any]:
+    """``applied``: recorded decisions that found their sample; ``missing``: how many are for
+    content no longer in the data, and ``missing_examples`` (up to :data:`MISSING_EXAMPLES`, each
+    the ``sample_id`` it was decided as, its content ``hash`` and ``decision``). Missing ones are
+    logged: a decision is never dropped silently."""
+    if decisions is None:
+        return {"recorded": 0, "applied": 0, "missing": 0, "missing_examples": []}
+    matched, missing = match_decisions(
+        samples.column("sample_id").to_pylist(), samples.column("hash").to_pylist(), decisions
+    )
+    if missing:
+        shown = ", ".join(m["sample_id"] for m in missing[:5])
+        progress.log(
+            f"propose: {len(missing)} recorded decision{'s are' if len(missing) != 1 else ' is'} for samples no "
+            f"longer in the data (e.g. {shown}); kept in decisions.parquet in case they come back"
+        )
+    return {
+        "recorded": decisions.num_rows,
+        "applied": int((matched >= 0).sum()),
+        "missing": len(missing),
+        "missing_examples": [
+            {"sample_id": m["sample_id"], "hash": m["hash"], "decision": m["decision"]}
+            for m in missing[:MISSING_EXAMPLES]
+        ],
+    }

@@ -66,12 +66,15 @@ class Inputs:
     similarity_scale: dict[str, Any] | None = None
     embeddings_ready: bool = False
     problems: dict[str, str] = field(default_factory=dict)
+    #: files of DATA the index did not treat as samples, by extension and reason
+    #: (samples.parquet's ``extra.skipped``: [{extension, reason, count, examples}])
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def note(self, artifact: str) -> str:
         return missing_note(artifact, self.problems.get(artifact))
 
 
-SAMPLE_COLUMNS = ["sample_id", "path", "member", "source", "label", "split", "readable", "error"]
+SAMPLE_COLUMNS = ["sample_id", "path", "member", "source", "label", "split", "readable", "error", "hash"]
 
 
 def read_inputs(ws: Workspace) -> Inputs:
@@ -81,6 +84,7 @@ def read_inputs(ws: Workspace) -> Inputs:
     if not names:
         names = sorted(v for v in pc.unique(samples.column("label")).to_pylist() if v is not None)
     inputs = Inputs(samples=samples, class_names=names)
+    inputs.skipped = list(ws.record("samples").get("extra", {}).get("skipped_files") or [])
     for artifact in ("issues", "classes", "negatives", "plan"):
         if not ws.exists(artifact):
             continue
@@ -264,6 +268,10 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
         ],
         # what changed since the manifest this export replaced; absent on a first scan
         "since_last_scan": summary.get("since_last_scan"),
+        # how far people reviewed the proposals (curate.review.coverage); None without a plan
+        "review": summary.get("review"),
+        "skipped": inputs.skipped,
+        "skipped_total": sum(int(g["count"]) for g in inputs.skipped),
     }
 
 
@@ -504,6 +512,90 @@ def flagged_section(
             for r in worst
         ],
     }
+
+
+# --------------------------------------------------------------------------- review
+
+
+#: the plan's columns a review control needs (plans written before review have none of them)
+REVIEW_COLUMNS = ("proposed_action", "suggested_action", "suggested_label", "reviewed")
+
+
+def reviewable(inputs: Inputs) -> bool:
+    """Whether the page can offer review controls: a plan that says what ``accept`` means."""
+    return inputs.plan is not None and all(c in inputs.plan.column_names for c in REVIEW_COLUMNS)
+
+
+def _outcome(action: str | None, label: str | None) -> str:
+    if action == "relabel":
+        return f"relabel → {label}"
+    return action or ""
+
+
+def review_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
+    """The review queue: every sample the rules sent to review (``proposed_action`` review), the
+    undecided ones first, with why it is there."""
+    if inputs.plan is None:
+        return {"missing": inputs.note("plan")}
+    if not reviewable(inputs):
+        return {"missing": "plan.parquet predates review; re-run `curate propose` to review its proposals here"}
+    plan = inputs.plan
+    queue = plan.filter(pc.equal(plan.column("proposed_action"), "review"))
+    undecided = pc.cast(pc.is_null(queue.column("reviewed")), pa.int8())
+    queue = queue.append_column("undecided", undecided).sort_by(
+        [("undecided", "descending"), ("sample_id", "ascending")]
+    )
+    shown = queue.slice(0, max_thumbnails).to_pylist()
+    ids = [r["sample_id"] for r in shown]
+    lookup.thumbnails(ids, thumbs)
+    records = {r["sample_id"]: r for r in lookup.records(ids)}
+    return {
+        "total": queue.num_rows,
+        "undecided": int(pc.sum(undecided).as_py() or 0),
+        "tiles": [
+            tile(
+                records[r["sample_id"]],
+                thumbs,
+                caption=r["original_label"] or "unlabelled",
+                detail=(r["reasons"] or [""])[0],
+            )
+            for r in shown
+        ],
+    }
+
+
+def attach_review(context: Mapping[str, Any], inputs: Inputs, lookup: Lookup) -> None:
+    """Give every tile of the sections a person reviews (label issues, duplicates, the issue
+    types' sections, the review queue) what its review controls need: content hash, given label,
+    curate's suggestion (what ``accept`` takes) and any decision already recorded."""
+    if not reviewable(inputs):
+        return
+    tiles = list(context["labels"].get("tiles", []))
+    tiles += [t for g in context["duplicates"].get("groups", []) for t in g["tiles"]]
+    tiles += [t for sec in context["issue_sections"] for t in sec.get("tiles", [])]
+    tiles += list(context["review"].get("tiles", []))
+    ids = sorted({t["id"] for t in tiles})
+    if not ids:
+        return
+    plan = inputs.plan
+    assert plan is not None
+    rows = plan.filter(pc.is_in(plan.column("sample_id"), value_set=pa.array(ids, type=pa.string())))
+    by_id = {r["sample_id"]: r for r in rows.to_pylist()}
+    hashes = {r["sample_id"]: r.get("hash") for r in lookup.records(ids)}
+    for t in tiles:
+        r = by_id.get(t["id"])
+        if r is None:
+            continue
+        suggested = r["suggested_action"]
+        t["review"] = {
+            "hash": hashes.get(t["id"]) or "",
+            "given": r["original_label"] or "",
+            "suggested_action": suggested or "",
+            "suggested_label": (r["suggested_label"] or "") if suggested != "drop" else "",
+            "says": f"suggests {_outcome(suggested, r['suggested_label'])}" if suggested else "no suggestion",
+            "reviewed": r["reviewed"],
+            "now": _outcome(r["action"], r["label"]),
+        }
 
 
 # --------------------------------------------------------------------------- hard negatives

@@ -1,7 +1,9 @@
 """The report stage: ``report.html``, one self-contained page that explains the dataset.
 
-The page needs no network: CSS is inline, charts and thumbnails are ``data:`` URIs, and a
-Content-Security-Policy forbids loading anything else. Only samples.parquet is required; each
+The page needs no network: CSS and its one script are inline, charts and thumbnails are
+``data:`` URIs, and a Content-Security-Policy forbids loading anything else. The script is the
+review: a person accepts curate's suggestion, keeps the given label, relabels or drops, tile by
+tile or in bulk, and exports the decisions as a CSV or JSON Lines file for ``curate apply``. Only samples.parquet is required; each
 other artifact adds its section, and a missing one is named with the command that makes it.
 """
 
@@ -118,7 +120,11 @@ def run_report(
         "duplicates": collect.duplicate_section(inputs, lookup, thumbs, max_thumbnails),
         "issue_sections": collect.issue_sections(inputs, lookup, thumbs, max_thumbnails),
         "negatives": collect.negatives_section(inputs, lookup, thumbs, max_thumbnails),
+        "review": collect.review_section(inputs, lookup, thumbs, max_thumbnails),
+        "reviewable": collect.reviewable(inputs),
+        "class_names": inputs.class_names,
     }
+    collect.attach_review(context, inputs, lookup)
     progress.log(f"report: drawing the embedding map ({map_method})")
     context["embedding_map"] = collect.map_section(
         ws, inputs, lookup, max_points=map_points, method=map_method, seed=seed
@@ -132,7 +138,10 @@ def run_report(
     page = render_page(context)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(target, page)
-    sections = {name: "missing" not in context[name] for name in ("labels", "duplicates", "negatives", "embedding_map")}
+    sections = {
+        name: "missing" not in context[name]
+        for name in ("labels", "duplicates", "negatives", "embedding_map", "review")
+    }
     sections.update({s["id"]: "missing" not in s for s in context["issue_sections"]})
     return _summary(
         target, up_to_date=False, sections=sections, thumbnails=thumbs.count, missing=context["missing_notes"]

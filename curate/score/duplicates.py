@@ -3,9 +3,11 @@
 * **exact**: samples with the same content hash (``Embedded.hashes``, the encoded bytes); for
   array inputs, which have no hashes, bit-identical embedding rows.
 * **near**: pairs in the neighbour graph that the space's :class:`~curate.graph.scale.SimilarityScale`
-  calls near-duplicates: by default closer than a fixed share of the median nearest-neighbour
-  distance, so the cut follows the geometry (CLIP, a metric-learning model and raw pixels put
-  copies at very different cosines); an explicit cosine threshold overrides it.
+  calls near-duplicates (:meth:`~curate.graph.scale.SimilarityScale.near_duplicate_pairs`): by
+  default closer than a fixed share of the median nearest-neighbour distance, so the cut follows
+  the geometry (CLIP, a metric-learning model and raw pixels put copies at very different
+  cosines), or mutual nearest neighbours far closer than their own neighbourhoods' spacing; an
+  explicit cosine threshold replaces both.
 
 Both kinds of pair are edges of one graph; its connected components (scipy.sparse.csgraph) are
 the duplicate groups. Within a group one member is kept: for images the largest (width x
@@ -133,7 +135,7 @@ def duplicate_components(
     exact_src = np.flatnonzero(first_of_key != np.arange(n))
     exact_dst = first_of_key[exact_src]
 
-    near = scale.near_duplicate(sims) & (idx >= 0)
+    near = scale.near_duplicate_pairs(idx, sims)
     near_src = np.repeat(np.arange(n), near.sum(axis=1))
     near_dst = idx[near]
 

@@ -124,6 +124,8 @@ def test_registered_as_the_index_stage():
         "label_column",
         "split_column",
         "image_column",
+        "include",
+        "exclude",
         "workers",
     }
 

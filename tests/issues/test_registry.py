@@ -65,6 +65,7 @@ def test_built_in_types_declare_the_issues_schema():
         "max_outliers",
         "max_imbalance_ratio",
         "max_unreadable",
+        "max_unreviewed",
     }
 
 

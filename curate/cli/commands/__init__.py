@@ -1,6 +1,7 @@
 """Command modules, one per stage family. Importing one registers its commands on ``main``."""
 
 from curate.cli.commands import (
+    apply,  # noqa: F401
     check,  # noqa: F401
     doctor,  # noqa: F401
     embed,  # noqa: F401

@@ -15,11 +15,15 @@ from curate.cli.options import (
     overwrite_option,
     progress_option,
     quiet_option,
+    selection_options,
 )
 from curate.cli.output import emit
+from curate.index.walk import describe_skipped
 
 #: unreadable inputs shown in the human summary (all of them are in --json and samples.parquet)
 SHOWN_UNREADABLE = 5
+#: (extension, reason) groups of skipped files named in the human summary
+SHOWN_SKIPPED_GROUPS = 4
 
 
 def render_summary(s: Mapping[str, Any]) -> str:
@@ -38,6 +42,8 @@ def render_summary(s: Mapping[str, Any]) -> str:
         lines.extend(f"  {u['sample_id']}: {u['reason']}" for u in unreadable[:SHOWN_UNREADABLE])
         if len(unreadable) > SHOWN_UNREADABLE:
             lines.append(f"  ... and {len(unreadable) - SHOWN_UNREADABLE} more (see --json or samples.parquet)")
+    if s.get("skipped_files"):
+        lines.append(describe_skipped(s["skipped_files"], limit=SHOWN_SKIPPED_GROUPS) + " (all in --json)")
     if s["num_readable"] == 0:
         lines.append("warning: none of the samples is a readable image")
     return "\n".join(lines)
@@ -47,6 +53,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @click.argument("data", type=click.Path(path_type=str))
 @output_option
 @index_column_options(label_help="Manifest / Parquet column, or WebDataset .json field, holding the label.")
+@selection_options
 @click.option(
     "--workers",
     default=None,
@@ -57,7 +64,20 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @json_option
 @quiet_option
 @progress_option
-def index(data, workspace, fmt, path_column, label_column, split_column, image_column, workers, overwrite, as_json):
+def index(
+    data,
+    workspace,
+    fmt,
+    path_column,
+    label_column,
+    split_column,
+    image_column,
+    include,
+    exclude,
+    workers,
+    overwrite,
+    as_json,
+):
     """Index DATA into WORKSPACE/samples.parquet: one row per sample with its label, split,
     size, dimensions, content hash, and whether it decodes.
 
@@ -67,8 +87,16 @@ def index(data, workspace, fmt, path_column, label_column, split_column, image_c
       manifest.csv / .jsonl / ...    a table with a path column (and optional label, split)
       *.parquet                      Hugging Face style Parquet with image bytes
       *.tar                          WebDataset shards as img2dataset writes them
+      -                              standard input: one path per line (find ... | curate index -),
+                                     or a CSV / JSONL manifest
 
-    Unreadable files are recorded with a reason and the command still exits 0.
+    DATA may be a URL: s3://bucket/prefix (pip install 'curate[s3]'), gs://... ('curate[gcs]'),
+    https://host/shard.tar or any fsspec URL; images are read where they are, with retries on
+    transient errors, and the workspace stays local.
+
+    Unreadable files are recorded with a reason and the command still exits 0. Files that are
+    not samples (hidden, excluded, not an image, an unsupported format) are counted by
+    extension and reason.
     """
     from curate.index.stage import run_index
     from curate.workspace import Workspace
@@ -81,6 +109,8 @@ def index(data, workspace, fmt, path_column, label_column, split_column, image_c
         label_column=label_column,
         split_column=split_column,
         image_column=image_column,
+        include=include,
+        exclude=exclude,
         workers=workers,
         overwrite=overwrite,
     )

@@ -7,6 +7,7 @@ import click
 from curate.cli import main
 from curate.cli.options import (
     cache_option,
+    decisions_option,
     engine_options,
     json_option,
     output_option,
@@ -50,6 +51,7 @@ from curate.pipeline import step_status
 )
 @engine_options(defaults=False)
 @cache_option
+@decisions_option
 @overwrite_option
 @json_option
 @quiet_option
@@ -68,6 +70,7 @@ def run_command(
     address,
     decode,
     cache,
+    decisions,
     overwrite,
     as_json,
 ):
@@ -98,6 +101,7 @@ def run_command(
             "decode": decode,
         },
         overwrite=overwrite,
+        decisions=decisions,
     )
     embed = next((st for st in summaries if st["stage"] == "embed"), {})
     result = {

@@ -10,6 +10,7 @@ import click
 from curate.cli import main
 from curate.cli.options import (
     cache_option,
+    decisions_option,
     device_option,
     engine_options,
     index_column_options,
@@ -19,10 +20,12 @@ from curate.cli.options import (
     overwrite_option,
     progress_option,
     quiet_option,
+    selection_options,
 )
-from curate.cli.output import emit, percent, render_warnings
+from curate.cli.output import emit, percent, render_review, render_warnings
 from curate.errors import UsageError
 from curate.examples import EXAMPLES
+from curate.index.walk import describe_skipped
 
 
 def given(ctx: click.Context, name: str) -> bool:
@@ -72,6 +75,8 @@ def render_summary(s: Mapping[str, Any]) -> str:
         lines.append(render_changes(s["changes"]))
     if s.get("example"):
         lines.append(render_example(s["example"]))
+    if s.get("skipped_files"):
+        lines.append(describe_skipped(s["skipped_files"]) + " (listed in summary.json)")
     unreadable = s.get("unreadable") or []
     if unreadable:
         lines.append(
@@ -79,6 +84,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
             f"{unreadable[0]['path']}: {unreadable[0]['reason']}"
         )
     lines.extend(render_warnings(s.get("warnings")))
+    lines.extend(render_review(s.get("review")))
     if s.get("leaks"):
         lines.append(f"LEAKAGE: {s['leaks']} duplicate groups span more than one split")
     if s.get("steps"):
@@ -104,6 +110,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
     label_help="With DATA: the manifest / Parquet column, or WebDataset .json field, holding the label. "
     "With Parquet --embeddings: a label column in the same file."
 )
+@selection_options
 @click.option(
     "--example",
     type=click.Choice(EXAMPLES),
@@ -115,6 +122,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @device_option
 @engine_options
 @cache_option
+@decisions_option
 @overwrite_option
 @json_option
 @quiet_option
@@ -130,6 +138,8 @@ def scan(
     label_column,
     split_column,
     image_column,
+    include,
+    exclude,
     example,
     model,
     pretrained,
@@ -140,6 +150,7 @@ def scan(
     address,
     decode,
     cache,
+    decisions,
     overwrite,
     as_json,
 ):
@@ -184,6 +195,8 @@ def scan(
     index_params = {key: value for key, value in index_params.items() if value is not None}
     if fmt != "auto":
         index_params["format"] = fmt
+    if include or exclude:
+        index_params.update(include=list(include), exclude=list(exclude))
     summary = run_scan(
         data,
         Workspace(workspace),
@@ -202,6 +215,7 @@ def scan(
         stage_params={"index": index_params, **({"embed": {"cache": cache}} if cache is not None else {})},
         overwrite=overwrite,
         example=example,
+        decisions=decisions,
     )
     summary = {**summary, "workspace": workspace}
     emit(summary, as_json=as_json, human=render_summary)

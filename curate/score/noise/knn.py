@@ -6,8 +6,9 @@ inherited the same wrong caption would otherwise confirm it. Both the temperatur
 near-duplicate decision come from the space itself, so the vote means the same in a diffuse
 space and in one whose nearest neighbours all sit at 0.99.
 
-* :func:`knn_vote_logits` — the cosine vote over the neighbour graph; temperature and
-  near-duplicate cut from the space's :class:`~curate.graph.scale.SimilarityScale`.
+* :func:`knn_vote_logits` — the cosine vote over the neighbour graph; temperature from the
+  space's :class:`~curate.graph.scale.SimilarityScale`, and the near-duplicates it drops are the
+  members of the sample's own duplicate group.
 * :func:`euclidean_vote_logits` — the same vote over Euclidean neighbours of the features as
   given, for imported features whose length carries information (tabular measurements,
   unnormalised descriptors), where the cosine vote cannot see the lengths: on the breast-cancer
@@ -32,6 +33,8 @@ def knn_vote_logits(
     num_classes: int,
     *,
     scale: SimilarityScale,
+    row_groups: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
     smoothing: float = 1e-3,
 ) -> np.ndarray:
     """Out-of-sample class scores from the cosine neighbours' labels.
@@ -41,16 +44,23 @@ def knn_vote_logits(
     neighbor_sims: (B, k) float32 cosine similarities, same order
     scale:         the space's vote temperature and near-duplicate decision (measured on the
                    whole graph, not on this block)
+    row_groups, groups: (B,) / (N,) duplicate-group ids (:func:`curate.score.duplicates.duplicate_components`);
+                   a neighbour in the row's own group does not vote. Without them only the pairs
+                   the global cut calls near-duplicates are left out.
     Returns (B, K) float32 log vote shares (see :func:`vote_logits`).
     """
-    sims = np.where(neighbor_idx >= 0, neighbor_sims, -np.inf).astype(np.float64)
+    valid = neighbor_idx >= 0
+    sims = np.where(valid, neighbor_sims, -np.inf).astype(np.float64)
+    exclude = scale.near_duplicate(sims)
+    if groups is not None and row_groups is not None:
+        exclude |= valid & (groups[np.where(valid, neighbor_idx, 0)] == row_groups[:, None])
     return vote_logits(
         labels,
         neighbor_idx,
         np.minimum(sims, 1.0),
         num_classes,
         temperature=scale.vote_temperature,
-        exclude=scale.near_duplicate(sims),
+        exclude=exclude,
         smoothing=smoothing,
     )
 

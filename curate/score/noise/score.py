@@ -85,7 +85,7 @@ def score_label_noise(
                :func:`curate.graph.neighbors.exact_knn` (self excluded), e.g. the neighbours
                stage's graph; computed here when None. Only the first ``k`` columns are used.
     sources:   any of ``"knn"`` (similarity-weighted vote without the sample itself or its
-               near-duplicates), ``"euclidean"`` (the same vote over Euclidean neighbours of the
+               duplicate group), ``"euclidean"`` (the same vote over Euclidean neighbours of the
                features as given, ``embeddings * norms``; silently unused, with a note, unless
                ``data.norms`` says the imported features were not unit length), ``"probe"``
                (``folds``-fold cross-validated linear probe, duplicate
@@ -94,7 +94,8 @@ def score_label_noise(
     scale:     the space's vote temperature and near-duplicate decision; None measures it from
                the neighbour graph (:func:`curate.graph.scale.measure_scale` defaults)
     duplicate_groups: (N,) int64 duplicate-component ids (:func:`curate.score.duplicates.duplicate_components`)
-               that keep copies in one probe fold; None computes them with ``scale``
+               that keep copies in one probe fold and out of each other's votes; None computes
+               them with ``scale``
     Each source is calibrated on its own (inverse temperature fitted by noise-aware NLL) and the
     calibrated distributions are pooled by geometric mean (:mod:`calibrate`); then cleanlab's
     confident-learning filter (``filter_by``, one of :data:`confident.FILTERS`) flags issues with
@@ -132,13 +133,18 @@ def score_label_noise(
         scale = measure_scale(neighbors[1])
     scores: list[ScoreFn] = []
     used: list[str] = []
-    if "knn" in sources:
-        idx, sims = neighbors[0][:, :k], neighbors[1][:, :k]
-        scores.append(lambda rows: knn_vote_logits(labels, idx[rows], sims[rows], num_classes, scale=scale))
-        used.append("knn")
-    needs_groups = "probe" in sources or ("euclidean" in sources and norms is not None)
+    needs_groups = "knn" in sources or "probe" in sources or ("euclidean" in sources and norms is not None)
     if needs_groups and duplicate_groups is None:
         duplicate_groups = duplicate_components(exact_keys(data), neighbors, scale)
+    if "knn" in sources:
+        idx, sims = neighbors[0][:, :k], neighbors[1][:, :k]
+        knn_groups = duplicate_groups
+        scores.append(
+            lambda rows: knn_vote_logits(
+                labels, idx[rows], sims[rows], num_classes, scale=scale, row_groups=knn_groups[rows], groups=knn_groups
+            )
+        )
+        used.append("knn")
     if "euclidean" in sources:
         if norms is None:
             notes.append("euclidean source unused: the vectors are unit length (embeddings, not raw features)")

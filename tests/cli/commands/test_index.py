@@ -2,6 +2,7 @@
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -133,3 +134,46 @@ def test_real_process_with_worker_pool(digits_folder, tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert (summary["num_samples"], summary["num_readable"]) == (304, 301)
+
+
+def test_stdin_paths_one_per_line(runner, digits_folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(digits_folder.root)  # relative paths, as `find . -name '*.png'` prints them
+    lines = "".join(f"./{c}/{i:03d}.png\n" for c in ("zero", "one") for i in range(3))
+    result = runner.invoke(
+        main, ["index", "-", "-o", str(tmp_path / "ws"), "--workers", "0", "--json"], input=lines + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["format"] == "manifest" and summary["num_readable"] == 6 and summary["num_classes"] == 2
+    assert "standard input read as one path per line" in result.stderr
+    labels = set(pq.read_table(tmp_path / "ws" / "samples.parquet", columns=["label"]).column(0).to_pylist())
+    assert labels == {"zero", "one"}
+
+
+def test_stdin_jsonl_and_csv_manifests(runner, digits_folder, tmp_path):
+    zero = digits_folder.root / "zero" / "000.png"
+    jsonl = json.dumps({"path": str(zero), "label": "nought"}) + "\n"
+    result = runner.invoke(main, ["index", "-", "-o", str(tmp_path / "a"), "--json", "-q"], input=jsonl)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["num_classes"] == 1
+    csv_text = f"id,path,label\nx,{zero},nought\ny,{digits_folder.root / 'one' / '000.png'},one\n"
+    result = runner.invoke(
+        main, ["index", "-", "-o", str(tmp_path / "b"), "--json", "-q", "--exclude", "*/one/*"], input=csv_text
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["num_samples"] == 1 and summary["num_skipped_files"] == 1
+
+
+def test_stdin_errors_are_one_line(runner, tmp_path):
+    empty = runner.invoke(main, ["index", "-", "-o", str(tmp_path / "ws"), "-q"], input="")
+    assert empty.exit_code == 1 and empty.stderr == "Error: no images found in standard input\n"
+    wrong = runner.invoke(main, ["index", "-", "-o", str(tmp_path / "ws"), "--format", "folder"], input="a.png\n")
+    assert wrong.exit_code == 2 and wrong.stderr.count("\n") == 1 and "standard input" in wrong.stderr
+    assert not (tmp_path / "ws").exists()
+
+
+def test_headline_counts_skipped_files(runner, digits_folder, tmp_path):
+    result = runner.invoke(main, ["index", str(digits_folder.root), "-o", str(tmp_path / "ws"), "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    assert "1 file skipped: 1 .txt (not an image) (all in --json)" in result.stdout

@@ -46,6 +46,27 @@ def test_cli_run_usage_errors(tmp_path, arrays_and_workspace, extra, match):
     assert match in res.stderr and res.stderr.count("\n") == 1
 
 
+def test_cli_run_decisions_need_the_propose_stage(tmp_path, arrays_and_workspace):
+    emb, labels, ws = arrays_and_workspace
+    (tmp_path / "d.csv").write_text("sample_id,decision\n0,drop\n")
+    recipe = str(write_recipe(tmp_path, GOOD.split("[stages.propose]")[0].replace('"propose", ', "")))
+    base = ["run", recipe, "-o", str(ws.root), "--embeddings", str(emb), "--labels", str(labels)]
+    res = CliRunner().invoke(main, [*base, "--decisions", str(tmp_path / "d.csv")])
+    assert res.exit_code == 2 and "needs the propose stage" in res.stderr and res.stderr.count("\n") == 1
+    assert not (ws.root / "decisions.parquet").exists()
+    recipe = str(write_recipe(tmp_path, GOOD))
+    base[1] = recipe
+    (tmp_path / "bad.csv").write_text("id,what\n0,drop\n")
+    res = CliRunner().invoke(main, [*base, "--decisions", str(tmp_path / "bad.csv")])
+    assert res.exit_code == 1 and "missing columns sample_id, decision" in res.stderr
+    assert not (ws.root / "plan.parquet").exists()  # refused before any stage ran
+    res = CliRunner().invoke(main, [*base, "--decisions", str(tmp_path / "d.csv"), "--json"])
+    assert res.exit_code == 0, res.output
+    stages = json.loads(res.stdout)["stages"]
+    assert [s["stage"] for s in stages][-3:] == ["decisions", "propose", "export"]
+    assert stages[-3]["recorded"] == 1
+
+
 def test_cli_run_argument_errors(tmp_path):
     recipe = str(write_recipe(tmp_path, GOOD))
     runner = CliRunner()

@@ -141,6 +141,26 @@ def test_scan_user_embeddings_then_check(tmp_path, synthetic_small):
     assert failed.exit_code == 1
     assert "label" in failed.output and "imbalance" in failed.output
 
+    # a reviewer's decisions given to the scan: recorded after propose, honoured, counted, gated on
+    assert invoke("check", ws, "--max-unreviewed", "0.5").exit_code == 1  # nothing reviewed yet
+    plan = pq.read_table(ws / "plan.parquet").to_pylist()
+    proposed = [r for r in plan if r["action"] in ("relabel", "review") and r["suggested_action"] == "relabel"][:2]
+    (tmp_path / "d.csv").write_text(
+        "sample_id,decision,label\n" + f"{proposed[0]['sample_id']},accept,\n{proposed[1]['sample_id']},drop,\n"
+    )
+    args = ["scan", "--embeddings", tmp_path / "e.npy", "--labels", tmp_path / "l.npy", "-o", ws]
+    result = invoke(*args, "--decisions", tmp_path / "d.csv", "-q")
+    assert result.exit_code == 0, result.output
+    review = json.loads((ws / "summary.json").read_text())["review"]
+    assert (review["reviewed"], review["accepted"], review["overruled"]) == (2, 1, 1)
+    assert f"review: 2 of {review['proposals']} proposals decided (1 accepted, 1 overruled)" in result.stdout
+    decided = {r["sample_id"]: r for r in pq.read_table(ws / "manifest.parquet").to_pylist()}
+    assert decided[proposed[0]["sample_id"]]["label"] == proposed[0]["suggested_label"]
+    assert decided[proposed[1]["sample_id"]]["weight"] == 0.0
+    assert invoke("check", ws, "--max-unreviewed", "1").exit_code == 0
+    gate = invoke("check", ws, "--max-unreviewed", "0.0")
+    assert gate.exit_code == 1 and "unreviewed_rate" in gate.stderr
+
 
 @pytest.mark.parametrize(
     "args, code, message",

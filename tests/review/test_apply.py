@@ -1,0 +1,102 @@
+"""`curate apply` in the library: decisions recorded in the workspace win over the rules in the
+plan and the manifest, stay when re-applied, and a bad file changes nothing."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from curate.errors import DataError
+from curate.export.stage import run_export
+from curate.plan.stage import run_propose
+from curate.review.apply import apply_decisions, record_decisions
+from curate.review.decisions import DecisionFileError
+
+
+def plan_rows(ws):
+    return {r["sample_id"]: r for r in pq.read_table(ws.path("plan")).to_pylist()}
+
+
+def write(path, *rows):
+    path.write_text("sample_id,decision,label,note\n" + "".join(",".join(r) + "\n" for r in rows))
+    return path
+
+
+def test_decisions_win_over_the_rules_and_are_counted(scored_workspace, tmp_path):
+    ws = scored_workspace
+    run_propose(ws, strategy="sqrt")
+    run_export(ws)
+    before = plan_rows(ws)
+    relabelled = next(s for s, r in before.items() if r["action"] == "relabel")
+    reviewed = next(s for s, r in before.items() if r["action"] == "review" and r["suggested_action"] == "relabel")
+    kept = next(s for s, r in before.items() if r["action"] == "keep" and r["original_label"] is not None)
+    file = write(
+        tmp_path / "d.csv",
+        (relabelled, "keep", "", "the given label is right"),
+        (reviewed, "accept", "", ""),
+        (kept, "drop", "", ""),
+    )
+    out = apply_decisions(ws, file)
+    assert (out["recorded"], out["accepted"], out["overruled"], out["total"]) == (3, 1, 2, 3)
+    assert [s["stage"] for s in out["steps"]] == ["propose", "export"]  # no report yet: left alone
+    assert pq.read_metadata(ws.path("plan")).metadata  # re-run with its own parameters (sqrt), not refused
+    plan = plan_rows(ws)
+    assert (plan[relabelled]["action"], plan[relabelled]["label"]) == ("keep", before[relabelled]["original_label"])
+    assert plan[relabelled]["reasons"][-1] == (
+        f"reviewed: keep {before[relabelled]['original_label']} — the given label is right"
+    )
+    assert (plan[reviewed]["action"], plan[reviewed]["label"]) == ("relabel", before[reviewed]["suggested_label"])
+    assert plan[reviewed]["weight"] > 0
+    assert (plan[kept]["action"], plan[kept]["weight"]) == ("drop", 0.0)
+    assert [plan[s]["reviewed"] for s in (relabelled, reviewed, kept)] == ["overruled", "accepted", "overruled"]
+    assert all(plan[s]["proposed_action"] == before[s]["action"] for s in (relabelled, reviewed, kept))
+
+    manifest = {r["sample_id"]: r for r in pq.read_table(ws.path("manifest")).to_pylist()}
+    assert manifest[reviewed]["action"] == "relabel" and manifest[reviewed]["reasons"][-1].startswith("reviewed: ")
+    review = out["review"]
+    proposals = sum(r["action"] in ("relabel", "review", "drop") for r in before.values())  # all readable here
+    assert review == {
+        "proposals": proposals,
+        "reviewed": 2,  # the kept sample was not a proposal
+        "accepted": 1,
+        "overruled": 1,
+        "unreviewed": proposals - 2,
+        "decisions": 3,
+        "recorded": 3,
+        "missing": 0,
+        "missing_examples": [],
+    }
+
+    # the same decision again changes nothing; another about the same sample replaces it
+    again = apply_decisions(ws, file)
+    assert again["replaced"] == 3 and all(s["up_to_date"] for s in again["steps"])
+    apply_decisions(ws, write(tmp_path / "e.csv", (kept, "keep", "", "")))
+    assert plan_rows(ws)[kept]["action"] == "keep" and pq.read_table(ws.path("decisions")).num_rows == 3
+
+
+def test_undersampling_never_removes_a_reviewed_sample(scored_workspace, tmp_path):
+    ws = scored_workspace
+    run_propose(ws, strategy="cap", cap=40)
+    cut = next(s for s, r in plan_rows(ws).items() if any(x.startswith("undersampled") for x in r["reasons"]))
+    apply_decisions(ws, write(tmp_path / "d.csv", (cut, "keep", "", "")))
+    row = plan_rows(ws)[cut]
+    assert row["action"] == "keep" and row["weight"] > 0
+
+
+def test_a_bad_file_records_nothing_and_leaves_the_plan(scored_workspace, tmp_path):
+    ws = scored_workspace
+    run_propose(ws)
+    plan_before = ws.path("plan").read_bytes()
+    with pytest.raises(DecisionFileError) as err:
+        apply_decisions(ws, write(tmp_path / "d.csv", ("0", "drop", "", ""), ("99999", "drop", "", "")))
+    assert str(err.value).count("\n") == 1 and "unknown sample_id '99999'" in str(err.value)
+    assert not ws.path("decisions").exists() and ws.path("plan").read_bytes() == plan_before
+
+
+def test_without_a_plan_decisions_wait_for_propose(synthetic_workspace, tmp_path):
+    out = apply_decisions(synthetic_workspace, write(tmp_path / "d.csv", ("3", "drop", "", "")))
+    assert out["steps"] == [] and "curate propose" in out["notes"][0]
+    with pytest.raises(DataError, match="accept needs the plan"):
+        record_decisions(synthetic_workspace, write(tmp_path / "e.csv", ("3", "accept", "", "")))
+    run_propose(synthetic_workspace)
+    assert plan_rows(synthetic_workspace)["3"]["action"] == "drop"
