@@ -42,6 +42,13 @@ class ModelLoadError(CurateError):
     exit_code = 1
 
 
+class ClusterError(CurateError):
+    """The compute cluster (``--engine ray``) cannot be used: its address does not answer, or it
+    lacks what the run needs."""
+
+    exit_code = 1
+
+
 class WorkspaceBusyError(CurateError):
     """Another curate process is writing the workspace (it holds the workspace lock)."""
 

@@ -37,6 +37,9 @@ def audit_plan(
     device: str = "auto",
     batch_size: int | None = None,
     workers: int | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    decode: str = "auto",
     stage_params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[DataSource, list[StageCall]]:
     """What :func:`run_scan` will run, with the same arguments: its source and its planned stages.
@@ -44,7 +47,8 @@ def audit_plan(
     ``device``, ``workers``, ``model`` and ``pretrained`` are common options (each goes to every
     stage that takes it: ``device`` to embed, neighbors and score). ``batch_size`` goes to embed
     only: negatives has a ``batch_size`` too, but it means the contrastive batch, not images per
-    forward pass. ``stage_params`` win over both. ``label_column`` is the label column of Parquet
+    forward pass. ``engine``, ``address`` and ``decode`` go to embed (where it runs and decodes;
+    refused with ``embeddings``, which replace it). ``stage_params`` win over all of these. ``label_column`` is the label column of Parquet
     ``embeddings``, or with ``data`` the index stage's. Parameters for a stage the run would skip
     (index or embed, with ``embeddings``) are a :class:`UsageError`, never silently ignored.
     """
@@ -62,6 +66,8 @@ def audit_plan(
     if embedding_column is not None and embeddings is None:
         raise UsageError("--embedding-column goes with --embeddings")
     source: DataSource = data
+    if embeddings is not None and (engine != "local" or address is not None):
+        raise UsageError("--engine and --address run the embed stage, which --embeddings replaces")
     if embeddings is not None:
         source = ArrayInput(
             embeddings, labels, embedding_column=embedding_column, label_column=label_column, class_names=class_names
@@ -75,6 +81,8 @@ def audit_plan(
     elif label_column is not None:
         stage_params["index"] = {"label_column": label_column, **stage_params.get("index", {})}
     stage_params["embed"] = {"batch_size": batch_size, **stage_params.get("embed", {})}
+    if embeddings is None:
+        stage_params["embed"] = {"engine": engine, "address": address, "decode": decode, **stage_params["embed"]}
     common = {"model": model, "pretrained": pretrained, "device": device, "workers": workers}
     return source, plan_stages(stages_for(source, STAGE_ORDER), params=stage_params, common=common)
 
@@ -105,6 +113,9 @@ def run_scan(
     device: str = "auto",
     batch_size: int | None = None,
     workers: int | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    decode: str = "auto",
     stage_params: Mapping[str, Mapping[str, Any]] | None = None,
     overwrite: bool = False,
     example: str | None = None,
@@ -114,8 +125,9 @@ def run_scan(
 
     With ``embeddings`` (and optional ``labels``) the index and embed stages are replaced by an
     import of those arrays. ``stage_params`` sets any stage's keyword parameters by stage name;
-    the common options reach every stage that takes them (:func:`audit_plan`).
-    Returns the contents of summary.json, plus ``steps``: each step's ``stage`` and
+    the common options reach every stage that takes them (:func:`audit_plan`); ``engine``
+    (``local`` or ``ray``, at ``address``) and ``decode`` say where embed runs and decodes.
+    Returns the contents of summary.json, plus ``engine``, ``steps``: each step's ``stage`` and
     ``up_to_date``, and (on images) ``changes``: what this run found changed in DATA
     (:func:`scan_changes`). Finding problems in the data is not an error (that is ``curate check``'s
     job); data that cannot be used at all raises :class:`DataError`.
@@ -148,10 +160,14 @@ def run_scan(
         device=device,
         batch_size=batch_size,
         workers=workers,
+        engine=engine,
+        address=address,
+        decode=decode,
         stage_params=stage_params,
     )
     steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan", decisions=decisions)
     summary = ws.read_json("summary")
+    summary["engine"] = engine
     summary["steps"] = [{"stage": step["stage"], "up_to_date": bool(step.get("up_to_date"))} for step in steps]
     by_stage = {step["stage"]: step for step in steps}
     if "decisions" in by_stage:

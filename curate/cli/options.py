@@ -113,6 +113,42 @@ def duplicate_threshold_option(*flags: str) -> Callable[[Callable], Callable]:
     )
 
 
+def engine_options(f: Callable | None = None, *, defaults: bool = True) -> Callable:
+    """--engine / --address / --decode: where the embed stage runs and decodes
+    (:func:`curate.embed.runner.run_embed`). ``defaults=False`` leaves unset options None, for
+    commands that pass only what was given (`run`, over a recipe's own values)."""
+    from curate.embed.decode import DECODES
+    from curate.engine import ENGINES
+
+    def decorate(func: Callable) -> Callable:
+        func = click.option(
+            "--decode",
+            type=click.Choice(DECODES),
+            default="auto" if defaults else None,
+            show_default=defaults,
+            help="Where images are decoded and resized: cpu (worker processes), gpu (JPEGs with nvJPEG, "
+            "resize on the GPU; needs CUDA), auto (gpu on a CUDA device, else cpu; cpu again for a workspace "
+            "embedded with cpu). Part of the embeddings' fingerprint.",
+        )(func)
+        func = click.option(
+            "--address",
+            default=None,
+            metavar="HOST:PORT",
+            help="With --engine ray: the Ray cluster's head address [default: the ambient cluster "
+            "(RAY_ADDRESS), else a local one].",
+        )(func)
+        return click.option(
+            "--engine",
+            type=click.Choice(ENGINES),
+            default="local" if defaults else None,
+            show_default=defaults,
+            help="Where the embed stage runs: this process, or a Ray cluster (Ray Data: CPU tasks decode, "
+            "one actor per GPU encodes; pip install 'curate[ray]'). Both write the same workspace.",
+        )(func)
+
+    return decorate if f is None else decorate(f)
+
+
 def cache_option(f: Callable) -> Callable:
     """--cache DIR: an embedding cache shared by several workspaces (curate.embed.cache)."""
     return click.option(

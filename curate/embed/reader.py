@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from torch.utils.data import Dataset
 
+from curate.embed.decode import RawItem, read_raw
 from curate.index.images import UnreadableImage, decode_rgb, read_bytes
 from curate.index.remote import RemoteReadError
 
@@ -86,6 +87,35 @@ class ImageDataset(Dataset):
         return i, tensor, None, time.perf_counter() - start
 
 
+class RawImageDataset(Dataset):
+    """Map-style dataset for ``--decode gpu``: row ``i`` -> ``(RawItem, seconds)``, the bytes of
+    a JPEG the device decodes or the CPU-decoded pixels of anything else
+    (:func:`curate.embed.decode.read_raw`)."""
+
+    def __init__(self, rows: SampleRows):
+        super().__init__()
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[RawItem, float]:
+        start = time.perf_counter()
+        rows = self.rows
+        try:
+            data = read_bytes(rows.paths[i].as_py(), rows.members[i].as_py(), rows.sources[i].as_py())
+        except RemoteReadError as exc:  # raised in the main process, as ImageDataset's
+            return RawItem(i, error=str(exc), fatal=exc), time.perf_counter() - start
+        except (OSError, KeyError) as exc:
+            return RawItem(i, error=f"cannot read: {exc}"), time.perf_counter() - start
+        return read_raw(data, i), time.perf_counter() - start
+
+
+def collate_raw(items: Sequence[tuple[RawItem, float]]) -> tuple[list[RawItem], float]:
+    """A batch of raw items and the worker seconds spent reading them."""
+    return [item for item, _ in items], sum(s for _, s in items)
+
+
 @dataclass
 class Batch:
     """One batch from the loader.
@@ -124,15 +154,16 @@ def shard_batches(shards: Sequence[Sequence[int]], batch_size: int) -> list[list
     return [list(rows[b : b + batch_size]) for rows in shards for b in range(0, len(rows), batch_size)]
 
 
-def make_loader(dataset: ImageDataset, batches: list[list[int]], *, workers: int, pin_memory: bool):
-    """A DataLoader yielding :class:`Batch` in ``batches`` order (deterministic with any workers)."""
+def make_loader(dataset: ImageDataset | RawImageDataset, batches: list[list[int]], *, workers: int, pin_memory: bool):
+    """A DataLoader yielding :class:`Batch` (for an :class:`ImageDataset`) or ``(raw items,
+    seconds)`` (for a :class:`RawImageDataset`) in ``batches`` order (deterministic with any workers)."""
     from torch.utils.data import DataLoader
 
     return DataLoader(
         dataset,
         batch_sampler=batches,
         num_workers=workers,
-        collate_fn=collate,
+        collate_fn=collate_raw if isinstance(dataset, RawImageDataset) else collate,
         pin_memory=pin_memory,
         prefetch_factor=4 if workers else None,
         persistent_workers=False,

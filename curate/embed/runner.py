@@ -1,11 +1,17 @@
 """The embed stage: samples.parquet -> embeddings/ (reader -> encoder -> writer), timed per step.
 
-The three parts only meet here, so another engine (Ray Data: the reader as a read, the encoder
-as an actor per GPU, the writer as a sink) can drive the same encoder without a rewrite.
+The three parts only meet here. The runner plans the work (shards still to do, rows to encode,
+the batches) and writes every shard; the encoding itself runs on an engine: this process
+(``engine="local"``: DataLoader workers decode, the model encodes here) or a Ray cluster
+(``engine="ray"``, :mod:`curate.engine.ray_embed`: the same batches as Ray Data blocks, decoded
+by CPU tasks and encoded by an actor per GPU), which yield the same vectors to the same writer.
+Where images are decoded (``decode``: CPU workers, or nvJPEG on the GPU) is
+:mod:`curate.embed.decode`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,17 +24,24 @@ from curate.config import (
     default_workers,
 )
 from curate.embed import store
+from curate.embed.decode import DECODE_PARAMS, resolve_decode
+from curate.engine import ENGINES
 from curate.errors import DataError, UsageError
 from curate.stages import STAGES
 from curate.workspace import Workspace, locked
 
 if TYPE_CHECKING:
-    from curate.embed.model import ModelSource
-    from curate.embed.reader import SampleRows
+    from collections.abc import Generator
 
-#: How images are decoded before open_clip's preprocessing; part of the fingerprint because a
-#: JPEG decoded at reduced scale gives (slightly) different pixels than a full decode.
-DECODE = "curate.index.images.decode_rgb/jpeg-draft-to-input-size"
+    import numpy as np
+
+    from curate.embed.model import LoadedModel, ModelSource
+    from curate.embed.reader import SampleRows
+    from curate.engine.cluster import ClusterInfo
+
+#: How images are decoded before open_clip's preprocessing on the CPU path (the fingerprint's
+#: ``decode`` for ``--decode cpu``; :data:`curate.embed.decode.DECODE_PARAMS` has every mode's).
+DECODE = DECODE_PARAMS["cpu"]
 
 #: Samples listed per failure in the summary (the full list is in the shard markers).
 MAX_LISTED_FAILURES = 1000
@@ -39,13 +52,14 @@ MAX_LISTED_FAILURES = 1000
 VECTOR_PARAMS = ("model", "decode", "normalize", "dtype")
 
 
-def embed_params(identity: dict[str, Any], *, shard_size: int) -> dict[str, Any]:
-    """What the embeddings depend on (device, batch size and workers change speed, not meaning)."""
+def embed_params(identity: dict[str, Any], *, shard_size: int, decode: str = "cpu") -> dict[str, Any]:
+    """What the embeddings depend on (device, engine, batch size and workers change speed, not
+    meaning; ``decode``, ``cpu`` or ``gpu``, changes the pixels)."""
     from curate.embed.text import default_templates, template_texts
 
     return {
         "model": identity,
-        "decode": DECODE,
+        "decode": DECODE_PARAMS[decode],
         "normalize": True,
         "dtype": "float16",
         "shard_size": shard_size,
@@ -68,6 +82,9 @@ def run_embed(
     workers: int | None = None,
     shard_size: int = EMBED_SHARD_ROWS,
     cache: str | Path | None = None,
+    decode: str = "auto",
+    engine: str = "local",
+    address: str | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Embed every readable sample of ``ws`` with a CLIP model into ``ws/embeddings/``.
@@ -90,8 +107,16 @@ def run_embed(
     for the same content, model and preprocessing are taken from it (``images_from_cache``), and
     what this run encodes is added to it. Where the vectors come from never changes them, so the
     cache is not part of the fingerprint.
+
+    ``decode``: ``cpu`` (DataLoader workers, libjpeg + PIL), ``gpu`` (JPEGs decoded with nvJPEG
+    and resized on the GPU, :mod:`curate.embed.decode`; a :class:`UsageError` without CUDA) or
+    ``auto`` (gpu on a CUDA device, else cpu; cpu for a folder embedded with cpu, so its re-runs
+    stay incremental). It is part of the fingerprint.
+
+    ``engine``: ``local`` (this process) or ``ray`` (a Ray cluster, :mod:`curate.engine`: at
+    ``address`` ``HOST:PORT``, else the ambient cluster or a local one; ``workers`` then caps
+    the decode tasks at a time). Both write the same folder; the summary names the engine.
     """
-    from curate.data import class_names_of
     from curate.embed.model import resolve_source
 
     if shard_size < 1:
@@ -100,12 +125,67 @@ def run_embed(
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     if workers is not None and workers < 0:
         raise UsageError(f"--workers must be 0 or more, got {workers}")
+    if engine not in ENGINES:
+        raise UsageError(f"unknown --engine {engine!r}; use one of: {', '.join(ENGINES)}")
+    if address is not None and engine != "ray":
+        raise UsageError("--address is the Ray cluster's; give it with --engine ray")
     started = time.perf_counter()
     source = resolve_source(model, pretrained)
-    params = embed_params(source.identity, shard_size=shard_size)
+    options: dict[str, Any] = {
+        "decode": decode,
+        "batch_size": batch_size,
+        "workers": workers,
+        "shard_size": shard_size,
+        "cache": cache,
+        "overwrite": overwrite,
+    }
+    if engine == "ray":
+        from curate.engine.cluster import ray_cluster
+
+        with ray_cluster(address) as cluster:
+            return _plan_and_embed(ws, source, cluster.actor_device(device), cluster, started, **options)
+    from curate.device import resolve_device
+
+    return _plan_and_embed(ws, source, resolve_device(device), None, started, **options)
+
+
+def _plan_and_embed(
+    ws: Workspace,
+    source: ModelSource,
+    device: str,
+    cluster: ClusterInfo | None,
+    started: float,
+    *,
+    decode: str,
+    batch_size: int | None,
+    workers: int | None,
+    shard_size: int,
+    cache: str | Path | None,
+    overwrite: bool,
+) -> dict[str, Any]:
+    """Plan the embeddings folder; embed unless it is up to date. ``device``: resolved (the
+    actors' device on a cluster); ``cluster``: None for the local engine."""
+    from curate.data import class_names_of
+
+    decode_mode = resolve_decode(decode, device, made_with=_decode_of(ws.path("embeddings")))
+    params = embed_params(source.identity, shard_size=shard_size, decode=decode_mode)
     fp, inputs, up_to_date = ws.plan("embeddings", "embed", params, STAGES["embed"].inputs, overwrite=overwrite)
     folder = ws.path("embeddings")
-    summary: dict[str, Any] = {"stage": "embed", "model": source.description, "up_to_date": False, "skipped": False}
+    summary: dict[str, Any] = {
+        "stage": "embed",
+        "model": source.description,
+        "engine": "local" if cluster is None else "ray",
+        "decode": decode_mode,
+        "up_to_date": False,
+        "skipped": False,
+    }
+    if cluster is not None:
+        summary["cluster"] = {
+            "address": cluster.address,
+            "nodes": cluster.nodes,
+            "cpus": cluster.cpus,
+            "gpus": cluster.gpus,
+        }
     if up_to_date and store.is_complete(folder):
         meta = store.read_run_meta(folder) or {}
         failures = store.read_failures(folder)
@@ -143,12 +223,78 @@ def run_embed(
         inputs=inputs,
         params=params,
         device=device,
+        cluster=cluster,
+        decode=decode_mode,
         batch_size=batch_size,
         workers=workers,
         shard_size=shard_size,
         cache=cache,
         started=started,
     )
+
+
+def _decode_of(folder: Path) -> str | None:
+    """The decode mode (``cpu``/``gpu``) an existing embeddings folder was made with, if any."""
+    from curate.errors import DamagedArtifactError
+
+    try:
+        meta = store.read_run_meta(folder)
+    except DamagedArtifactError:
+        return None
+    made_with = (meta or {}).get("params", {}).get("decode")
+    return next((mode for mode, value in DECODE_PARAMS.items() if value == made_with), None)
+
+
+def _encode_local(
+    loaded: LoadedModel,
+    rows: SampleRows,
+    batches: list[list[int]],
+    *,
+    decode: str,
+    workers: int,
+    dim: int,
+    seconds: dict[str, float],
+) -> Generator[tuple[list[int], np.ndarray, list[tuple[int, str]]], None, None]:
+    """This process's engine: ``batches`` (row numbers) decoded by DataLoader workers (and, with
+    ``decode="gpu"``, on the device one batch ahead) and encoded here, in order, as ``(rows
+    embedded, (b, D) float16, failed (row, reason))``; adds decode and encode times to ``seconds``."""
+    import numpy as np
+
+    from curate.embed.decode import DevicePrefetcher, TensorPreprocess
+    from curate.embed.encoder import ImageEncoder
+    from curate.embed.reader import ImageDataset, RawImageDataset, make_loader
+
+    encoder = ImageEncoder(loaded)
+    if decode == "gpu":
+        raw = make_loader(RawImageDataset(rows), batches, workers=workers, pin_memory=False)
+        prefetcher = DevicePrefetcher(raw, TensorPreprocess.for_model(loaded.model, device=loaded.device))
+        loader: Any = prefetcher
+    else:
+        loader = make_loader(
+            ImageDataset(rows, loaded.preprocess, image_size=loaded.image_size),
+            batches,
+            workers=workers,
+            pin_memory=loaded.device == "cuda",
+        )
+        prefetcher = None
+    try:
+        batches_in = iter(loader)
+        while True:
+            t0 = time.perf_counter()
+            batch = next(batches_in, None)
+            if batch is None:
+                return
+            if batch.fatal is not None:  # the store is unreachable: stop, keeping the finished shards
+                raise batch.fatal
+            t1 = time.perf_counter()
+            seconds["read"] += t1 - t0
+            seconds["decode_cpu" if decode == "cpu" else "decode_device"] += batch.decode_seconds
+            emb = encoder(batch.images) if batch.images is not None else np.zeros((0, dim), np.float16)
+            seconds["encode"] += time.perf_counter() - t1
+            yield batch.indices.tolist(), emb, batch.failed
+    finally:
+        if prefetcher is not None:
+            prefetcher.close()
 
 
 def _embed(
@@ -162,6 +308,8 @@ def _embed(
     inputs: dict[str, str],
     params: dict[str, Any],
     device: str,
+    cluster: ClusterInfo | None,
+    decode: str,
     batch_size: int | None,
     workers: int | None,
     shard_size: int,
@@ -175,16 +323,17 @@ def _embed(
     from curate.embed import cache as embedding_cache
     from curate.embed.encoder import ImageEncoder
     from curate.embed.model import load_source
-    from curate.embed.reader import ImageDataset, make_loader, shard_batches
+    from curate.embed.reader import shard_batches
     from curate.embed.text import class_text_embeddings
     from curate.embed.writer import ShardWriter
 
     t0 = time.perf_counter()
-    loaded = load_source(source, device=device)
-    batch_size = batch_size or (256 if loaded.device == "cuda" else 64)
-    workers = default_workers() if workers is None else workers
-    encoder = ImageEncoder(loaded)
-    dim = encoder.output_dim(loaded.image_size)
+    # on a cluster the actors hold the model on their devices; here it gives the width and the
+    # class-name text embeddings, on the CPU
+    loaded = load_source(source, device=device if cluster is None else "cpu")
+    batch_size = batch_size or (256 if device == "cuda" else 64)
+    workers = default_workers() if workers is None and cluster is None else workers
+    dim = ImageEncoder(loaded).output_dim(loaded.image_size)
     load_s = time.perf_counter() - t0
 
     folder = ws.path("embeddings")
@@ -234,43 +383,55 @@ def _embed(
     if reused:
         progress.log(f"embed: {reused} images already embedded (same content and model), {todo} to encode")
 
-    dataset = ImageDataset(rows, loaded.preprocess, image_size=loaded.image_size)
-    loader = make_loader(
-        dataset,
-        shard_batches([encode for _, encode in work], batch_size),
-        workers=workers,
-        pin_memory=loaded.device == "cuda",
-    )
+    batches = shard_batches([encode for _, encode in work], batch_size)
+    # local: waiting for the reader, worker decode time, forward passes; ray: waiting for the
+    # cluster's encoded blocks (decode and encode run there)
+    seconds = {"load_model": load_s, "write": 0.0}
+    if cluster is None:
+        seconds.update(read=0.0, decode_cpu=0.0, encode=0.0, **({"decode_device": 0.0} if decode == "gpu" else {}))
+    else:
+        seconds["cluster"] = 0.0
+    encoded: Generator[tuple[list[int], np.ndarray, list[tuple[int, str]]], None, None]
+    if cluster is None:
+        assert workers is not None
+        encoded = _encode_local(loaded, rows, batches, decode=decode, workers=workers, dim=dim, seconds=seconds)
+    else:
+        from curate.engine.ray_embed import encode_on_ray
+
+        encoded = encode_on_ray(
+            rows,
+            batches,
+            cluster=cluster,
+            source=source,
+            preprocess=loaded.preprocess,
+            image_size=loaded.image_size,
+            device=device,
+            decode=decode,
+            decode_tasks=workers,
+        )
     writer = ShardWriter(folder, rows, shard_size=shard_size, dim=dim)
-    seconds = {"load_model": load_s, "read": 0.0, "decode_cpu": 0.0, "encode": 0.0, "write": 0.0}
     loop_start = time.perf_counter()
     new_hashes: list[str] = []
     new_vectors: list[np.ndarray] = []
-    with progress.bar(total=todo, desc="embed", unit="img") as pbar:
-        batches = iter(loader)
+    with progress.bar(total=todo, desc="embed", unit="img") as pbar, contextlib.closing(encoded):
         for taken, encode in work:
             if taken:
                 writer.add(taken, vectors[[reused_at[hashes[r]] for r in taken]], [])
             left = len(encode)
             while left:
                 t0 = time.perf_counter()
-                batch = next(batches)
-                if batch.fatal is not None:  # the store is unreachable: stop, keeping the finished shards
-                    raise batch.fatal
+                indices, emb, failed = next(encoded)
                 t1 = time.perf_counter()
-                seconds["read"] += t1 - t0
-                seconds["decode_cpu"] += batch.decode_seconds
-                emb = encoder(batch.images) if batch.images is not None else np.zeros((0, dim), np.float16)
-                t2 = time.perf_counter()
-                seconds["encode"] += t2 - t1
-                writer.add(batch.indices.tolist(), emb, batch.failed)
+                if cluster is not None:  # the local engine times its own steps
+                    seconds["cluster"] += t1 - t0
+                writer.add(indices, emb, failed)
                 if cache is not None:
-                    keyed = [(i, hashes[r]) for i, r in enumerate(batch.indices.tolist()) if hashes[r] is not None]
+                    keyed = [(i, hashes[r]) for i, r in enumerate(indices) if hashes[r] is not None]
                     new_hashes += [h for _, h in keyed]
                     new_vectors.append(np.asarray(emb)[[i for i, _ in keyed]])
-                seconds["write"] += time.perf_counter() - t2
-                left -= len(batch.indices) + len(batch.failed)
-                pbar.update(len(batch.indices) + len(batch.failed))
+                seconds["write"] += time.perf_counter() - t1
+                left -= len(indices) + len(failed)
+                pbar.update(len(indices) + len(failed))
     loop_s = time.perf_counter() - loop_start
 
     t0 = time.perf_counter()
@@ -286,7 +447,7 @@ def _embed(
 
     failures = store.read_failures(folder)
     summary.update(
-        device=loaded.device,
+        device=device,
         batch_size=batch_size,
         workers=workers,
         num_samples=n,

@@ -10,6 +10,7 @@ from curate.cli import main
 from curate.cli.options import (
     cache_option,
     device_option,
+    engine_options,
     json_option,
     model_options,
     overwrite_option,
@@ -23,6 +24,7 @@ from curate.cli.options import (
 @workspace_arg
 @model_options
 @device_option
+@engine_options
 @cache_option
 @overwrite_option
 @json_option
@@ -35,6 +37,9 @@ def embed(
     batch_size: int | None,
     workers: int | None,
     device: str,
+    engine: str,
+    address: str | None,
+    decode: str,
     cache: str | None,
     overwrite: bool,
     as_json: bool,
@@ -55,6 +60,9 @@ def embed(
         batch_size=batch_size,
         workers=workers,
         cache=cache,
+        decode=decode,
+        engine=engine,
+        address=address,
         overwrite=overwrite,
     )
     if as_json:
@@ -67,7 +75,9 @@ def embed(
     else:
         click.echo(
             f"Embedded {summary['num_embedded']:,} of {summary['num_samples']:,} images with "
-            f"{summary['model']} on {summary['device']} in {summary['seconds']['total']:.1f} s "
+            f"{summary['model']} on {summary['device']}"
+            + (f" ({summary['cluster']['nodes']}-node Ray cluster)" if summary["engine"] == "ray" else "")
+            + f" in {summary['seconds']['total']:.1f} s "
             f"({summary['images_per_s']:,.1f} images/s); dim {summary['dim']}, "
             f"{summary['num_shards']} shard(s)"
             + (f", {summary['shards_resumed']} resumed" if summary["shards_resumed"] else "")

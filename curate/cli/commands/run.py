@@ -8,6 +8,7 @@ from curate.cli import main
 from curate.cli.options import (
     cache_option,
     decisions_option,
+    engine_options,
     json_option,
     output_option,
     overwrite_option,
@@ -48,6 +49,7 @@ from curate.pipeline import step_status
     metavar="STAGE.KEY=VALUE",
     help="Override a recipe parameter, e.g. --set propose.strategy=sqrt (repeatable; value read as TOML).",
 )
+@engine_options(defaults=False)
 @cache_option
 @decisions_option
 @overwrite_option
@@ -64,6 +66,9 @@ def run_command(
     pretrained,
     device,
     overrides,
+    engine,
+    address,
+    decode,
     cache,
     decisions,
     overwrite,
@@ -86,11 +91,25 @@ def run_command(
         source,
         Workspace(workspace),
         overrides,
-        common={"model": model, "pretrained": pretrained, "device": device, "cache": cache},
+        common={
+            "model": model,
+            "pretrained": pretrained,
+            "device": device,
+            "cache": cache,
+            "engine": engine,
+            "address": address,
+            "decode": decode,
+        },
         overwrite=overwrite,
         decisions=decisions,
     )
-    result = {"recipe": loaded.name, "workspace": workspace, "stages": summaries}
+    embed = next((st for st in summaries if st["stage"] == "embed"), {})
+    result = {
+        "recipe": loaded.name,
+        "engine": embed.get("engine", "local"),
+        "workspace": workspace,
+        "stages": summaries,
+    }
     emit(
         result,
         as_json=as_json,

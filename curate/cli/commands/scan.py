@@ -12,6 +12,7 @@ from curate.cli.options import (
     cache_option,
     decisions_option,
     device_option,
+    engine_options,
     index_column_options,
     json_option,
     model_options,
@@ -119,6 +120,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 )
 @model_options
 @device_option
+@engine_options
 @cache_option
 @decisions_option
 @overwrite_option
@@ -144,6 +146,9 @@ def scan(
     batch_size,
     workers,
     device,
+    engine,
+    address,
+    decode,
     cache,
     decisions,
     overwrite,
@@ -180,6 +185,12 @@ def scan(
             raise UsageError(f"{', '.join(model_flags)} {verb} the image model, which --embeddings replaces")
         if cache is not None:
             raise UsageError("--cache holds image embeddings for the embed stage, which --embeddings replaces")
+        engine_flags = [f"--{n}" for n in ("engine", "address", "decode") if given(ctx, n)]
+        if engine_flags:
+            verb = "says" if len(engine_flags) == 1 else "say"
+            raise UsageError(
+                f"{', '.join(engine_flags)} {verb} where the embed stage runs, which --embeddings replaces"
+            )
     index_params = {"path_column": path_column, "split_column": split_column, "image_column": image_column}
     index_params = {key: value for key, value in index_params.items() if value is not None}
     if fmt != "auto":
@@ -198,6 +209,9 @@ def scan(
         device=device,
         batch_size=batch_size,
         workers=workers,
+        engine=engine,
+        address=address,
+        decode=decode,
         stage_params={"index": index_params, **({"embed": {"cache": cache}} if cache is not None else {})},
         overwrite=overwrite,
         example=example,

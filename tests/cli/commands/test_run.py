@@ -18,6 +18,7 @@ def test_cli_run(tmp_path, arrays_and_workspace):
     assert res.stdout.splitlines()[-1].startswith("recipe mini: 4 steps")
     res = runner.invoke(main, base + ["--json"])
     assert res.exit_code == 0 and all(s["skipped"] for s in json.loads(res.stdout)["stages"][1:])
+    assert json.loads(res.stdout)["engine"] == "local"  # no embed stage ran: nothing left this process
     res = runner.invoke(main, base + ["--set", "propose.strategy=sqrt"])
     assert res.exit_code == 1 and "--overwrite" in res.stderr
     res = runner.invoke(main, base + ["--set", "propose.strategy=sqrt", "--overwrite"])
@@ -34,6 +35,7 @@ def test_cli_run(tmp_path, arrays_and_workspace):
         (["--set", "report.x=1"], "does not run stage 'report'"),
         (["--set", "cap=1"], "stage.key=value"),
         (["--model", "ViT-B-16"], "--model has no effect"),
+        (["--engine", "ray"], "--engine has no effect"),  # --embeddings replace the embed stage
     ],
 )
 def test_cli_run_usage_errors(tmp_path, arrays_and_workspace, extra, match):

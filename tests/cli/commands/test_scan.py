@@ -60,6 +60,7 @@ def test_scan_images_writes_every_artifact(scanned_images, digits_folder):
     for name in ARTIFACTS:
         assert (ws / name).exists(), name
     summary = json.loads(result.stdout)
+    assert summary["engine"] == "local"
     assert summary["num_samples"] == 304 and summary["num_classes"] == 10
     unreadable = {u["sample_id"]: u["reason"] for u in summary["unreadable"]}
     assert set(unreadable) == set(digits_folder.unreadable)
