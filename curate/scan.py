@@ -47,8 +47,9 @@ def audit_plan(
     ``device``, ``workers``, ``model`` and ``pretrained`` are common options (each goes to every
     stage that takes it: ``device`` to embed, neighbors and score). ``batch_size`` goes to embed
     only: negatives has a ``batch_size`` too, but it means the contrastive batch, not images per
-    forward pass. ``engine``, ``address`` and ``decode`` go to embed (where it runs and decodes;
-    refused with ``embeddings``, which replace it). ``stage_params`` win over all of these. ``label_column`` is the label column of Parquet
+    forward pass. ``engine`` and ``address`` go to embed and neighbors (where they run), ``decode``
+    to embed (where it decodes); all three are refused with ``embeddings``, which replace embed.
+    ``stage_params`` win over all of these. ``label_column`` is the label column of Parquet
     ``embeddings``, or with ``data`` the index stage's. Parameters for a stage the run would skip
     (index or embed, with ``embeddings``) are a :class:`UsageError`, never silently ignored.
     """
@@ -81,9 +82,11 @@ def audit_plan(
     elif label_column is not None:
         stage_params["index"] = {"label_column": label_column, **stage_params.get("index", {})}
     stage_params["embed"] = {"batch_size": batch_size, **stage_params.get("embed", {})}
-    if embeddings is None:
-        stage_params["embed"] = {"engine": engine, "address": address, "decode": decode, **stage_params["embed"]}
     common = {"model": model, "pretrained": pretrained, "device": device, "workers": workers}
+    if embeddings is None:
+        stage_params["embed"] = {"decode": decode, **stage_params["embed"]}
+        # where embed runs, and where the neighbour search runs when it is the ivf engine's
+        common.update(engine=engine, address=address)
     return source, plan_stages(stages_for(source, STAGE_ORDER), params=stage_params, common=common)
 
 

@@ -113,14 +113,18 @@ def duplicate_threshold_option(*flags: str) -> Callable[[Callable], Callable]:
     )
 
 
-def engine_options(f: Callable | None = None, *, defaults: bool = True) -> Callable:
-    """--engine / --address / --decode: where the embed stage runs and decodes
-    (:func:`curate.embed.runner.run_embed`). ``defaults=False`` leaves unset options None, for
-    commands that pass only what was given (`run`, over a recipe's own values)."""
+def engine_options(f: Callable | None = None, *, defaults: bool = True, decode: bool = True) -> Callable:
+    """--engine / --address / --decode: where the embed stage (and the ivf neighbour search) runs,
+    and where images are decoded (:func:`curate.embed.runner.run_embed`,
+    :func:`curate.graph.stage.run_neighbors`). ``defaults=False`` leaves unset options None, for
+    commands that pass only what was given (`run`, over a recipe's own values); ``decode=False``
+    leaves --decode out (`neighbors`, which decodes nothing)."""
     from curate.embed.decode import DECODES
     from curate.engine import ENGINES
 
     def decorate(func: Callable) -> Callable:
+        if not decode:
+            return _engine_and_address(func, ENGINES, defaults)
         func = click.option(
             "--decode",
             type=click.Choice(DECODES),
@@ -130,23 +134,28 @@ def engine_options(f: Callable | None = None, *, defaults: bool = True) -> Calla
             "resize on the GPU; needs CUDA), auto (gpu on a CUDA device, else cpu; cpu again for a workspace "
             "embedded with cpu). Part of the embeddings' fingerprint.",
         )(func)
-        func = click.option(
-            "--address",
-            default=None,
-            metavar="HOST:PORT",
-            help="With --engine ray: the Ray cluster's head address [default: the ambient cluster "
-            "(RAY_ADDRESS), else a local one].",
-        )(func)
-        return click.option(
-            "--engine",
-            type=click.Choice(ENGINES),
-            default="local" if defaults else None,
-            show_default=defaults,
-            help="Where the embed stage runs: this process, or a Ray cluster (Ray Data: CPU tasks decode, "
-            "one actor per GPU encodes; pip install 'curate[ray]'). Both write the same workspace.",
-        )(func)
+        return _engine_and_address(func, ENGINES, defaults)
 
     return decorate if f is None else decorate(f)
+
+
+def _engine_and_address(func: Callable, engines: tuple[str, ...], defaults: bool) -> Callable:
+    func = click.option(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="With --engine ray: the Ray cluster's head address [default: the ambient cluster "
+        "(RAY_ADDRESS), else a local one].",
+    )(func)
+    return click.option(
+        "--engine",
+        type=click.Choice(engines),
+        default="local" if defaults else None,
+        show_default=defaults,
+        help="Where the work runs: this process, or a Ray cluster (pip install 'curate[ray]'). embed: "
+        "Ray Data, CPU tasks decode and one actor per GPU encodes; neighbors: the ivf search as tasks over "
+        "the embedding shards. Both write the same workspace.",
+    )(func)
 
 
 def cache_option(f: Callable) -> Callable:

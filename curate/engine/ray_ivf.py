@@ -195,3 +195,37 @@ def ray_ivf_knn(
     out_idx[missing] = -1
     out_sim[missing] = -np.inf
     return ids, out_idx, out_sim
+
+
+def sharded_recall_at_k(folder: str | Path, idx: np.ndarray, *, num_queries: int = 1000, seed: int = 0) -> float:
+    """:func:`curate.graph.neighbors.recall_at_k` of a graph whose vectors stay in the shards of
+    ``folder``: the sampled queries' exact top-(k+1) is kept while the shards stream past (one
+    shard's vectors in memory at a time), then the rows the tie rule needs are gathered once."""
+    import torch
+
+    from curate.graph.neighbors import recall_from_truth, recall_queries
+
+    x = ShardedRows(Path(folder))
+    n, k = idx.shape
+    if n < 2 or k == 0:
+        return 1.0
+    rows = recall_queries(n, num_queries, seed)
+    queries = torch.from_numpy(x[rows])
+    best_sims = torch.full((len(rows), 0), -float("inf"))
+    best_idx = torch.zeros((len(rows), 0), dtype=torch.int64)
+    for i in range(len(x.paths)):
+        sims = queries @ torch.from_numpy(np.array(x.shard(i))).T  # a writable copy for torch
+        cand_idx = torch.arange(int(x.offsets[i]), int(x.offsets[i + 1])).expand(len(rows), -1)
+        merged_sims = torch.cat([best_sims, sims], dim=1)
+        merged_idx = torch.cat([best_idx, cand_idx], dim=1)
+        top = torch.topk(merged_sims, min(k + 1, merged_sims.shape[1]), dim=1)
+        best_sims, best_idx = top.values, torch.gather(merged_idx, 1, top.indices)
+    true_idx = best_idx.numpy()
+    needed = np.unique(np.concatenate([rows, true_idx.ravel(), idx[rows].ravel()]))
+    needed = needed[needed >= 0]
+    gathered = x[needed]
+
+    def vectors(ids: np.ndarray) -> np.ndarray:
+        return gathered[np.searchsorted(needed, ids)]
+
+    return recall_from_truth(rows, true_idx, idx, vectors)

@@ -19,6 +19,8 @@ queries by :func:`recall_at_k`. Engine timings and the exact/ivf crossover on th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from curate.device import resolve_device
@@ -334,11 +336,25 @@ def recall_at_k(
     n, k = idx.shape
     if n < 2 or k == 0:
         return 1.0
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, min(num_queries, n), replace=False))
+    rows = recall_queries(n, num_queries, seed)
     # k + 1: the exact list of a query includes the row itself
     true_idx, _ = exact_knn(embeddings, k + 1, queries=embeddings[rows], exclude_self=False, device=device)
     x = np.asarray(embeddings, dtype=np.float32)
+    return recall_from_truth(rows, true_idx, idx, lambda ids: x[ids])
+
+
+def recall_queries(n: int, num_queries: int, seed: int = 0) -> np.ndarray:
+    """The sorted random rows :func:`recall_at_k` measures (at most ``num_queries`` of ``n``)."""
+    return np.sort(np.random.default_rng(seed).choice(n, min(num_queries, n), replace=False))
+
+
+def recall_from_truth(
+    rows: np.ndarray, true_idx: np.ndarray, idx: np.ndarray, vectors: Callable[[np.ndarray], np.ndarray]
+) -> float:
+    """Recall of ``idx`` (N, k) on the query ``rows`` given their exact lists ``true_idx`` (M, k+1)
+    (which may include the row itself); ``vectors(ids)`` returns the (m, D) vectors of any rows,
+    for the tie rule of :func:`recall_at_k`. Engines that hold no (N, D) matrix pass a gather."""
+    n, k = idx.shape
     hits = 0
     total = 0
     for j, row in enumerate(rows):
@@ -346,8 +362,9 @@ def recall_at_k(
         found = idx[row][idx[row] >= 0]
         if not truth:
             continue
-        kth = float(np.dot(x[row], x[truth[-1]]))
-        found_sims = x[found] @ x[row]
+        needed = vectors(np.asarray([row, truth[-1], *found.tolist()], dtype=np.int64))
+        kth = float(np.dot(needed[0], needed[1]))
+        found_sims = needed[2:] @ needed[0]
         found_set = set(found.tolist())
         hits += sum(1 for i in truth if i in found_set)
         # neighbours tied with the k-th exact one are as good as the one they displaced

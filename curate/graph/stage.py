@@ -42,6 +42,8 @@ def run_neighbors(
     method: str = "auto",
     nprobe: int | None = None,
     device: str = "auto",
+    engine: str = "local",
+    address: str | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Find the ``k`` nearest neighbours (cosine) of every embedded sample; write neighbors.parquet.
@@ -52,7 +54,11 @@ def run_neighbors(
     nprobe: lists searched per query by ivf / faiss (default
             :data:`curate.graph.neighbors.DEFAULT_NPROBE`); raise it when the reported recall is
             too low for you — time grows about linearly with it. Ignored by exact search.
-    Returns a summary: ``num_samples``, ``k`` (as stored: at most N - 1), ``method``,
+    engine: ``local`` (this process) or ``ray``: the ivf search as Ray tasks over the embedding
+            shards on the cluster at ``address`` (:func:`curate.engine.ray_ivf.ray_ivf_knn`), so
+            no process holds the whole matrix; the same graph, so not part of the fingerprint.
+            Exact search (small data, or a GPU) stays in this process.
+    Returns a summary: ``num_samples``, ``k`` (as stored: at most N - 1), ``method``, ``engine``,
     ``recall_at_k`` (1.0 for exact search), ``seconds``, ``up_to_date`` (nothing to do; also as
     ``skipped``, its older name).
     """
@@ -63,6 +69,10 @@ def run_neighbors(
     if nprobe is not None and nprobe < 1:
         raise UsageError(f"nprobe must be at least 1, got {nprobe}")
     resolve_method(0, method)  # validate before touching the workspace
+    from curate.engine import ENGINES
+
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; use {', '.join(ENGINES)}")
     params = {"k": k, "method": method}
     if nprobe is not None:  # only when given, so graphs built before the option stay up to date
         params["nprobe"] = nprobe
@@ -78,28 +88,35 @@ def run_neighbors(
     device = resolve_device(device)
     num_rows = int((read_run_meta(ws.path("embeddings")) or {}).get("num_rows", 0))
     chosen = resolve_method(num_rows, method, device)
-    progress.log(f"neighbours: {num_rows} samples, k={k}, {chosen} search on {device}")
-    with ws.reading("embeddings"):
-        ids, emb = read_embeddings(ws.path("embeddings"))
-    n = len(ids)
-    if n == 0:
-        raise DataError(f"embeddings/ in {ws.root} is empty; nothing to search")
-    k_eff = min(k, n - 1)
-    if k_eff >= 1:
-        idx, sims = knn(emb, k_eff, method=chosen, device=device, nprobe=nprobe or DEFAULT_NPROBE)
-    else:  # a single sample has no neighbours
-        idx, sims = np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float32)
-    recall = 1.0
+    on_ray = engine == "ray" and chosen == "ivf" and num_rows > 1
+    where = "on the Ray cluster" if on_ray else f"on {device}"
+    progress.log(f"neighbours: {num_rows} samples, k={k}, {chosen} search {where}")
+    if on_ray:
+        idx, sims, ids, recall = _ray_search(ws, min(k, num_rows - 1), nprobe or DEFAULT_NPROBE, address)
+        n, k_eff = len(ids), idx.shape[1]
+    else:
+        with ws.reading("embeddings"):
+            ids, emb = read_embeddings(ws.path("embeddings"))
+        n = len(ids)
+        if n == 0:
+            raise DataError(f"embeddings/ in {ws.root} is empty; nothing to search")
+        k_eff = min(k, n - 1)
+        if k_eff >= 1:
+            idx, sims = knn(emb, k_eff, method=chosen, device=device, nprobe=nprobe or DEFAULT_NPROBE)
+        else:  # a single sample has no neighbours
+            idx, sims = np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float32)
+        recall = 1.0
+        if chosen in ("ivf", "faiss") and k_eff >= 1:
+            recall = recall_at_k(emb, idx, num_queries=RECALL_QUERIES, device=device)
+        del emb
     approximate = chosen in ("ivf", "faiss")
-    if approximate and k_eff >= 1:
-        recall = recall_at_k(emb, idx, num_queries=RECALL_QUERIES, device=device)
-    del emb
     seconds = time.perf_counter() - started
     summary = {
         "num_samples": n,
         "k": k_eff,
         "k_requested": k,
         "method": chosen,
+        "engine": "ray" if on_ray else "local",
         "recall_at_k": round(float(recall), 4),
         "recall_queries": min(RECALL_QUERIES, n) if approximate else 0,
         "nprobe": (nprobe or DEFAULT_NPROBE) if approximate else None,
@@ -110,6 +127,20 @@ def run_neighbors(
     ) as writer:
         write_neighbor_rows(writer, pa.array(ids, type=pa.string()), idx, sims)
     return {**summary, "artifact": str(path), "up_to_date": False, "skipped": False}
+
+
+def _ray_search(
+    ws: Workspace, k: int, nprobe: int, address: str | None
+) -> tuple[np.ndarray, np.ndarray, list[str], float]:
+    """The ivf graph and its recall, computed on the Ray cluster over the embedding shards."""
+    from curate.engine.cluster import ray_cluster
+    from curate.engine.ray_ivf import ray_ivf_knn, sharded_recall_at_k
+
+    folder = ws.path("embeddings")
+    with ws.reading("embeddings"), ray_cluster(address):
+        ids, idx, sims = ray_ivf_knn(folder, k, nprobe=nprobe)
+        recall = sharded_recall_at_k(folder, idx, num_queries=RECALL_QUERIES)
+    return idx, sims, ids, recall
 
 
 def write_neighbor_rows(writer: pq.ParquetWriter, sample_ids: pa.Array, idx: np.ndarray, sims: np.ndarray) -> None:

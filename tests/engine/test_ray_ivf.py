@@ -72,3 +72,39 @@ def test_lists_are_dealt_in_runs_of_about_equal_work():
     assert [r for run in runs for r in run] == list(range(8))
     assert len(runs) <= 3 and max(cost[list(run)].sum() for run in runs) <= 10
     assert deal_lists(np.array([], dtype=np.int64), 4) == []
+
+
+def test_sharded_recall_is_recall_at_k(tmp_path):
+    from curate.engine.ray_ivf import sharded_recall_at_k
+    from curate.graph.neighbors import recall_at_k
+
+    emb = _long_tailed(900, 16, seed=3)
+    folder = tmp_path / "embeddings"
+    _write_folder(folder, emb, shard_size=250)
+    x = emb.astype(np.float32)
+    idx, _ = ivf_knn(x, 8, nprobe=2)
+    assert sharded_recall_at_k(folder, idx, num_queries=200) == pytest.approx(recall_at_k(x, idx, num_queries=200))
+
+
+def test_the_neighbors_stage_searches_on_the_cluster(ray_two_nodes, tmp_path):
+    """`curate neighbors --engine ray`: the graph the local ivf engine writes, computed as tasks."""
+    import pyarrow.parquet as pq
+
+    from curate.embed.importer import import_arrays
+    from curate.graph.stage import run_neighbors
+    from curate.workspace import Workspace
+
+    emb = _long_tailed(1500, 16, seed=5).astype(np.float32)
+    tables = {}
+    for engine in ("local", "ray"):
+        ws = Workspace(tmp_path / engine)
+        import_arrays(ws, emb, np.arange(1500) % 4, shard_size=400)
+        summary = run_neighbors(ws, k=10, method="ivf", engine=engine, address=ray_two_nodes.address)
+        assert summary["engine"] == engine and summary["method"] == "ivf"
+        tables[engine] = (pq.read_table(ws.path("neighbors")), summary["recall_at_k"])
+    (local, local_recall), (ray_table, ray_recall) = tables["local"], tables["ray"]
+    assert local.column("sample_id").equals(ray_table.column("sample_id"))
+    same = np.mean(
+        [a == b for a, b in zip(local.column("neighbor_ids").to_pylist(), ray_table.column("neighbor_ids").to_pylist())]
+    )
+    assert same > 0.99 and ray_recall == pytest.approx(local_recall, abs=0.01)

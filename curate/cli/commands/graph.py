@@ -9,6 +9,7 @@ import click
 from curate.cli import main
 from curate.cli.options import (
     device_option,
+    engine_options,
     json_option,
     overwrite_option,
     progress_option,
@@ -41,18 +42,36 @@ from curate.graph.neighbors import DEFAULT_NPROBE, METHODS
     "reported recall is too low; time grows about linearly.",
 )
 @device_option
+@engine_options(decode=False)
 @overwrite_option
 @json_option
 @quiet_option
 @progress_option
 def neighbors(
-    workspace: str, k: int, method: str, nprobe: int | None, device: str, overwrite: bool, as_json: bool
+    workspace: str,
+    k: int,
+    method: str,
+    nprobe: int | None,
+    device: str,
+    engine: str,
+    address: str | None,
+    overwrite: bool,
+    as_json: bool,
 ) -> None:
     """Find the k nearest neighbours (cosine) of every embedded sample -> WORKSPACE/neighbors.parquet."""
     from curate.graph.stage import run_neighbors
     from curate.workspace import Workspace
 
-    summary = run_neighbors(Workspace(workspace), k=k, method=method, nprobe=nprobe, device=device, overwrite=overwrite)
+    summary = run_neighbors(
+        Workspace(workspace),
+        k=k,
+        method=method,
+        nprobe=nprobe,
+        device=device,
+        engine=engine,
+        address=address,
+        overwrite=overwrite,
+    )
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
         return
@@ -69,5 +88,5 @@ def neighbors(
     )
     click.echo(
         f"{summary['num_samples']} samples, k={summary['k']}, {summary['method']} search"
-        f"{recall}, {summary['seconds']:.1f}s -> {summary['artifact']}"
+        f"{' on the Ray cluster' if summary.get('engine') == 'ray' else ''}{recall}, {summary['seconds']:.1f}s -> {summary['artifact']}"
     )
