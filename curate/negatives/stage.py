@@ -119,7 +119,10 @@ def run_negatives(
         neighbors = load_neighbors(ws, data.sample_ids)
         hints = _hints_from_issues(ws, data) if with_issues else None
         scale = _scale(ws, neighbors, near_duplicate_threshold, with_issues)
-        progress.log(f"near duplicates of an anchor are not its negatives: cosine >= {scale.duplicate_threshold:.6g}")
+        groups = " and the members of its duplicate group (issues.parquet)" if hints is not None else ""
+        progress.log(
+            f"near duplicates of an anchor are not its negatives: cosine >= {scale.duplicate_threshold:.6g}{groups}"
+        )
         neg_idx, neg_sims = mine_hard_negatives(
             data,
             neighbors,
