@@ -211,7 +211,15 @@ def main() -> None:
             if ray is None:
                 report("ray_one_gpu", skipped="ray is not installed (no ray wheels carried)")
             else:
-                ray.init(num_cpus=cpus, num_gpus=1 if cuda else 0, include_dashboard=False, log_to_driver=False)
+                # address="local": a Ray instance of its own, even where a cluster is already up
+                # (its resources would not be this check's to size)
+                ray.init(
+                    address="local",
+                    num_cpus=cpus,
+                    num_gpus=1 if cuda else 0,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                )
                 try:
                     summary = embed_rate(
                         tmp / "ws-small-ray", small_samples, model, engine="ray", device=device, batch_size=batch
