@@ -90,9 +90,14 @@ def propose(
         hashes = samples.column("hash").to_pylist() if "hash" in samples.column_names else [None] * len(ids)
         matched, _ = match_decisions(ids, hashes, decisions)
         records = decisions.to_pylist()
+        known = set(class_names)
         for i in np.flatnonzero(matched >= 0):
             rec = records[matched[i]]
             given_label = findings[i].label
+            if rec["action"] != "drop" and rec["label"] not in known:
+                # decided before a re-scan that no longer has this class: never a label-less row
+                reasons[i].append(f"review decision not applied: class {rec['label']!r} is no longer in the data")
+                continue
             if rec["action"] == "drop":
                 action[i], labels[i] = "drop", given_label
             else:

@@ -93,7 +93,7 @@ def run_propose(
         beta=beta,
         decisions=decisions,
     )
-    review = decisions_applied(samples, decisions)
+    review = decisions_applied(samples, decisions, class_names_of(ws.path("samples")))
     write_parquet_atomic(
         ws.path("plan"), plan, fingerprint=fp, inputs=input_fps, params=params, extra={"review": review}
     )
@@ -112,16 +112,31 @@ def run_propose(
 MISSING_EXAMPLES = 20
 
 
-def decisions_applied(samples: pa.Table, decisions: pa.Table | None) -> dict[str, Any]:
-    """``applied``: recorded decisions that found their sample; ``missing``: how many are for
-    content no longer in the data, and ``missing_examples`` (up to :data:`MISSING_EXAMPLES`, each
-    the ``sample_id`` it was decided as, its content ``hash`` and ``decision``). Missing ones are
-    logged: a decision is never dropped silently."""
+def decisions_applied(
+    samples: pa.Table, decisions: pa.Table | None, class_names: list[str] | None = None
+) -> dict[str, Any]:
+    """``applied``: recorded decisions that found their sample and were applied; ``missing``: how
+    many are for content no longer in the data, and ``missing_examples`` (up to
+    :data:`MISSING_EXAMPLES`, each the ``sample_id`` it was decided as, its content ``hash`` and
+    ``decision``); ``unknown_class``: decisions that found their sample but give it a class the
+    data no longer has (``class_names``), not applied. Both kinds are logged: a decision is never
+    dropped silently."""
     if decisions is None:
-        return {"recorded": 0, "applied": 0, "missing": 0, "missing_examples": []}
+        return {"recorded": 0, "applied": 0, "missing": 0, "missing_examples": [], "unknown_class": 0}
     matched, missing = match_decisions(
         samples.column("sample_id").to_pylist(), samples.column("hash").to_pylist(), decisions
     )
+    unknown_class = 0
+    if class_names is not None:
+        known = set(class_names)
+        records = decisions.select(["action", "label"]).to_pylist()
+        stale = [records[m] for m in matched[matched >= 0]]
+        unknown_class = sum(r["action"] != "drop" and r["label"] not in known for r in stale)
+    if unknown_class:
+        progress.log(
+            f"propose: {unknown_class} recorded decision{'s give' if unknown_class != 1 else ' gives'} a class the "
+            "data no longer has; not applied (the plan's reasons say which), kept in decisions.parquet"
+        )
     if missing:
         shown = ", ".join(m["sample_id"] for m in missing[:5])
         progress.log(
@@ -130,8 +145,9 @@ def decisions_applied(samples: pa.Table, decisions: pa.Table | None) -> dict[str
         )
     return {
         "recorded": decisions.num_rows,
-        "applied": int((matched >= 0).sum()),
+        "applied": int((matched >= 0).sum()) - unknown_class,
         "missing": len(missing),
+        "unknown_class": unknown_class,
         "missing_examples": [
             {"sample_id": m["sample_id"], "hash": m["hash"], "decision": m["decision"]}
             for m in missing[:MISSING_EXAMPLES]

@@ -30,7 +30,8 @@ def review_summary(
     proposal, None without a plan) and ``review``: ``proposals``, ``reviewed``, ``accepted``,
     ``overruled``, ``unreviewed``, ``decisions`` (decisions applied to any sample, proposal or
     not) and, from the propose stage (``applied``: :func:`curate.plan.stage.decisions_applied`),
-    ``recorded``, ``missing`` and ``missing_examples``: decisions for samples no longer in the data.
+    ``recorded``, ``missing`` and ``missing_examples``: decisions for samples no longer in the
+    data, and ``unknown_class``: decisions giving a class the data no longer has (not applied).
     """
     if plan is None or "proposed_action" not in plan.column_names:
         return {"unreviewed_rate": None, "review": None}
@@ -59,5 +60,6 @@ def review_summary(
             "recorded": int(applied.get("recorded", 0)),
             "missing": int(applied.get("missing", 0)),
             "missing_examples": list(applied.get("missing_examples", [])),
+            "unknown_class": int(applied.get("unknown_class", 0)),
         },
     }

@@ -65,6 +65,7 @@ def test_decisions_win_over_the_rules_and_are_counted(scored_workspace, tmp_path
         "recorded": 3,
         "missing": 0,
         "missing_examples": [],
+        "unknown_class": 0,
     }
 
     # the same decision again changes nothing; another about the same sample replaces it
@@ -100,3 +101,32 @@ def test_without_a_plan_decisions_wait_for_propose(synthetic_workspace, tmp_path
         record_decisions(synthetic_workspace, write(tmp_path / "e.csv", ("3", "accept", "", "")))
     run_propose(synthetic_workspace)
     assert plan_rows(synthetic_workspace)["3"]["action"] == "drop"
+
+
+def test_a_decision_for_a_class_the_data_no_longer_has_is_not_applied(scored_workspace, tmp_path):
+    """Decided before a re-scan that dropped the class: the sample keeps the automatic verdict (never
+    a row without a label), the plan's reasons say why, and the review summary counts it."""
+    import pyarrow as pa
+
+    from curate.data import class_names_of
+    from curate.plan.propose import propose
+    from curate.plan.stage import decisions_applied
+
+    ws = scored_workspace
+    run_propose(ws)
+    before = plan_rows(ws)
+    kept = next(s for s, r in before.items() if r["action"] == "keep" and r["original_label"] is not None)
+    labels = {r["original_label"] for r in before.values()} - {None, before[kept]["original_label"]}
+    other = sorted(labels)[0]
+    record_decisions(ws, write(tmp_path / "d.csv", (kept, "relabel", other, "")))
+    recorded = ws.read_table("decisions")
+    gone = recorded.set_column(recorded.schema.get_field_index("label"), "label", pa.array(["no-such-class"]))
+
+    samples = ws.read_table("samples")
+    names = class_names_of(ws.path("samples"))
+    table = propose(samples, ws.read_table("issues"), None, class_names=names, decisions=gone)
+    plan = {r["sample_id"]: r for r in table.to_pylist()}
+    assert (plan[kept]["action"], plan[kept]["label"], plan[kept]["reviewed"]) == ("keep", before[kept]["label"], None)
+    assert plan[kept]["reasons"][-1] == "review decision not applied: class 'no-such-class' is no longer in the data"
+    applied = decisions_applied(samples, gone, names)
+    assert (applied["applied"], applied["unknown_class"], applied["missing"]) == (0, 1, 0)
