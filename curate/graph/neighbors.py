@@ -136,6 +136,12 @@ def exact_knn(
     return out_idx, out_sim
 
 
+def faiss_nlist(n: int) -> int:
+    """Inverted lists of a faiss IVF index over ``n`` rows: ``N^(2/3) / 4``, and at least 39 rows
+    a list (the fewest faiss trains on without a warning); see :func:`faiss_knn`."""
+    return int(max(1, min(n // 39, n ** (2 / 3) / 4)))
+
+
 def faiss_knn(
     embeddings: np.ndarray,
     k: int,
@@ -167,7 +173,7 @@ def faiss_knn(
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     n, dim = x.shape
     if nlist is None:
-        nlist = int(max(1, min(n // 39, n ** (2 / 3) / 4)))
+        nlist = faiss_nlist(n)
     nlist = max(1, min(nlist, n))
     train = training_sample(x, nlist, train_size=train_size, seed=seed)
     rng = np.random.default_rng(seed)
@@ -248,7 +254,7 @@ def euclidean_knn(
 
         from curate.graph.ivf import training_sample
 
-        nlist = int(max(1, min(n // 39, n ** (2 / 3) / 4)))
+        nlist = faiss_nlist(n)
         quantizer = faiss.IndexFlatL2(x.shape[1])
         index = faiss.IndexIVFFlat(quantizer, x.shape[1], nlist, faiss.METRIC_L2)
         index.cp.seed = seed

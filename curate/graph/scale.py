@@ -158,8 +158,7 @@ def measure_scale(
     sims = np.asarray(neighbor_sims, dtype=np.float64)
     if sims.ndim != 2:
         raise UsageError(f"neighbour similarities must be (N, k), got shape {sims.shape}")
-    dist = 1.0 - np.clip(np.where(np.isfinite(sims), sims, np.nan), -1.0, 1.0)
-    median_nn, width, measured = _spacing(dist)
+    median_nn, width, measured = _spacing(_distances(sims, span=None))
     local_cut = dimension = None
     if duplicate_threshold is None:
         local_cut = _local_cut(local_ratio(sims), local_z)
@@ -195,11 +194,9 @@ def local_ratio(sims: np.ndarray) -> np.ndarray:
     """(N,) ``log(d1 / median(d2..d10))`` of each row of a cosine neighbour graph: how close the
     nearest neighbour is as a share of the next ones' spacing. -inf for an identical nearest
     neighbour; NaN where fewer than 3 neighbours exist."""
-    sims = np.asarray(sims, dtype=np.float64)
-    n, k = sims.shape
-    if k < 3:
-        return np.full(n, np.nan)
-    dist = 1.0 - np.clip(np.where(np.isfinite(sims[:, :LOCAL_SPAN]), sims[:, :LOCAL_SPAN], np.nan), -1.0, 1.0)
+    dist = _distances(sims)
+    if dist.shape[1] < 3:
+        return np.full(len(dist), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no neighbours: NaN, as documented
         spacing = np.nanmedian(dist[:, 1:], axis=1)
@@ -207,9 +204,9 @@ def local_ratio(sims: np.ndarray) -> np.ndarray:
         return np.log(nearest / spacing)
 
 
-def _distances(sims: np.ndarray) -> np.ndarray:
-    """Cosine distances of the first :data:`LOCAL_SPAN` columns; NaN for empty slots."""
-    sims = np.asarray(sims, dtype=np.float64)[:, :LOCAL_SPAN]
+def _distances(sims: np.ndarray, span: int | None = LOCAL_SPAN) -> np.ndarray:
+    """Cosine distances of the first ``span`` columns (all of them: None); NaN for empty slots."""
+    sims = np.asarray(sims, dtype=np.float64)[:, :span]
     return 1.0 - np.clip(np.where(np.isfinite(sims), sims, np.nan), -1.0, 1.0)
 
 

@@ -49,11 +49,10 @@ def knn_vote_logits(
                    the global cut calls near-duplicates are left out.
     Returns (B, K) float32 log vote shares (see :func:`vote_logits`).
     """
-    valid = neighbor_idx >= 0
-    sims = np.where(valid, neighbor_sims, -np.inf).astype(np.float64)
+    sims = np.where(neighbor_idx >= 0, neighbor_sims, -np.inf).astype(np.float64)
     exclude = scale.near_duplicate(sims)
     if groups is not None and row_groups is not None:
-        exclude |= valid & (groups[np.where(valid, neighbor_idx, 0)] == row_groups[:, None])
+        exclude |= same_group(neighbor_idx, row_groups, groups)
     return vote_logits(
         labels,
         neighbor_idx,
@@ -84,12 +83,20 @@ def euclidean_vote_logits(
     row_groups:    (B,) duplicate-group ids of the block's rows;  groups: (N,) of every row
     A neighbour in the row's own duplicate group does not vote.
     """
-    valid = neighbor_idx >= 0
-    same_group = valid & (groups[np.where(valid, neighbor_idx, 0)] == row_groups[:, None])
-    closeness = np.where(valid, -np.asarray(neighbor_dist, dtype=np.float64), -np.inf)
+    closeness = np.where(neighbor_idx >= 0, -np.asarray(neighbor_dist, dtype=np.float64), -np.inf)
+    exclude = same_group(neighbor_idx, row_groups, groups)
     return vote_logits(
-        labels, neighbor_idx, closeness, num_classes, temperature=temperature, exclude=same_group, smoothing=smoothing
+        labels, neighbor_idx, closeness, num_classes, temperature=temperature, exclude=exclude, smoothing=smoothing
     )
+
+
+def same_group(neighbor_idx: np.ndarray, row_groups: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(B, k) bool: which neighbours are in their row's own duplicate group (empty slots: False).
+
+    neighbor_idx: (B, k) int64, -1 for empty slots;  row_groups: (B,) the rows' group ids;
+    groups: (N,) every sample's group id."""
+    valid = neighbor_idx >= 0
+    return valid & (groups[np.where(valid, neighbor_idx, 0)] == row_groups[:, None])
 
 
 def vote_logits(

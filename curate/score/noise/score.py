@@ -136,12 +136,12 @@ def score_label_noise(
     needs_groups = "knn" in sources or "probe" in sources or ("euclidean" in sources and norms is not None)
     if needs_groups and duplicate_groups is None:
         duplicate_groups = duplicate_components(exact_keys(data), neighbors, scale)
+    groups = duplicate_groups
     if "knn" in sources:
         idx, sims = neighbors[0][:, :k], neighbors[1][:, :k]
-        knn_groups = duplicate_groups
         scores.append(
             lambda rows: knn_vote_logits(
-                labels, idx[rows], sims[rows], num_classes, scale=scale, row_groups=knn_groups[rows], groups=knn_groups
+                labels, idx[rows], sims[rows], num_classes, scale=scale, row_groups=groups[rows], groups=groups
             )
         )
         used.append("knn")
@@ -154,7 +154,6 @@ def score_label_noise(
             e_idx, e_dist = euclidean_knn(features, k, device=device, seed=seed)
             del features
             width = neighbourhood_width(e_dist) or 1.0
-            groups = duplicate_groups
             scores.append(
                 lambda rows: euclidean_vote_logits(
                     labels,
