@@ -35,7 +35,7 @@ from curate.plan.rules import (
     declared_rules,
     duplicate_kind,
 )
-from curate.review.decisions import match_decisions
+from curate.review.decisions import gives_unknown_class, match_decisions
 from curate.schemas import PLAN
 
 
@@ -94,7 +94,7 @@ def propose(
         for i in np.flatnonzero(matched >= 0):
             rec = records[matched[i]]
             given_label = findings[i].label
-            if rec["action"] != "drop" and rec["label"] not in known:
+            if gives_unknown_class(rec, known):
                 # decided before a re-scan that no longer has this class: never a label-less row
                 reasons[i].append(f"review decision not applied: class {rec['label']!r} is no longer in the data")
                 continue

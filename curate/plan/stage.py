@@ -15,7 +15,7 @@ from curate.graph.stage import load_neighbors
 from curate.plan.propose import propose
 from curate.plan.rebalance import STRATEGIES
 from curate.plan.rules import OUTLIER_ACTIONS
-from curate.review.decisions import match_decisions
+from curate.review.decisions import gives_unknown_class, match_decisions
 from curate.stages import STAGES
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
@@ -131,7 +131,7 @@ def decisions_applied(
         known = set(class_names)
         records = decisions.select(["action", "label"]).to_pylist()
         stale = [records[m] for m in matched[matched >= 0]]
-        unknown_class = sum(r["action"] != "drop" and r["label"] not in known for r in stale)
+        unknown_class = sum(gives_unknown_class(r, known) for r in stale)
     if unknown_class:
         progress.log(
             f"propose: {unknown_class} recorded decision{'s give' if unknown_class != 1 else ' gives'} a class the "

@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,6 +292,12 @@ def merge_decisions(previous: pa.Table | None, new: pa.Table) -> pa.Table:
     rows = {} if previous is None else {r["hash"]: r for r in previous.to_pylist()}
     rows.update({r["hash"]: r for r in new.to_pylist()})
     return pa.Table.from_pylist([rows[k] for k in sorted(rows)], schema=DECISIONS)
+
+
+def gives_unknown_class(record: Mapping[str, Any], class_names: Collection[str]) -> bool:
+    """A recorded decision (a DECISIONS row) that gives its sample a class ``class_names`` does not
+    have: decided before a re-scan that dropped the class. Propose leaves it unapplied."""
+    return record["action"] != "drop" and record["label"] not in class_names
 
 
 def match_decisions(
