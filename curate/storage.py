@@ -61,6 +61,8 @@ SHARDS_COMPLETE = "_SUCCESS"
 #: where an HTML artifact carries its fingerprint; searched for in :data:`HTML_HEAD_BYTES` only
 HTML_FINGERPRINT_TAG = re.compile(rb'<meta name="curate-fingerprint" content="([0-9a-f]+)">')
 HTML_PARAMS_TAG = re.compile(rb'<meta name="curate-params" content="([0-9a-f]+)">')
+#: where an HTML artifact carries the parameters themselves, as HTML-escaped JSON
+HTML_OPTIONS_TAG = re.compile(rb'<meta name="curate-options" content="([^"]*)">')
 HTML_HEAD_BYTES = 4096
 
 
@@ -276,13 +278,26 @@ def shards_complete(folder: Path) -> bool:
     return (folder / SHARDS_COMPLETE).exists()
 
 
-def html_record(path: Path) -> dict[str, str]:
-    """The ``fingerprint`` and ``params_digest`` an HTML artifact carries in its head (each
-    absent when it has none)."""
+def html_record(path: Path) -> dict[str, Any]:
+    """The ``fingerprint``, ``params_digest`` and ``params`` (the parameters themselves, so that
+    the page can be redrawn with them) an HTML artifact carries in its head; each absent when it
+    has none (pages written before the parameters were recorded have only the digest)."""
+    import html
+
     with open(path, "rb") as f:
         head = f.read(HTML_HEAD_BYTES)
     tags = {"fingerprint": HTML_FINGERPRINT_TAG, "params_digest": HTML_PARAMS_TAG}
-    return {name: match.group(1).decode() for name, tag in tags.items() if (match := tag.search(head))}
+    record: dict[str, Any] = {
+        name: match.group(1).decode() for name, tag in tags.items() if (match := tag.search(head))
+    }
+    if match := HTML_OPTIONS_TAG.search(head):
+        try:
+            params = json.loads(html.unescape(match.group(1).decode()))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            params = None
+        if isinstance(params, dict):
+            record["params"] = params
+    return record
 
 
 def artifact_exists(path: Path, kind: StorageKind) -> bool:

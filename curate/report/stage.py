@@ -9,6 +9,7 @@ other artifact adds its section, and a missing one is named with the command tha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ def run_report(
         "version": _version(),
         "fingerprint": fp,
         "params_digest": params_digest(params),
+        "options_json": json.dumps(params, sort_keys=True),
         "workspace": str(ws.root.resolve()),
         "workspace_name": ws.root.resolve().name,
         "is_array": _is_array(inputs),

@@ -85,14 +85,14 @@ def apply_decisions(ws: Workspace, decisions_file: str | os.PathLike[str]) -> di
             if not ws.exists(output):
                 continue
             function = STAGES[stage].function()
-            params = ws.record(output).get("params", {}) if stage != "report" else {}
+            params = ws.record(output).get("params", {})
             try:
                 result = function(ws, **params)
             except StaleWorkspaceError:
                 if stage != "report":
                     raise
-                # the page records a digest of its options, not the options: one made with others
-                # is left alone rather than replaced with the defaults
+                # a page from an older curate records a digest of its options, not the options:
+                # one made with other options is left alone rather than replaced with the defaults
                 notes.append("report.html was made with other options; re-run `curate report` with them")
                 continue
             steps.append({"stage": stage, "up_to_date": bool(result.get("up_to_date"))})

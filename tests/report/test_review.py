@@ -71,8 +71,21 @@ def test_decisions_made_in_the_report_reach_the_manifest_and_survive_a_rescan(di
         assert page.evaluate("document.getElementById('rv-count').textContent") == "4 decisions"
         assert page.evaluate(f"{tile(dropped, '.rv-state')}.textContent") == "→ drop"
 
+        # a reload (or a closed tab) keeps the decisions, note and relabel target included
+        page.open((ws / "report.html").as_uri())
+        assert page.evaluate("document.getElementById('rv-count').textContent") == "4 decisions"
+        assert page.evaluate(f"{tile(dropped, '.rv-state')}.textContent") == "→ drop"
+        assert page.evaluate(f"{tile(relabelled, '.rv-note')}.value") == "looks like " + other
+        assert page.evaluate(f"{tile(relabelled, '.rv-label')}.value") == other
+        assert page.evaluate(f"{tile(relabelled, '.rv-state')}.textContent") == "→ relabel " + other
+
         page.click("document.getElementById('rv-export-csv')")
         name = page.wait_for_download()
+
+        # "clear" forgets them in the browser too
+        page.click("document.getElementById('rv-clear')")
+        page.open((ws / "report.html").as_uri())
+        assert page.evaluate("document.getElementById('rv-count').textContent") == "0 decisions"
 
     exported = downloads / name
     assert name == "decisions.csv"

@@ -130,3 +130,40 @@ def test_a_decision_for_a_class_the_data_no_longer_has_is_not_applied(scored_wor
     assert plan[kept]["reasons"][-1] == "review decision not applied: class 'no-such-class' is no longer in the data"
     applied = decisions_applied(samples, gone, names)
     assert (applied["applied"], applied["unknown_class"], applied["missing"]) == (0, 1, 0)
+
+
+def test_the_report_is_redrawn_with_the_options_it_was_made_with(scored_workspace, tmp_path):
+    from curate.report.stage import run_report
+    from curate.storage import html_record
+
+    ws = scored_workspace
+    run_propose(ws)
+    run_export(ws)
+    run_report(ws, max_thumbnails=3, map_points=40, thresholds={"max_label_issues": 0.5})
+    made = html_record(ws.path("report"))
+    assert made["params"]["max_thumbnails"] == 3 and made["params"]["thresholds"]["max_label_issues"] == 0.5
+    kept = next(s for s, r in plan_rows(ws).items() if r["action"] == "keep" and r["original_label"] is not None)
+
+    out = apply_decisions(ws, write(tmp_path / "d.csv", (kept, "drop", "", "")))
+    assert out["steps"][-1] == {"stage": "report", "up_to_date": False} and out["notes"] == []
+    redrawn = html_record(ws.path("report"))
+    assert redrawn["params"] == made["params"] and redrawn["params_digest"] == made["params_digest"]
+    assert redrawn["fingerprint"] != made["fingerprint"]  # drawn again, from the new plan
+
+
+def test_a_page_that_records_only_a_digest_of_other_options_is_left_alone(scored_workspace, tmp_path):
+    """Pages from before the options were recorded: one made with other options is not replaced
+    with the defaults."""
+    import re
+
+    from curate.report.stage import run_report
+
+    ws = scored_workspace
+    run_propose(ws)
+    run_report(ws, max_thumbnails=3, map_points=40)
+    page = ws.path("report")
+    page.write_text(re.sub(r'<meta name="curate-options" content="[^"]*">\n', "", page.read_text(), count=1))
+    before = page.read_bytes()
+    kept = next(s for s, r in plan_rows(ws).items() if r["action"] == "keep" and r["original_label"] is not None)
+    out = apply_decisions(ws, write(tmp_path / "d.csv", (kept, "drop", "", "")))
+    assert "re-run `curate report`" in out["notes"][0] and page.read_bytes() == before
