@@ -61,6 +61,14 @@ def fit_pooling(
     Returns ``(w (S,) float64, eps)``. ``S + 1`` parameters: a small L-BFGS-B problem in numpy
     with an analytic gradient.
     """
+    weights, eps, _ = _fit_pooling(scores, labels, start=start, max_iter=max_iter)
+    return weights, eps
+
+
+def _fit_pooling(
+    scores: list[np.ndarray], labels: np.ndarray, *, start: np.ndarray | None, max_iter: int
+) -> tuple[np.ndarray, float, float]:
+    """:func:`fit_pooling`, with the fitted mean negative log-likelihood third."""
     from scipy.optimize import minimize
 
     # Unit spread per source, so one set of bounds suits every source.
@@ -91,7 +99,15 @@ def fit_pooling(
         bounds=[(-8.0, 8.0)] * len(xs) + [(-8.0, 4.0)],
         options={"maxiter": max_iter},
     )
-    return np.exp(fit.x[:-1]) / spreads, float(1.0 / (1.0 + np.exp(-fit.x[-1])))
+    return np.exp(fit.x[:-1]) / spreads, float(1.0 / (1.0 + np.exp(-fit.x[-1]))), float(fit.fun)
+
+
+def calibrated_nll(scores: np.ndarray, labels: np.ndarray, *, max_iter: int = 50) -> float:
+    """How well one source's out-of-sample ``scores`` ((n, K)) explain the given ``labels``
+    ((n,) int64 >= 0) once calibrated: the mean negative log-likelihood of
+    ``(1 - eps) softmax(w * scores) + eps / K`` at the fitted ``w`` and ``eps``. Lower is better;
+    comparable across candidate versions of one source (the probe's ridge, :mod:`probe`)."""
+    return _fit_pooling([scores], labels, start=None, max_iter=max_iter)[2]
 
 
 def calibration_rows(labels: np.ndarray, *, max_rows: int = 5_000, seed: int = 0) -> np.ndarray:

@@ -16,6 +16,16 @@ Two solvers, both in torch on ``device``:
 
 Class balancing weights each sample by ``(count / mean count) ** -balance``: without it a
 least-squares probe shrinks tail-class scores and flags tail classes wholesale.
+
+The ridge strength is read from the data, not fixed: each candidate (half-decades over seven
+decades, relative to the mean eigenvalue of the Gram matrix) scores a sample of labelled rows
+out of fold, and the one whose scores explain the given labels best once calibrated (the same
+noise-aware likelihood that weighs the sources, :func:`curate.score.noise.calibrate.calibrated_nll`)
+is kept. One eigendecomposition per fold makes every candidate a pair of small products. The
+best strength spans five decades across real spaces: a metric-learning network's digits want
+almost none (1e-3), HOG of textile photos and the synthetic spaces a strong one (30-100), and
+the fixed strength of 1 that this replaced cost the probe up to 0.2 of label F1 on its own
+(tests/bench/bench_geometries.py, seeds 0-4; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -51,15 +61,23 @@ def cv_folds(labels: np.ndarray, groups: np.ndarray, *, folds: int = 5, seed: in
     return fold_of
 
 
+#: Candidate ridge strengths, as multiples of the mean eigenvalue of the class-weighted Gram
+#: matrix (its trace / (D + 1)): half-decades from 1e-5 to 1e2 (an odd count: whole decades at
+#: the even positions).
+RIDGE_GRID = 10.0 ** np.arange(-5.0, 2.01, 0.5)
+
+
 @dataclass
 class LinearProbe:
     """Fitted probes: one per fold (trained without that fold) and one on every labelled row.
 
     weights: ``folds`` tensors (D+1, K) float32 (the last row is the bias);  full: (D+1, K).
+    ridge:   the ridge strength they were fitted with (chosen from the data unless given).
     """
 
     weights: list
     full: object
+    ridge: float = 1.0
 
     def scores(self, embeddings: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
         """(B, K) float32 out-of-fold scores of a block of rows.
@@ -86,17 +104,20 @@ def fit_linear_probe(
     fold_of: np.ndarray,
     *,
     solver: str = "ridge",
-    ridge: float = 1.0,
+    ridge: float | None = None,
     balance: float = 1.0,
     max_iter: int = 30,
     block_size: int = 16384,
     device: str = "cpu",
+    seed: int = 0,
 ) -> LinearProbe:
     """Fit the per-fold probes in one pass over the data.
 
     embeddings: (N, D) float16/float32, L2-normalised
     labels:     (N,) int64, -1 unlabelled (not trained on)
     fold_of:    (N,) int64 fold per row from :func:`cv_folds` (-1 for unlabelled rows)
+    ridge:      the ridge strength; None chooses it from the data (:func:`choose_ridge`, on a
+                ``seed``-drawn sample of labelled rows)
     Memory is O(folds * D * (D + K)) besides one block: the (N, K) scores are never held.
     """
     import torch
@@ -132,6 +153,8 @@ def fit_linear_probe(
             sums[fold].index_add_(0, y[rows], xw.double())
     sums = sums.transpose(1, 2)
     total_gram, total_sums = gram.sum(0), sums.sum(0)
+    if ridge is None:
+        ridge = choose_ridge(embeddings, labels, fold_of, gram, sums, device=device, seed=seed)
     eye = ridge * torch.eye(dim + 1, dtype=torch.float64, device=device)
 
     weights = []
@@ -145,7 +168,60 @@ def fit_linear_probe(
             for fold, w in enumerate(weights)
         ]
         full = _refine_softmax(embeddings, labels, labels >= 0, full, class_weight, ridge, max_iter, device)
-    return LinearProbe(weights=weights, full=full)
+    return LinearProbe(weights=weights, full=full, ridge=float(ridge))
+
+
+def choose_ridge(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    fold_of: np.ndarray,
+    gram,
+    sums,
+    *,
+    device: str = "cpu",
+    seed: int = 0,
+    max_rows: int = 5_000,
+) -> float:
+    """The ridge strength, of :data:`RIDGE_GRID` x the Gram matrix's mean eigenvalue, whose
+    out-of-fold scores explain the given labels best once calibrated.
+
+    gram: (folds, D+1, D+1) float64 per-fold class-weighted Gram matrices;  sums: (folds, D+1, K)
+    per-fold weighted class sums (as :func:`fit_linear_probe` accumulates them). At most
+    ``max_rows`` labelled rows (drawn with ``seed``) are scored: each by the probe trained
+    without its fold. Per fold, one eigendecomposition ``G = Q diag(e) Q^T`` turns every
+    candidate into ``(X Q / (e + ridge)) (Q^T S)``.
+    """
+    import torch
+
+    from curate.score.noise.calibrate import calibrated_nll, calibration_rows
+
+    rows = calibration_rows(labels, max_rows=max_rows, seed=seed)
+    rows = rows[fold_of[rows] >= 0]
+    total_gram, total_sums = gram.sum(0), sums.sum(0)
+    scale = float(torch.trace(total_gram)) / total_gram.shape[0]
+    if rows.size == 0 or not scale > 0:
+        return 1.0
+    x = _with_bias(embeddings[rows], device).double()
+    y, f = labels[rows], fold_of[rows]
+    parts = []  # per fold: its rows' positions, X Q, the eigenvalues, Q^T S
+    for fold in np.unique(f).tolist():
+        at = np.flatnonzero(f == fold)
+        values, vectors = torch.linalg.eigh(total_gram - gram[fold])
+        parts.append((at, x[torch.from_numpy(at).to(device)] @ vectors, values, vectors.T @ (total_sums - sums[fold])))
+
+    def loss_at(i: int) -> float:
+        ridge = RIDGE_GRID[i] * scale
+        scores = np.empty((len(rows), total_sums.shape[1]), dtype=np.float32)
+        for at, xq, values, qs in parts:
+            scores[at] = ((xq / (values.clamp(min=0) + ridge)) @ qs).float().cpu().numpy()
+        return calibrated_nll(scores, y)
+
+    # Whole decades first, then the half-decades either side of the best: 10 fits, not 15 (each
+    # is ~1 s at 1,000 classes).
+    losses = {i: loss_at(i) for i in range(0, len(RIDGE_GRID), 2)}
+    best = min(losses, key=losses.__getitem__)
+    losses.update({i: loss_at(i) for i in (best - 1, best + 1) if 0 <= i < len(RIDGE_GRID)})
+    return float(RIDGE_GRID[min(losses, key=losses.__getitem__)] * scale)
 
 
 def linear_probe_logits(

@@ -168,7 +168,8 @@ def score_label_noise(
             used.append("euclidean")
     if "probe" in sources:
         fold_of = cv_folds(labels, duplicate_groups, folds=folds, seed=seed)
-        probe = fit_linear_probe(emb, labels, num_classes, fold_of, solver=probe_solver, device=device)
+        probe = fit_linear_probe(emb, labels, num_classes, fold_of, solver=probe_solver, device=device, seed=seed)
+        notes.append(f"probe ridge: {probe.ridge:.3g} (chosen by out-of-fold likelihood)")
         scores.append(lambda rows: probe.scores(emb[rows], fold_of[rows]))
         used.append("probe")
     if "zeroshot" in sources:

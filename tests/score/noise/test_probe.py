@@ -1,0 +1,89 @@
+"""The probe's ridge strength is read from the data: strong where the probe would otherwise fit
+noise dimensions, light where the classes need every direction at full strength."""
+
+import numpy as np
+import pytest
+
+from curate.score.noise.probe import RIDGE_GRID, cv_folds, fit_linear_probe
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _noise_dimensions(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """300 rows in 200 dimensions; the class is in 2 of them, with 15 % of labels flipped: an
+    unregularised probe memorises the other 198."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, size=300)
+    x = rng.normal(size=(300, 200))
+    x[:, 0] += 1.5 * np.cos(2 * np.pi * labels / 3)
+    x[:, 1] += 1.5 * np.sin(2 * np.pi * labels / 3)
+    flip = rng.random(300) < 0.15
+    labels[flip] = (labels[flip] + 1) % 3
+    return _unit(x), labels.astype(np.int64)
+
+
+def _fine_directions(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """3,000 rows in 16 dimensions, 8 classes separated along small offsets of a shared
+    direction: a strong ridge shrinks exactly the directions that tell them apart."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 8, size=3000)
+    centres = rng.normal(size=(8, 16)) * 0.05
+    centres[:, 0] += 1.0
+    x = centres[labels] + rng.normal(size=(3000, 16)) * 0.01
+    return _unit(x), labels.astype(np.int64)
+
+
+def _chosen(x: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(chosen ridge, the mean eigenvalue it is relative to)."""
+    num_classes = int(labels.max()) + 1
+    fold_of = cv_folds(labels, np.arange(len(labels)), folds=5, seed=0)
+    probe = fit_linear_probe(x, labels, num_classes, fold_of)
+    counts = np.bincount(labels, minlength=num_classes)
+    weight = (counts / counts.mean())[labels] ** -1.0
+    with_bias = np.c_[x.astype(np.float64), np.ones(len(x))]
+    scale = float((weight[:, None] * with_bias**2).sum()) / with_bias.shape[1]
+    return probe.ridge, scale
+
+
+def test_ridge_is_strong_for_noise_dimensions_and_light_for_fine_directions():
+    noisy, noisy_scale = _chosen(*_noise_dimensions())
+    fine, fine_scale = _chosen(*_fine_directions())
+    # both are points of the grid, relative to their own Gram matrix's mean eigenvalue
+    for ridge, scale in ((noisy, noisy_scale), (fine, fine_scale)):
+        assert np.min(np.abs(RIDGE_GRID * scale / ridge - 1)) < 1e-3
+    assert noisy / noisy_scale >= 100 * (fine / fine_scale)
+
+
+def _in_between(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """800 rows in 100 dimensions, 5 classes whose centres differ in every dimension a little,
+    15 % of labels flipped: neither end of the grid is right."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 5, size=800)
+    x = rng.normal(size=(800, 100)) + (rng.normal(size=(5, 100)) * 0.4)[labels]
+    flip = rng.random(800) < 0.15
+    labels[flip] = (labels[flip] + 1) % 5
+    return _unit(x), labels.astype(np.int64)
+
+
+def test_an_interior_choice_beats_both_ends_of_the_grid_out_of_fold():
+    """Out-of-fold accuracy against the given labels is what the choice is for."""
+    from curate.score.noise.probe import linear_probe_logits
+
+    x, labels = _in_between()
+    fold_of = cv_folds(labels, np.arange(len(labels)), folds=5, seed=0)
+    chosen, scale = _chosen(x, labels)
+    assert RIDGE_GRID[0] * scale < chosen < RIDGE_GRID[-1] * scale
+
+    def accuracy(ridge: float) -> float:
+        return float((linear_probe_logits(x, labels, 5, fold_of, ridge=ridge).argmax(axis=1) == labels).mean())
+
+    assert accuracy(chosen) > max(accuracy(RIDGE_GRID[0] * scale), accuracy(RIDGE_GRID[-1] * scale))
+
+
+@pytest.mark.parametrize("ridge", [0.5, 30.0])
+def test_a_given_ridge_is_used_as_given(ridge):
+    x, labels = _fine_directions()
+    fold_of = cv_folds(labels, np.arange(len(labels)), folds=3, seed=0)
+    assert fit_linear_probe(x, labels, 8, fold_of, ridge=ridge).ridge == ridge
