@@ -79,16 +79,17 @@ class LinearProbe:
     full: object
     ridge: float = 1.0
 
-    def scores(self, embeddings: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
+    def scores(self, embeddings: np.ndarray, fold_of: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """(B, K) float32 out-of-fold scores of a block of rows.
 
         embeddings: (B, D) the block's embeddings;  fold_of: (B,) their folds (-1: unlabelled rows,
-        scored by the probe trained on every labelled row).
+        scored by the probe trained on every labelled row);  lengths: (B,) the block's row
+        lengths when the probe was fitted with ``lengths``.
         """
         import torch
 
         device = self.full.device
-        x = _with_bias(embeddings, device)
+        x = _with_bias(embeddings, device, lengths)
         f = torch.from_numpy(np.ascontiguousarray(fold_of)).to(device)
         out = torch.empty(len(x), self.full.shape[1], device=device)
         for fold in torch.unique(f).tolist():
@@ -110,12 +111,16 @@ def fit_linear_probe(
     block_size: int = 16384,
     device: str = "cpu",
     seed: int = 0,
+    lengths: np.ndarray | None = None,
 ) -> LinearProbe:
     """Fit the per-fold probes in one pass over the data.
 
     embeddings: (N, D) float16/float32, L2-normalised
     labels:     (N,) int64, -1 unlabelled (not trained on)
     fold_of:    (N,) int64 fold per row from :func:`cv_folds` (-1 for unlabelled rows)
+    lengths:    (N,) float32 row lengths: the probe fits ``embeddings * lengths[:, None]`` (the
+                features as given, for imported vectors that were not unit length), scaled
+                block by block rather than copied; score with the same lengths
     ridge:      the ridge strength; None chooses it from the data (:func:`choose_ridge`, on a
                 ``seed``-drawn sample of labelled rows)
     Memory is O(folds * D * (D + K)) besides one block: the (N, K) scores are never held.
@@ -140,7 +145,7 @@ def fit_linear_probe(
         keep = f >= 0
         if not bool(keep.any()):
             continue
-        x = _with_bias(embeddings[start:stop], device)[keep]
+        x = _with_bias(embeddings[start:stop], device, None if lengths is None else lengths[start:stop])[keep]
         y = torch.from_numpy(labels[start:stop]).to(device)[keep]
         w = torch.from_numpy(class_weight).float().to(device)[y]
         f = f[keep]
@@ -154,7 +159,7 @@ def fit_linear_probe(
     sums = sums.transpose(1, 2)
     total_gram, total_sums = gram.sum(0), sums.sum(0)
     if ridge is None:
-        ridge = choose_ridge(embeddings, labels, fold_of, gram, sums, device=device, seed=seed)
+        ridge = choose_ridge(embeddings, labels, fold_of, gram, sums, device=device, seed=seed, lengths=lengths)
     eye = ridge * torch.eye(dim + 1, dtype=torch.float64, device=device)
 
     weights = []
@@ -164,10 +169,10 @@ def fit_linear_probe(
     full = torch.linalg.solve(total_gram + eye, total_sums).float()
     if solver == "softmax":
         weights = [
-            _refine_softmax(embeddings, labels, fold_of != fold, w, class_weight, ridge, max_iter, device)
+            _refine_softmax(embeddings, labels, fold_of != fold, w, class_weight, ridge, max_iter, device, lengths)
             for fold, w in enumerate(weights)
         ]
-        full = _refine_softmax(embeddings, labels, labels >= 0, full, class_weight, ridge, max_iter, device)
+        full = _refine_softmax(embeddings, labels, labels >= 0, full, class_weight, ridge, max_iter, device, lengths)
     return LinearProbe(weights=weights, full=full, ridge=float(ridge))
 
 
@@ -181,6 +186,7 @@ def choose_ridge(
     device: str = "cpu",
     seed: int = 0,
     max_rows: int = 5_000,
+    lengths: np.ndarray | None = None,
 ) -> float:
     """The ridge strength, of :data:`RIDGE_GRID` x the Gram matrix's mean eigenvalue, whose
     out-of-fold scores explain the given labels best once calibrated.
@@ -188,7 +194,7 @@ def choose_ridge(
     gram: (folds, D+1, D+1) float64 per-fold class-weighted Gram matrices;  sums: (folds, D+1, K)
     per-fold weighted class sums (as :func:`fit_linear_probe` accumulates them). At most
     ``max_rows`` labelled rows (drawn with ``seed``) are scored: each by the probe trained
-    without its fold. Per fold, one eigendecomposition ``G = Q diag(e) Q^T`` turns every
+    without its fold (``lengths``: as :func:`fit_linear_probe`). Per fold, one eigendecomposition ``G = Q diag(e) Q^T`` turns every
     candidate into ``(X Q / (e + ridge)) (Q^T S)``.
     """
     import torch
@@ -201,7 +207,7 @@ def choose_ridge(
     scale = float(torch.trace(total_gram)) / total_gram.shape[0]
     if rows.size == 0 or not scale > 0:
         return 1.0
-    x = _with_bias(embeddings[rows], device).double()
+    x = _with_bias(embeddings[rows], device, None if lengths is None else lengths[rows]).double()
     y, f = labels[rows], fold_of[rows]
     parts = []  # per fold: its rows' positions, X Q, the eigenvalues, Q^T S
     for fold in np.unique(f).tolist():
@@ -246,14 +252,17 @@ def linear_probe_logits(
     return out
 
 
-def _with_bias(block: np.ndarray, device: str):
+def _with_bias(block: np.ndarray, device: str, lengths: np.ndarray | None = None):
+    """(B, D+1) float32 tensor: the block (times its rows' ``lengths``, when given) and a column of ones."""
     import torch
 
+    if lengths is not None:
+        block = np.asarray(block, dtype=np.float32) * np.asarray(lengths, dtype=np.float32)[:, None]
     x = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32)).to(device)
     return torch.cat([x, torch.ones(len(x), 1, device=device)], dim=1)
 
 
-def _refine_softmax(embeddings, labels, train_rows, init, class_weight, ridge, max_iter, device):
+def _refine_softmax(embeddings, labels, train_rows, init, class_weight, ridge, max_iter, device, lengths=None):
     """Class-balanced softmax regression from the ridge solution, full-batch L-BFGS on device.
 
     The ridge outputs live on a one-hot scale (~0..1), so the warm start is sharpened by a
@@ -263,7 +272,7 @@ def _refine_softmax(embeddings, labels, train_rows, init, class_weight, ridge, m
     import torch.nn.functional as F
 
     rows = np.flatnonzero(train_rows & (labels >= 0))
-    x = _with_bias(embeddings[rows], device)
+    x = _with_bias(embeddings[rows], device, None if lengths is None else lengths[rows])
     y = torch.from_numpy(labels[rows]).to(device)
     cw = torch.from_numpy(class_weight).float().to(device)
     weight = (init * 10.0).contiguous().requires_grad_(True)

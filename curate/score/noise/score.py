@@ -168,9 +168,17 @@ def score_label_noise(
             used.append("euclidean")
     if "probe" in sources:
         fold_of = cv_folds(labels, duplicate_groups, folds=folds, seed=seed)
-        probe = fit_linear_probe(emb, labels, num_classes, fold_of, solver=probe_solver, device=device, seed=seed)
-        notes.append(f"probe ridge: {probe.ridge:.3g} (chosen by out-of-fold likelihood)")
-        scores.append(lambda rows: probe.scores(emb[rows], fold_of[rows]))
+        # Imported features that were not unit length are probed as given, like the Euclidean vote:
+        # their lengths carry information the directions lack (a tumour's size).
+        lengths = None if norms is None else np.asarray(norms, dtype=np.float32)
+        probe = fit_linear_probe(
+            emb, labels, num_classes, fold_of, solver=probe_solver, device=device, seed=seed, lengths=lengths
+        )
+        notes.append(
+            f"probe ridge: {probe.ridge:.3g} (chosen by out-of-fold likelihood)"
+            + ("; probe fitted on the features as given (not unit length)" if lengths is not None else "")
+        )
+        scores.append(lambda rows: probe.scores(emb[rows], fold_of[rows], None if lengths is None else lengths[rows]))
         used.append("probe")
     if "zeroshot" in sources:
         if data.text_embeddings is None:

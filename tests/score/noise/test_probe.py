@@ -87,3 +87,27 @@ def test_a_given_ridge_is_used_as_given(ridge):
     x, labels = _fine_directions()
     fold_of = cv_folds(labels, np.arange(len(labels)), folds=3, seed=0)
     assert fit_linear_probe(x, labels, 8, fold_of, ridge=ridge).ridge == ridge
+
+
+def test_lengths_fit_the_features_as_given_without_a_copy():
+    """Two classes with the same directions and different lengths (a tumour's size): only the
+    probe given the lengths tells them apart, and it equals a probe of the scaled copy."""
+    from curate.score.noise.probe import linear_probe_logits
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, size=600).astype(np.int64)
+    directions = _unit(rng.normal(size=(600, 4)) * 0.3 + np.array([1.0, 0, 0, 0]))
+    lengths = np.where(labels == 1, 3.0, 1.0).astype(np.float32) * rng.uniform(0.9, 1.1, size=600).astype(np.float32)
+    fold_of = cv_folds(labels, np.arange(600), folds=5, seed=0)
+
+    def accuracy(scores: np.ndarray) -> float:
+        return float((scores.argmax(axis=1) == labels).mean())
+
+    probe = fit_linear_probe(directions, labels, 2, fold_of, lengths=lengths)
+    given = np.concatenate(
+        [probe.scores(directions[i : i + 100], fold_of[i : i + 100], lengths[i : i + 100]) for i in range(0, 600, 100)]
+    )
+    copied = linear_probe_logits(directions * lengths[:, None], labels, 2, fold_of, ridge=probe.ridge)
+    np.testing.assert_allclose(given, copied, atol=1e-4)
+    assert accuracy(given) > 0.95
+    assert accuracy(linear_probe_logits(directions, labels, 2, fold_of)) < 0.7
