@@ -24,8 +24,10 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -203,6 +205,33 @@ def url_info(url: str) -> dict[str, Any] | None:
         return None
 
 
+#: HEAD (or stat) requests in flight at once when the URLs of a manifest are checked for changes
+STAT_WORKERS = 16
+
+
+def url_stats(urls: Sequence[str], *, workers: int = STAT_WORKERS) -> dict[str, dict[str, int] | None]:
+    """:func:`url_stat` of each of ``urls`` (a manifest's cells), asked concurrently: one HEAD
+    (or the store's stat) per URL instead of a download, so a re-index reuses the rows of objects
+    that were not replaced. None for a URL that cannot be described (missing, refused after its
+    retries, a server that gives neither a time nor a version): it is then read in full, and a
+    failure is reported there with its reason."""
+
+    def one(url: str) -> dict[str, int] | None:
+        fs, path = filesystem(url)
+        try:
+            info = retrying(url, lambda: fs.info(path))
+        except (FileNotFoundError, DataError, OSError):
+            return None
+        return url_stat(info) if info else None
+
+    if not urls:
+        return {}
+    for url in {protocol_of(u): u for u in urls}.values():  # each filesystem's cache, emptied once
+        filesystem(url)[0].invalidate_cache()
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(urls)))) as pool:
+        return dict(zip(urls, pool.map(one, urls)))
+
+
 def list_tree(url: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """(POSIX path relative to ``url``, fsspec info) of every file under the prefix ``url``,
     sorted by path."""
@@ -230,6 +259,10 @@ def _timestamp_ns(value: Any) -> int | None:
         try:
             return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1_000_000_000)
         except ValueError:
+            pass
+        try:  # an HTTP date: "Wed, 21 Oct 2015 07:28:00 GMT"
+            return int(parsedate_to_datetime(value).timestamp() * 1_000_000_000)
+        except (TypeError, ValueError, IndexError):
             return None
     return None
 
@@ -243,7 +276,7 @@ def url_stat(info: dict[str, Any]) -> dict[str, int] | None:
     mtime = next(
         (
             t
-            for key in ("LastModified", "mtime", "updated", "last_modified", "modified")
+            for key in ("LastModified", "mtime", "updated", "last_modified", "modified", "Last-Modified")
             if (t := _timestamp_ns(info.get(key))) is not None
         ),
         None,

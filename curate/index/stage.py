@@ -31,7 +31,7 @@ from curate.index.candidates import Candidate, check_unique, is_image_name, sort
 from curate.index.folder import list_folder
 from curate.index.manifest import MANIFEST_SUFFIXES, list_manifest, manifest_candidates, stdin_columns
 from curate.index.parquet import has_image_column, is_parquet_name, iter_image_bytes, list_parquet
-from curate.index.remote import is_url, redact
+from curate.index.remote import is_url, redact, url_stats
 from curate.index.validate import Inspection, Task, inspect_all
 from curate.index.walk import Selection, Skipped, Tree, describe_skipped, exists, skipped_summary, walk
 from curate.index.webdataset import TAR_SUFFIXES, is_shard_name, list_webdataset
@@ -175,14 +175,16 @@ def _tasks(candidates: list[Candidate], payloads: Iterator[bytes | None] | None,
 
 def _stat_files(candidates: list[Candidate], known: dict[str, FileStat | None]) -> dict[str, FileStat | None]:
     """Size, mtime and ctime of every listed file (an image's, or its container's), by path;
-    ``known`` (a remote listing's) first; None for a file that cannot be stat'ed (it is decoded,
-    and fails with its reason) or a URL the listing did not describe (a manifest's cell)."""
+    ``known`` (a remote listing's) first; a URL the listing did not describe (a manifest's cell)
+    is asked for its size, time and version (:func:`curate.index.remote.url_stats`, concurrent
+    HEADs); None for a file that cannot be stat'ed (it is decoded, and fails with its reason)."""
     stats: dict[str, FileStat | None] = dict(known)
+    urls = sorted({c.path for c in candidates if c.path not in stats and is_url(c.path)})
+    if urls:
+        progress.log(f"index: checking {len(urls)} URLs for changes")
+        stats.update(url_stats(urls))
     for c in candidates:
         if c.path not in stats:
-            if is_url(c.path):
-                stats[c.path] = None
-                continue
             try:
                 st = Path(c.path).stat()
             except OSError:

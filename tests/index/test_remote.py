@@ -154,6 +154,32 @@ def test_manifest_of_urls_reads_s3_and_https(s3, http_server, tmp_path):
     assert remote_manifest["format"] == "manifest" and remote_manifest["num_readable"] == 1
 
 
+def test_reindexing_a_manifest_of_urls_downloads_only_what_changed(s3, http_server, tmp_path):
+    red = s3.put("m/red.png", png(COLOURS["red"]))
+    http_server.files["img/blue.png"] = png(COLOURS["blue"])
+    blue = http_server.url("img/blue.png")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,label\n{red},red\n{blue},blue\n")
+    ws = Workspace(tmp_path / "ws")
+
+    def downloads() -> tuple[int, int]:
+        return s3.gets("m/red.png"), http_server.faults.requests[("GET", "/img/blue.png")]
+
+    first = run_index(manifest, ws, workers=0)
+    assert first["decoded"] == 2 and all(r["file_stat"] for r in ws.read_table("samples").to_pylist())
+    fetched = downloads()
+
+    again = run_index(manifest, ws, workers=0)  # nothing replaced: HEADs only, no download
+    assert (again["up_to_date"], again["reused"], again["decoded"]) == (True, 2, 0)
+    assert downloads() == fetched
+
+    http_server.files["img/blue.png"] = png(COLOURS["blue"], (14, 10))  # replaced: a new ETag
+    changed = run_index(manifest, ws, workers=0)
+    assert (changed["reused"], changed["decoded"], changed["changed"]) == (1, 1, 1)
+    assert downloads() == (fetched[0], fetched[1] + 1)
+    assert {r["sample_id"]: r["width"] for r in ws.read_table("samples").to_pylist()}[blue] == 14
+
+
 def test_transient_failures_are_retried(s3, http_server, tmp_path, monkeypatch):
     monkeypatch.setattr(remote, "REMOTE_BACKOFF_SECONDS", 0.01)
     photos_prefix(s3)
