@@ -194,8 +194,10 @@ def choose_ridge(
     gram: (folds, D+1, D+1) float64 per-fold class-weighted Gram matrices;  sums: (folds, D+1, K)
     per-fold weighted class sums (as :func:`fit_linear_probe` accumulates them). At most
     ``max_rows`` labelled rows (drawn with ``seed``) are scored: each by the probe trained
-    without its fold (``lengths``: as :func:`fit_linear_probe`). Per fold, one eigendecomposition ``G = Q diag(e) Q^T`` turns every
-    candidate into ``(X Q / (e + ridge)) (Q^T S)``.
+    without its fold (``lengths``: as :func:`fit_linear_probe`). Per fold, one
+    eigendecomposition ``G = Q diag(e) Q^T`` turns every candidate into
+    ``(X Q / (e + ridge)) (Q^T S)``. With no labelled row or an all-zero Gram matrix there is
+    nothing to fit, and any strength gives the same probe: 1.
     """
     import torch
 
