@@ -194,11 +194,14 @@ def open_url(url: str) -> Any:
     return retrying(url, lambda: fs.open(path, "rb", block_size=REMOTE_BLOCK_BYTES, cache_type="readahead"))
 
 
-def url_info(url: str) -> dict[str, Any] | None:
+def url_info(url: str, *, invalidate: bool = True) -> dict[str, Any] | None:
     """fsspec's ``info`` of ``url`` (``type`` file / directory, ``size``, ...); None when
-    nothing is there."""
+    nothing is there. ``invalidate`` first empties the filesystem's listing cache (listings
+    cached by earlier calls in this process may be stale); a caller asking about many URLs
+    empties it once instead."""
     fs, path = filesystem(url)
-    fs.invalidate_cache()  # listings cached by earlier calls in this process may be stale
+    if invalidate:
+        fs.invalidate_cache()
     try:
         return retrying(url, lambda: fs.info(path))
     except FileNotFoundError:
@@ -217,10 +220,9 @@ def url_stats(urls: Sequence[str], *, workers: int = STAT_WORKERS) -> dict[str, 
     failure is reported there with its reason."""
 
     def one(url: str) -> dict[str, int] | None:
-        fs, path = filesystem(url)
         try:
-            info = retrying(url, lambda: fs.info(path))
-        except (FileNotFoundError, DataError, OSError):
+            info = url_info(url, invalidate=False)
+        except (DataError, OSError):
             return None
         return url_stat(info) if info else None
 
