@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from curate.config import IMPORT_SHARD_ROWS
 from curate.embed import store
 from curate.errors import DataError, UsageError
+from curate.index.candidates import sorted_class_names
 from curate.schemas import FILE_STAT, SAMPLES
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
@@ -84,15 +85,19 @@ def _content_hash(*arrays: np.ndarray) -> str:
 def normalise_labels(labels: np.ndarray, class_names: list[str] | None = None) -> tuple[list[str | None], list[str]]:
     """(N,) integer or string labels -> (label strings with None for unlabelled, class list).
 
-    Integer labels keep their numbering: class ``i`` is ``class_names[i]`` (default ``str(i)``);
-    negative integers mean unlabelled.
+    Integer labels index ``class_names`` (class ``i`` is ``class_names[i]``); without
+    ``class_names`` they are the names, exactly as if spelled as strings (``3`` is class ``"3"``,
+    classes that occur sorted numerically), so both spellings give the same results. Negative
+    integers mean unlabelled.
     """
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise DataError(f"labels must be a 1-D array, got shape {labels.shape}")
     if labels.dtype.kind in "iu":
+        if not class_names:  # the integers are the names: the same classes as the labels spelled as strings
+            return normalise_labels(np.array([str(v) if v >= 0 else "" for v in labels.tolist()], dtype=object))
         top = int(labels.max()) + 1 if labels.size else 0
-        names = list(class_names) if class_names else [str(i) for i in range(top)]
+        names = list(class_names)
         if top > len(names):
             raise DataError(f"label {top - 1} is out of range for {len(names)} class names")
         return [names[int(v)] if v >= 0 else None for v in labels], names
@@ -103,7 +108,7 @@ def normalise_labels(labels: np.ndarray, class_names: list[str] | None = None) -
         return normalise_labels(as_int, class_names)
     if labels.dtype.kind in "UO":
         values = [None if (v is None or v == "") else str(v) for v in labels.tolist()]
-        names = list(class_names) if class_names else sorted({v for v in values if v is not None})
+        names = list(class_names) if class_names else sorted_class_names(values)
         return values, names
     raise DataError(f"labels have unsupported dtype {labels.dtype}")
 

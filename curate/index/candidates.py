@@ -93,6 +93,20 @@ def label_text(value: object) -> str | None:
     return text or None
 
 
+def mixed_spellings(values: Iterable[object]) -> list[str]:
+    """Class names that a label column spells both as a number and as text (``1`` and ``"1"``,
+    ``2.0`` and ``"2"``): :func:`label_text` reads them as one class, and a user should hear so,
+    since a tool that compares values rather than names would see two. Sorted as class names."""
+    as_number: set[str] = set()
+    as_text: set[str] = set()
+    for value in values:
+        name = label_text(value)
+        if name is None or isinstance(value, bool):
+            continue
+        (as_number if isinstance(value, (int, float)) else as_text).add(name)
+    return sorted_class_names(as_number & as_text)
+
+
 def sorted_class_names(labels: Iterable[str | None]) -> list[str]:
     """Sorted unique labels; numerically when every label is an integer (``2`` before ``10``)."""
     names = {label for label in labels if label is not None}

@@ -26,8 +26,9 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
+from curate import progress
 from curate.errors import DataError
-from curate.index.candidates import Candidate, label_text
+from curate.index.candidates import Candidate, label_text, mixed_spellings
 from curate.index.remote import RemoteReadError, is_url, read_url, retrying
 from curate.index.walk import EVERYTHING, EXCLUDED, Selection, Skipped
 
@@ -212,6 +213,13 @@ def manifest_candidates(
             "name the column of image paths with --path-column"
         )
     labels = _optional_column(columns, label_column, DEFAULT_LABEL_COLUMN, "label", where, names)
+    mixed = mixed_spellings(columns[label_column]) if labels else []
+    if mixed:
+        shown = ", ".join(f'{m} and "{m}"' for m in mixed[:3]) + (", ..." if len(mixed) > 3 else "")
+        progress.log(
+            f"note: {where} spells {len(mixed)} label(s) both as a number and as text ({shown}); "
+            "each is read as one class"
+        )
     splits = _optional_column(columns, split_column, DEFAULT_SPLIT_COLUMN, "split", where, names)
     id_column = next((c for c in ID_COLUMNS if c in columns), None)
     out: list[Candidate] = []

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from curate.data import load_embedded
-from curate.embed.importer import import_arrays, load_array
+from curate.embed.importer import import_arrays, load_array, normalise_labels
 from curate.errors import DataError, StaleWorkspaceError, UsageError
 from curate.workspace import Workspace
 
@@ -88,3 +88,32 @@ def test_lengths_of_features_that_are_not_unit_length_are_kept(tmp_path):
     import_arrays(unit, x / np.linalg.norm(x, axis=1, keepdims=True), np.arange(40) % 2)
     assert load_embedded(unit).norms is None
     assert not (unit.path("embeddings") / "norms.parquet").exists()
+
+
+def test_integer_labels_name_the_same_classes_as_their_strings(tmp_path):
+    """Labels 0..11 given as integers or as the same numbers in strings: the same class list (in
+    numeric order, classes that occur), so every later stage sees the same problem."""
+    labels = np.array([0, 2, 10, 11, 2, -1, 3])
+    as_ints = normalise_labels(labels)
+    as_strings = normalise_labels(np.array([str(v) if v >= 0 else "" for v in labels]))
+    assert as_ints == as_strings
+    assert as_ints[1] == ["0", "2", "3", "10", "11"]
+    # with class names the integers index them, empty classes included
+    assert normalise_labels(np.array([0, 2]), ["a", "b", "c"]) == (["a", "c"], ["a", "b", "c"])
+
+
+def test_scan_results_do_not_depend_on_how_labels_are_spelled(tmp_path):
+    from curate.scan import run_scan
+    from curate.synth import make_dataset
+
+    d = make_dataset(n=300, num_classes=12, dim=32, seed=1)
+    np.save(tmp_path / "e.npy", d.embeddings.astype(np.float32))
+    np.save(tmp_path / "ints.npy", d.labels)
+    np.save(tmp_path / "strings.npy", np.array([str(v) for v in d.labels]))
+    issues = {}
+    for spelling in ("ints", "strings"):
+        ws = Workspace(tmp_path / spelling)
+        run_scan(None, ws, embeddings=tmp_path / "e.npy", labels=tmp_path / f"{spelling}.npy")
+        issues[spelling] = ws.read_table("issues").sort_by("sample_id").to_pydict()
+    for column in ("is_label_issue", "label_quality", "suggested_label", "is_duplicate", "is_outlier"):
+        assert issues["ints"][column] == issues["strings"][column], column

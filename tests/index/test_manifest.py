@@ -141,3 +141,17 @@ def test_empty_manifest_has_no_images(tmp_path):
     write_csv(path, ["path", "label"], [])
     with pytest.raises(DataError, match="no images found"):
         run_index(path, Workspace(tmp_path / "ws"))
+
+
+def test_a_label_spelled_as_number_and_as_text_is_one_class_and_said(digits_folder, tmp_path, capsys):
+    root = digits_folder.root
+    rows = [
+        {"path": str(root / "one" / "000.png"), "label": 1},
+        {"path": str(root / "one" / "001.png"), "label": "1"},
+        {"path": str(root / "two" / "000.png"), "label": 2},
+    ]
+    path = tmp_path / "m.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    run_index(path, Workspace(tmp_path / "ws"))
+    assert class_names_of(tmp_path / "ws" / "samples.parquet") == ["1", "2"]
+    assert 'both as a number and as text (1 and "1")' in capsys.readouterr().err
