@@ -46,6 +46,13 @@ DEFAULT_LOCAL_DUPLICATE_Z = 3.5
 #: leaves any class that had samples with no weight at all, whatever this share.
 DROP_WARNING_FRACTION = 0.5
 
+#: Actions whose samples keep their sampling weight in manifest.parquet unless told otherwise: a
+#: sample proposed for review is held back (weight 0) until a person decides, because training on
+#: it is what the review is there to prevent. ``--train-on-review`` (``scan``, ``export``) adds
+#: ``review``; :data:`TRAINING_ACTIONS_WITH_REVIEW` is that choice.
+TRAINING_ACTIONS: tuple[str, ...] = ("keep", "relabel")
+TRAINING_ACTIONS_WITH_REVIEW: tuple[str, ...] = (*TRAINING_ACTIONS, "review")
+
 #: most decoding processes used by default (index and embed; decoding scales well up to about this many)
 MAX_DEFAULT_WORKERS = 8
 

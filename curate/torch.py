@@ -4,8 +4,9 @@
     ds = ManifestDataset("ws/manifest.parquet", transform=preprocess)
     loader = DataLoader(ds, batch_size=64, sampler=weighted_sampler(ds), num_workers=8)
 
-Rows with weight 0 (dropped, or actions left out at export) are skipped unless
-``include_dropped``; labels are indices into ``class_names`` (the class list recorded at
+Rows with weight 0 (dropped, held back for review until a person decides, or other actions
+left out at export) are skipped unless ``include_dropped``; to train on the review queue, export
+with it (``curate scan --train-on-review``, ``curate export --train-on-review``); labels are indices into ``class_names`` (the class list recorded at
 export), -1 for unlabelled samples. A manifest built from ``curate scan --embeddings`` lists
 no images, so it is refused at construction (:class:`curate.errors.DataError`).
 """

@@ -73,6 +73,42 @@ def test_weighted_sampler_uses_weights(image_workspace):
     assert len(weighted_sampler(image_workspace.path("manifest"))) == 5
 
 
+def test_samples_proposed_for_review_are_not_yielded_by_default(image_workspace):
+    """A plan that sends cat img1 to review: the manifest holds it back, so the dataset skips it;
+    exported with review included, it is there."""
+    import pyarrow.parquet as pq
+
+    from curate.schemas import PLAN
+
+    ids = [f"s{i}" for i in range(6)]
+    actions = ["keep", "review", "keep", "keep", "keep", "drop"]
+    labels = ["cat", "cat", "dog", "dog", None, "dog"]
+    plan = pa.table(
+        {
+            "sample_id": ids,
+            "action": actions,
+            "label": labels,
+            "original_label": labels,
+            "weight": [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+            "reasons": [[], ["uncertain label"], [], [], [], ["unreadable"]],
+            "proposed_action": actions,
+            "suggested_action": [None] * 6,
+            "suggested_label": [None] * 6,
+            "reviewed": [None] * 6,
+        },
+        schema=PLAN,
+    )
+    ws = image_workspace
+    fp, inputs, _ = ws.plan("plan", "propose", {"test": 1}, ["samples"])
+    write_parquet_atomic(ws.path("plan"), plan, fingerprint=fp, inputs=inputs, params={})
+    run_export(ws, overwrite=True)
+    ds = ManifestDataset(ws.path("manifest"))
+    assert "s1" not in ds.sample_ids and len(ds) == 4
+    run_export(ws, include=("keep", "relabel", "review"), overwrite=True)
+    assert "s1" in ManifestDataset(ws.path("manifest")).sample_ids
+    assert pq.read_table(ws.path("manifest")).column("weight").to_pylist()[1] == 1.0
+
+
 def test_missing_manifest(tmp_path):
     with pytest.raises(UsageError, match="curate export"):
         ManifestDataset(tmp_path / "manifest.parquet")

@@ -182,6 +182,17 @@ def decisions_option(f: Callable) -> Callable:
     )(f)
 
 
+def train_on_review_option(f: Callable) -> Callable:
+    """--train-on-review on `scan` and `export`: samples proposed for review keep their sampling
+    weight instead of 0 (the default holds them back until a person decides)."""
+    return click.option(
+        "--train-on-review",
+        is_flag=True,
+        help="Train on the samples proposed for review: they keep their sampling weight in "
+        "manifest.parquet. By default they have weight 0 until a person decides (report.html, `curate apply`).",
+    )(f)
+
+
 def json_option(f: Callable) -> Callable:
     return click.option(
         "--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary instead of text."

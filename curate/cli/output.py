@@ -27,6 +27,21 @@ def render_warnings(warnings: list[Mapping[str, Any]] | None) -> list[str]:
     return [f"WARNING: {w['message']}" for w in warnings or []]
 
 
+def render_held_back(summary: Mapping[str, Any]) -> list[str]:
+    """The headline line saying whether the samples proposed for review are trained on: held
+    back (weight 0, the default) or kept by ``--train-on-review``."""
+    held = summary.get("held_back_for_review") or 0
+    proposed = (summary.get("actions") or {}).get("review", 0)
+    if held:
+        return [
+            f"{held:,} samples held back for review: weight 0 in manifest.parquet until a person decides "
+            "(report.html, `curate apply`); --train-on-review trains on them"
+        ]
+    if proposed and summary.get("held_back_for_review") == 0:
+        return [f"{proposed:,} samples proposed for review are trained on (--train-on-review)"]
+    return []
+
+
 def render_review(review: Mapping[str, Any] | None) -> list[str]:
     """summary.json's ``review`` as headline lines: how far people reviewed the proposals, and
     the decisions whose samples are gone (never dropped without a word)."""

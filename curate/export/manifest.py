@@ -3,8 +3,9 @@
 The manifest lists EVERY sample of samples.parquet, dropped ones included (``action = drop``,
 ``weight = 0``): joins on ``sample_id`` stay complete, a user can see why an image left the
 training set, and a trainer filters with ``weight > 0`` (``curate.torch.ManifestDataset`` does so
-by default). Actions left out of ``include`` also get weight 0 (e.g. ``include=("keep",
-"relabel")`` trains on nothing that still awaits review).
+by default). Actions left out of ``include`` also get weight 0: by default
+(:data:`curate.config.TRAINING_ACTIONS`) that is ``review``, so nothing that still awaits a
+person's decision is trained on; ``include`` with ``review`` trains on it.
 
 When a stage has not run, its columns take neutral values: no plan -> action keep, weight 1,
 label = given label, reasons []; no issues -> label_quality null, flags false, outlier_score 1.0,
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from curate.config import DROP_WARNING_FRACTION
+from curate.config import DROP_WARNING_FRACTION, TRAINING_ACTIONS
 from curate.data import align_rows, imbalance_ratio
 from curate.issues import issue_types
 from curate.plan.rules import drop_if_unreadable
@@ -31,7 +32,7 @@ def build_manifest(
     plan: pa.Table | None = None,
     issues: pa.Table | None = None,
     *,
-    include: tuple[str, ...] = ("keep", "relabel", "review"),
+    include: tuple[str, ...] = TRAINING_ACTIONS,
 ) -> pa.Table:
     """manifest.parquet rows (schema MANIFEST) in samples.parquet order, joined on sample_id."""
     n = samples.num_rows
@@ -248,6 +249,8 @@ def summarise(
     m = manifest.to_pydict()
     out["actions"] = {a: m["action"].count(a) for a in ACTIONS}
     out["num_training_samples"] = int(sum(1 for w in m["weight"] if w > 0))
+    # samples proposed for review that are not trained on until a person decides (the default)
+    out["held_back_for_review"] = int(sum(1 for a, w in zip(m["action"], m["weight"]) if a == "review" and w <= 0))
     # What a weighted sampler will see: per-class sampling mass of the final labels. The gate's
     # imbalance_ratio above is the dataset's own; this one shows what rebalancing achieved.
     mass = class_mass(m["label"], m["weight"])

@@ -8,6 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from curate import progress
+from curate.config import TRAINING_ACTIONS
 from curate.data import class_names_of
 from curate.errors import DamagedArtifactError, UsageError
 from curate.export.manifest import SINCE_COLUMNS, build_manifest, since_last_scan, summarise
@@ -47,14 +48,15 @@ def _previous_manifest(ws: Workspace) -> pa.Table | None:
 def run_export(
     ws: Workspace,
     *,
-    include: tuple[str, ...] | list[str] = ("keep", "relabel", "review"),
+    include: tuple[str, ...] | list[str] = TRAINING_ACTIONS,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write manifest.parquet and summary.json (see :mod:`curate.export.manifest`).
 
     Uses plan.parquet, issues.parquet, classes.parquet and negatives.parquet when present (neutral
-    values otherwise); samples.parquet is required. ``include``: actions that keep their weight;
-    the others get weight 0 but stay listed. Returns the summary dict.
+    values otherwise); samples.parquet is required. ``include``: actions that keep their weight
+    (default keep and relabel: samples awaiting review are held back); the others get weight 0
+    but stay listed. Returns the summary dict.
     """
     include = tuple(include)
     bad = [a for a in include if a not in ACTIONS]
@@ -72,6 +74,7 @@ def run_export(
             progress.log(f"{exc.path} is damaged ({exc.reason}); rebuilding it")
         else:
             summary["up_to_date"] = summary["skipped"] = True
+            summary["manifest"] = str(ws.path("manifest"))  # where this workspace is now, even if copied
             return summary
     samples = ws.read_table("samples")
     plan = ws.read_table("plan") if "plan" in inputs else None
@@ -118,7 +121,9 @@ def run_export(
     summary["skipped_files"] = skipped
     if previous is not None:
         summary["since_last_scan"] = since_last_scan(previous, manifest)
-    summary["manifest"] = str(ws.path("manifest"))
+    # relative to the workspace, so a copied or moved workspace does not point at its old place
+    summary["manifest"] = ws.path("manifest").name
     write_text_atomic(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
+    summary["manifest"] = str(ws.path("manifest"))
     summary["up_to_date"] = summary["skipped"] = False
     return summary

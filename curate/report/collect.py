@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.data import class_names_of, imbalance_ratio
+from curate.data import align_rows, class_names_of, imbalance_ratio
 from curate.errors import DamagedArtifactError, StaleWorkspaceError
 from curate.graph.scale import describe_cut
 from curate.issues import IssueType, gates, issue_types
@@ -376,7 +376,10 @@ def _flag_rate_by_label(labelled: pa.Table) -> tuple[list[str], np.ndarray]:
 
 def confused_pairs(inputs: Inputs) -> list[dict[str, Any]]:
     """Most confused class pairs (order-free), worst first: from classes.parquet, else from the
-    given -> suggested labels of flagged samples."""
+    given -> suggested labels of flagged samples.
+
+    classes.parquet's ``confused_counts`` are already both directions of a pair (``cj[a, b] +
+    cj[b, a]``), listed under each of the two classes: a pair takes that count once, not summed."""
     pairs: dict[tuple[str, str], int] = {}
     if inputs.classes is not None and inputs.classes.column("confused_with").null_count < inputs.classes.num_rows:
         for r in inputs.classes.select(["class_name", "confused_with", "confused_counts"]).to_pylist():
@@ -384,7 +387,7 @@ def confused_pairs(inputs: Inputs) -> list[dict[str, Any]]:
                 if other is None or other == r["class_name"]:
                     continue
                 key = tuple(sorted((r["class_name"], other)))
-                pairs[key] = pairs.get(key, 0) + int(n or 0)
+                pairs[key] = max(pairs.get(key, 0), int(n or 0))
     elif inputs.issues is not None:
         f = inputs.issues.filter(inputs.issues.column("is_label_issue"))
         f = f.filter(pc.and_(pc.is_valid(f.column("label")), pc.is_valid(f.column("suggested_label"))))
@@ -532,9 +535,26 @@ def _outcome(action: str | None, label: str | None) -> str:
     return action or ""
 
 
+def review_severity(issues: pa.Table | None, sample_ids: list[str]) -> np.ndarray:
+    """(N,) float64 severity of each sample, 0..1, lower = worse: the lowest score (1 = clean)
+    among the issue types that flag it; 1.0 when none flags it or there is no issues table."""
+    severity = np.ones(len(sample_ids), dtype=np.float64)
+    if issues is None or not sample_ids:
+        return severity
+    rows = align_rows(issues, sample_ids)
+    for issue_type in issue_types():
+        if issue_type.score is None or issue_type.score not in rows.column_names:
+            continue
+        flagged = np.array([bool(v) for v in rows.column(issue_type.flag).to_pylist()])
+        scores = np.array([1.0 if v is None else float(v) for v in rows.column(issue_type.score).to_pylist()])
+        severity = np.where(flagged, np.minimum(severity, scores), severity)
+    return severity
+
+
 def review_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
     """The review queue: every sample the rules sent to review (``proposed_action`` review), the
-    undecided ones first, with why it is there."""
+    undecided ones first, then the worst first (:func:`review_severity`), with why it is there;
+    ``trained_on``: whether the manifest trains on them meanwhile (``--train-on-review``)."""
     if inputs.plan is None:
         return {"missing": inputs.note("plan")}
     if not reviewable(inputs):
@@ -542,16 +562,21 @@ def review_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumb
     plan = inputs.plan
     queue = plan.filter(pc.equal(plan.column("proposed_action"), "review"))
     undecided = pc.cast(pc.is_null(queue.column("reviewed")), pa.int8())
-    queue = queue.append_column("undecided", undecided).sort_by(
-        [("undecided", "descending"), ("sample_id", "ascending")]
+    severity = review_severity(inputs.issues, queue.column("sample_id").to_pylist())
+    queue = (
+        queue.append_column("undecided", undecided)
+        .append_column("severity", pa.array(severity))
+        .sort_by([("undecided", "descending"), ("severity", "ascending"), ("sample_id", "ascending")])
     )
     shown = queue.slice(0, max_thumbnails).to_pylist()
     ids = [r["sample_id"] for r in shown]
     lookup.thumbnails(ids, thumbs)
     records = {r["sample_id"]: r for r in lookup.records(ids)}
+    open_count = int(pc.sum(undecided).as_py() or 0)
     return {
         "total": queue.num_rows,
-        "undecided": int(pc.sum(undecided).as_py() or 0),
+        "undecided": open_count,
+        "trained_on": open_count > 0 and (inputs.summary or {}).get("held_back_for_review") == 0,
         "tiles": [
             tile(
                 records[r["sample_id"]],

@@ -93,7 +93,9 @@ def run_report(
         "map_points": map_points,
         "seed": seed,
     }
-    fp = fingerprint("report", params, _input_fingerprints(ws))
+    # The page names its workspace (heading, the `curate apply` hint, the browser-storage key of its
+    # decisions), so a copied or moved workspace gets its page redrawn, not a page naming the old place.
+    fp = fingerprint("report", params, {**_input_fingerprints(ws), "workspace": str(ws.root.resolve())})
     if target.exists():
         if target.is_dir():
             raise UsageError(f"{target} is a folder; give a file path for the report")

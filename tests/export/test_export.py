@@ -140,3 +140,19 @@ def test_since_last_scan_compares_manifests_by_sample_id():
         "transitions": {"keep->drop": 1, "keep->relabel": 1},
         "examples": {"added": ["e"], "removed": ["a"], "action_changed": ["c"], "label_changed": ["c"]},
     }
+
+
+def test_samples_proposed_for_review_are_held_back_by_default(scored_workspace):
+    run_propose(scored_workspace)
+    summary = run_export(scored_workspace)
+    d = pq.read_table(scored_workspace.path("manifest")).to_pydict()
+    review = [w for w, a in zip(d["weight"], d["action"]) if a == "review"]
+    assert review and all(w == 0 for w in review)
+    assert summary["held_back_for_review"] == len(review)
+    assert summary["num_training_samples"] == sum(w > 0 for w in d["weight"])
+
+    # training on them is an explicit choice
+    summary = run_export(scored_workspace, include=("keep", "relabel", "review"), overwrite=True)
+    d = pq.read_table(scored_workspace.path("manifest")).to_pydict()
+    assert all(w > 0 for w, a in zip(d["weight"], d["action"]) if a == "review")
+    assert summary["held_back_for_review"] == 0

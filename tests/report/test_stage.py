@@ -204,3 +204,24 @@ def test_duplicate_group_larger_than_shown_keeper_stored_last(tmp_path):
     assert _shown_ids(page, "duplicates") == ["11", "10", "2", "3", "4", "5"]
     first_tile = page.split('id="duplicates"')[1].split('<div class="id">')[0]
     assert '<span class="badge">keep</span>' in first_tile
+
+
+def test_confused_pairs_show_the_counts_of_classes_parquet(tmp_path):
+    """classes.parquet lists a pair under both of its classes, each time with both directions'
+    count: the report's pair shows that count, not twice it."""
+    from curate.scan import run_scan
+    from curate.synth import make_dataset
+
+    d = make_dataset(n=400, num_classes=6, dim=32, seed=0)
+    np.save(tmp_path / "e.npy", d.embeddings.astype(np.float32))
+    np.save(tmp_path / "l.npy", d.labels)
+    ws = Workspace(tmp_path / "ws")
+    run_scan(None, ws, embeddings=tmp_path / "e.npy", labels=tmp_path / "l.npy")
+    listed = {}
+    for row in ws.read_table("classes").to_pylist():
+        for other, n in zip(row["confused_with"] or [], row["confused_counts"] or []):
+            listed[tuple(sorted((row["class_name"], other)))] = n
+    pairs = collect.confused_pairs(collect.read_inputs(ws))
+    assert pairs
+    for p in pairs:
+        assert p["count"] == listed[(p["a"], p["b"])], p

@@ -21,8 +21,10 @@ from curate.cli.options import (
     progress_option,
     quiet_option,
     selection_options,
+    train_on_review_option,
 )
-from curate.cli.output import emit, percent, render_review, render_warnings
+from curate.cli.output import emit, percent, render_held_back, render_review, render_warnings
+from curate.config import TRAINING_ACTIONS_WITH_REVIEW
 from curate.errors import UsageError
 from curate.examples import EXAMPLES
 from curate.index.walk import describe_skipped
@@ -84,6 +86,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
             f"{unreadable[0]['path']}: {unreadable[0]['reason']}"
         )
     lines.extend(render_warnings(s.get("warnings")))
+    lines.extend(render_held_back(s))
     lines.extend(render_review(s.get("review")))
     if s.get("leaks"):
         lines.append(f"LEAKAGE: {s['leaks']} duplicate groups span more than one split")
@@ -123,6 +126,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @engine_options
 @cache_option
 @decisions_option
+@train_on_review_option
 @overwrite_option
 @json_option
 @quiet_option
@@ -151,6 +155,7 @@ def scan(
     decode,
     cache,
     decisions,
+    train_on_review,
     overwrite,
     as_json,
 ):
@@ -165,6 +170,9 @@ def scan(
     decoded and embedded (embeddings are reused by content, model and preprocessing), and the
     result equals a fresh scan; it says what it found added, removed, changed and unchanged.
     --overwrite is for other parameters (another model, another option).
+
+    Samples proposed for review are held back (weight 0 in manifest.parquet) until a person
+    decides; --train-on-review keeps their sampling weight instead.
 
     Exits 0 when the audit completes, even when it finds problems; gate on the result with
     `curate check`.
@@ -212,7 +220,11 @@ def scan(
         engine=engine,
         address=address,
         decode=decode,
-        stage_params={"index": index_params, **({"embed": {"cache": cache}} if cache is not None else {})},
+        stage_params={
+            "index": index_params,
+            **({"embed": {"cache": cache}} if cache is not None else {}),
+            **({"export": {"include": list(TRAINING_ACTIONS_WITH_REVIEW)}} if train_on_review else {}),
+        },
         overwrite=overwrite,
         example=example,
         decisions=decisions,

@@ -230,3 +230,21 @@ def test_scan_example_reports_the_planted_truth(tmp_path, tiny_clip_dir):
 
     both = invoke("scan", tmp_path, "--example", "digits", "-o", ws)
     assert both.exit_code == 2 and "without DATA" in both.stderr and both.stderr.count("\n") == 1
+
+
+def test_scan_holds_review_back_and_says_how_to_train_on_it(tmp_path, synthetic_small):
+    np.save(tmp_path / "e.npy", synthetic_small.embeddings.astype(np.float32))
+    np.save(tmp_path / "l.npy", synthetic_small.labels)
+    args = ("scan", "--embeddings", tmp_path / "e.npy", "--labels", tmp_path / "l.npy", "-q")
+    result = invoke(*args, "-o", tmp_path / "ws")
+    assert result.exit_code == 0, result.output
+    manifest = pq.read_table(tmp_path / "ws" / "manifest.parquet").to_pydict()
+    held = sum(a == "review" for a in manifest["action"])
+    assert held and all(w == 0 for w, a in zip(manifest["weight"], manifest["action"]) if a == "review")
+    assert f"{held:,} samples held back for review" in result.stdout and "--train-on-review" in result.stdout
+
+    result = invoke(*args, "-o", tmp_path / "ws2", "--train-on-review")
+    assert result.exit_code == 0, result.output
+    manifest = pq.read_table(tmp_path / "ws2" / "manifest.parquet").to_pydict()
+    assert all(w > 0 for w, a in zip(manifest["weight"], manifest["action"]) if a == "review")
+    assert "proposed for review are trained on (--train-on-review)" in result.stdout
