@@ -135,6 +135,23 @@ def import_embedding_files(ws: Workspace, arrays: ArrayInput, *, overwrite: bool
     }
 
 
+def check_model_request(plan: Sequence[StageCall]) -> None:
+    """Refuse the embed step's ``model`` / ``pretrained`` before any stage runs, when they cannot
+    work (an unknown name or tag, a missing local folder or checkpoint: the errors of
+    :func:`curate.embed.model.resolve_source`, which touches no network). Otherwise index would
+    decode every image first and the run would fail only then."""
+    for call in plan:
+        if call.stage != "embed":
+            continue
+        from curate.embed.model import resolve_source
+
+        defaults = stage_parameters("embed")
+        resolve_source(
+            call.kwargs.get("model", defaults["model"].default),
+            call.kwargs.get("pretrained", defaults["pretrained"].default),
+        )
+
+
 def run_plan(
     plan: Sequence[StageCall],
     source: DataSource,
@@ -154,8 +171,9 @@ def run_plan(
     before anything runs, as is a missing file; a file that cannot be read is refused then too,
     while what its rows say is checked once the plan exists.
 
-    Stops with :class:`DataError` when index finds no readable image and the plan goes on to
-    stages that need one. ``name`` prefixes the progress lines. The workspace lock is held for
+    A model request that cannot work is refused before any stage runs
+    (:func:`check_model_request`). Stops with :class:`DataError` when index finds no readable
+    image and the plan goes on to stages that need one. ``name`` prefixes the progress lines. The workspace lock is held for
     the whole run (:meth:`Workspace.lock`), so no other process writes between its stages.
     """
     if decisions is not None:
@@ -164,6 +182,7 @@ def run_plan(
         from curate.review.decisions import read_decision_file
 
         read_decision_file(decisions)  # a file that cannot be read fails before any stage runs
+    check_model_request(plan)
     with ws.lock(create=True):
         return _run_locked(plan, source, ws, overwrite=overwrite, name=name, decisions=decisions)
 

@@ -248,3 +248,20 @@ def test_scan_holds_review_back_and_says_how_to_train_on_it(tmp_path, synthetic_
     manifest = pq.read_table(tmp_path / "ws2" / "manifest.parquet").to_pydict()
     assert all(w > 0 for w, a in zip(manifest["weight"], manifest["action"]) if a == "review")
     assert "proposed for review are trained on (--train-on-review)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "model_args, code, message",
+    [
+        (["--model", "nonsense"], 2, "unknown open_clip model 'nonsense'"),
+        (["--model", "ViT-B-32", "--pretrained", "no-such-tag"], 2, "neither a known tag"),
+        (["--model", "local-dir:/no/such/folder"], 1, "does not exist"),
+    ],
+)
+def test_a_model_that_cannot_work_is_refused_before_any_image_is_decoded(
+    tmp_path, digits_folder, model_args, code, message
+):
+    result = invoke("scan", digits_folder.root, "-o", tmp_path / "ws", *model_args, "-q")
+    assert result.exit_code == code, result.output
+    assert message in result.stderr and result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "ws" / "samples.parquet").exists()  # index never ran
