@@ -22,6 +22,28 @@ from curate.schemas import FILE_STAT, SAMPLES
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
 
+#: the first bytes of every file numpy.save writes
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """A ``.npy`` of numbers or strings; anything else is one line saying what the file is instead
+    (numpy calls every file without its header "pickled (object) data")."""
+    with open(path, "rb") as f:
+        head = f.read(len(NPY_MAGIC))
+    if head != NPY_MAGIC:
+        raise DataError(f"{path} is not a .npy file (no NumPy header; write arrays with numpy.save)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickled" in str(exc) or "allow_pickle" in str(exc):
+            raise DataError(
+                f"{path} holds Python objects (dtype object), which curate does not unpickle; "
+                "save numbers or strings (e.g. numpy.save(path, labels.astype(str)))"
+            ) from None
+        raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+
+
 def load_array(path: str | os.PathLike[str], *, column: str | None = None) -> np.ndarray:
     """Load a ``.npy`` array, or one column of a Parquet file (list columns become 2-D).
 
@@ -32,10 +54,7 @@ def load_array(path: str | os.PathLike[str], *, column: str | None = None) -> np
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     if path.suffix == ".npy":
-        try:
-            return np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise DataError(f"{path}: not a plain numeric .npy array ({exc})") from None
+        return _load_npy(path)
     if path.suffix == ".parquet" or path.is_dir():
         table = pq.read_table(path)
         if column is None:

@@ -336,6 +336,34 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+#: torch's refusal of a file ``weights_only=True`` cannot read, which goes on to advise the unsafe
+#: ``weights_only=False``; the detail after "WeightsUnpickler error:" is what the file held
+_WEIGHTS_ONLY = re.compile(r"Weights only load failed.*?WeightsUnpickler error:\s*(.*?)\s*(?:Check the documentation|$)", re.S)
+
+
+def checkpoint_problem(source: ModelSource, exc: BaseException) -> str:
+    """Why a ``--pretrained FILE`` did not load into ``model``, on one line, in words a user can act
+    on: never torch's advice to load with ``weights_only=False`` (that would run code from the file),
+    never a bare internal error (open_clip reads ``.npy`` / ``.npz`` as big_vision SigLIP weights and
+    fails with an ``AttributeError`` on other architectures)."""
+    start = f"could not load {source.description}"
+    expected = "give a PyTorch state dict (.pt / .pth / .bin, tensors only) or .safetensors of that architecture"
+    text = str(exc)
+    unpickled = _WEIGHTS_ONLY.search(text)
+    if unpickled or isinstance(exc, pickle.UnpicklingError):
+        detail = " ".join((unpickled.group(1) if unpickled else text).split())
+        why = "not a tensors-only PyTorch checkpoint" + (f" ({detail})" if detail else "")
+        return f"{start}: {why}, and curate never loads code from a checkpoint; {expected}"
+    if Path(source.pretrained or "").suffix in (".npy", ".npz"):
+        return (
+            f"{start}: open_clip reads .npy / .npz files as big_vision SigLIP weights, which do not fit "
+            f"{source.model}; {expected}"
+        )
+    if isinstance(exc, RuntimeError) and "state_dict" in text:
+        return f"{start}: {_reason(exc)}"  # the missing and unexpected keys say what does not fit
+    return f"{start}: not a checkpoint of {source.model} ({type(exc).__name__}: {_reason(exc)}); {expected}"
+
+
 def wrap_model(
     model: Any,
     preprocess: Any,
@@ -383,7 +411,12 @@ def load_source(source: ModelSource, *, device: str = "auto") -> LoadedModel:
                 require_pretrained=True,
                 weights_only=True,  # a checkpoint is tensors, never code to run (safetensors preferred)
             )
-        except (RuntimeError, ValueError, OSError, KeyError, pickle.UnpicklingError) as exc:
+        except Exception as exc:
+            if source.kind == "file" and source.pretrained is not None:
+                # a user's file can fail in any way torch or open_clip reads it; say which file and why
+                raise ModelLoadError(checkpoint_problem(source, exc)) from exc
+            if not isinstance(exc, (RuntimeError, ValueError, OSError, KeyError, pickle.UnpicklingError)):
+                raise
             raise ModelLoadError(f"could not load {source.description}: {_reason(exc)}") from exc
         try:
             tokenizer = open_clip.get_tokenizer(source.model)

@@ -117,3 +117,14 @@ def test_scan_results_do_not_depend_on_how_labels_are_spelled(tmp_path):
         issues[spelling] = ws.read_table("issues").sort_by("sample_id").to_pydict()
     for column in ("is_label_issue", "label_quality", "suggested_label", "is_duplicate", "is_outlier"):
         assert issues["ints"][column] == issues["strings"][column], column
+
+
+def test_a_file_that_is_no_npy_array_says_what_it_is(tmp_path):
+    text = tmp_path / "labels.npy"
+    text.write_text("cat\ndog\n")
+    with pytest.raises(DataError, match=r"is not a \.npy file \(no NumPy header"):
+        load_array(text)
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([1, "a", None], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match=r"holds Python objects \(dtype object\), which curate does not unpickle"):
+        load_array(objects)

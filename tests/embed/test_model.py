@@ -179,3 +179,32 @@ def test_text_embeddings_are_a_normalised_template_mean(tiny_clip_dir):
     mean = per_prompt.mean(0).numpy()
     np.testing.assert_allclose(emb[0], mean / np.linalg.norm(mean), atol=1e-5)
     assert emb.shape == (2, 16) and emb.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "content, suffix, says",
+    [
+        (
+            b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }"
+            + b" " * 53
+            + b"\n"
+            + b"\0" * 8,
+            ".npy",
+            "big_vision SigLIP weights",
+        ),
+        (bytes(range(256)) * 20, ".pt", "not a tensors-only PyTorch checkpoint"),
+        (b"just some text\n", ".pt", "give a PyTorch state dict"),
+    ],
+)
+def test_a_file_that_is_no_checkpoint_is_one_line_without_unsafe_advice(
+    tiny_clip_checkpoint, tmp_path, content, suffix, says
+):
+    name, _ = tiny_clip_checkpoint
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_bytes(content)
+    with pytest.raises(ModelLoadError) as info:
+        load_model(name, str(bad), device="cpu")
+    message = str(info.value)
+    assert message.startswith(f"could not load {name} ({bad})") and says in message, message
+    assert "weights_only" not in message and "AttributeError: 'VisionTransformer'" not in message
+    assert "\n" not in message
