@@ -21,7 +21,6 @@ from curate.index.candidates import sorted_class_names
 from curate.schemas import FILE_STAT, SAMPLES
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
-
 #: the first bytes of every file numpy.save writes
 NPY_MAGIC = b"\x93NUMPY"
 

@@ -338,7 +338,9 @@ def _reason(exc: BaseException) -> str:
 
 #: torch's refusal of a file ``weights_only=True`` cannot read, which goes on to advise the unsafe
 #: ``weights_only=False``; the detail after "WeightsUnpickler error:" is what the file held
-_WEIGHTS_ONLY = re.compile(r"Weights only load failed.*?WeightsUnpickler error:\s*(.*?)\s*(?:Check the documentation|$)", re.S)
+_WEIGHTS_ONLY = re.compile(
+    r"Weights only load failed.*?WeightsUnpickler error:\s*(.*?)\s*(?:Check the documentation|$)", re.S
+)
 
 
 def checkpoint_problem(source: ModelSource, exc: BaseException) -> str:
