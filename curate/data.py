@@ -72,6 +72,16 @@ def imbalance_ratio(counts) -> float | None:
     return float(present.max() / present.min()) if present.size else None
 
 
+def largest_and_smallest(counts, *, most: int) -> tuple[list[int], list[int]]:
+    """Indices of the largest classes (largest first) and of the smallest (smallest first), at most
+    ``most`` each, and never one class in both: of K classes with samples each list names at most
+    K // 2 (with 3 classes, one each; with one class, neither). counts: (K,) sizes."""
+    values = np.asarray(counts, dtype=np.float64)
+    present = [int(i) for i in np.argsort(-values, kind="stable") if values[i] > 0]
+    k = min(most, len(present) // 2)
+    return present[:k], present[::-1][:k]
+
+
 def encode_labels(labels: pa.ChunkedArray | list, class_names: list[str]) -> np.ndarray:
     """Label strings (None for unlabelled) -> (N,) int64 indices into ``class_names``, -1 for None."""
     index = {name: i for i, name in enumerate(class_names)}

@@ -9,9 +9,11 @@ prompts read well), with a long tail (seven, eight and nine are rare) and plante
   next to their original;
 * **outliers**: images of no digit (noise, stripes, fragments of a digit) in class folders.
 
-File names say nothing about which is which. The truth is ``ROOT/_truth.json`` (not an image, so
-the index ignores it); :func:`score_example` counts how many planted problems a scan found. The
-same seed writes the same bytes.
+File names say nothing about which is which. The truth is ``ROOT/_truth.json`` by default (the
+index counts it among the files that are not samples, as it would any file); ``curate scan
+--example`` keeps it beside the folder instead, so the scan does not report the example's own
+file. :func:`score_example` counts how many planted problems a scan found. The same seed writes
+the same bytes.
 """
 
 from __future__ import annotations
@@ -107,9 +109,17 @@ def _outlier(rng: np.random.Generator, kind: str, digit: Any) -> Any:
     return digit.crop((x, y, x + IMAGE_SIZE // 2, y + IMAGE_SIZE // 2)).resize((IMAGE_SIZE, IMAGE_SIZE), Image.NEAREST)
 
 
-def write_example(name: str, root: str | os.PathLike[str], *, seed: int = 0) -> ExampleTruth:
+def truth_path(root: str | os.PathLike[str], truth_file: str | os.PathLike[str] | None = None) -> Path:
+    """Where an example's truth is: ``truth_file``, else ``root/_truth.json``."""
+    return Path(truth_file) if truth_file is not None else Path(root) / TRUTH_FILE
+
+
+def write_example(
+    name: str, root: str | os.PathLike[str], *, seed: int = 0, truth_file: str | os.PathLike[str] | None = None
+) -> ExampleTruth:
     """Write example ``name`` (one of :data:`EXAMPLES`) into the folder ``root`` (created; must be
-    empty or missing) with its truth in ``root/_truth.json``; the same seed writes the same files."""
+    empty or missing) with its truth in ``truth_file`` (default ``root/_truth.json``); the same
+    seed writes the same files."""
     if name not in EXAMPLES:
         raise UsageError(f"unknown example {name!r}; use one of: {', '.join(EXAMPLES)}")
     from sklearn.datasets import load_digits
@@ -157,27 +167,34 @@ def write_example(name: str, root: str | os.PathLike[str], *, seed: int = 0) -> 
         path = root / sample_id
         path.parent.mkdir(parents=True, exist_ok=True)
         img.save(path, fmt, **({"quality": 80} if fmt == "JPEG" else {}))
-    (root / TRUTH_FILE).write_text(json.dumps(asdict(truth), indent=1, sort_keys=True) + "\n")
+    truth_path(root, truth_file).write_text(json.dumps(asdict(truth), indent=1, sort_keys=True) + "\n")
     return truth
 
 
-def read_truth(root: str | os.PathLike[str]) -> ExampleTruth:
-    """The truth :func:`write_example` recorded in ``root``."""
-    path = Path(root) / TRUTH_FILE
+def read_truth(root: str | os.PathLike[str], truth_file: str | os.PathLike[str] | None = None) -> ExampleTruth:
+    """The truth :func:`write_example` recorded for ``root`` (in ``truth_file`` when given)."""
+    path = truth_path(root, truth_file)
     try:
         return ExampleTruth(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError) as exc:
         raise UsageError(f"{path}: not an example's truth file ({exc})") from None
 
 
-def prepare_example(name: str, root: str | os.PathLike[str], *, seed: int = 0) -> ExampleTruth:
+def prepare_example(
+    name: str, root: str | os.PathLike[str], *, seed: int = 0, truth_file: str | os.PathLike[str] | None = None
+) -> ExampleTruth:
     """Example ``name`` in ``root``: the one already there when it was written with ``seed``
-    (so a re-scan finds its inputs unchanged), else a new one (``root`` must be empty or missing)."""
-    if (Path(root) / TRUTH_FILE).is_file():
-        truth = read_truth(root)
+    (so a re-scan finds its inputs unchanged), else a new one (``root`` must be empty or missing).
+    A truth inside ``root`` from a scan that kept it there moves to ``truth_file``."""
+    path = truth_path(root, truth_file)
+    inside = Path(root) / TRUTH_FILE
+    if truth_file is not None and not path.is_file() and inside.is_file():
+        os.replace(inside, path)
+    if path.is_file():
+        truth = read_truth(root, truth_file)
         if truth.name == name and truth.seed == seed:
             return truth
-    return write_example(name, root, seed=seed)
+    return write_example(name, root, seed=seed, truth_file=truth_file)
 
 
 def score_example(truth: ExampleTruth, manifest_path: str | os.PathLike[str]) -> dict[str, Any]:

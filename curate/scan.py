@@ -136,7 +136,8 @@ def run_scan(
     job); data that cannot be used at all raises :class:`DataError`.
 
     ``example`` (a name from :data:`curate.examples.EXAMPLES`, instead of ``data``) scans that
-    example dataset, written once into ``WS/example-NAME/``; the summary then has ``example``:
+    example dataset, written once into ``WS/example-NAME/`` (its truth beside it, in
+    ``WS/example-NAME.truth.json``); the summary then has ``example``:
     how many of its planted problems were found (:func:`curate.examples.score_example`).
 
     ``decisions``: a reviewer's decisions file (as report.html exports it), recorded in the
@@ -150,7 +151,9 @@ def run_scan(
         if data is not None or embeddings is not None:
             raise UsageError("--example brings its own images: give it without DATA or --embeddings")
         data = ws.root / f"example-{example}"
-        truth = prepare_example(example, data)
+        # the truth beside the folder, not in it: a file in DATA that is no sample would be reported
+        ws.root.mkdir(parents=True, exist_ok=True)
+        truth = prepare_example(example, data, truth_file=ws.root / f"example-{example}.truth.json")
     source, plan = audit_plan(
         data,
         embeddings=embeddings,

@@ -11,9 +11,26 @@ import click
 from curate import __version__
 from curate.errors import CurateError
 
+DEBUG_HELP = "Show tracebacks instead of one-line errors."
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(dict)["debug"] = True
+
 
 class CurateGroup(click.Group):
-    """Turns library errors into one clean line; ``--debug`` shows the traceback instead."""
+    """Turns library errors into one clean line; ``--debug`` shows the traceback instead.
+
+    ``--debug`` works before or after the command (``curate --debug scan`` = ``curate scan --debug``):
+    every command gets it as an option of its own."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any(p.name == "debug" for p in cmd.params):
+            cmd.params.append(
+                click.Option(["--debug"], is_flag=True, expose_value=False, callback=_set_debug, help=DEBUG_HELP)
+            )
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -37,7 +54,7 @@ class CurateGroup(click.Group):
 
 @click.group(cls=CurateGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="curate")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """Curate image-classification datasets: embed with CLIP, find label noise, duplicates,
@@ -49,7 +66,7 @@ def main(ctx: click.Context, debug: bool) -> None:
       curate check ws --max-label-issues 0.05  gate a data-prep job on the result
     """
     ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
+    ctx.obj["debug"] = debug or ctx.obj.get("debug", False)
 
 
 def _register() -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.config import DROP_WARNING_FRACTION, TRAINING_ACTIONS
-from curate.data import align_rows, imbalance_ratio
+from curate.data import align_rows, imbalance_ratio, largest_and_smallest
 from curate.issues import issue_types
 from curate.plan.rules import drop_if_unreadable
 from curate.schemas import ACTIONS, MANIFEST
@@ -259,9 +259,10 @@ def summarise(
     out["warnings"] = plan_warnings(manifest, readable, class_counts)
     highlights: dict[str, Any] = {}
     if present:
-        ordered = sorted(class_counts.items(), key=lambda kv: -kv[1])
-        highlights["largest"] = [{"class_name": k, "count": v} for k, v in ordered[:5]]
-        highlights["smallest"] = [{"class_name": k, "count": v} for k, v in ordered[::-1][:5]]
+        names = list(class_counts)
+        largest, smallest = largest_and_smallest(list(class_counts.values()), most=5)
+        highlights["largest"] = [{"class_name": names[i], "count": class_counts[names[i]]} for i in largest]
+        highlights["smallest"] = [{"class_name": names[i], "count": class_counts[names[i]]} for i in smallest]
     if classes is not None:
         rows = classes.to_pylist()
         noisy = sorted((r for r in rows if r.get("noise_rate") is not None), key=lambda r: -r["noise_rate"])

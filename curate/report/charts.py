@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 from collections.abc import Sequence
 
 import matplotlib
@@ -46,7 +47,11 @@ MAX_BARS = 40
 def _data_uri(fig: Figure, fmt: str, *, dpi: int = 100) -> str:
     buf = io.BytesIO()
     meta = {"Date": None} if fmt == "svg" else {"Software": None}
-    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta)
+    with warnings.catch_warnings():
+        # a class name in a script the chart font lacks (猫) is drawn as boxes; matplotlib's warning
+        # per missing glyph would only leak to stderr, where the user can do nothing with it
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta)
     mime = "image/svg+xml" if fmt == "svg" else "image/png"
     return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
@@ -65,15 +70,42 @@ def _short(name: str, width: int = 28) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
+#: counts spanning more than this factor (largest / smallest non-zero) are drawn on a log scale;
+#: within one decade a linear axis shows them in proportion (500 is half of 1,000)
+LOG_SCALE_SPAN = 10.0
+
+
+def needs_log_scale(before: np.ndarray, after: np.ndarray | None = None) -> bool:
+    """Whether the class chart uses a log axis: its counts span more than :data:`LOG_SCALE_SPAN`."""
+    values = np.concatenate(
+        [np.asarray(before, dtype=np.float64).ravel()]
+        + ([] if after is None else [np.asarray(after, dtype=np.float64).ravel()])
+    )
+    present = values[values > 0]
+    return bool(present.size) and float(present.max() / present.min()) > LOG_SCALE_SPAN
+
+
 def class_distribution(names: Sequence[str], before: np.ndarray, after: np.ndarray | None = None) -> str:
-    """Samples per class, log scale, and the expected count after rebalancing when given.
+    """Samples per class, and the expected count after rebalancing when given, as an SVG ``data:`` URI
+    (:func:`class_distribution_figure`)."""
+    with matplotlib.rc_context(_RC):
+        return _data_uri(class_distribution_figure(names, before, after), "svg")
+
+
+def class_distribution_figure(names: Sequence[str], before: np.ndarray, after: np.ndarray | None = None) -> Figure:
+    """Samples per class and the expected count after rebalancing when given.
 
     names: K class names; before: (K,) counts; after: (K,) expected counts (sum of sampling
-    weights per final label) or None. Classes are sorted by ``before``, largest first. With more
-    than :data:`MAX_BARS` classes the chart is a count-by-rank curve instead of named bars.
+    weights per final label) or None. Classes are sorted by ``before``, largest first. The axis is
+    linear when the counts lie within one decade (:func:`needs_log_scale`), else log with bars
+    starting at 1, so a bar's length is its count's magnitude (not its distance from the smallest
+    one, which drew 500 vs 1,000 as 1:20). With more than :data:`MAX_BARS` classes the chart is a
+    count-by-rank curve instead of named bars.
     """
     before = np.asarray(before, dtype=np.float64)
     order = np.argsort(-before, kind="stable")
+    log = needs_log_scale(before, after)
+    floor = 0.8 if log else 0.0  # a log axis cannot draw 0: an empty class shows as a sliver
     with matplotlib.rc_context(_RC):
         if len(names) <= MAX_BARS:
             k = len(names)
@@ -83,7 +115,7 @@ def class_distribution(names: Sequence[str], before: np.ndarray, after: np.ndarr
             h = 0.4 if after is not None else 0.7
             ax.barh(
                 y - (h / 2 if after is not None else 0),
-                np.maximum(before[order], 0.8),
+                np.maximum(before[order], floor),
                 height=h,
                 color=BLUE,
                 label="now",
@@ -91,39 +123,48 @@ def class_distribution(names: Sequence[str], before: np.ndarray, after: np.ndarr
             if after is not None:
                 ax.barh(
                     y + h / 2,
-                    np.maximum(np.asarray(after, dtype=np.float64)[order], 0.8),
+                    np.maximum(np.asarray(after, dtype=np.float64)[order], floor),
                     height=h,
                     color=ORANGE,
                     label="after proposed rebalancing (expected)",
                 )
             ax.set_yticks(y, [_short(names[i]) for i in order])
             ax.invert_yaxis()
-            ax.set_xscale("log")
-            _log_axis(ax.xaxis)
-            ax.set_xlabel("samples (log scale)")
+            if log:
+                ax.set_xscale("log")
+                _log_axis(ax.xaxis)
+                ax.set_xlim(left=floor)
+                ax.set_xlabel("samples (log scale)")
+            else:
+                ax.set_xlim(left=0)
+                ax.set_xlabel("samples")
             ax.grid(axis="x", color="#E6E8EC", linewidth=0.8)
         else:
             fig = Figure(figsize=(8.5, 3.6))
             ax = fig.add_subplot()
             rank = np.arange(1, len(names) + 1)
-            ax.plot(rank, np.maximum(before[order], 0.8), color=BLUE, linewidth=2, label="now")
+            ax.plot(rank, np.maximum(before[order], floor), color=BLUE, linewidth=2, label="now")
             if after is not None:
                 ax.plot(
                     rank,
-                    np.maximum(np.asarray(after, dtype=np.float64)[order], 0.8),
+                    np.maximum(np.asarray(after, dtype=np.float64)[order], floor),
                     color=ORANGE,
                     linewidth=2,
                     label="after proposed rebalancing (expected)",
                 )
-            ax.set_yscale("log")
-            _log_axis(ax.yaxis)
             ax.set_xlabel("class rank (largest first)")
-            ax.set_ylabel("samples (log scale)")
+            if log:
+                ax.set_yscale("log")
+                _log_axis(ax.yaxis)
+                ax.set_ylabel("samples (log scale)")
+            else:
+                ax.set_ylim(bottom=0)
+                ax.set_ylabel("samples")
             ax.grid(color="#E6E8EC", linewidth=0.8)
         ax.set_axisbelow(True)
         if after is not None:
             ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)  # above, never on the bars
-        return _data_uri(fig, "svg")
+        return fig
 
 
 def rate_bars(names: Sequence[str], rates: np.ndarray, *, xlabel: str) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.data import align_rows, class_names_of, imbalance_ratio
+from curate.data import align_rows, class_names_of, imbalance_ratio, largest_and_smallest
 from curate.errors import DamagedArtifactError, StaleWorkspaceError
 from curate.graph.scale import describe_cut
 from curate.issues import IssueType, gates, issue_types
@@ -172,10 +172,13 @@ def class_counts(inputs: Inputs) -> np.ndarray:
     return np.array([by_name.get(n, 0) for n in inputs.class_names], dtype=np.int64)
 
 
-def _status(value: float | None, limit: float | None) -> str:
+def _status(value: float | None, limit: float | None, kind: str = "") -> str:
+    """ok / warn (within a quarter of the limit) / fail against a gate's limit; ``info`` when there
+    is no limit or one nothing can exceed (a share's limit of 100%, e.g. ``--max-unreviewed``'s
+    default): amber there would warn about a gate that cannot fail."""
     if value is None:
         return "na"
-    if limit is None:
+    if limit is None or (kind == "pct" and limit >= 1.0):
         return "info"
     if value > limit:
         return "fail"
@@ -249,7 +252,7 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
                 "value": _fmt(value, kind),
                 "threshold": None if limit is None else f"≤ {_fmt(limit, kind)}",
                 "option": "--" + key.replace("_", "-"),
-                "status": _status(None if value is None else float(value), limit),
+                "status": _status(None if value is None else float(value), limit, kind),
                 "hint": hint if value is None else "",
             }
         )
@@ -300,12 +303,14 @@ def class_section(inputs: Inputs) -> dict[str, Any]:
         sums = p.group_by("label").aggregate([("weight", "sum")])
         by_name = dict(zip(sums.column("label").to_pylist(), sums.column("weight_sum").to_pylist()))
         after = np.array([by_name.get(n, 0.0) for n in names], dtype=np.float64)
+    head, tail = largest_and_smallest(before, most=MAX_NAMED_CLASSES)
     rows = []
     if inputs.classes is not None:
         table = inputs.classes.sort_by([("count", "descending")])
         rows = table.slice(0, MAX_CLASS_ROWS).to_pylist()
     return {
         "chart": charts.class_distribution(names, before, after),
+        "log_scale": charts.needs_log_scale(before, after),
         "before": before.tolist(),
         "after": None if after is None else after.tolist(),
         "has_plan": after is not None,
@@ -313,9 +318,13 @@ def class_section(inputs: Inputs) -> dict[str, Any]:
         "rows": rows,
         "rows_total": 0 if inputs.classes is None else inputs.classes.num_rows,
         "classes_note": None if inputs.classes is not None else inputs.note("classes"),
-        "head": [(names[i], int(before[i])) for i in np.argsort(-before, kind="stable")[:3]],
-        "tail": [(names[i], int(before[i])) for i in np.argsort(before, kind="stable")[:3]],
+        "head": [(names[i], int(before[i])) for i in head],
+        "tail": [(names[i], int(before[i])) for i in tail],
     }
+
+
+#: classes the distribution's caption names as largest, and as smallest
+MAX_NAMED_CLASSES = 3
 
 
 # --------------------------------------------------------------------------- label issues
@@ -650,6 +659,7 @@ def negatives_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
     ids = [a["sample_id"] for a in anchors] + [n for a in anchors for n in a["negative_ids"][:per_anchor]]
     lookup.thumbnails(ids, thumbs)
     records = {r["sample_id"]: r for r in lookup.records(ids)}
+    decimals = cosine_decimals([s for a in anchors for s in a["negative_sims"][:per_anchor]])
     out = []
     for a in anchors:
         out.append(
@@ -658,12 +668,23 @@ def negatives_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_th
                     records[a["sample_id"]], thumbs, caption=records[a["sample_id"]].get("label") or "", badge="anchor"
                 ),
                 "negatives": [
-                    tile(records[nid], thumbs, caption=records[nid].get("label") or "", detail=f"cos {sim:.2f}")
+                    tile(
+                        records[nid], thumbs, caption=records[nid].get("label") or "", detail=f"cos {sim:.{decimals}f}"
+                    )
                     for nid, sim in zip(a["negative_ids"][:per_anchor], a["negative_sims"][:per_anchor])
                 ],
             }
         )
     return {"total": neg.num_rows, "anchors": out}
+
+
+def cosine_decimals(sims: list[float], *, fewest: int = 2, most: int = 6) -> int:
+    """Decimals that show a list of cosines apart from 1: 2 usually, more in a tight space (a
+    metric-learning model's negatives at 0.9987 would all read "1.00")."""
+    closest = max((abs(float(s)) for s in sims), default=0.0)
+    if closest >= 1.0:
+        return fewest
+    return int(min(most, max(fewest, np.ceil(-np.log10(1.0 - closest)) + 1)))
 
 
 # --------------------------------------------------------------------------- embedding map

@@ -17,6 +17,7 @@ from typing import Any
 from curate import progress
 from curate.data import class_names_of
 from curate.errors import StaleWorkspaceError
+from curate.review.coverage import PROPOSING_ACTIONS
 from curate.review.decisions import merge_decisions, read_decision_file, resolve_decisions
 from curate.stages import STAGES
 from curate.workspace import Workspace, fingerprint, locked, write_parquet_atomic
@@ -33,7 +34,9 @@ def record_decisions(ws: Workspace, decisions_file: str | os.PathLike[str]) -> d
     (:class:`curate.review.decisions.DecisionFileError`). ``accept`` takes the suggestion of the
     current plan.parquet (which must then exist and be fresh). Returns ``recorded`` (rows of
     this file), ``replaced`` (earlier decisions about the same content), ``total`` (decisions in
-    the workspace now), ``accepted`` and ``overruled`` (of this file's rows).
+    the workspace now), ``accepted`` and ``overruled`` (of this file's rows about proposals, as
+    summary.json's ``review`` counts them) and ``not_proposals`` (rows about samples the plan
+    proposed nothing for: they count as neither).
     """
     ws.require("samples")
     rows = read_decision_file(decisions_file)
@@ -53,7 +56,11 @@ def record_decisions(ws: Workspace, decisions_file: str | os.PathLike[str]) -> d
         inputs={},
         params={},
     )
-    accepted = sum(new.column("accepted").to_pylist())
+    proposed = (
+        {} if plan is None else dict(zip(*(plan.column(c).to_pylist() for c in ("sample_id", "proposed_action"))))
+    )
+    on_proposal = [proposed.get(sid) in PROPOSING_ACTIONS for sid in new.column("sample_id").to_pylist()]
+    accepted = sum(a for a, p in zip(new.column("accepted").to_pylist(), on_proposal) if p)
     return {
         "decisions": str(ws.path("decisions")),
         "file": str(decisions_file),
@@ -61,7 +68,8 @@ def record_decisions(ws: Workspace, decisions_file: str | os.PathLike[str]) -> d
         "replaced": replaced,
         "total": merged.num_rows,
         "accepted": accepted,
-        "overruled": new.num_rows - accepted,
+        "overruled": sum(on_proposal) - accepted,
+        "not_proposals": new.num_rows - sum(on_proposal),
     }
 
 

@@ -89,8 +89,10 @@ def read_decision_file(path: str | os.PathLike[str]) -> list[DecisionRow]:
     line per problem. The values are checked by :func:`resolve_decisions`.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"decisions file {path} does not exist")
+    if path.is_dir():
+        raise UsageError(f"decisions file {path} is a folder; give the CSV or JSON Lines file")
     try:
         return _read_rows(path)
     except UnicodeDecodeError as exc:

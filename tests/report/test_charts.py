@@ -1,6 +1,7 @@
 import base64
 
 import numpy as np
+import pytest
 
 from curate.report import charts
 
@@ -37,3 +38,38 @@ def test_embedding_map_is_a_png():
     )
     head, data = uri.split(",", 1)
     assert head == "data:image/png;base64" and base64.b64decode(data)[:4] == b"\x89PNG"
+
+
+def _bar_widths(fig):
+    """Drawn lengths of the bars in pixels from the axis' left edge to their ends, in the chart's order."""
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    left = ax.transData.transform((ax.get_xlim()[0], 0))[0]
+    return [ax.transData.transform((p.get_x() + p.get_width(), 0))[0] - left for p in ax.patches]
+
+
+def test_counts_within_a_decade_are_drawn_in_proportion():
+    """500 vs 1,000 on a log axis starting near 450 read as about 1:20; linear, they are 1:2."""
+    fig = charts.class_distribution_figure(["a", "b", "c"], np.array([1000, 700, 500]))
+    widths = _bar_widths(fig)
+    assert fig.axes[0].get_xscale() == "linear"
+    assert widths[2] / widths[0] == pytest.approx(0.5, rel=0.02)
+
+
+def test_a_long_tail_is_log_scale_with_bars_from_one():
+    fig = charts.class_distribution_figure(["a", "b"], np.array([10000, 10]))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_xlim()[0] <= 1.0
+    widths = _bar_widths(fig)
+    # a bar's length is its count's magnitude from 1: log(10) / log(10,000) = 1/4, give or take the floor
+    assert 0.2 < widths[1] / widths[0] < 0.35
+
+
+def test_a_class_name_the_font_lacks_does_not_warn_on_stderr():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        charts.class_distribution(["猫", "dog"], np.array([5, 9]))
+        charts.rate_bars(["猫", "dog"], np.array([0.1, 0.2]), xlabel="label noise (%)")
+    assert not [w for w in caught if "Glyph" in str(w.message)]

@@ -225,3 +225,41 @@ def test_confused_pairs_show_the_counts_of_classes_parquet(tmp_path):
     assert pairs
     for p in pairs:
         assert p["count"] == listed[(p["a"], p["b"])], p
+
+
+def test_largest_and_smallest_never_name_one_class_twice():
+    from curate.data import largest_and_smallest
+
+    assert largest_and_smallest([30, 10, 20], most=3) == ([0], [1])
+    assert largest_and_smallest([5], most=3) == ([], [])
+    head, tail = largest_and_smallest(list(range(1, 11)), most=3)
+    assert head == [9, 8, 7] and tail == [0, 1, 2]
+
+
+def test_a_gate_that_cannot_fail_is_not_amber():
+    assert collect._status(1.0, 1.0, "pct") == "info"  # --max-unreviewed's default, 100% unreviewed
+    assert collect._status(0.8, 1.0, "pct") == "info"
+    assert collect._status(0.8, 0.9, "pct") == "warn" and collect._status(0.95, 0.9, "pct") == "fail"
+    assert collect._status(90.0, 100.0, "ratio") == "warn"
+
+
+def test_cosines_get_the_decimals_that_tell_them_from_one():
+    assert collect.cosine_decimals([0.42, 0.61]) == 2
+    assert collect.cosine_decimals([0.9987, 0.9991]) == 5
+    assert f"{0.9987:.{collect.cosine_decimals([0.9987])}f}" != "1.00"
+
+
+def test_review_queue_is_worst_first():
+    import pyarrow as pa
+
+    issues = pa.table(
+        {
+            "sample_id": ["a", "b", "c", "d"],
+            "is_label_issue": [True, True, False, False],
+            "label_quality": [0.4, 0.05, 0.9, 0.9],
+            "is_outlier": [False, False, True, False],
+            "outlier_score": [0.9, 0.9, 0.2, 0.9],
+        }
+    )
+    severity = collect.review_severity(issues, ["a", "b", "c", "d"])
+    assert list(np.argsort(severity, kind="stable")) == [1, 2, 0, 3]

@@ -8,15 +8,17 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, quiet_option, workspace_arg
+from curate.cli.options import json_option, progress_option, quiet_option, workspace_arg
 from curate.cli.output import emit, render_review
 
 
 def render(s: Mapping[str, Any]) -> str:
     replacing = f", {s['replaced']} replacing earlier ones" if s["replaced"] else ""
+    others = s.get("not_proposals", 0)
+    unproposed = f", {others} about samples with no proposal" if others else ""
     lines = [
         f"recorded {s['recorded']} decisions from {s['file']} ({s['accepted']} accepted, {s['overruled']} overruled"
-        f"{replacing}); {s['total']} in {s['decisions']}"
+        f"{unproposed}{replacing}); {s['total']} in {s['decisions']}"
     ]
     lines += render_review(s.get("review"))
     if s["steps"]:
@@ -30,6 +32,7 @@ def render(s: Mapping[str, Any]) -> str:
 @click.argument("decisions_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=str))
 @json_option
 @quiet_option
+@progress_option
 def apply_command(workspace, decisions_file, as_json):
     """Record the decisions in FILE (CSV or JSON Lines with sample_id, decision, label, note and
     optionally hash, as report.html exports them) in WORKSPACE/decisions.parquet, then re-run

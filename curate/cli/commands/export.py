@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, overwrite_option, quiet_option, train_on_review_option, workspace_arg
+from curate.cli.options import (
+    json_option,
+    overwrite_option,
+    progress_option,
+    quiet_option,
+    train_on_review_option,
+    workspace_arg,
+)
 from curate.cli.output import emit, percent, render_held_back
 from curate.config import TRAINING_ACTIONS
 from curate.schemas import ACTIONS
@@ -40,6 +47,7 @@ def render(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
+@progress_option
 def export_command(workspace, include, train_on_review, overwrite, as_json):
     """Write WORKSPACE/manifest.parquet (every sample, with action, final label, weight, reasons and
     flags) and WORKSPACE/summary.json (the numbers `curate check` gates on).

@@ -26,6 +26,19 @@ SHOWN_UNREADABLE = 5
 SHOWN_SKIPPED_GROUPS = 4
 
 
+#: the reason index records for a path that names no file
+NOT_FOUND = "file not found"
+
+
+def _unreadable_line(u: Mapping[str, Any]) -> str:
+    """One unreadable input; a missing file also says where it was looked for, since a manifest's
+    relative path resolves against the manifest's folder, not the current one."""
+    where = (
+        f" (looked for {u['path']})" if u["reason"] == NOT_FOUND and u.get("path") not in (None, u["sample_id"]) else ""
+    )
+    return f"  {u['sample_id']}: {u['reason']}{where}"
+
+
 def render_summary(s: Mapping[str, Any]) -> str:
     status = "up to date" if s["up_to_date"] else "written"
     lines = [
@@ -39,13 +52,18 @@ def render_summary(s: Mapping[str, Any]) -> str:
     unreadable = s["unreadable"]
     if unreadable:
         lines.append(f"{len(unreadable)} unreadable:")
-        lines.extend(f"  {u['sample_id']}: {u['reason']}" for u in unreadable[:SHOWN_UNREADABLE])
+        lines.extend(_unreadable_line(u) for u in unreadable[:SHOWN_UNREADABLE])
         if len(unreadable) > SHOWN_UNREADABLE:
             lines.append(f"  ... and {len(unreadable) - SHOWN_UNREADABLE} more (see --json or samples.parquet)")
     if s.get("skipped_files"):
         lines.append(describe_skipped(s["skipped_files"], limit=SHOWN_SKIPPED_GROUPS) + " (all in --json)")
     if s["num_readable"] == 0:
         lines.append("warning: none of the samples is a readable image")
+        if s["format"] == "manifest" and unreadable and all(u["reason"] == NOT_FOUND for u in unreadable):
+            lines.append(
+                f"none of the manifest's paths exists: relative paths resolve against the manifest's folder "
+                f"(e.g. {unreadable[0]['sample_id']} -> {unreadable[0]['path']})"
+            )
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from curate.cli.options import (
     duplicate_threshold_option,
     json_option,
     overwrite_option,
+    progress_option,
     quiet_option,
     renamed_option,
     seed_option,
@@ -70,6 +71,7 @@ def render(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
+@progress_option
 def negatives_command(
     workspace,
     num_negatives,

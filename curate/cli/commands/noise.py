@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, quiet_option, renamed_option
+from curate.cli.options import json_option, progress_option, quiet_option, renamed_option
 from curate.cli.output import emit, percent
 from curate.score.noise.confident import FILTERS
 
@@ -58,6 +58,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 )
 @json_option
 @quiet_option
+@progress_option
 def noise(labels_path, probs_path, issues_path, label_column, filter_by, as_json):
     """Find label issues from your own model's out-of-sample probabilities.
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, overwrite_option, quiet_option, workspace_arg
+from curate.cli.options import json_option, overwrite_option, progress_option, quiet_option, workspace_arg
 from curate.cli.output import emit
 from curate.plan.rebalance import STRATEGIES
 from curate.plan.rules import OUTLIER_ACTIONS
@@ -61,6 +61,7 @@ def render(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
+@progress_option
 def propose_command(
     workspace, strategy, cap, relabel_threshold, drop_near_duplicates, outliers, beta, overwrite, as_json
 ):

@@ -11,6 +11,7 @@ from curate.cli import main
 from curate.cli.options import (
     json_option,
     overwrite_option,
+    progress_option,
     quiet_option,
     renamed_option,
     seed_option,
@@ -61,6 +62,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
+@progress_option
 def report(workspace, html_path, max_thumbnails, map_method, map_points, seed, overwrite, as_json, **thresholds):
     """Write report.html for WORKSPACE: one self-contained page (no network) with the headline
     numbers coloured against the `curate check` thresholds, class distribution, label issues,

@@ -13,6 +13,7 @@ from curate.cli.options import (
     duplicate_threshold_option,
     json_option,
     overwrite_option,
+    progress_option,
     quiet_option,
     seed_option,
     workspace_arg,
@@ -75,6 +76,7 @@ def _render(s: Mapping[str, Any]) -> str:
 @overwrite_option
 @json_option
 @quiet_option
+@progress_option
 def score(
     workspace, label_sources, folds, duplicate_threshold, duplicate_radius, outlier_z, seed, device, overwrite, as_json
 ):

@@ -46,3 +46,26 @@ def test_cli_apply_bad_files(scored_workspace, tmp_path):
     ]:
         res = CliRunner().invoke(main, ["apply", *args])
         assert res.exit_code == 2 and message in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_decisions_about_samples_with_no_proposal_are_not_counted_as_accepted(scored_workspace, tmp_path):
+    """The recorded line and the review line count the same thing: decisions about proposals."""
+    import pyarrow.parquet as pq
+
+    run_propose(scored_workspace)
+    run_export(scored_workspace)
+    plan = pq.read_table(scored_workspace.path("plan")).to_pydict()
+    kept = [sid for sid, a in zip(plan["sample_id"], plan["proposed_action"]) if a == "keep"][:2]
+    file = tmp_path / "decisions.csv"
+    file.write_text("sample_id,decision,label,note\n" + "".join(f"{sid},accept,,\n" for sid in kept))
+    res = CliRunner().invoke(main, ["apply", str(scored_workspace.root), str(file)])
+    assert res.exit_code == 0, res.output
+    recorded, review = res.stdout.splitlines()[:2]
+    assert "(0 accepted, 0 overruled, 2 about samples with no proposal)" in recorded
+    assert "(0 accepted, 0 overruled)" in review
+
+
+def test_a_file_that_is_not_a_regular_file_is_not_called_missing(scored_workspace):
+    res = CliRunner().invoke(main, ["apply", str(scored_workspace.root), "/dev/null"])
+    assert res.exit_code == 2 and "does not exist" not in res.stderr
+    assert "must be CSV" in res.stderr and res.stderr.count("\n") == 1

@@ -177,3 +177,15 @@ def test_headline_counts_skipped_files(runner, digits_folder, tmp_path):
     result = runner.invoke(main, ["index", str(digits_folder.root), "-o", str(tmp_path / "ws"), "--workers", "0"])
     assert result.exit_code == 0, result.output
     assert "1 file skipped: 1 .txt (not an image) (all in --json)" in result.stdout
+
+
+def test_a_manifest_whose_relative_paths_all_miss_says_where_it_looked(runner, digits_folder, tmp_path):
+    """Relative paths resolve against the manifest's folder, not the current one: say so."""
+    (tmp_path / "lists").mkdir()
+    manifest = tmp_path / "lists" / "m.csv"
+    manifest.write_text("path,label\n" + "".join(f"zero/00{i}.png,zero\n" for i in range(3)))
+    result = runner.invoke(main, ["index", str(manifest), "-o", str(tmp_path / "ws"), "-q"])
+    assert result.exit_code == 0, result.output
+    looked = tmp_path / "lists" / "zero" / "000.png"
+    assert f"zero/000.png: file not found (looked for {looked})" in result.stdout
+    assert "relative paths resolve against the manifest's folder" in result.stdout

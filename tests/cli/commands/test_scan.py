@@ -212,6 +212,9 @@ def test_scan_example_reports_the_planted_truth(tmp_path, tiny_clip_dir):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["num_samples"] == 531  # _truth.json is not a sample
+    # nor is it reported as a file of DATA that is not a sample: it lies beside the example's folder
+    assert summary["skipped_files"] == [] and summary["num_skipped_files"] == 0
+    assert (ws / "example-digits.truth.json").is_file() and not (ws / "example-digits" / "_truth.json").exists()
     found = summary["example"]
     assert found["name"] == "digits" and found["data"] == str(ws / "example-digits")
     for kind, planted in (("label_errors", 25), ("duplicates", 12), ("outliers", 8)):
@@ -227,6 +230,7 @@ def test_scan_example_reports_the_planted_truth(tmp_path, tiny_clip_dir):
         f"{out['found']} of 8 outliers ({out['flagged']} flagged)"
     )
     assert headline in again.stdout and "up to date: index, embed" in again.stdout
+    assert "skipped" not in again.stdout and ".json" not in again.stdout
 
     both = invoke("scan", tmp_path, "--example", "digits", "-o", ws)
     assert both.exit_code == 2 and "without DATA" in both.stderr and both.stderr.count("\n") == 1
