@@ -26,7 +26,25 @@ MIN_FREE_GIB = 2.0
 
 MIN_PYTHON = (3, 10)
 
-CPU_TORCH_FIX = "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
+#: PyTorch's index of CPU-only wheels (no CUDA libraries: a few hundred MB instead of several GB)
+CPU_WHEELS = "https://download.pytorch.org/whl/cpu"
+
+
+def cpu_torch_fix() -> str:
+    """The pip command that installs the CPU wheels of the torch and torchvision curate requires
+    (their pinned versions, so a later ``pip install -e .`` keeps them instead of fetching the
+    CUDA ones from PyPI)."""
+    try:
+        declared = importlib.metadata.requires("curate") or []
+    except importlib.metadata.PackageNotFoundError:
+        declared = []
+    pins = {}
+    for line in declared:
+        match = re.match(r"^(torch|torchvision)\s*(==\s*[\w.]+)\s*$", line)
+        if match:
+            pins[match.group(1)] = match.group(1) + match.group(2).replace(" ", "")
+    wanted = " ".join(pins.get(name, name) for name in ("torch", "torchvision"))
+    return f"pip install --force-reinstall {wanted} --index-url {CPU_WHEELS}"
 
 
 @dataclass
@@ -98,7 +116,7 @@ def check_torch() -> list[Finding]:
     try:
         import torch
     except Exception as exc:  # a broken install raises more than ImportError
-        return [Finding("torch", False, True, f"does not import: {exc}", CPU_TORCH_FIX)]
+        return [Finding("torch", False, True, f"does not import: {exc}", cpu_torch_fix())]
     build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU build"
     found = [Finding("torch", True, True, f"{torch.__version__} ({build})")]
     devices = []
@@ -110,16 +128,28 @@ def check_torch() -> list[Finding]:
     if devices:
         found.append(Finding("device", True, False, ", ".join(devices)))
     else:
-        found.append(
-            Finding(
-                "device",
-                False,
-                False,
-                "no CUDA or MPS device: embedding runs on the CPU (slow for more than a few thousand images)",
-                "on a machine with an NVIDIA GPU, install a CUDA build of torch (https://pytorch.org/get-started/locally/)",
-            )
-        )
+        found.append(Finding("device", False, False, NO_DEVICE, no_device_fix(torch.version.cuda)))
     return found
+
+
+NO_DEVICE = "no CUDA or MPS device: embedding runs on the CPU (slow for more than a few thousand images)"
+
+
+def no_device_fix(cuda_build: str | None) -> str:
+    """What to do when torch sees no accelerator, true to the torch that is installed: a CPU build
+    on a GPU machine needs a CUDA build; a CUDA build that sees no GPU needs a driver (or an
+    unset ``CUDA_VISIBLE_DEVICES``), and on a machine without a GPU its CUDA libraries are
+    gigabytes for nothing: the CPU wheel does the same work."""
+    if not cuda_build:
+        return (
+            "on a machine with an NVIDIA GPU, install a CUDA build of torch (https://pytorch.org/get-started/locally/)"
+        )
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+    why = f"CUDA_VISIBLE_DEVICES={hidden!r} hides the GPUs; " if hidden is not None and not hidden.strip(", ") else ""
+    return (
+        f"{why}this torch is a CUDA {cuda_build} build: with an NVIDIA GPU, check its driver (`nvidia-smi`); "
+        f"without one, the CPU wheel is several GB smaller: {cpu_torch_fix()}"
+    )
 
 
 def check_weights(model: str, pretrained: str | None, *, timeout: float) -> Finding:

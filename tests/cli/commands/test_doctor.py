@@ -47,17 +47,31 @@ def by_name(summary):
     return {f["name"]: f for f in summary["findings"]}
 
 
-def test_cpu_machine_online(machine, tmp_path):
+def test_cpu_machine_online(machine, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.version, "cuda", None)  # the CPU wheel
     result, summary = doctor("--workspace", str(tmp_path / "ws"))
     assert result.exit_code == 0 and summary["ok"]
     found = by_name(summary)
     assert (
-        found["device"]["ok"] is False and not found["device"]["essential"] and "CUDA build" in found["device"]["fix"]
+        found["device"]["ok"] is False
+        and not found["device"]["essential"]
+        and "install a CUDA build" in found["device"]["fix"]
     )
     assert found["weights"]["ok"] and "downloaded on first use" in found["weights"]["detail"]
     assert machine["probed"] == [2.5]
     assert found["disk workspace"]["ok"] and str(tmp_path / "ws") in found["disk workspace"]["detail"]
     assert found["torch"]["detail"].startswith(torch.__version__)
+
+
+def test_a_cuda_build_without_a_gpu_is_not_told_to_install_one(machine, monkeypatch):
+    """The CUDA wheel on a machine with no GPU: check the driver, or take the CPU wheel."""
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fix = by_name(doctor()[1])["device"]["fix"]
+    assert "install a CUDA build" not in fix
+    assert "CUDA 13.0 build" in fix and "nvidia-smi" in fix and "download.pytorch.org/whl/cpu" in fix
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert "CUDA_VISIBLE_DEVICES='' hides the GPUs" in by_name(doctor()[1])["device"]["fix"]
 
 
 def test_gpu_and_cached_weights(machine, monkeypatch):
