@@ -27,18 +27,18 @@ def render_warnings(warnings: list[Mapping[str, Any]] | None) -> list[str]:
     return [f"WARNING: {w['message']}" for w in warnings or []]
 
 
-def render_held_back(summary: Mapping[str, Any]) -> list[str]:
+def render_held_back(summary: Mapping[str, Any], *, opt_in: str = "--train-on-review") -> list[str]:
     """The headline line saying whether the samples proposed for review are trained on: held
-    back (weight 0, the default) or kept by ``--train-on-review``."""
+    back (weight 0, the default) or kept by the explicit option ``opt_in``."""
     held = summary.get("held_back_for_review") or 0
     proposed = (summary.get("actions") or {}).get("review", 0)
     if held:
         return [
             f"{held:,} samples held back for review: weight 0 in manifest.parquet until a person decides "
-            "(report.html, `curate apply`); --train-on-review trains on them"
+            f"(report.html, `curate apply`); {opt_in} trains on them"
         ]
     if proposed and summary.get("held_back_for_review") == 0:
-        return [f"{proposed:,} samples proposed for review are trained on (--train-on-review)"]
+        return [f"{proposed:,} samples proposed for review are trained on ({opt_in})"]
     return []
 
 

@@ -37,7 +37,9 @@ def test_decisions_win_over_the_rules_and_are_counted(scored_workspace, tmp_path
         (kept, "drop", "", ""),
     )
     out = apply_decisions(ws, file)
-    assert (out["recorded"], out["accepted"], out["overruled"], out["total"]) == (3, 1, 2, 3)
+    # accepted / overruled count proposals, as summary.json's review does; the kept sample was none
+    assert (out["recorded"], out["accepted"], out["overruled"], out["total"]) == (3, 1, 1, 3)
+    assert out["not_proposals"] == 1
     assert [s["stage"] for s in out["steps"]] == ["propose", "export"]  # no report yet: left alone
     assert pq.read_metadata(ws.path("plan")).metadata  # re-run with its own parameters (sqrt), not refused
     plan = plan_rows(ws)

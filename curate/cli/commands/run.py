@@ -15,9 +15,12 @@ from curate.cli.options import (
     progress_option,
     quiet_option,
 )
-from curate.cli.output import emit, render_warnings
+from curate.cli.output import emit, render_held_back, render_warnings
 from curate.errors import UsageError
 from curate.pipeline import step_status
+
+#: how a recipe run trains on the samples proposed for review (what scan's --train-on-review does)
+TRAIN_ON_REVIEW_SET = """--set export.include='["keep","relabel","review"]'"""
 
 
 @main.command("run")
@@ -116,6 +119,7 @@ def run_command(
         human=lambda r: "\n".join(
             [f"{st['stage']}: {step_status(st)}" for st in r["stages"]]
             + [line for st in r["stages"] for line in render_warnings(st.get("warnings"))]
+            + [line for st in r["stages"] for line in render_held_back(st, opt_in=TRAIN_ON_REVIEW_SET)]
             + [f"recipe {r['recipe']}: {len(r['stages'])} steps -> {r['workspace']}"]
         ),
     )

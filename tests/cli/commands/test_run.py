@@ -129,3 +129,18 @@ def test_clean_recipe_on_images_then_gate_then_train(tmp_path, digits_folder, ti
     images, labels = next(iter(loader))
     assert images.shape[1:] == (3, 16, 16) and len(images) == min(8, len(ds))
     assert labels.dtype == torch.int64 and bool(((labels >= 0) & (labels < 10)).all())
+
+
+def test_cli_run_says_the_review_queue_is_held_back_and_how_to_train_on_it(tmp_path, synthetic_small):
+    np.save(tmp_path / "e.npy", synthetic_small.embeddings.astype(np.float32))
+    np.save(tmp_path / "l.npy", synthetic_small.labels)
+    base = ["run", "clean", "--embeddings", str(tmp_path / "e.npy"), "--labels", str(tmp_path / "l.npy"), "-q"]
+    res = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "ws")])
+    assert res.exit_code == 0, res.output
+    assert "samples held back for review" in res.stdout
+    assert """--set export.include='["keep","relabel","review"]' trains on them""" in res.stdout
+    trained = CliRunner().invoke(
+        main, [*base, "-o", str(tmp_path / "ws2"), "--set", 'export.include=["keep","relabel","review"]']
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "proposed for review are trained on" in trained.stdout
