@@ -141,6 +141,8 @@ def import_embedding_files(ws: Workspace, arrays: ArrayInput, *, overwrite: bool
         text = None if arrays.text_embeddings is None else load_array(arrays.text_embeddings)
         captions = None
         if arrays.caption_column is not None:
+            if os.fspath(arrays.embeddings).endswith(".npy"):
+                raise UsageError("--caption-column names a column of Parquet --embeddings; a .npy has none")
             captions = load_array(arrays.embeddings, column=arrays.caption_column).tolist()
     written = import_arrays(
         ws,

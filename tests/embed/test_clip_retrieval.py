@@ -72,3 +72,30 @@ def test_scan_takes_the_folder_as_embeddings(tmp_path):
     summary = json.loads((ws / "summary.json").read_text())
     assert summary["captions"]["filter"]["kept_by_top_fraction"] == 450
     assert summary["caption_mismatch_rate"] == pytest.approx(flags.mean())
+
+
+def test_parquet_embeddings_with_a_caption_column_and_text_embeddings(tmp_path):
+    from curate.scan import run_scan
+    from curate.workspace import Workspace
+
+    pairs = make_pairs(300, seed=1)
+    table = pa.table(
+        {
+            "embedding": [row.tolist() for row in pairs.images],
+            "text": [f"caption {i}" for i in range(300)],
+        }
+    )
+    pq.write_table(table, tmp_path / "emb.parquet")
+    np.save(tmp_path / "txt.npy", pairs.texts)
+    ws = Workspace(tmp_path / "ws")
+    run_scan(None, ws, embeddings=tmp_path / "emb.parquet", text_embeddings=tmp_path / "txt.npy", caption_column="text")
+    manifest = pq.read_table(ws.path("manifest"), columns=["sample_id", "caption"]).to_pydict()
+    assert manifest["caption"][manifest["sample_id"].index("7")] == "caption 7"
+    assert pq.read_table(ws.path("issues")).column("caption_score").null_count == 0
+    np.save(tmp_path / "img.npy", pairs.images)
+    from curate.errors import UsageError
+
+    with pytest.raises(UsageError, match="a .npy has none"):
+        run_scan(None, Workspace(tmp_path / "ws2"), embeddings=tmp_path / "img.npy", caption_column="text")
+    with pytest.raises(UsageError, match="--text-embeddings goes with --embeddings"):
+        run_scan(tmp_path, Workspace(tmp_path / "ws3"), text_embeddings=tmp_path / "txt.npy")
