@@ -14,7 +14,7 @@ ISSUE_TYPE = IssueType(
         Column(
             "caption_quality",
             "float32",
-            doc="0..1, 1 = clean: the share of other captions that fit the image worse than its own",
+            doc="0..1, 1 = clean: 1 - the pair's rank p-value against other samples' captions and images",
         ),
         Column("is_caption_mismatch", "bool", nullable=False),
     ),
@@ -36,7 +36,7 @@ ISSUE_TYPE = IssueType(
     ),
     rule=PlanRule(
         "review",
-        "caption mismatch (caption score {caption_score:.3f}; fits better than {caption_quality:.0%} of other captions)",
+        "caption mismatch (caption score {caption_score:.3f}, caption quality {caption_quality:.2f})",
     ),
     scorer="curate.issues.caption:score",
 )
