@@ -115,6 +115,7 @@ def run_score(
         noise_rate=noise.noise_rate if scored.any() else None,
         is_label_issue=noise.is_label_issue if scored.any() else None,
         confident_joint=noise.confident_joint if scored.any() else None,
+        evidence=noise.evidence,
         seed=seed,
     )
     extra = {
@@ -124,6 +125,7 @@ def run_score(
         "num_duplicate_groups": dups.num_groups,
         "num_leak_groups": dups.num_leak_groups,
         "num_leaked_samples": dups.num_leaked_samples,
+        "label_evidence": None if noise.evidence is None else noise.evidence.as_dict(data.class_names),
     }
     write_parquet_atomic(ws.path("issues"), table, fingerprint=fp, inputs=inputs, params=params, extra=extra)
     write_parquet_atomic(ws.path("classes"), classes, fingerprint=fp, inputs=inputs, params=params)
@@ -142,6 +144,7 @@ def run_score(
         "outliers": flagged["outlier"],
         "similarity_scale": ctx.scale.as_dict(),
         "notes": list(noise.notes),
+        "label_evidence": extra["label_evidence"],
     }
     for note in noise.notes:
         progress.log(note)
