@@ -81,6 +81,7 @@ def propose(
         outliers=outliers,
         weak_evidence=bool((label_evidence or {}).get("weak")),
         weak_pairs=frozenset(frozenset(p["classes"]) for p in (label_evidence or {}).get("weak_pairs", [])),
+        weak_classes=frozenset(c["class_name"] for c in (label_evidence or {}).get("weak_classes", [])),
     )
     rules = RULES.ordered() + declared_rules()
     decided = [decide(f, options, rules) for f in findings]

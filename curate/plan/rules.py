@@ -23,7 +23,8 @@ The built-in rules, in priority order:
 * ``label_issue``      -> relabel when the evidence carries it: the calibrated probability that
   the suggestion is the true class (``suggestion_probability``, :mod:`curate.score.noise.evidence`)
   reaches ``relabel_threshold`` (0.95), the neighbour majority agrees, and neither the space nor
-  the (given, suggested) pair is weak (``RuleOptions.weak_pairs``); otherwise review
+  the (given, suggested) pair or either class is weak (``RuleOptions.weak_pairs``,
+  ``weak_classes``); otherwise review
   ("label issue: given cat, suggested dog (0.93)" + why it was not relabelled) when the given
   label is more likely wrong than right (``mislabel_probability`` >= one half), else keep: the
   review queue holds only what the evidence supports, and the flagged rows it leaves out say
@@ -82,7 +83,8 @@ class SampleFindings:
 class RuleOptions:
     """The user's choices that rules read (the arguments of :func:`curate.plan.propose.propose`),
     and what the score stage measured of the label evidence (``weak_evidence``: the whole space;
-    ``weak_pairs``: the class pairs it cannot separate, each a frozenset of two class names)."""
+    ``weak_pairs``: the class pairs it cannot separate, each a frozenset of two class names;
+    ``weak_classes``: the classes whose given labels it barely recovers)."""
 
     class_names: frozenset[str]
     relabel_threshold: float = 0.95
@@ -90,6 +92,7 @@ class RuleOptions:
     outliers: str = "review"
     weak_evidence: bool = False
     weak_pairs: frozenset[frozenset[str]] = frozenset()
+    weak_classes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +270,9 @@ def label_issue(sample: SampleFindings, options: RuleOptions) -> Verdict | None:
         return Verdict("review", (claim, "not relabelled: the label evidence is weak in this space"))
     if weak_pair:
         return Verdict("review", (claim, f"not relabelled: the embedding barely separates {given} and {suggested}"))
+    weak_class = next((c for c in (given, suggested) if c in options.weak_classes), None)
+    if weak_class is not None:
+        return Verdict("review", (claim, f"not relabelled: the label evidence for {weak_class} is weak"))
     if not sample.has_neighbours:
         return Verdict("review", (claim, "not relabelled: no neighbours to confirm"))
     if sample.neighbour_vote != suggested:

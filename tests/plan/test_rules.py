@@ -125,6 +125,8 @@ def test_label_issue_acts_only_on_evidence_that_carries_it():
     assert label_issue(issue(), weak_pair) == Verdict(
         "review", (claim, "not relabelled: the embedding barely separates cat and dog")
     )
+    weak_class = RuleOptions(OPTIONS.class_names, weak_classes=frozenset({"dog"}))
+    assert label_issue(issue(), weak_class).reasons[1] == "not relabelled: the label evidence for dog is weak"
     weak_space = RuleOptions(OPTIONS.class_names, weak_evidence=True)
     assert label_issue(issue(), weak_space).reasons[1] == "not relabelled: the label evidence is weak in this space"
     kept = label_issue(issue(suggestion_probability=0.3, mislabel_probability=0.35), OPTIONS)
