@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from curate.data import align_rows, encode_labels
 from curate.graph.vote import knn_vote
+from curate.plan.captions import CaptionFilter
 from curate.plan.rebalance import STRATEGIES, neighbour_density, sampling_weights
 from curate.plan.rules import (
     OUTLIER_ACTIONS,
@@ -53,6 +54,7 @@ def propose(
     beta: float = 0.999,
     decisions: pa.Table | None = None,
     label_evidence: dict | None = None,
+    caption_filter: CaptionFilter | None = None,
 ) -> pa.Table:
     """The plan for every row of ``samples`` (schema PLAN, same row order).
 
@@ -65,6 +67,7 @@ def propose(
                (:func:`curate.review.decisions.match_decisions`, which needs samples' ``hash``)
     label_evidence: the score stage's record (:meth:`curate.score.noise.evidence.LabelEvidence.as_dict`,
                issues.parquet's metadata) or None: a weak space or pair is never relabelled
+    caption_filter: the image-text pairs' CLIP-score filters (:func:`curate.plan.captions.caption_filter`)
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -82,6 +85,7 @@ def propose(
         weak_evidence=bool((label_evidence or {}).get("weak")),
         weak_pairs=frozenset(frozenset(p["classes"]) for p in (label_evidence or {}).get("weak_pairs", [])),
         weak_classes=frozenset(c["class_name"] for c in (label_evidence or {}).get("weak_classes", [])),
+        caption_filter=caption_filter,
     )
     rules = RULES.ordered() + declared_rules()
     decided = [decide(f, options, rules) for f in findings]
