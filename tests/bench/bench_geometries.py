@@ -13,7 +13,14 @@ outliers on a long-tailed class distribution. For each, in this one process:
   back from issues.parquet and summary.json;
 * **Datalab** gets the same float32 features: ``Datalab(data={"label": labels},
   label_name="label").find_issues(features=X, issue_types={"label": {}, "outlier": {},
-  "near_duplicate": {}})``.
+  "near_duplicate": {}})``;
+* **the expert recipe** (:mod:`tests.bench.expert`): cleanlab's ``find_label_issues`` on 5-fold
+  out-of-fold logistic-regression probabilities of the same features, ``C = 10`` and ``C`` by
+  inner cross-validation, the better of the two (by label F1) the reference.
+
+After the Datalab bar, a judgement table: curate's label evidence, the relabels each tool
+applies and the share right, the relabel + review queue over the planted problems, and label /
+tail F1 against the expert recipe, with **✗** where curate misses :func:`judgement_misses`.
 
 Measured against the planted truth: label-issue precision/recall/F1 over non-outlier rows, and
 F1 on the smallest classes (the min(10, ceil(K/2)) smallest by given-label count, as
