@@ -38,7 +38,8 @@ class CheckResult:
         if self.value is None:
             producer = next(g.producer for g in gates() if g.summary_key == self.name)
             return f"{self.name} not measured (run `{producer}` and `curate export`)"
-        op = "<=" if self.passed else ">"
+        at_least = next((g.at_least for g in gates() if g.summary_key == self.name), False)
+        op = (">=" if self.passed else "<") if at_least else ("<=" if self.passed else ">")
         value = f"{self.value:.4g}" if isinstance(self.value, float) else str(self.value)
         return f"{self.name} {value} {op} {self.limit:g}"
 
@@ -86,7 +87,7 @@ def evaluate(summary: dict[str, Any], thresholds: dict[str, float]) -> list[Chec
         value = summary.get(key)
         limit = thresholds[keyword]
         reason = (summary.get("not_measured") or {}).get(key) if value is None else None
-        results.append(CheckResult(key, value, limit, value is not None and value <= limit, reason))
+        results.append(CheckResult(key, value, limit, value is not None and g.passes(value, limit), reason))
     return results
 
 

@@ -87,3 +87,16 @@ REMOTE_BLOCK_BYTES = 8 * 1024 * 1024
 #: fractions of samples; ``max_unreadable`` is a fraction of inputs; ``max_leaks`` is a number of
 #: duplicate groups that span more than one split.
 DEFAULT_THRESHOLDS: dict[str, float] = {g.keyword: g.default for g in gates()}
+
+#: Label evidence (:mod:`curate.score.noise.evidence`) below this is *weak*: the overall kappa of
+#: the out-of-sample prediction against the given labels, a class's chance-corrected recall, a
+#: confused pair's separability (2 AUC - 1). Halfway between chance (0) and evidence that
+#: reproduces every label (1); a weak space, class or pair is named in summary.json's
+#: ``label_evidence``, the report and the ``scan`` headline. ``curate check --min-label-evidence``
+#: gates on the overall strength with the user's own bar; the report colours its card against this.
+WEAK_LABEL_EVIDENCE = DEFAULT_THRESHOLDS["min_label_evidence"]
+
+#: A label issue goes to the review queue when the evidence says its given label is more likely
+#: wrong than right (``mislabel_probability`` at least this); the other flagged rows are counted
+#: per class pair in summary.json's ``label_evidence`` instead of listed one by one.
+REVIEW_MISLABEL_PROBABILITY = 0.5

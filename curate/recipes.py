@@ -6,7 +6,7 @@
     stages = ["index", "embed", "neighbors", "score", "propose", "export", "report"]
 
     [stages.propose]
-    relabel_threshold = 0.9
+    relabel_threshold = 0.95
 
 Stages run in the order listed (which must follow the chain order of
 :data:`curate.stages.STAGE_ORDER`); a ``[stages.<name>]`` table sets keyword parameters of that

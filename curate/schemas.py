@@ -129,6 +129,11 @@ CLASSES = pa.schema(
         pa.field("label_issues", pa.int64()),
         pa.field("confused_with", pa.list_(pa.string())),  # most confused classes, worst first
         pa.field("confused_counts", pa.list_(pa.int64())),
+        # how well the out-of-fold evidence recovers this class's given labels (chance-corrected
+        # recall; curate.score.noise.evidence), and the confused partner it separates least well
+        pa.field("label_evidence", pa.float64()),
+        pa.field("least_separable_class", pa.string()),
+        pa.field("least_separability", pa.float64()),  # 2 AUC - 1 against that class
     ]
 )
 

@@ -44,3 +44,10 @@ def test_missing_or_corrupt_summary(tmp_path, summary_ws):
     summary_ws.path("summary").write_text("{not json")
     with pytest.raises(DataError, match=r"summary.json is damaged \(JSONDecodeError.*re-run `curate export`"):
         check_workspace(summary_ws, max_label_issues=0.1)
+
+
+def test_min_label_evidence_gates_from_below(summary_ws):
+    summary_ws.path("summary").write_text(json.dumps({**SUMMARY, "label_evidence_strength": 0.31}))
+    (result,) = failed_checks(summary_ws, min_label_evidence=0.5)
+    assert result.message == "label_evidence_strength 0.31 < 0.5"
+    assert all(r.passed for r in check_workspace(summary_ws, min_label_evidence=0.3))

@@ -31,6 +31,17 @@ def _stage_record(ws: Workspace) -> dict[str, Any]:
     return record
 
 
+def label_evidence_summary(measured: dict[str, Any] | None, not_queued: list[dict] | None) -> dict[str, Any] | None:
+    """summary.json's ``label_evidence``: what the score stage measured of how well the embedding
+    supports the label checks (:meth:`curate.score.noise.evidence.LabelEvidence.as_dict`), and the
+    flagged labels the plan left out of the review queue, per class pair (``not_queued``, with
+    their total ``num_not_queued``). None when no label was scored."""
+    if measured is None:
+        return None
+    pairs = list(not_queued or [])
+    return {**measured, "num_not_queued": sum(int(p["count"]) for p in pairs), "not_queued": pairs}
+
+
 def _previous_manifest(ws: Workspace) -> pa.Table | None:
     """The manifest this export replaces (its :data:`SINCE_COLUMNS`), read before it is
     overwritten; None when there is none or it is damaged (there is nothing to compare with).
@@ -106,6 +117,14 @@ def run_export(
         stages=_stage_record(ws),
         similarity_scale=scale,
     )
+    summary["label_evidence"] = label_evidence_summary(
+        ws.record("issues").get("extra", {}).get("label_evidence") if issues is not None else None,
+        ws.record("plan").get("extra", {}).get("not_queued") if plan is not None else None,
+    )
+    # the one number `curate check --min-label-evidence` gates on
+    summary["label_evidence_strength"] = (summary["label_evidence"] or {}).get("strength")
+    if summary["label_evidence_strength"] is None:
+        summary.setdefault("not_measured", {})["label_evidence_strength"] = "no label was scored"
     # how far people have reviewed the proposals (`curate check --max-unreviewed` gates on it)
     summary.update(
         review_summary(samples, plan, ws.record("plan").get("extra", {}).get("review") if plan is not None else None)

@@ -42,6 +42,7 @@ class Gate:
     default: the default limit (the report colours its cards against it)
     title: the report card's title;  help: the option's help text
     producer: the command that measures the number (named when it is missing)
+    at_least: the number must be at least the limit (``value >= limit``, a ``--min-...`` gate)
     """
 
     keyword: str
@@ -51,6 +52,11 @@ class Gate:
     title: str
     help: str
     producer: str = "curate score"
+    at_least: bool = False
+
+    def passes(self, value: float, limit: float) -> bool:
+        """Whether a measured ``value`` passes ``limit``."""
+        return value >= limit if self.at_least else value <= limit
 
     @property
     def flag(self) -> str:

@@ -48,11 +48,12 @@ def propose(
     class_names: list[str],
     strategy: str = "none",
     cap: int | None = None,
-    relabel_threshold: float = 0.9,
+    relabel_threshold: float = 0.95,
     drop_near_duplicates: bool = False,
     outliers: str = "review",
     beta: float = 0.999,
     decisions: pa.Table | None = None,
+    label_evidence: dict | None = None,
     caption_filter: CaptionFilter | None = None,
 ) -> pa.Table:
     """The plan for every row of ``samples`` (schema PLAN, same row order).
@@ -64,6 +65,8 @@ def propose(
                without it nothing is relabelled (review instead) and undersampling goes by row order.
     decisions: decisions.parquet (schema DECISIONS) or None; matched to samples by content
                (:func:`curate.review.decisions.match_decisions`, which needs samples' ``hash``)
+    label_evidence: the score stage's record (:meth:`curate.score.noise.evidence.LabelEvidence.as_dict`,
+               issues.parquet's metadata) or None: a weak space or pair is never relabelled
     caption_filter: the image-text pairs' CLIP-score filters (:func:`curate.plan.captions.caption_filter`)
     """
     if strategy not in STRATEGIES:
@@ -79,6 +82,9 @@ def propose(
         relabel_threshold=relabel_threshold,
         drop_near_duplicates=drop_near_duplicates,
         outliers=outliers,
+        weak_evidence=bool((label_evidence or {}).get("weak")),
+        weak_pairs=frozenset(frozenset(p["classes"]) for p in (label_evidence or {}).get("weak_pairs", [])),
+        weak_classes=frozenset(c["class_name"] for c in (label_evidence or {}).get("weak_classes", [])),
         caption_filter=caption_filter,
     )
     rules = RULES.ordered() + declared_rules()

@@ -20,9 +20,16 @@ The built-in rules, in priority order:
 * ``near_duplicate``   (not the keeper) -> drop with ``drop_near_duplicates``, otherwise keep
   ("near duplicate of <keeper>"; the weighting step then downweights the group)
 * ``leak``             (duplicate group spanning splits) -> review
-* ``label_issue``      -> relabel when the suggestion is confident
-  (``suggested_confidence >= relabel_threshold``) *and* the neighbour majority agrees with it,
-  otherwise review ("label issue: given cat, suggested dog (0.93)" + why it was not relabelled)
+* ``label_issue``      -> relabel when the evidence carries it: the calibrated probability that
+  the suggestion is the true class (``suggestion_probability``, :mod:`curate.score.noise.evidence`)
+  reaches ``relabel_threshold`` (0.95), the neighbour majority agrees, and neither the space nor
+  the (given, suggested) pair or either class is weak (``RuleOptions.weak_pairs``,
+  ``weak_classes``); otherwise review
+  ("label issue: given cat, suggested dog (0.93)" + why it was not relabelled) when the given
+  label is more likely wrong than right (``mislabel_probability`` >= one half), else keep: the
+  review queue holds only what the evidence supports, and the flagged rows it leaves out say
+  "not queued" and are counted per class pair in summary.json's ``label_evidence``. Issues rows
+  without those columns (an older score stage) fall back to ``suggested_confidence``.
 * ``outlier``          -> the ``outliers`` option: review, drop or keep ("outlier (score 0.03)")
 * ``caption_filter``   -> drop a pair below ``--min-caption-score`` or outside ``--keep-top-fraction``
   (:mod:`curate.plan.captions`)
@@ -76,12 +83,18 @@ class SampleFindings:
 
 @dataclass(frozen=True, slots=True)
 class RuleOptions:
-    """The user's choices that rules read (the arguments of :func:`curate.plan.propose.propose`)."""
+    """The user's choices that rules read (the arguments of :func:`curate.plan.propose.propose`),
+    and what the score stage measured of the label evidence (``weak_evidence``: the whole space;
+    ``weak_pairs``: the class pairs it cannot separate, each a frozenset of two class names;
+    ``weak_classes``: the classes whose given labels it barely recovers)."""
 
     class_names: frozenset[str]
-    relabel_threshold: float = 0.9
+    relabel_threshold: float = 0.95
     drop_near_duplicates: bool = False
     outliers: str = "review"
+    weak_evidence: bool = False
+    weak_pairs: frozenset[frozenset[str]] = frozenset()
+    weak_classes: frozenset[str] = frozenset()
     #: image-text pairs' CLIP-score filters (curate.plan.captions.CaptionFilter); None: none
     caption_filter: Any = None
 
@@ -228,9 +241,16 @@ def leak(sample: SampleFindings, options: RuleOptions) -> Verdict | None:
     return Verdict("review", (f"duplicate across splits (leak, group {sample.issues.get('duplicate_group')})",))
 
 
+#: The reason a flagged label the evidence does not support reviewing starts with.
+NOT_QUEUED = "not queued"
+
+
 @RULES.register("label_issue", priority=50)
 def label_issue(sample: SampleFindings, options: RuleOptions) -> Verdict | None:
-    """Relabel only when the scorer is confident and the neighbours agree; otherwise review."""
+    """Relabel only where the evidence carries it; review where the label is more likely wrong
+    than right; otherwise keep, saying why (see the module doc)."""
+    from curate.config import REVIEW_MISLABEL_PROBABILITY
+
     if not sample.issues.get("is_label_issue") or sample.label is None:
         return None
     given = sample.label
@@ -238,9 +258,25 @@ def label_issue(sample: SampleFindings, options: RuleOptions) -> Verdict | None:
     confidence = sample.issues.get("suggested_confidence")
     if suggested is None or suggested == given or suggested not in options.class_names:
         return Verdict("review", (f"label issue: given {given}",))
-    claim = f"label issue: given {given}, suggested {suggested} ({(confidence or 0.0):.2f})"
-    if confidence is None or confidence < options.relabel_threshold:
-        return Verdict("review", (claim, f"not relabelled: confidence below {options.relabel_threshold:.2f}"))
+    calibrated = sample.issues.get("suggestion_probability")
+    wrong = sample.issues.get("mislabel_probability")
+    shown = calibrated if calibrated is not None else confidence
+    claim = f"label issue: given {given}, suggested {suggested} ({(shown or 0.0):.2f})"
+    weak_pair = frozenset((given, suggested)) in options.weak_pairs
+    if wrong is not None and wrong < REVIEW_MISLABEL_PROBABILITY:
+        return Verdict(
+            "keep", (claim, f"{NOT_QUEUED}: the evidence puts the given label more likely right (wrong {wrong:.2f})")
+        )
+    if shown is None or shown < options.relabel_threshold:
+        kind = "probability" if calibrated is not None else "confidence"
+        return Verdict("review", (claim, f"not relabelled: {kind} below {options.relabel_threshold:.2f}"))
+    if options.weak_evidence:
+        return Verdict("review", (claim, "not relabelled: the label evidence is weak in this space"))
+    if weak_pair:
+        return Verdict("review", (claim, f"not relabelled: the embedding barely separates {given} and {suggested}"))
+    weak_class = next((c for c in (given, suggested) if c in options.weak_classes), None)
+    if weak_class is not None:
+        return Verdict("review", (claim, f"not relabelled: the label evidence for {weak_class} is weak"))
     if not sample.has_neighbours:
         return Verdict("review", (claim, "not relabelled: no neighbours to confirm"))
     if sample.neighbour_vote != suggested:

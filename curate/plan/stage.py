@@ -15,7 +15,7 @@ from curate.graph.stage import load_neighbors
 from curate.plan.captions import caption_filter
 from curate.plan.propose import propose
 from curate.plan.rebalance import STRATEGIES
-from curate.plan.rules import OUTLIER_ACTIONS
+from curate.plan.rules import NOT_QUEUED, OUTLIER_ACTIONS
 from curate.review.decisions import gives_unknown_class, match_decisions
 from curate.stages import STAGES
 from curate.workspace import Workspace, locked, write_parquet_atomic
@@ -27,7 +27,7 @@ def run_propose(
     *,
     strategy: Literal["none", "inverse", "sqrt", "effective-number", "cap"] = "none",
     cap: int | None = None,
-    relabel_threshold: float = 0.9,
+    relabel_threshold: float = 0.95,
     drop_near_duplicates: bool = False,
     outliers: Literal["review", "drop", "keep"] = "review",
     beta: float = 0.999,
@@ -123,6 +123,7 @@ def run_propose(
         outliers=outliers,
         beta=beta,
         decisions=decisions,
+        label_evidence=ws.record("issues").get("extra", {}).get("label_evidence") if issues is not None else None,
         caption_filter=filters,
     )
     review = decisions_applied(samples, decisions, class_names_of(ws.path("samples")))
@@ -132,7 +133,11 @@ def run_propose(
         fingerprint=fp,
         inputs=input_fps,
         params=params,
-        extra={"review": review, **({"caption_filter": filters.as_dict()} if filters is not None else {})},
+        extra={
+            "review": review,
+            "not_queued": not_queued(plan, issues),
+            **({"caption_filter": filters.as_dict()} if filters is not None else {}),
+        },
     )
     actions = Counter(plan.column("action").to_pylist())
     weights = plan.column("weight")
@@ -143,6 +148,23 @@ def run_propose(
         review=review,
     )
     return summary
+
+
+def not_queued(plan: pa.Table, issues: pa.Table | None) -> list[dict[str, Any]]:
+    """The flagged labels the plan keeps out of the review queue (a reason starting ``not queued``),
+    counted per (given, suggested) class pair, largest first: ``[{"given", "suggested", "count"}]``."""
+    if issues is None:
+        return []
+    suggested = dict(zip(issues.column("sample_id").to_pylist(), issues.column("suggested_label").to_pylist()))
+    counts: Counter[tuple[str, str | None]] = Counter()
+    for sid, given, reasons in zip(
+        plan.column("sample_id").to_pylist(),
+        plan.column("original_label").to_pylist(),
+        plan.column("reasons").to_pylist(),
+    ):
+        if any(r.startswith(NOT_QUEUED) for r in reasons):
+            counts[(given, suggested.get(sid))] += 1
+    return [{"given": g, "suggested": s, "count": n} for (g, s), n in counts.most_common()]
 
 
 #: how many of the decisions no sample matches a summary names

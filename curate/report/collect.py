@@ -174,14 +174,16 @@ def class_counts(inputs: Inputs) -> np.ndarray:
     return np.array([by_name.get(n, 0) for n in inputs.class_names], dtype=np.int64)
 
 
-def _status(value: float | None, limit: float | None, kind: str = "") -> str:
-    """ok / warn (within a quarter of the limit) / fail against a gate's limit; ``info`` when there
-    is no limit or one nothing can exceed (a share's limit of 100%, e.g. ``--max-unreviewed``'s
-    default): amber there would warn about a gate that cannot fail."""
+def _status(value: float | None, limit: float | None, kind: str = "", at_least: bool = False) -> str:
+    """ok / warn (within a quarter of the limit) / fail against a gate's limit (``at_least``: the
+    value must reach it); ``info`` when there is no limit or one nothing can exceed (a share's limit
+    of 100%, e.g. ``--max-unreviewed``'s default): amber there would warn about a gate that cannot fail."""
     if value is None:
         return "na"
     if limit is None or (kind == "pct" and limit >= 1.0):
         return "info"
+    if at_least:
+        return "fail" if value < limit else "ok"
     if value > limit:
         return "fail"
     return "warn" if limit > 0 and value > 0.75 * limit else "ok"
@@ -252,12 +254,15 @@ def overview(inputs: Inputs, thresholds: Mapping[str, float]) -> dict[str, Any]:
             {
                 "title": title,
                 "value": _fmt(value, kind),
-                "threshold": None if limit is None else f"≤ {_fmt(limit, kind)}",
+                "threshold": None if limit is None else f"{'≥' if g.at_least else '≤'} {_fmt(limit, kind)}",
                 "option": "--" + key.replace("_", "-"),
-                "status": _status(None if value is None else float(value), limit, kind),
+                "status": _status(None if value is None else float(value), limit, kind, g.at_least),
                 "hint": hint if value is None else "",
             }
         )
+        if g.summary_key == "label_issue_rate" and (summary.get("label_evidence") or {}).get("weak"):
+            # flags from evidence near chance are not findings: no red card for them
+            cards[-1].update(status="info", hint="label evidence near chance: not judged")
     splits = pc.value_counts(s.column("split").drop_null()).to_pylist() if s.column("split").null_count < n else []
     return {
         "num_samples": n,
@@ -336,6 +341,10 @@ def label_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbn
     issues = inputs.issues
     if issues is None:
         return {"missing": inputs.note("issues")}
+    from curate.score.noise.evidence import describe_evidence
+
+    record = (inputs.summary or {}).get("label_evidence")
+    weak = bool(record and record.get("weak"))
     flagged = issues.filter(issues.column("is_label_issue"))
     worst = flagged.sort_by([("label_quality", "ascending")]).slice(0, max_thumbnails).to_pylist()
     lookup.thumbnails([r["sample_id"] for r in worst], thumbs)
@@ -343,13 +352,18 @@ def label_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbn
     tiles = []
     for r in worst:
         rec = {**records[r["sample_id"]], "label": r["label"]}
-        conf = r["suggested_confidence"]
+        # the calibrated probability that the suggestion is right, where the score stage measured it
+        conf = r.get("suggestion_probability", r["suggested_confidence"])
+        if conf is None:
+            conf = r["suggested_confidence"]
         tiles.append(
             tile(
                 rec,
                 thumbs,
                 caption=f"{r['label']} → {r['suggested_label']}",
-                detail=f"{100 * conf:.0f}% sure · quality {r['label_quality']:.2f}"
+                detail="evidence near chance: not judged"
+                if weak
+                else f"{100 * conf:.0f}% likely right · quality {r['label_quality']:.2f}"
                 if conf is not None and r["label_quality"] is not None
                 else "",
             )
@@ -376,6 +390,8 @@ def label_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbn
         "noise_chart": chart,
         "noise_source": noise_source,
         "pairs": confused_pairs(inputs),
+        "evidence": describe_evidence(record),
+        "weak": weak,
     }
 
 

@@ -19,9 +19,14 @@ One row per class (schema ``CLASSES``):
   result when given (``noise_rate (K,)``, ``is_label_issue (N,)``, ``confident_joint (K, K)``,
   rows = given label, columns = true label); the most confused classes are ranked by
   ``cj[i, j] + cj[j, i]``, worst first, at most ``max_confused``.
+* ``label_evidence``, ``least_separable_class``, ``least_separability`` come from the label
+  evidence when given (:class:`curate.score.noise.evidence.LabelEvidence`): the class's
+  chance-corrected recall, and among the confused pairs it is in, the one separated least.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +36,9 @@ from curate.errors import DataError
 from curate.schemas import CLASSES
 from curate.score.duplicates import DuplicateResult
 from curate.score.outliers import class_centroids, cosine_to_centroids
+
+if TYPE_CHECKING:
+    from curate.score.noise.evidence import LabelEvidence
 
 #: best silhouette below which a class counts as one cluster (noise-only blobs score ~0.04)
 SUBCLUSTER_MIN_SILHOUETTE = 0.1
@@ -106,6 +114,7 @@ def class_statistics(
     noise_rate: np.ndarray | None = None,
     is_label_issue: np.ndarray | None = None,
     confident_joint: np.ndarray | None = None,
+    evidence: LabelEvidence | None = None,
     beta: float | None = None,
     max_subclusters: int = 6,
     subcluster_sample: int = 500,
@@ -186,6 +195,14 @@ def class_statistics(
             confused_with[c] = [data.class_names[j] for j in top]
             confused_counts[c] = [int(round(sym[c, j])) for j in top]
 
+    least_class: list[str | None] = [None] * k_classes
+    least_sep: list[float | None] = [None] * k_classes
+    if evidence is not None:
+        for a, b, sep, _ in evidence.pairs:  # weakest first: the first pair a class is in is its least separable
+            for c, other in ((a, b), (b, a)):
+                if least_class[c] is None:
+                    least_class[c], least_sep[c] = data.class_names[other], float(sep)
+
     def opt(values, cast):
         return [
             None if values is None or (isinstance(values[c], float) and np.isnan(values[c])) else cast(values[c])
@@ -207,6 +224,9 @@ def class_statistics(
             "label_issues": opt(issues, int),
             "confused_with": confused_with,
             "confused_counts": confused_counts,
+            "label_evidence": opt(None if evidence is None else evidence.class_strength.tolist(), float),
+            "least_separable_class": least_class,
+            "least_separability": least_sep,
         },
         schema=CLASSES,
     )

@@ -115,6 +115,7 @@ def run_score(
         noise_rate=noise.noise_rate if scored.any() else None,
         is_label_issue=noise.is_label_issue if scored.any() else None,
         confident_joint=noise.confident_joint if scored.any() else None,
+        evidence=noise.evidence,
         seed=seed,
     )
     extra = {
@@ -124,6 +125,7 @@ def run_score(
         "num_duplicate_groups": dups.num_groups,
         "num_leak_groups": dups.num_leak_groups,
         "num_leaked_samples": dups.num_leaked_samples,
+        "label_evidence": None if noise.evidence is None else noise.evidence.as_dict(data.class_names),
         "captions": ctx.captions.derived,
     }
     write_parquet_atomic(ws.path("issues"), table, fingerprint=fp, inputs=inputs, params=params, extra=extra)
@@ -144,6 +146,7 @@ def run_score(
         "similarity_scale": ctx.scale.as_dict(),
         "captions": ctx.captions.derived,
         "notes": list(noise.notes),
+        "label_evidence": extra["label_evidence"],
     }
     for note in noise.notes:
         progress.log(note)

@@ -13,7 +13,14 @@ outliers on a long-tailed class distribution. For each, in this one process:
   back from issues.parquet and summary.json;
 * **Datalab** gets the same float32 features: ``Datalab(data={"label": labels},
   label_name="label").find_issues(features=X, issue_types={"label": {}, "outlier": {},
-  "near_duplicate": {}})``.
+  "near_duplicate": {}})``;
+* **the expert recipe** (:mod:`tests.bench.expert`): cleanlab's ``find_label_issues`` on 5-fold
+  out-of-fold logistic-regression probabilities of the same features, ``C = 10`` and ``C`` by
+  inner cross-validation, the better of the two (by label F1) the reference.
+
+After the Datalab bar, a judgement table: curate's label evidence, the relabels each tool
+applies and the share right, the relabel + review queue over the planted problems, and label /
+tail F1 against the expert recipe, with **✗** where curate misses :func:`judgement_misses`.
 
 Measured against the planted truth: label-issue precision/recall/F1 over non-outlier rows, and
 F1 on the smallest classes (the min(10, ceil(K/2)) smallest by given-label count, as
@@ -67,6 +74,10 @@ class ToolResult:
     outlier_score:      (N,) float64, 1 = typical, lower = more outlying
     rates:              the tool's own label-issue, duplicate (redundant copies / N) and outlier rates
     notes:              what the tool said about its run (calibration, parameters, warnings)
+    relabel_to:         (N,) int64 the class a row's label is changed to (-1: unchanged); curate's
+                        manifest relabels, Datalab's and the expert recipe's suggestion for every
+                        flagged row (what a user who follows them applies)
+    queue_size:         relabels + reviews (curate's plan), or every flagged row (the others)
     """
 
     tool: str
@@ -76,6 +87,9 @@ class ToolResult:
     rates: dict[str, float | None]
     seconds: float
     notes: dict[str, Any] = field(default_factory=dict)
+    relabel_to: np.ndarray | None = None  # (N,) int64 the class each row is relabelled to, -1 where not
+    queue_size: int | None = None  # relabels + rows held for review: what a person is asked to look at
+    label_evidence: float | None = None  # the tool's own reading of its evidence (curate's strength)
 
 
 def median_nearest_neighbour_cosine(features: np.ndarray, block: int = 1024) -> float:
@@ -122,6 +136,13 @@ def run_curate(geometry: Geometry, workdir: Path) -> ToolResult:
         raise RuntimeError("issues.parquet sample ids are not the row numbers 0..N-1")
     order = np.argsort(row)
     extra = read_meta(ws.path("issues")).get("extra", {})
+    manifest = pq.read_table(ws.path("manifest"), columns=["sample_id", "action", "label"]).to_pydict()
+    relabel_to = np.full(len(geometry.labels), -1, dtype=np.int64)
+    queue = 0
+    for sid, action, label in zip(manifest["sample_id"], manifest["action"], manifest["label"]):
+        queue += action in ("relabel", "review")
+        if action == "relabel":
+            relabel_to[int(sid)] = int(label)  # L.npy holds the class numbers: their names are those
     return ToolResult(
         tool="curate",
         is_label_issue=issues.column("is_label_issue").to_numpy(zero_copy_only=False)[order],
@@ -134,7 +155,11 @@ def run_curate(geometry: Geometry, workdir: Path) -> ToolResult:
             "score_notes": extra.get("notes", []),
             "not_measured": summary.get("not_measured", {}),
             "crash": crash,
+            "label_evidence": summary.get("label_evidence"),
         },
+        relabel_to=relabel_to,
+        queue_size=queue,
+        label_evidence=summary.get("label_evidence_strength"),
     )
 
 
@@ -167,8 +192,18 @@ def run_datalab(geometry: Geometry) -> ToolResult:
         outlier = lab.get_issues("outlier")
     seconds = time.perf_counter() - started
     n = len(geometry.labels)
+    flagged = label["is_label_issue"].to_numpy(dtype=bool)
+    suggested = label["predicted_label"].to_numpy(dtype=np.int64)
     return ToolResult(
         tool="Datalab",
+        relabel_to=np.where(flagged & (suggested != geometry.labels), suggested, -1),
+        queue_size=int(
+            (
+                flagged
+                | duplicate["is_near_duplicate_issue"].to_numpy(dtype=bool)
+                | outlier["is_outlier_issue"].to_numpy(dtype=bool)
+            ).sum()
+        ),
         is_label_issue=label["is_label_issue"].to_numpy(dtype=bool),
         in_duplicate_group=duplicate["is_near_duplicate_issue"].to_numpy(dtype=bool),
         outlier_score=outlier["outlier_score"].to_numpy(dtype=np.float64),
@@ -189,6 +224,33 @@ def run_datalab(geometry: Geometry) -> ToolResult:
             )
         },
     )
+
+
+def run_expert(geometry: Geometry, seed: int) -> list[ToolResult]:
+    """The expert recipe (:mod:`tests.bench.expert`), both strengths: cleanlab's
+    ``find_label_issues`` on 5-fold out-of-fold logistic-regression probabilities."""
+    from tests.bench.expert import run_recipe
+
+    results = []
+    for run in run_recipe(geometry.features, geometry.labels, seed=seed):
+        suggested = run.pred_probs.argmax(axis=1)
+        results.append(
+            ToolResult(
+                tool=run.name,
+                is_label_issue=run.is_label_issue,
+                in_duplicate_group=np.zeros(len(geometry.labels), dtype=bool),
+                outlier_score=np.ones(len(geometry.labels)),
+                rates={
+                    "label_issue_rate": float(run.is_label_issue.mean()),
+                    "duplicate_rate": None,
+                    "outlier_rate": None,
+                },
+                seconds=run.seconds,
+                relabel_to=np.where(run.is_label_issue & (suggested != geometry.labels), suggested, -1),
+                queue_size=int(run.is_label_issue.sum()),
+            )
+        )
+    return results
 
 
 def tail_classes(geometry: Geometry) -> np.ndarray:
@@ -219,6 +281,27 @@ def measure(geometry: Geometry, result: ToolResult) -> dict[str, Any]:
         "rates": result.rates,
         "seconds": result.seconds,
         "notes": result.notes,
+        **relabel_measures(geometry, result),
+    }
+
+
+def planted_problems(geometry: Geometry) -> int:
+    """Rows a person should be shown: wrong labels, outliers and redundant copies."""
+    return int(geometry.is_noisy.sum() + geometry.is_outlier.sum() + geometry.num_copies)
+
+
+def relabel_measures(geometry: Geometry, result: ToolResult) -> dict[str, Any]:
+    """How many labels the tool changes and how many of those are right (the true class), its
+    queue (relabels + reviews) against the planted problems, and its own evidence reading."""
+    relabelled = result.relabel_to >= 0 if result.relabel_to is not None else np.zeros(0, dtype=bool)
+    right = int((result.relabel_to[relabelled] == geometry.true_labels[relabelled]).sum()) if relabelled.any() else 0
+    count = int(relabelled.sum())
+    return {
+        "relabels": count,
+        "relabel_precision": right / count if count else None,
+        "queue_size": result.queue_size,
+        "queue_ratio": None if result.queue_size is None else result.queue_size / planted_problems(geometry),
+        "label_evidence": result.label_evidence,
     }
 
 
@@ -273,6 +356,9 @@ def bench(name: str, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="curate-geometries-") as tmp:
         curate = run_curate(geometry, Path(tmp))
     datalab = run_datalab(geometry)
+    experts = [measure(geometry, r) for r in run_expert(geometry, seed)]
+    # the better of the two strengths is the reference (the expert gets the benefit of the doubt)
+    expert = max(experts, key=lambda e: e["label_f1"])
     return {
         "geometry": name,
         "extractor": geometry.extractor,
@@ -283,7 +369,12 @@ def bench(name: str, seed: int) -> dict[str, Any]:
         "nearest_neighbour_cosine": median_nearest_neighbour_cosine(geometry.features.astype(np.float64)),
         "planted": geometry.planted_rates,
         "build_seconds": build_seconds,
-        "tools": [measure(geometry, curate), measure(geometry, datalab)],
+        "tools": [
+            measure(geometry, curate),
+            measure(geometry, datalab),
+            {**expert, "tool": "expert", "strength": expert["tool"]},
+        ],
+        "experts": experts,
         "difference_interval": f1_intervals(geometry, curate, datalab),
     }
 
@@ -310,7 +401,7 @@ def print_table(blocks: list[dict[str, Any]]) -> None:
                 f"| {tool['tail_f1']:.3f} | {tool['duplicate_f1']:.3f} | {tool['outlier_auroc']:.3f} "
                 f"| {' | '.join(rates)} | {tool['seconds']:.1f} |"
             )
-        cur, dl = block["tools"]
+        cur, dl = block["tools"][:2]
         deltas = [
             f"{cur[key] - dl[key]:+.3f}"
             for key in ("label_precision", "label_recall", "label_f1", "tail_f1", "duplicate_f1", "outlier_auroc")
@@ -336,7 +427,7 @@ def bar_of(block: dict[str, Any]) -> dict[str, float]:
 
 def bar_misses(block: dict[str, Any]) -> dict[str, bool]:
     """Which of curate's cells miss the bar (:func:`bar_of`)."""
-    cur, dl = block["tools"]
+    cur, dl = block["tools"][:2]
     return {key: cur[key] < dl[key] + least - 1e-9 for key, least in bar_of(block).items()}
 
 
@@ -350,7 +441,7 @@ def print_bar(blocks: list[dict[str, Any]]) -> None:
     )
     print("|---|---:|---|---|---|---|---|---|")
     for block in blocks:
-        cur, dl = block["tools"]
+        cur, dl = block["tools"][:2]
         misses = bar_misses(block)
         cells = [
             f"{cur[key]:.3f} / {dl[key]:.3f} ({cur[key] - dl[key]:+.3f})" + (" **✗**" if misses[key] else "")
@@ -366,8 +457,78 @@ def print_bar(blocks: list[dict[str, Any]]) -> None:
     print(f"\n{len(blocks) - missed} of {len(blocks)} geometries meet the bar.")
 
 
+#: The judgement bar (label evidence, the expert recipe): curate's relabels right at least this
+#: share where the classes separate (NN vote evidence not weak), :data:`WEAK_RELABEL_PRECISION`
+#: where they do not; its relabel + review queue at most :data:`QUEUE_RATIO` x the planted
+#: problems; label and tail F1 at least the expert recipe's.
+RELABEL_PRECISION = 0.95
+WEAK_RELABEL_PRECISION = 0.90
+QUEUE_RATIO = 2.0
+
+
+def judgement_misses(block: dict[str, Any]) -> dict[str, bool]:
+    """Which of curate's judgement cells miss the bar (see :data:`RELABEL_PRECISION`)."""
+    from curate.config import WEAK_LABEL_EVIDENCE
+
+    cur, dl, ex = block["tools"][:3]
+    separable = cur["label_evidence"] is not None and cur["label_evidence"] >= WEAK_LABEL_EVIDENCE
+    precision = RELABEL_PRECISION if separable else WEAK_RELABEL_PRECISION
+    return {
+        "relabel_precision": cur["relabel_precision"] is not None and cur["relabel_precision"] < precision - 1e-9,
+        "queue_ratio": cur["queue_ratio"] > QUEUE_RATIO + 1e-9,
+        "label_f1": cur["label_f1"] < ex["label_f1"] - 1e-9,
+        "tail_f1": cur["tail_f1"] < ex["tail_f1"] - 1e-9,
+    }
+
+
+def print_judgement(blocks: list[dict[str, Any]]) -> None:
+    """The judgement, one row per geometry: curate's own evidence reading; relabels (how many,
+    share right) and queue size over the planted problems for curate / Datalab / the expert recipe
+    (Datalab and the expert relabel every flagged row to their suggestion, and queue every flag);
+    label and tail F1 for curate / the expert recipe (the better strength); **✗** where curate
+    misses the bar (:func:`judgement_misses`)."""
+    print()
+    print(
+        "| geometry | evidence (curate) | relabels right curate / Datalab / expert | queue / planted curate / Datalab / expert "
+        "| label F1 curate / Datalab / expert | tail F1 curate / expert | expert strength |"
+    )
+    print("|---|---:|---|---|---|---|---|")
+
+    def share(tool: dict[str, Any]) -> str:
+        shown = "—" if tool["relabel_precision"] is None else f"{tool['relabel_precision']:.2f}"
+        return f"{shown} ({tool['relabels']:.0f})"
+
+    for block in blocks:
+        cur, dl, ex = block["tools"][:3]
+        miss = judgement_misses(block)
+
+        def mark(key: str, miss: dict[str, bool] = miss) -> str:
+            return " **✗**" if miss[key] else ""
+
+        evidence = "—" if cur["label_evidence"] is None else f"{cur['label_evidence']:.2f}"
+        print(
+            f"| {block['geometry']} | {evidence} | {share(cur)}{mark('relabel_precision')} / {share(dl)} / {share(ex)} "
+            f"| {cur['queue_ratio']:.2f}{mark('queue_ratio')} / {dl['queue_ratio']:.2f} / {ex['queue_ratio']:.2f} "
+            f"| {cur['label_f1']:.3f} / {dl['label_f1']:.3f} / {ex['label_f1']:.3f} ({cur['label_f1'] - ex['label_f1']:+.3f}){mark('label_f1')} "
+            f"| {cur['tail_f1']:.3f} / {ex['tail_f1']:.3f} ({cur['tail_f1'] - ex['tail_f1']:+.3f}){mark('tail_f1')} "
+            f"| {ex.get('strength', '')} |"
+        )
+    mean_cur = float(np.mean([b["tools"][0]["label_f1"] for b in blocks]))
+    mean_ex = float(np.mean([b["tools"][2]["label_f1"] for b in blocks]))
+    tail_cur = float(np.mean([b["tools"][0]["tail_f1"] for b in blocks]))
+    tail_ex = float(np.mean([b["tools"][2]["tail_f1"] for b in blocks]))
+    missed = sum(any(judgement_misses(block).values()) for block in blocks)
+    print(
+        f"\nMean label F1 curate {mean_cur:.3f} vs expert {mean_ex:.3f} ({mean_cur - mean_ex:+.3f}); "
+        f"tail {tail_cur:.3f} vs {tail_ex:.3f} ({tail_cur - tail_ex:+.3f}). "
+        f"{len(blocks) - missed} of {len(blocks)} geometries meet the judgement bar."
+    )
+
+
 #: The measures averaged over seeds by :func:`mean_block`.
 MEASURES = ("label_precision", "label_recall", "label_f1", "tail_f1", "duplicate_f1", "outlier_auroc", "seconds")
+#: Judgement measures, averaged over the seeds that have them (a seed may relabel nothing).
+SPARSE_MEASURES = ("relabels", "relabel_precision", "queue_size", "queue_ratio", "label_evidence")
 
 
 def mean_block(blocks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -383,8 +544,11 @@ def mean_block(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     for t, tool in enumerate(first["tools"]):
         runs = [block["tools"][t] for block in blocks]
         averaged = {key: mean([run[key] for run in runs]) for key in MEASURES}
+        for key in SPARSE_MEASURES:
+            present = [run[key] for run in runs if run.get(key) is not None]
+            averaged[key] = float(np.mean(present)) if present else None
         averaged["rates"] = {name: mean([run["rates"][name] for run in runs]) for name in RATE_NAMES}
-        tools.append({"tool": tool["tool"], **averaged})
+        tools.append({"tool": tool["tool"], **averaged, "strength": tool.get("strength", "")})
     return {
         "geometry": first["geometry"],
         "extractor": first["extractor"],
@@ -403,11 +567,13 @@ def print_seeds(runs: dict[int, list[dict[str, Any]]]) -> None:
     for seed, blocks in runs.items():
         print(f"\n### Seed {seed}")
         print_bar(blocks)
+        print_judgement(blocks)
     seeds = list(runs)
     names = [block["geometry"] for block in runs[seeds[0]]]
     means = [mean_block([next(b for b in runs[seed] if b["geometry"] == name) for seed in seeds]) for name in names]
     print(f"\n### Mean over seeds {', '.join(map(str, seeds))}")
     print_bar(means)
+    print_judgement(means)
 
     print("\nPer-seed misses, with the paired-bootstrap 95 % interval of curate − Datalab:\n")
     print("| seed | geometry | measure | curate / Datalab | difference | 95 % interval | bar |")
@@ -415,7 +581,7 @@ def print_seeds(runs: dict[int, list[dict[str, Any]]]) -> None:
     misses = 0
     for seed, blocks in runs.items():
         for block in blocks:
-            cur, dl = block["tools"]
+            cur, dl = block["tools"][:2]
             least = bar_of(block)
             for key, missed in bar_misses(block).items():
                 if not missed:
@@ -445,7 +611,7 @@ def print_notes(blocks: list[dict[str, Any]]) -> None:
     Datalab's warnings."""
     print()
     for block in blocks:
-        cur, dl = block["tools"]
+        cur, dl = block["tools"][:2]
         params = ", ".join(f"{k}={v}" for k, v in sorted(cur["notes"]["score_params"].items()) if k != "label_sources")
         said = "; ".join(
             cur["notes"]["score_notes"]
@@ -494,6 +660,7 @@ def main() -> None:
         blocks = runs[seeds[0]]
         print_table(blocks)
         print_bar(blocks)
+        print_judgement(blocks)
         print_notes(blocks)
     else:
         print_seeds(runs)

@@ -60,6 +60,7 @@ def test_built_in_types_declare_the_issues_schema():
     assert issues_schema() == ISSUES
     assert {g.keyword for g in gates()} == {
         "max_label_issues",
+        "min_label_evidence",
         "max_duplicates",
         "max_leaks",
         "max_outliers",

@@ -38,7 +38,7 @@ def test_plan_follows_the_rules(scored_workspace, synthetic_small):
     assert any(r.startswith("label issue: given ") and r.endswith(")") for r in plan["reasons"][relabel[0]])
 
     review = np.flatnonzero(action == "review")
-    low_conf = [i for i in review if any("confidence below 0.90" in r for r in plan["reasons"][i])]
+    low_conf = [i for i in review if any("probability below 0.95" in r for r in plan["reasons"][i])]
     vote = [i for i in review if any("neighbours vote" in r for r in plan["reasons"][i])]
     assert low_conf and vote  # both guards fire on this data
     assert (action[s.is_outlier] == "review").all()

@@ -97,10 +97,41 @@ def test_label_issue_relabels_only_when_confident_and_confirmed():
     )
     low = label_issue(issue(suggested_confidence=0.5, vote="dog"), OPTIONS)
     assert low == Verdict(
-        "review", ("label issue: given cat, suggested dog (0.50)", "not relabelled: confidence below 0.90")
+        "review", ("label issue: given cat, suggested dog (0.50)", "not relabelled: confidence below 0.95")
     )
     for unusable in (None, "cat", "not-a-class"):
         assert label_issue(issue(suggested_label=unusable), OPTIONS) == Verdict("review", ("label issue: given cat",))
+
+
+def test_label_issue_acts_only_on_evidence_that_carries_it():
+    """With the evidence's probabilities: a relabel needs the calibrated probability and a pair
+    the space separates; a label more likely right than wrong is kept out of the queue."""
+
+    def issue(**kw):
+        found = {
+            "is_label_issue": True,
+            "suggested_label": "dog",
+            "suggested_confidence": 0.99,
+            "suggestion_probability": 0.97,
+            "mislabel_probability": 0.97,
+        }
+        return sample(vote="dog", **{**found, **kw})
+
+    claim = "label issue: given cat, suggested dog (0.97)"
+    assert label_issue(issue(), OPTIONS) == Verdict("relabel", (claim,), relabel_to="dog")
+    # the raw confidence is high, the calibrated probability is not: review
+    below = label_issue(issue(suggestion_probability=0.9, mislabel_probability=0.9), OPTIONS)
+    assert below.action == "review" and below.reasons[1] == "not relabelled: probability below 0.95"
+    weak_pair = RuleOptions(OPTIONS.class_names, weak_pairs=frozenset({frozenset({"cat", "dog"})}))
+    assert label_issue(issue(), weak_pair) == Verdict(
+        "review", (claim, "not relabelled: the embedding barely separates cat and dog")
+    )
+    weak_class = RuleOptions(OPTIONS.class_names, weak_classes=frozenset({"dog"}))
+    assert label_issue(issue(), weak_class).reasons[1] == "not relabelled: the label evidence for dog is weak"
+    weak_space = RuleOptions(OPTIONS.class_names, weak_evidence=True)
+    assert label_issue(issue(), weak_space).reasons[1] == "not relabelled: the label evidence is weak in this space"
+    kept = label_issue(issue(suggestion_probability=0.3, mislabel_probability=0.35), OPTIONS)
+    assert kept.action == "keep" and kept.reasons[1].startswith("not queued: ")
 
 
 @pytest.mark.parametrize("choice", ["review", "drop", "keep"])

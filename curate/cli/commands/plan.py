@@ -45,10 +45,11 @@ def render(s: Mapping[str, Any]) -> str:
 )
 @click.option(
     "--relabel-threshold",
-    default=0.9,
+    default=0.95,
     show_default=True,
     type=click.FloatRange(0.0, 1.0),
-    help="Relabel only at this suggested-label confidence, and only when the neighbours agree.",
+    help="Relabel only where the calibrated probability that the suggestion is right reaches this, the "
+    "neighbours agree and the label evidence is not weak for the pair.",
 )
 @click.option("--drop-near-duplicates", is_flag=True, help="Drop near duplicates instead of keeping them downweighted.")
 @click.option(

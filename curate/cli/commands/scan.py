@@ -74,6 +74,11 @@ def render_summary(s: Mapping[str, Any]) -> str:
         f"label issues {percent(s.get('label_issue_rate'))}, duplicates {percent(s.get('duplicate_rate'))}, "
         f"outliers {percent(s.get('outlier_rate'))}",
     ]
+    from curate.score.noise.evidence import describe_evidence
+
+    evidence = describe_evidence(s.get("label_evidence"))
+    if evidence:
+        lines.append(evidence)
     if s.get("changes"):
         lines.append(render_changes(s["changes"]))
     if s.get("example"):

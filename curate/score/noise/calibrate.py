@@ -125,12 +125,19 @@ def pooling_weights(sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0
     """(S,) float64 weights for :class:`PooledProbabilities`, fitted jointly by noise-aware
     likelihood on the calibration rows, starting from the geometric mean of the individually
     calibrated sources. A source that explains the labels worse in this space gets less weight."""
+    return pooled_fit(sources, labels, seed=seed)[0]
+
+
+def pooled_fit(sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, float]:
+    """:func:`pooling_weights` and the fitted pool's mean noise-aware negative log-likelihood on
+    the calibration rows: lower explains the given labels better, so two candidate sets of
+    sources (the probe fitted two ways, :mod:`curate.score.noise.score`) can be compared."""
     rows = calibration_rows(labels, seed=seed)
     scores = [source(rows) for source in sources]
     y = labels[rows]
     alone = [fit_pooling([x], y)[0][0] for x in scores]
-    weights, _ = fit_pooling(scores, y, start=np.asarray(alone) / len(sources))
-    return weights
+    weights, _, nll = _fit_pooling(scores, y, start=np.asarray(alone) / len(sources), max_iter=50)
+    return weights, nll
 
 
 class PooledProbabilities(ProbabilityBlocks):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from curate.score.noise.evidence import LabelEvidence
 
 #: How many (given, suggested) pairs :attr:`LabelNoiseResult.confused_pairs` lists at most.
 MAX_CONFUSED_PAIRS = 50
@@ -28,6 +32,9 @@ class LabelNoiseResult:
     confused_pairs:       [(given, suggested, count)], the largest off-diagonal confident-joint
                           entries, worst first
     notes:                why something was skipped or adjusted (e.g. "skipped: unlabelled")
+    evidence:             how strongly the evidence supports the judgement, per class and pair,
+                          and the per-row probabilities the plan acts on
+                          (:class:`curate.score.noise.evidence.LabelEvidence`); None when not measured
     """
 
     label_quality: np.ndarray
@@ -39,6 +46,7 @@ class LabelNoiseResult:
     confident_joint: np.ndarray
     confused_pairs: list[tuple[int, int, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    evidence: LabelEvidence | None = None
 
     def __len__(self) -> int:
         return len(self.label_quality)

@@ -269,3 +269,27 @@ def test_a_model_that_cannot_work_is_refused_before_any_image_is_decoded(
     assert result.exit_code == code, result.output
     assert message in result.stderr and result.stderr.strip().count("\n") == 0
     assert not (tmp_path / "ws" / "samples.parquet").exists()  # index never ran
+
+
+def test_evidence_near_chance_is_said_not_acted_on(tmp_path):
+    """Vectors that carry nothing of the labels (what a random model gives on photos): the scan
+    says its label evidence is near chance instead of showing confident verdicts: nothing is
+    relabelled, the label card is not red, the headline and the report say WEAK."""
+    from curate.cli.commands.scan import render_summary
+
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "E.npy", rng.standard_normal((400, 16)).astype(np.float32))
+    np.save(tmp_path / "L.npy", rng.integers(0, 4, 400))
+    ws = tmp_path / "ws"
+    result = CliRunner().invoke(
+        main, ["scan", "--embeddings", str(tmp_path / "E.npy"), "--labels", str(tmp_path / "L.npy"), "-o", str(ws)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((ws / "summary.json").read_text())
+    evidence = summary["label_evidence"]
+    assert evidence["weak"] and evidence["strength"] < 0.2 and evidence["measured"]
+    assert summary["label_evidence_strength"] == evidence["strength"]
+    assert summary["actions"]["relabel"] == 0
+    assert "label evidence WEAK" in render_summary(summary) and "label evidence WEAK" in result.output
+    html = (ws / "report.html").read_text()
+    assert "label evidence near chance: not judged" in html and "label evidence WEAK" in html
