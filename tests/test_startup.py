@@ -1,0 +1,37 @@
+"""A scan of embeddings on a CPU never imports torch: nothing after embed needs it there, and its
+import alone (2-5 s) cost more than the whole work on a few thousand rows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from curate.device import no_gpu_possible
+from curate.synth import make_dataset
+
+SCAN = (
+    "import sys\n"
+    "from curate.cli import main\n"
+    "try:\n"
+    "    main()\n"
+    "except SystemExit as exit:\n"
+    "    assert not exit.code, exit.code\n"
+    "print('TORCH', 'torch' in sys.modules)\n"
+)
+
+
+@pytest.mark.skipif(not no_gpu_possible(), reason="a GPU driver is present: auto may pick the GPU, which needs torch")
+def test_a_scan_of_embeddings_imports_no_torch(tmp_path):
+    ds = make_dataset(600, 6, dim=32, seed=0)
+    np.save(tmp_path / "e.npy", ds.embeddings)
+    np.save(tmp_path / "l.npy", ds.labels)
+    args = ["scan", "--embeddings", str(tmp_path / "e.npy"), "--labels", str(tmp_path / "l.npy")]
+    done = subprocess.run(
+        [sys.executable, "-c", SCAN, *args, "-o", str(tmp_path / "ws")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "TORCH False"
+    assert (tmp_path / "ws" / "report.html").is_file()
