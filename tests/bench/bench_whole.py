@@ -51,11 +51,12 @@ DATALAB = (
 )
 
 
-def run_process(args: list[str], env: dict[str, str]) -> dict:
-    """Wall and CPU seconds and peak RSS (GiB) of one child process, with its output."""
+def run_process(args: list[str], env: dict[str, str], cwd: Path) -> dict:
+    """Wall and CPU seconds and peak RSS (GiB) of one child process run in ``cwd`` (``python -c``
+    puts its working directory first on sys.path), with its output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -75,7 +76,7 @@ def run_curate(root: Path, checkout: Path, env: dict[str, str], name: str) -> di
     env = {**env, "PYTHONPATH": str(checkout)}
     args = [sys.executable, "-c", CURATE, "scan", "--embeddings", str(root / "E.npy")]
     args += ["--labels", str(root / "L.npy"), "-o", str(ws), "--json"]
-    result = run_process(args, env)
+    result = run_process(args, env, checkout)
     summary = json.loads(result["stdout"])
     result["timings"] = summary.get("timings")  # None for a curate that predates them
     result["torch"] = "TORCH_IMPORTED True" in result["stderr"]
@@ -97,7 +98,9 @@ def bench(n: int, classes: int, before: Path | None, env: dict[str, str]) -> dic
         results = {"curate": run_curate(root, here, env, "now")}
         if before is not None:
             results["curate (before)"] = run_curate(root, before, env, "before")
-        results["Datalab"] = run_process([sys.executable, "-c", DATALAB, str(root / "E.npy"), str(root / "L.npy")], env)
+        results["Datalab"] = run_process(
+            [sys.executable, "-c", DATALAB, str(root / "E.npy"), str(root / "L.npy")], env, root
+        )
     return {"n": n, "classes": classes, "results": results}
 
 
