@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+#: the per-stage table's rows, in chain order
+CHAIN = ("import", "neighbors", "score", "negatives", "propose", "export", "report", "total")
 
 #: runs curate's CLI and reports, on stderr, whether torch got imported
 CURATE = (
@@ -53,21 +55,24 @@ DATALAB = (
 
 def run_process(args: list[str], env: dict[str, str], cwd: Path) -> dict:
     """Wall and CPU seconds and peak RSS (GiB) of one child process run in ``cwd`` (``python -c``
-    puts its working directory first on sys.path), with its output."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=cwd)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"{args[:3]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    puts its working directory first on sys.path), with its output. ``os.wait4`` gives this
+    child's own resource usage (RUSAGE_CHILDREN's peak would be the largest child so far)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if child.returncode != 0:
+        raise RuntimeError(f"{args[:3]} failed ({child.returncode}):\n{stderr[-2000:]}")
     return {
         "seconds": wall,
-        "cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-        # ru_maxrss of RUSAGE_CHILDREN is the largest child so far: each tool runs after a smaller one
-        "peak_rss_gib": after.ru_maxrss / 2**20,
-        "stdout": done.stdout,
-        "stderr": done.stderr,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_gib": usage.ru_maxrss / 2**20,  # KiB on Linux
+        "stdout": stdout,
+        "stderr": stderr,
     }
 
 
@@ -124,7 +129,7 @@ def print_block(block: dict) -> None:
         return
     print("\n| stage | " + " | ".join(f"{s} wall (s) | {s} CPU (s) | {s} peak (MiB)" for s in stages) + " |")
     print("|---|" + "---:|---:|---:|" * len(stages))
-    names = list(results[stages[0]]["timings"])
+    names = [s for s in CHAIN if any(s in (results[r]["timings"] or {}) for r in stages)]
     for stage in names:
         cells = []
         for s in stages:
