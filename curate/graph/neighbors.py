@@ -21,12 +21,16 @@ queries by :func:`recall_at_k`. Engine timings and the exact/ivf crossover on th
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from curate.device import resolve_device
 from curate.errors import UsageError
 from curate.graph.tile import ClassFilter, mask_tile, mask_tile_numpy, topk_numpy, topk_tile
+
+if TYPE_CHECKING:
+    from curate.graph.ivf import IVFLists
 
 #: Above this many rows, ``method="auto"`` on CPU uses the ivf engine instead of exact search.
 EXACT_MAX_CPU = 30_000
@@ -340,6 +344,7 @@ def knn(
     class_filter: ClassFilter | None = None,
     nprobe: int = DEFAULT_NPROBE,
     seed: int = 0,
+    lists: IVFLists | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine k nearest neighbours of rows among the other rows (self excluded).
 
@@ -349,6 +354,7 @@ def knn(
     rows:         (M,) row indices to search for (default: every row)
     class_filter: skip candidates of classes a query excludes (:class:`ClassFilter`)
     nprobe:       ivf / faiss only: inverted lists searched per query (more: higher recall, slower)
+    lists:        ivf only: lists already built for these rows (:func:`curate.graph.ivf.build_lists`)
     Returns ``(indices (M, k) int64, sims (M, k) float32)``, most similar first. When fewer
     than k candidates exist the extra slots hold index -1 and similarity -inf.
     """
@@ -365,7 +371,9 @@ def knn(
     if chosen == "ivf":
         from curate.graph.ivf import ivf_knn
 
-        return ivf_knn(embeddings, k, rows=rows, class_filter=class_filter, nprobe=nprobe, seed=seed, device=device)
+        return ivf_knn(
+            embeddings, k, rows=rows, class_filter=class_filter, nprobe=nprobe, seed=seed, device=device, lists=lists
+        )
     return exact_knn(embeddings, k, rows=rows, class_filter=class_filter, device=device)
 
 
