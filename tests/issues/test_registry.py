@@ -56,13 +56,15 @@ TOY = IssueType(
 
 
 def test_built_in_types_declare_the_issues_schema():
-    assert [t.name for t in issue_types()] == ["label", "duplicate", "outlier"]
+    assert [t.name for t in issue_types()] == ["label", "duplicate", "outlier", "caption", "caption_duplicate"]
     assert issues_schema() == ISSUES
     assert {g.keyword for g in gates()} == {
         "max_label_issues",
         "max_duplicates",
         "max_leaks",
         "max_outliers",
+        "max_caption_mismatch",
+        "max_caption_duplicates",
         "max_imbalance_ratio",
         "max_unreadable",
         "max_unreviewed",
@@ -89,7 +91,8 @@ def test_a_new_type_reaches_every_artifact(tmp_path, toy_registered):
     summary = run_scan(None, ws, embeddings=tmp_path / "e.npy", labels=tmp_path / "l.npy")
 
     issues = pq.read_table(ws.path("issues"))
-    assert issues.schema.names[-2:] == ["centrality", "is_far_from_centre"]
+    at = issues.schema.names.index("centrality")
+    assert issues.schema.names[at : at + 2] == ["centrality", "is_far_from_centre"]
     flagged = int(np.sum(issues.column("is_far_from_centre").to_numpy(zero_copy_only=False)))
     assert flagged == 30
     assert summary["far_from_centre_rate"] == pytest.approx(flagged / 600)
