@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from curate import progress
 from curate.errors import DataError, UsageError
 from curate.stages import STAGE_ORDER, STAGES, StageFunction, replaced_by_import
+from curate.timing import measure, record_timing
 
 if TYPE_CHECKING:
     from curate.workspace import Workspace
@@ -49,6 +50,9 @@ class ArrayInput:
     caption_column: str | None = None
 
 
+#: the stages whose timings an import of user embeddings stands in for
+IMPORT_REPLACES: tuple[str, ...] = tuple(s for s in STAGE_ORDER if replaced_by_import(s))
+
 #: What a run reads: a dataset location for the index stage, user embeddings, or nothing (a run
 #: that starts after index, on a workspace that has its inputs).
 DataSource = str | os.PathLike[str] | ArrayInput | None
@@ -65,6 +69,14 @@ class StageCall:
 def step_status(step: Mapping[str, Any]) -> str:
     """How a step of a run ended, in words: ``up to date`` when nothing needed doing."""
     return "up to date" if step.get("up_to_date") else "done"
+
+
+def _cost(step: Mapping[str, Any]) -> str:
+    """`` in 12.3 s, peak 810 MiB`` from a step's ``timing`` (nothing for an up-to-date step)."""
+    timing = step.get("timing")
+    if not timing or step.get("up_to_date"):
+        return ""
+    return f" in {timing['seconds']:.1f} s, peak {timing['peak_rss_mib']:.0f} MiB"
 
 
 def stage_function(name: str) -> StageFunction:
@@ -260,8 +272,12 @@ def _run_locked(
 ) -> list[dict[str, Any]]:
     summaries: list[dict[str, Any]] = []
     if isinstance(source, ArrayInput):
-        summaries.append({**import_embedding_files(ws, source, overwrite=overwrite), "stage": "import"})
-        progress.log(f"[{name}] import of {source.embeddings}: {step_status(summaries[-1])}")
+        with measure() as timing:
+            imported = import_embedding_files(ws, source, overwrite=overwrite)
+        timing["up_to_date"] = bool(imported["up_to_date"])
+        record_timing(ws, "import", timing, replaces=IMPORT_REPLACES)
+        summaries.append({**imported, "stage": "import", "timing": timing})
+        progress.log(f"[{name}] import of {source.embeddings}: {step_status(summaries[-1])}{_cost(summaries[-1])}")
     for position, call in enumerate(plan):
         stage = STAGES[call.stage]
         function = stage.function()
@@ -281,7 +297,7 @@ def _run_locked(
             summary = {**rerun, "up_to_date": summary.get("up_to_date") and rerun.get("up_to_date")}
         summaries.append({**summary, "stage": call.stage})
         # after the stage, not before: a stage that found its outputs current did not run
-        progress.log(f"[{name}] {call.stage}: {step_status(summary)}")
+        progress.log(f"[{name}] {call.stage}: {step_status(summary)}{_cost(summary)}")
         if call.stage == "index" and position + 1 < len(plan) and summary.get("num_readable", 0) == 0:
             raise DataError(f"none of the {summary.get('num_samples', 0)} inputs in {source} is a readable image")
     return summaries

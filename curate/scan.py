@@ -18,6 +18,7 @@ from curate.pipeline import (
     validate_params,
 )
 from curate.stages import STAGE_ORDER, replaced_by_import
+from curate.timing import measure
 from curate.workspace import Workspace
 
 #: stages that run on embeddings, whatever produced them
@@ -146,8 +147,9 @@ def run_scan(
     ``caption_column`` bring the captions of image-text pairs (:class:`curate.pipeline.ArrayInput`). ``stage_params`` sets any stage's keyword parameters by stage name;
     the common options reach every stage that takes them (:func:`audit_plan`); ``engine``
     (``local`` or ``ray``, at ``address``) and ``decode`` say where embed runs and decodes.
-    Returns the contents of summary.json, plus ``engine``, ``steps``: each step's ``stage`` and
-    ``up_to_date``, and (on images) ``changes``: what this run found changed in DATA
+    Returns the contents of summary.json, plus ``engine``, ``steps``: each step's ``stage``,
+    ``up_to_date`` and ``timing`` (:mod:`curate.timing`), ``timings``: this run's timing per step
+    and in ``total``, and (on images) ``changes``: what this run found changed in DATA
     (:func:`scan_changes`). Finding problems in the data is not an error (that is ``curate check``'s
     job); data that cannot be used at all raises :class:`DataError`.
 
@@ -189,10 +191,17 @@ def run_scan(
         decode=decode,
         stage_params=stage_params,
     )
-    steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan", decisions=decisions)
+    with measure() as total:
+        steps = run_plan(plan, source, ws, overwrite=overwrite, name="scan", decisions=decisions)
     summary = ws.read_json("summary")
     summary["engine"] = engine
-    summary["steps"] = [{"stage": step["stage"], "up_to_date": bool(step.get("up_to_date"))} for step in steps]
+    summary["steps"] = [
+        {"stage": step["stage"], "up_to_date": bool(step.get("up_to_date")), "timing": step.get("timing")}
+        for step in steps
+    ]
+    # this run's cost per step (summary.json's ``timings`` stop before export, which writes it)
+    summary["timings"] = {step["stage"]: step["timing"] for step in steps if step.get("timing")}
+    summary["timings"]["total"] = total
     by_stage = {step["stage"]: step for step in steps}
     if "decisions" in by_stage:
         summary["decisions"] = {k: v for k, v in by_stage["decisions"].items() if k not in ("stage", "up_to_date")}

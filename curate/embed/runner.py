@@ -28,6 +28,7 @@ from curate.embed.decode import DECODE_PARAMS, resolve_decode
 from curate.engine import ENGINES
 from curate.errors import DataError, UsageError
 from curate.stages import STAGES
+from curate.timing import timed
 from curate.workspace import Workspace, locked
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def _failure_list(failures: dict[str, str]) -> list[dict[str, str]]:
 
 
 @locked
+@timed("embed", replaces=("import",))
 def run_embed(
     ws: Workspace,
     *,

@@ -14,8 +14,9 @@ from curate.errors import DamagedArtifactError, UsageError
 from curate.export.manifest import SINCE_COLUMNS, build_manifest, since_last_scan, summarise
 from curate.review.coverage import NOT_MEASURED, review_summary
 from curate.schemas import ACTIONS
-from curate.stages import ARTIFACTS_WITH_PARAMS, STAGES
+from curate.stages import ARTIFACTS_WITH_PARAMS, STAGE_ORDER, STAGES
 from curate.storage import read_parquet
+from curate.timing import read_timings, timed
 from curate.workspace import Workspace, locked, write_parquet_atomic, write_text_atomic
 
 #: artifacts whose fingerprints and parameters summary.json records, in chain order.
@@ -55,7 +56,17 @@ def _previous_manifest(ws: Workspace) -> pa.Table | None:
         return None
 
 
+def timings_before_export(ws: Workspace) -> dict[str, Any]:
+    """What the stages before export last cost (:mod:`curate.timing`), in chain order: the
+    ``timings`` block of summary.json (export and report run after it is written; ``curate scan
+    --json`` has theirs too)."""
+    recorded = read_timings(ws)
+    order = ["import", *STAGE_ORDER[: STAGE_ORDER.index("export")]]
+    return {stage: recorded[stage] for stage in order if stage in recorded}
+
+
 @locked
+@timed("export")
 def run_export(
     ws: Workspace,
     *,
@@ -147,6 +158,7 @@ def run_export(
         summary["since_last_scan"] = since_last_scan(previous, manifest)
     # relative to the workspace, so a copied or moved workspace does not point at its old place
     summary["manifest"] = ws.path("manifest").name
+    summary["timings"] = timings_before_export(ws)
     write_text_atomic(summary_path, json.dumps(summary, indent=2, default=str) + "\n")
     summary["manifest"] = str(ws.path("manifest"))
     summary["up_to_date"] = summary["skipped"] = False

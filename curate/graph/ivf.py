@@ -20,6 +20,7 @@ took 45.7 s for recall@20 0.984; this took 7.7 s for recall@20 0.986 (see docs/b
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -127,6 +128,37 @@ def probe_lists(centroids, nprobe: int) -> np.ndarray:
         return torch.topk(sims, nprobe, dim=1).indices.cpu().numpy()
 
 
+@dataclass(frozen=True)
+class IVFLists:
+    """The inverted lists of :func:`ivf_knn` over one matrix: ``centroids`` (nlist, D) float32
+    and ``assign`` (N,) int64, each row's list (large lists already split). Built once, they
+    serve every search of the same rows (:func:`build_lists`)."""
+
+    centroids: np.ndarray
+    assign: np.ndarray
+
+
+def build_lists(
+    embeddings: np.ndarray,
+    *,
+    nlist: int | None = None,
+    train_size: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> IVFLists:
+    """k-means lists of (N, D) L2-normalised ``embeddings``, large lists split: what
+    :func:`ivf_knn` builds with the same arguments (deterministic for a seed), for callers that
+    search the same rows more than once (the hard negatives' passes)."""
+    import torch
+
+    x_np = np.ascontiguousarray(embeddings, dtype=np.float32)
+    n = x_np.shape[0]
+    nlist = default_nlist(n) if nlist is None else max(1, min(nlist, n))
+    centroids = train_centroids(x_np, nlist, train_size=train_size, seed=seed)
+    assign = assign_lists(torch.from_numpy(x_np).to(device), torch.from_numpy(centroids).to(device))
+    return IVFLists(*split_large_lists(x_np, centroids, assign, seed=seed))
+
+
 def ivf_knn(
     embeddings: np.ndarray,
     k: int,
@@ -138,6 +170,7 @@ def ivf_knn(
     train_size: int | None = None,
     seed: int = 0,
     device: str = "cpu",
+    lists: IVFLists | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Approximate cosine top-k of rows against all other rows, cluster by cluster.
 
@@ -149,6 +182,8 @@ def ivf_knn(
     nprobe:       lists searched for the rows of each list, its own included
     train_size:   rows k-means trains on (default ``39 * nlist``)
     device:       torch device of the matrix products
+    lists:        the lists :func:`build_lists` made for these embeddings with the same
+                  ``nlist``, ``train_size`` and ``seed`` (the same search, without training again)
     Returns ``(indices (M, k) int64, sims (M, k) float32)``, self excluded, most similar first;
     slots beyond the candidates found hold -1 / -inf.
     """
@@ -181,11 +216,12 @@ def ivf_knn(
         q_classes = torch.from_numpy(q_classes).to(device)
         r_classes = torch.from_numpy(np.ascontiguousarray(class_filter.row_classes, dtype=np.int64)).to(device)
 
-    nlist = default_nlist(n) if nlist is None else max(1, min(nlist, n))
     x = torch.from_numpy(x_np).to(device)
-    centroids_np = train_centroids(x_np, nlist, train_size=train_size, seed=seed)
-    assign = assign_lists(x, torch.from_numpy(centroids_np).to(device))
-    centroids_np, assign = split_large_lists(x_np, centroids_np, assign, seed=seed)
+    if lists is None:
+        lists = build_lists(x_np, nlist=nlist, train_size=train_size, seed=seed, device=device)
+    if len(lists.assign) != n:
+        raise ValueError(f"the lists cover {len(lists.assign)} rows, the embeddings {n}")
+    centroids_np, assign = lists.centroids, lists.assign
     nlist = centroids_np.shape[0]
     probes = probe_lists(torch.from_numpy(centroids_np).to(device), nprobe)
     order = np.argsort(assign, kind="stable")

@@ -2,9 +2,10 @@
 
 Engines behind one entry point, :func:`knn`:
 
-* **exact** — blockwise torch: a (query block x database) similarity tile at a time, never
-  N x N. On a GPU the tiles are half-precision matmuls and the k similarities kept are
-  recomputed in float32, so fp16 rounding only affects which candidates win ties.
+* **exact** — blockwise: a (query block x database) similarity tile at a time, never N x N;
+  numpy on the CPU (so small data never waits for torch's import), torch on a GPU, where the
+  tiles are half-precision matmuls and the k similarities kept are recomputed in float32, so
+  fp16 rounding only affects which candidates win ties.
 * **ivf** — cluster-batched inverted-file search (:mod:`curate.graph.ivf`): faiss k-means
   lists, each list's rows searched together against its nearest lists as one matrix product.
   Used on CPU above :data:`EXACT_MAX_CPU` rows, where exact search costs N^2 D (1M x 512 is
@@ -20,12 +21,16 @@ queries by :func:`recall_at_k`. Engine timings and the exact/ivf crossover on th
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from curate.device import resolve_device
 from curate.errors import UsageError
-from curate.graph.tile import ClassFilter, mask_tile, topk_tile
+from curate.graph.tile import ClassFilter, mask_tile, mask_tile_numpy, topk_numpy, topk_tile
+
+if TYPE_CHECKING:
+    from curate.graph.ivf import IVFLists
 
 #: Above this many rows, ``method="auto"`` on CPU uses the ivf engine instead of exact search.
 EXACT_MAX_CPU = 30_000
@@ -77,10 +82,12 @@ def exact_knn(
     rows exist, missing slots hold index -1 and similarity -inf. With ``half`` (default: on
     cuda) the similarity tiles are float16 and the kept similarities are recomputed in float32.
     """
-    import torch
-
     if rows is not None and queries is not None:
         raise UsageError("exact_knn takes queries= or rows=, not both")
+    if device == "cpu" and not half:
+        return _exact_knn_numpy(embeddings, k, queries, rows, class_filter, exclude_self, block_size)
+    import torch
+
     if half is None:
         half = device.startswith("cuda")
     dtype = torch.float16 if half else torch.float32
@@ -133,6 +140,47 @@ def exact_knn(
             valid = np.isfinite(vals)
             out_idx[start:stop, : idx.shape[1]] = np.where(valid, idx, -1)
             out_sim[start:stop, : vals.shape[1]] = vals
+    return out_idx, out_sim
+
+
+def _exact_knn_numpy(
+    embeddings: np.ndarray,
+    k: int,
+    queries: np.ndarray | None,
+    rows: np.ndarray | None,
+    class_filter: ClassFilter | None,
+    exclude_self: bool,
+    block_size: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`exact_knn` on the CPU in numpy (no torch import: seconds of start-up on small data):
+    the same float32 tiles and masks, top-k by ``argpartition``. Equal similarities are ordered
+    by row number (torch's order among exact ties is its own)."""
+    db = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        q_np = db[rows]
+    else:
+        q_np = db if queries is None else np.ascontiguousarray(queries, dtype=np.float32)
+    n_db, m = db.shape[0], q_np.shape[0]
+    self_excl = rows is not None or (exclude_self and queries is None)
+    kk = min(k + (1 if self_excl else 0), n_db)
+    if block_size is None:  # the tile and its argpartition's int64 positions: ~3 x 64 MiB
+        block_size = int(max(16, min(8192, (_TILE_ELEMENTS_CPU // 2) // max(1, n_db))))
+    out_idx = np.full((m, k), -1, dtype=np.int64)
+    out_sim = np.full((m, k), -np.inf, dtype=np.float32)
+    for start in range(0, m, block_size):
+        stop = min(start + block_size, m)
+        sims = q_np[start:stop] @ db.T
+        if self_excl:
+            own = rows[start:stop] if rows is not None else np.arange(start, stop)
+            sims[np.arange(stop - start), own] = -np.inf
+        if class_filter is not None:
+            mask_tile_numpy(sims, class_filter.query_classes[start:stop], class_filter.row_classes)
+        vals, idx = topk_numpy(sims, kk)
+        vals, idx = vals[:, :k], idx[:, :k]
+        valid = np.isfinite(vals)
+        out_idx[start:stop, : idx.shape[1]] = np.where(valid, idx, -1)
+        out_sim[start:stop, : vals.shape[1]] = vals
     return out_idx, out_sim
 
 
@@ -296,6 +344,7 @@ def knn(
     class_filter: ClassFilter | None = None,
     nprobe: int = DEFAULT_NPROBE,
     seed: int = 0,
+    lists: IVFLists | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine k nearest neighbours of rows among the other rows (self excluded).
 
@@ -305,6 +354,7 @@ def knn(
     rows:         (M,) row indices to search for (default: every row)
     class_filter: skip candidates of classes a query excludes (:class:`ClassFilter`)
     nprobe:       ivf / faiss only: inverted lists searched per query (more: higher recall, slower)
+    lists:        ivf only: lists already built for these rows (:func:`curate.graph.ivf.build_lists`)
     Returns ``(indices (M, k) int64, sims (M, k) float32)``, most similar first. When fewer
     than k candidates exist the extra slots hold index -1 and similarity -inf.
     """
@@ -321,7 +371,9 @@ def knn(
     if chosen == "ivf":
         from curate.graph.ivf import ivf_knn
 
-        return ivf_knn(embeddings, k, rows=rows, class_filter=class_filter, nprobe=nprobe, seed=seed, device=device)
+        return ivf_knn(
+            embeddings, k, rows=rows, class_filter=class_filter, nprobe=nprobe, seed=seed, device=device, lists=lists
+        )
     return exact_knn(embeddings, k, rows=rows, class_filter=class_filter, device=device)
 
 

@@ -26,6 +26,7 @@ from curate.errors import DataError, StaleWorkspaceError, UsageError
 from curate.graph.neighbors import DEFAULT_NPROBE, knn, recall_at_k, resolve_method
 from curate.schemas import NEIGHBORS
 from curate.stages import STAGES
+from curate.timing import timed
 from curate.workspace import Workspace, locked, parquet_writer_atomic
 
 #: rows per Parquet row group of neighbors.parquet
@@ -35,6 +36,7 @@ RECALL_QUERIES = 1000
 
 
 @locked
+@timed("neighbors")
 def run_neighbors(
     ws: Workspace,
     *,

@@ -103,3 +103,33 @@ def topk_tile(sims, k: int):
     import torch
 
     return torch.topk(sims, min(k, sims.shape[1]), dim=1)
+
+
+def mask_tile_numpy(sims: np.ndarray, query_classes: np.ndarray, cand_classes: np.ndarray) -> None:
+    """The class filter of :func:`mask_tile` on a numpy (m, c) tile, in place.
+
+    query_classes: (m, a) int64 classes each query excludes (-1: none);  cand_classes: (c, b)
+    int64 classes of each candidate (a first column < 0: unlabelled, never a neighbour).
+    """
+    queries = np.where(query_classes < 0, -2, query_classes).astype(np.int32)
+    cand = cand_classes.astype(np.int32)
+    excluded = np.zeros(sims.shape, dtype=bool)
+    for a in range(queries.shape[1]):
+        for b in range(cand.shape[1]):
+            excluded |= queries[:, a : a + 1] == cand[None, :, b]
+    excluded[:, cand[:, 0] < 0] = True
+    sims[excluded] = -np.inf
+
+
+def topk_numpy(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``min(k, columns)`` of each row of a numpy tile: (values, positions), most similar
+    first, equal values by position."""
+    width = sims.shape[1]
+    k = min(k, width)
+    if k < width:
+        at = np.argpartition(sims, width - k, axis=1)[:, width - k :]
+    else:
+        at = np.broadcast_to(np.arange(width), sims.shape)
+    vals = np.take_along_axis(sims, at, axis=1)
+    order = np.lexsort((at, -vals), axis=1)
+    return np.take_along_axis(vals, order, axis=1), np.take_along_axis(at, order, axis=1)

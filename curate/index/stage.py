@@ -38,6 +38,7 @@ from curate.index.walk import Selection, Skipped, Tree, describe_skipped, exists
 from curate.index.webdataset import TAR_SUFFIXES, is_shard_name, list_webdataset
 from curate.schemas import SAMPLES
 from curate.stages import STAGES
+from curate.timing import timed
 from curate.workspace import Workspace, same_params, write_parquet_atomic
 
 FORMATS = ("folder", "manifest", "parquet", "webdataset")
@@ -273,6 +274,7 @@ def _data_key(data: str) -> str:
     return str(Path(data).resolve())
 
 
+@timed("index", replaces=("import",))
 def run_index(
     data: str | Path,
     ws: Workspace,

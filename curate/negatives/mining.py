@@ -191,7 +191,8 @@ def _mine(
     search_nprobe: int,
     device: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    from curate.graph.neighbors import knn
+    from curate.device import resolve_device
+    from curate.graph.neighbors import knn, resolve_method
 
     if num_negatives < 1:
         raise ValueError("num_negatives must be at least 1")
@@ -215,12 +216,21 @@ def _mine(
     k = min(4 * num_negatives, max_search_k, n - 1)
     nprobe = search_nprobe
     first = True
+    lists = None
+    device = resolve_device(device)
+    if todo.size and resolve_method(n, "auto", device) == "ivf":
+        from curate.graph.ivf import build_lists
+
+        # every pass searches the same rows: train the k-means lists once (what each pass would)
+        lists = build_lists(data.embeddings, device=device)
     while todo.size and k >= 1:
         # The first pass (nearly every anchor: most of the work) skips candidates whose given or
         # suggested class is the anchor's given class; the few anchors it leaves short — mostly
         # those whose own label is probably wrong — apply every label rule.
         filt = _class_filter(todo, labels, hints, anchor_suggestions=not first)
-        more_idx, more_sims = knn(data.embeddings, k, rows=todo, class_filter=filt, nprobe=nprobe, device=device)
+        more_idx, more_sims = knn(
+            data.embeddings, k, rows=todo, class_filter=filt, nprobe=nprobe, device=device, lists=lists
+        )
         more_mask = _negative_mask(todo, more_idx, more_sims, labels, hints, scale)
         neg_idx[todo], neg_sims[todo] = _take_first(more_mask, more_idx, more_sims, num_negatives)
         got = (neg_idx[todo] >= 0).sum(axis=1)

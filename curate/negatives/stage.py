@@ -23,6 +23,7 @@ from curate.negatives.mining import (
 )
 from curate.schemas import BATCHES, NEGATIVES
 from curate.stages import STAGES
+from curate.timing import timed
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
 
@@ -53,6 +54,7 @@ def _scale(
 
 
 @locked
+@timed("negatives")
 def run_negatives(
     ws: Workspace,
     *,

@@ -18,10 +18,12 @@ from curate.plan.rebalance import STRATEGIES
 from curate.plan.rules import NOT_QUEUED, OUTLIER_ACTIONS
 from curate.review.decisions import gives_unknown_class, match_decisions
 from curate.stages import STAGES
+from curate.timing import timed
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
 
 @locked
+@timed("propose")
 def run_propose(
     ws: Workspace,
     *,

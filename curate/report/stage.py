@@ -23,6 +23,7 @@ from curate.report.projection import METHODS
 from curate.report.thumbnails import Thumbnails
 from curate.stages import STAGES
 from curate.storage import html_record, params_digest
+from curate.timing import timed
 from curate.workspace import Workspace, fingerprint, locked, write_text_atomic
 
 DEFAULT_MAX_THUMBNAILS = 48
@@ -53,6 +54,7 @@ def _input_fingerprints(ws: Workspace) -> dict[str, str]:
 
 
 @locked
+@timed("report")
 def run_report(
     ws: Workspace,
     *,

@@ -79,7 +79,7 @@ def apply_decisions(ws: Workspace, decisions_file: str | os.PathLike[str]) -> di
     report.html follow the decisions. A stage whose output is not in the workspace yet is left
     for ``curate scan`` / the stage's command to run.
 
-    Returns the record's summary with ``steps`` (each re-run stage and whether it was up to date),
+    Returns the record's summary with ``steps`` (each re-run stage, whether it was up to date and its ``timing``),
     ``review`` (summary.json's review progress, once exported) and ``notes`` (what was left).
     """
     with ws.lock():
@@ -103,7 +103,7 @@ def apply_decisions(ws: Workspace, decisions_file: str | os.PathLike[str]) -> di
                 # one made with other options is left alone rather than replaced with the defaults
                 notes.append("report.html was made with other options; re-run `curate report` with them")
                 continue
-            steps.append({"stage": stage, "up_to_date": bool(result.get("up_to_date"))})
+            steps.append({"stage": stage, "up_to_date": bool(result.get("up_to_date")), "timing": result.get("timing")})
             progress.log(f"[apply] {stage}: {'up to date' if result.get('up_to_date') else 'done'}")
         if ws.exists("summary"):
             summary["review"] = ws.read_json("summary").get("review")

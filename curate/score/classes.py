@@ -69,22 +69,52 @@ def count_subclusters(
     single Gaussian blob scores ~0.04 here, two CLIP-like sub-classes ~0.2-0.4).
     """
     from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
 
     n = x.shape[0]
     top = min(max_k, n // max(1, min_cluster_size))
     if top < 2:
         return 1
     x = _principal_components(x.astype(np.float64) - x.mean(axis=0), pca_dims)
+    dist = _euclidean_distances(x)  # once for every k (sklearn's silhouette_score recomputes it per k)
     best_k, best = 1, min_silhouette
     for k in range(2, top + 1):
         assign = KMeans(k, n_init=3, max_iter=100, random_state=seed).fit_predict(x)
         if len(np.unique(assign)) < 2:
             continue
-        score = silhouette_score(x, assign)
+        score = silhouette(dist, assign)
         if score > best:
             best_k, best = k, score
     return best_k
+
+
+def _euclidean_distances(x: np.ndarray) -> np.ndarray:
+    """(n, n) float64 Euclidean distances between the rows of ``x`` (zero diagonal)."""
+    sq = np.einsum("ij,ij->i", x, x)
+    dist = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
+    np.maximum(dist, 0.0, out=dist)
+    np.fill_diagonal(dist, 0.0)
+    return np.sqrt(dist, out=dist)
+
+
+def silhouette(dist: np.ndarray, assign: np.ndarray) -> float:
+    """Mean silhouette of the labelling ``assign`` (n,) given the (n, n) distances: per row
+    ``(b - a) / max(a, b)`` with ``a`` its mean distance to the rest of its cluster and ``b`` the
+    least mean distance to another cluster; rows alone in their cluster score 0 (the definition
+    of sklearn's ``silhouette_score``, from distances computed once for every k)."""
+    clusters, labels = np.unique(assign, return_inverse=True)
+    sizes = np.bincount(labels, minlength=len(clusters)).astype(np.float64)
+    one_hot = np.zeros((len(labels), len(clusters)))
+    one_hot[np.arange(len(labels)), labels] = 1.0
+    sums = dist @ one_hot  # (n, k): each row's summed distance to every cluster
+    own = sizes[labels]
+    a = sums[np.arange(len(labels)), labels] / np.maximum(own - 1, 1)
+    means = sums / sizes[None, :]
+    means[np.arange(len(labels)), labels] = np.inf
+    b = means.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.nan_to_num((b - a) / np.maximum(a, b))
+    score[own <= 1] = 0.0
+    return float(score.mean())
 
 
 def _principal_components(x: np.ndarray, dims: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from curate.graph.scale import describe_cut
 from curate.issues import issue_types
 from curate.schemas import issues_schema
 from curate.stages import STAGES
+from curate.timing import timed
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
 INPUTS = STAGES["score"].inputs
@@ -37,6 +38,7 @@ def _image_areas(ws: Workspace, sample_ids: np.ndarray) -> np.ndarray | None:
 
 
 @locked
+@timed("score")
 def run_score(
     ws: Workspace,
     *,

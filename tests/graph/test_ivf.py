@@ -75,3 +75,19 @@ def test_oversized_lists_are_split_near_the_mean():
     sizes = np.bincount(new_assign)
     assert len(new_centroids) == len(sizes) == 3 and sizes.max() < 900
     assert (new_assign[900:] == 1).all()  # the small list is left alone
+
+
+def test_lists_built_once_give_every_search_its_own_result():
+    from curate.graph.ivf import build_lists
+    from curate.graph.tile import ClassFilter
+
+    x = _unit(np.random.default_rng(3).normal(size=(1500, 24)).astype(np.float32))
+    labels = np.arange(1500) % 7
+    lists = build_lists(x, seed=0)
+    rows = np.arange(0, 1500, 5)
+    filt = ClassFilter(query_classes=labels[rows][:, None], row_classes=labels[:, None])
+    for kwargs in ({}, {"rows": rows, "class_filter": filt}):
+        fresh = ivf_knn(x, 10, nprobe=3, **kwargs)
+        reused = ivf_knn(x, 10, nprobe=3, lists=lists, **kwargs)
+        np.testing.assert_array_equal(fresh[0], reused[0])
+        np.testing.assert_array_equal(fresh[1], reused[1])

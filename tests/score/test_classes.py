@@ -97,3 +97,18 @@ def test_synthetic_table(synthetic_small):
     nearest = table.column("nearest_class").to_pylist()
     pairs = [(k, p) for k, p in enumerate(s.confusable) if p >= 0]
     assert np.mean([nearest[k] == s.class_names[p] for k, p in pairs]) >= 0.7
+
+
+def test_silhouette_from_distances_computed_once_is_sklearns():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    from curate.score.classes import _euclidean_distances, silhouette
+
+    rng = np.random.default_rng(0)
+    for n, k in [(40, 2), (300, 5), (123, 3)]:
+        x = rng.normal(size=(n, 16))
+        x[: n // 2] += 3.0
+        assign = KMeans(k, n_init=3, random_state=0).fit_predict(x)
+        assign[0] = k  # a cluster of one scores 0
+        assert abs(silhouette(_euclidean_distances(x), assign) - silhouette_score(x, assign)) < 1e-12

@@ -111,3 +111,24 @@ def test_lengths_fit_the_features_as_given_without_a_copy():
     np.testing.assert_allclose(given, copied, atol=1e-4)
     assert accuracy(given) > 0.95
     assert accuracy(linear_probe_logits(directions, labels, 2, fold_of)) < 0.7
+
+
+def test_the_numpy_and_torch_passes_agree():
+    """The CPU probe runs in numpy (no torch import); a GPU's in torch: the same sums and scores."""
+    pytest.importorskip("torch")
+    from curate.score.noise.probe import LinearProbe, _accumulate_np, _accumulate_torch
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(700, 12)).astype(np.float32)
+    labels = rng.integers(-1, 4, size=700)
+    fold_of = np.where(labels >= 0, rng.integers(0, 3, size=700), -1)
+    weight = np.array([1.0, 0.5, 2.0, 1.5])
+    lengths = rng.uniform(0.5, 2.0, size=700).astype(np.float32)
+    args = (x, labels, 4, fold_of, 3, weight, 128)
+    for got, want in zip(_accumulate_np(*args, "cpu", lengths), _accumulate_torch(*args, "cpu", lengths)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    probe = fit_linear_probe(x, labels, 4, fold_of, ridge=1.0, lengths=lengths)
+    on_torch = LinearProbe(weights=probe.weights, full=probe.full, ridge=probe.ridge, device="cpu")
+    np.testing.assert_allclose(
+        probe.scores(x, fold_of, lengths), on_torch._scores_torch(x, fold_of, lengths), rtol=1e-5, atol=1e-6
+    )
