@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from curate.config import IMPORT_SHARD_ROWS
 from curate.embed import store
 from curate.errors import DataError, UsageError
-from curate.schemas import FILE_STAT, SAMPLES
+from curate.schemas import FILE_STAT, IMAGE_STATS, SAMPLES
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
 
@@ -171,6 +171,7 @@ def import_arrays(
                 "hash": pa.nulls(n, pa.string()),
                 "readable": [True] * n,
                 "error": pa.nulls(n, pa.string()),
+                "image_stats": pa.nulls(n, IMAGE_STATS),
                 "file_stat": pa.nulls(n, FILE_STAT),
             },
             schema=SAMPLES,
