@@ -80,3 +80,13 @@ REMOTE_BLOCK_BYTES = 8 * 1024 * 1024
 #: fractions of samples; ``max_unreadable`` is a fraction of inputs; ``max_leaks`` is a number of
 #: duplicate groups that span more than one split.
 DEFAULT_THRESHOLDS: dict[str, float] = {g.keyword: g.default for g in gates()}
+
+#: the image defects, one issue type each (curate/issues/<name>.py, judged by curate.score.defects)
+IMAGE_DEFECTS = ("dark", "light", "blurry", "low_information", "odd_aspect_ratio", "odd_size", "grayscale")
+#: Tukey's fence for image measures: more than this many interquartile ranges below the dataset's
+#: lower quartile is a defect (curate.score.defects). 2.5 lies between Tukey's "outside" (1.5)
+#: and "far out" (3): four standard deviations below the median of normal data (1 in 40,000),
+#: and wider where the data's tail is heavier.
+DEFAULT_IMAGE_FENCE = 2.5
+#: the largest share of a dataset an image defect may flag; above it the "defect" is the dataset's norm
+DEFAULT_MAX_DEFECT_SHARE = 0.5

@@ -103,6 +103,9 @@ def run_export(
         stages=_stage_record(ws),
         similarity_scale=scale,
     )
+    # what the image-defect checks derived from this dataset (curate.score.defects)
+    if issues is not None and "image_defects" in ws.record("issues").get("extra", {}):
+        summary["image_defects"] = ws.record("issues")["extra"]["image_defects"]
     # how far people have reviewed the proposals (`curate check --max-unreviewed` gates on it)
     summary.update(
         review_summary(samples, plan, ws.record("plan").get("extra", {}).get("review") if plan is not None else None)

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.check import check_workspace
+from curate.config import IMAGE_DEFECTS
 from curate.issues import Column, Gate, IssueType, PlanRule, ReportSection, gates, issue_types, register, unregister
 from curate.scan import run_scan
 from curate.schemas import ISSUES, issues_schema
@@ -56,9 +57,10 @@ TOY = IssueType(
 
 
 def test_built_in_types_declare_the_issues_schema():
-    assert [t.name for t in issue_types()] == ["label", "duplicate", "outlier"]
+    defects = list(IMAGE_DEFECTS)
+    assert [t.name for t in issue_types()] == ["label", "duplicate", "outlier", *defects]
     assert issues_schema() == ISSUES
-    assert {g.keyword for g in gates()} == {
+    assert {g.keyword for g in gates()} == {f"max_{name}" for name in defects} | {
         "max_label_issues",
         "max_duplicates",
         "max_leaks",
@@ -89,7 +91,9 @@ def test_a_new_type_reaches_every_artifact(tmp_path, toy_registered):
     summary = run_scan(None, ws, embeddings=tmp_path / "e.npy", labels=tmp_path / "l.npy")
 
     issues = pq.read_table(ws.path("issues"))
-    assert issues.schema.names[-2:] == ["centrality", "is_far_from_centre"]
+    names = issues.schema.names
+    assert names[names.index("centrality") :][:2] == ["centrality", "is_far_from_centre"]
+    assert names.index("centrality") > names.index("is_outlier")  # in its order, after the outliers
     flagged = int(np.sum(issues.column("is_far_from_centre").to_numpy(zero_copy_only=False)))
     assert flagged == 30
     assert summary["far_from_centre_rate"] == pytest.approx(flagged / 600)
