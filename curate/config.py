@@ -90,3 +90,5 @@ IMAGE_DEFECTS = ("dark", "light", "blurry", "low_information", "odd_aspect_ratio
 DEFAULT_IMAGE_FENCE = 2.5
 #: the largest share of a dataset an image defect may flag; above it the "defect" is the dataset's norm
 DEFAULT_MAX_DEFECT_SHARE = 0.5
+#: bits of 64 within which two perceptual hashes are near copies (curate.score.copies)
+DEFAULT_PHASH_DISTANCE = 2

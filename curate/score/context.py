@@ -50,9 +50,19 @@ class ScoreContext:
     @cached_property
     def duplicates(self):
         """:class:`curate.score.duplicates.DuplicateResult`."""
+        from curate.config import DEFAULT_PHASH_DISTANCE
         from curate.score.duplicates import find_duplicates
 
-        return find_duplicates(self.data, self.neighbors, scale=self.scale, sizes=self.image_areas)
+        blank = None if self.image_defects is None else self.image_defects["low_information"].flag
+        return find_duplicates(
+            self.data,
+            self.neighbors,
+            scale=self.scale,
+            sizes=self.image_areas,
+            image_stats=self.image_stats,
+            hashable=None if blank is None else ~blank,
+            phash_distance=self.params.get("phash_distance", DEFAULT_PHASH_DISTANCE),
+        )
 
     @cached_property
     def label_noise(self):

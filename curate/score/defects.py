@@ -135,7 +135,9 @@ def judge(
         cut, source = float(measure.oriented(np.array([threshold]))[0]), "given"
     else:
         candidates = []
-        if measure.relative and spread > 0:
+        # a dataset whose images all measure alike (one size, one shape): anything beyond the
+        # bound is far from it
+        if measure.relative and (spread > 0 or bound is not None):
             relative = q1 - fence * (q3 - q1)
             candidates.append(relative if bound is None else min(relative, bound))
         if floor is not None:

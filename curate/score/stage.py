@@ -14,7 +14,12 @@ import numpy as np
 import pyarrow as pa
 
 from curate import progress
-from curate.config import DEFAULT_DUPLICATE_RADIUS, DEFAULT_IMAGE_FENCE, DEFAULT_MAX_DEFECT_SHARE
+from curate.config import (
+    DEFAULT_DUPLICATE_RADIUS,
+    DEFAULT_IMAGE_FENCE,
+    DEFAULT_MAX_DEFECT_SHARE,
+    DEFAULT_PHASH_DISTANCE,
+)
 from curate.data import align_rows, load_embedded
 from curate.device import resolve_device
 from curate.errors import UsageError
@@ -55,6 +60,7 @@ def run_score(
     image_fence: float = DEFAULT_IMAGE_FENCE,
     image_thresholds: Mapping[str, float] | None = None,
     max_defect_share: float = DEFAULT_MAX_DEFECT_SHARE,
+    phash_distance: int = DEFAULT_PHASH_DISTANCE,
     seed: int = 0,
     device: str = "auto",
     overwrite: bool = False,
@@ -74,6 +80,8 @@ def run_score(
                          units), replacing the derived ones
     max_defect_share:    the largest share of the images a defect may flag; above it none is
                          (it is what the dataset is: a grayscale dataset has no grayscale issue)
+    phash_distance:      bits (of 64) within which two images' perceptual hashes make them near
+                         copies in one duplicate group (:mod:`curate.score.copies`); -1: none
     Unlabelled data and single-class data skip the label-noise part with a note (label columns
     stay empty); the other findings still run.
     """
@@ -82,6 +90,8 @@ def run_score(
     from curate.score.context import ScoreContext
 
     types = issue_types()
+    if not -1 <= phash_distance <= 32:
+        raise UsageError(f"phash_distance must be between -1 (off) and 32 bits, got {phash_distance}")
     if image_fence <= 0 or not 0 < max_defect_share <= 1:
         raise UsageError(
             f"image_fence must be > 0 and max_defect_share in (0, 1]; got {image_fence}, {max_defect_share}"
@@ -96,6 +106,7 @@ def run_score(
         "image_fence": image_fence,
         "image_thresholds": thresholds,
         "max_defect_share": max_defect_share,
+        "phash_distance": phash_distance,
         "seed": seed,
         "issue_types": [t.name for t in types],
     }

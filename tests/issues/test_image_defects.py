@@ -60,6 +60,11 @@ def defects_folder(tmp_path_factory):
     }
     for name, img in planted.items():
         img.save(root / "c0" / name, quality=90)
+    # one picture as a PNG and a BMP (other bytes, the same pixels) and a smaller JPEG of it
+    twin = Image.fromarray(crop(220, 180))
+    twin.save(root / "c1" / "twin.png")
+    twin.save(root / "c1" / "twin.bmp")
+    twin.resize((160, 130), Image.Resampling.LANCZOS).save(root / "c1" / "twin_small.jpg", quality=80)
     return root
 
 
@@ -121,6 +126,16 @@ def test_rates_records_gates_plan_and_report(scanned):
     page = (ws / "report.html").read_text()
     for anchor in ("dark", "light", "blurry", "low-information", "odd-aspect-ratio", "odd-size", "grayscale"):
         assert f'id="{anchor}"' in page
+
+
+def test_copies_in_other_formats_share_one_duplicate_group(scanned):
+    ws, _ = scanned
+    issues = pq.read_table(ws / "issues.parquet").to_pydict()
+    group = dict(zip(issues["sample_id"], issues["duplicate_group"]))
+    assert group["c1/twin.png"] is not None
+    assert group["c1/twin.png"] == group["c1/twin.bmp"] == group["c1/twin_small.jpg"]
+    keep = dict(zip(issues["sample_id"], issues["duplicate_keep"]))
+    assert not keep["c1/twin_small.jpg"]  # the larger copy is kept
 
 
 def test_array_inputs_measure_no_image(tmp_path):

@@ -18,7 +18,13 @@ from curate.cli.options import (
     workspace_arg,
 )
 from curate.cli.output import emit
-from curate.config import DEFAULT_DUPLICATE_RADIUS, DEFAULT_IMAGE_FENCE, DEFAULT_MAX_DEFECT_SHARE, IMAGE_DEFECTS
+from curate.config import (
+    DEFAULT_DUPLICATE_RADIUS,
+    DEFAULT_IMAGE_FENCE,
+    DEFAULT_MAX_DEFECT_SHARE,
+    DEFAULT_PHASH_DISTANCE,
+    IMAGE_DEFECTS,
+)
 
 
 def _render(s: Mapping[str, Any]) -> str:
@@ -97,6 +103,14 @@ def _render(s: Mapping[str, Any]) -> str:
     help="Largest share of the images an image defect may flag; above it none is (it is what the "
     "dataset is: a grayscale dataset has no grayscale issue).",
 )
+@click.option(
+    "--phash-distance",
+    default=DEFAULT_PHASH_DISTANCE,
+    show_default=True,
+    type=click.IntRange(-1, 32),
+    help="Bits (of 64) within which two images' perceptual hashes make them near copies, in one "
+    "duplicate group with the embedding's near duplicates; -1 turns it off.",
+)
 @seed_option
 @device_option
 @overwrite_option
@@ -112,6 +126,7 @@ def score(
     image_fence,
     image_thresholds,
     max_defect_share,
+    phash_distance,
     seed,
     device,
     overwrite,
@@ -142,6 +157,7 @@ def score(
         image_fence=image_fence,
         image_thresholds=thresholds,
         max_defect_share=max_defect_share,
+        phash_distance=phash_distance,
         seed=seed,
         device=device,
         overwrite=overwrite,
