@@ -32,6 +32,11 @@ class Embedded:
     norms:            (N,) float32 length of each imported vector before normalisation, when the
                       imported features were not unit length (``embeddings * norms[:, None]`` are
                       the features as given); None for CLIP embeddings and unit-length imports
+    captions:         (N,) object array of each image's caption (str) or None; None when no sample
+                      has one (image-text pairs only)
+    caption_embeddings: (N, D) float32, row i the L2-normalised embedding of sample i's caption in
+                      the image embeddings' space (its text, or an imported text embedding), zeros
+                      where a sample has none; None when no caption was embedded
     """
 
     sample_ids: np.ndarray
@@ -42,6 +47,8 @@ class Embedded:
     hashes: np.ndarray | None = None
     text_embeddings: np.ndarray | None = None
     norms: np.ndarray | None = None
+    captions: np.ndarray | None = None
+    caption_embeddings: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -58,6 +65,14 @@ class Embedded:
 def class_names_of(samples_path) -> list[str]:
     """Class list recorded in samples.parquet metadata (order = label index)."""
     return list(read_meta(samples_path).get("extra", {}).get("class_names", []))
+
+
+def sample_captions(samples: pa.Table) -> list[str | None] | None:
+    """The ``caption`` of every row of a samples table, or None when no row has one (data
+    without captions, or a samples.parquet written before captions were read)."""
+    if "caption" not in samples.column_names or samples.column("caption").null_count == samples.num_rows:
+        return None
+    return samples.column("caption").to_pylist()
 
 
 def imbalance_ratio(counts) -> float | None:
@@ -84,7 +99,7 @@ def encode_labels(labels: pa.ChunkedArray | list, class_names: list[str]) -> np.
 
 def load_embedded(ws: Workspace) -> Embedded:
     """Load every readable, embedded sample of a workspace (checks both artifacts are fresh)."""
-    from curate.embed.store import read_embeddings, read_norms, read_text_embeddings
+    from curate.embed.store import read_caption_embeddings, read_embeddings, read_norms, read_text_embeddings
 
     samples = ws.read_table("samples")
     ws.check_fresh("embeddings")
@@ -92,6 +107,7 @@ def load_embedded(ws: Workspace) -> Embedded:
         ids, emb = read_embeddings(ws.path("embeddings"))
         text = read_text_embeddings(ws.path("embeddings"))
         stored_norms = read_norms(ws.path("embeddings"))
+        stored_captions = read_caption_embeddings(ws.path("embeddings"))
     class_names = class_names_of(ws.path("samples"))
 
     row_of = {sid: i for i, sid in enumerate(samples.column("sample_id").to_pylist())}
@@ -128,6 +144,16 @@ def load_embedded(ws: Workspace) -> Embedded:
                 )
             norm_values = np.array([norm_of[s] for s in ids], dtype=np.float32)
         norms = norm_values
+    captions = sample_captions(taken)
+    caption_emb = None
+    if stored_captions is not None:
+        caption_ids, caption_vectors = stored_captions
+        row_in = {sid: i for i, sid in enumerate(ids)}
+        at = [(row_in[sid], j) for j, sid in enumerate(caption_ids) if sid in row_in]
+        if at and caption_vectors.shape[1] == emb.shape[1]:
+            rows_at, from_at = (np.array(x, dtype=np.int64) for x in zip(*at))
+            caption_emb = np.zeros(emb.shape, dtype=np.float32)
+            caption_emb[rows_at] = caption_vectors[from_at]
     return Embedded(
         sample_ids=np.array(ids, dtype=object),
         embeddings=emb,
@@ -137,6 +163,8 @@ def load_embedded(ws: Workspace) -> Embedded:
         hashes=hashes,
         text_embeddings=text_emb,
         norms=norms,
+        captions=None if captions is None else np.array(captions, dtype=object),
+        caption_embeddings=caption_emb,
     )
 
 

@@ -31,8 +31,13 @@ if TYPE_CHECKING:
 class ArrayInput:
     """Bring-your-own embeddings instead of a data folder: replaces the index and embed stages.
 
-    ``embeddings``: an N x D ``.npy``, or Parquet with a list column (``embedding_column``);
-    ``labels``: N labels (``.npy``), or ``label_column`` of the embeddings' Parquet.
+    ``embeddings``: an N x D ``.npy``, Parquet with a list column (``embedding_column``), or
+    clip-retrieval's output folder (``img_emb/``, ``text_emb/``, ``metadata/``:
+    :mod:`curate.embed.clip_retrieval`); ``labels``: N labels (``.npy``), or ``label_column`` of
+    the embeddings' Parquet (of clip-retrieval's metadata). Image-text pairs:
+    ``text_embeddings``, an N x D array of caption embeddings in the same space (clip-retrieval's
+    ``text_emb/`` by default), and ``caption_column``, the captions' column of the Parquet (of
+    the metadata, where ``caption`` is read by default).
     """
 
     embeddings: str | os.PathLike[str]
@@ -40,6 +45,8 @@ class ArrayInput:
     embedding_column: str | None = None
     label_column: str | None = None
     class_names: list[str] | None = None
+    text_embeddings: str | os.PathLike[str] | None = None
+    caption_column: str | None = None
 
 
 #: What a run reads: a dataset location for the index stage, user embeddings, or nothing (a run
@@ -116,23 +123,78 @@ def plan_stages(
 
 
 def import_embedding_files(ws: Workspace, arrays: ArrayInput, *, overwrite: bool = False) -> dict[str, Any]:
-    """Load an N x D array (.npy, or Parquet such as clip-retrieval's) and optional labels
-    (.npy, or a column of the embeddings' Parquet) into the workspace (samples + embeddings)."""
+    """Load an N x D array (.npy, Parquet, or clip-retrieval's output folder), optional labels
+    (.npy, or a column of the embeddings' Parquet) and, for image-text pairs, caption embeddings
+    and captions, into the workspace (samples + embeddings)."""
+    from curate.embed.clip_retrieval import is_clip_retrieval_folder
     from curate.embed.importer import import_arrays, load_array
 
-    emb = load_array(arrays.embeddings, column=arrays.embedding_column)
-    labels = None
-    if arrays.labels is not None:
-        labels = load_array(arrays.labels, column=arrays.label_column)
-    elif arrays.label_column is not None:
-        labels = load_array(arrays.embeddings, column=arrays.label_column)
-    written = import_arrays(ws, emb, labels, class_names=arrays.class_names, overwrite=overwrite)
+    if is_clip_retrieval_folder(arrays.embeddings):
+        emb, labels, text, captions = _clip_retrieval_arrays(arrays)
+    else:
+        emb = load_array(arrays.embeddings, column=arrays.embedding_column)
+        labels = None
+        if arrays.labels is not None:
+            labels = load_array(arrays.labels, column=arrays.label_column)
+        elif arrays.label_column is not None:
+            labels = load_array(arrays.embeddings, column=arrays.label_column)
+        text = None if arrays.text_embeddings is None else load_array(arrays.text_embeddings)
+        captions = None
+        if arrays.caption_column is not None:
+            if os.fspath(arrays.embeddings).endswith(".npy"):
+                raise UsageError("--caption-column names a column of Parquet --embeddings; a .npy has none")
+            captions = load_array(arrays.embeddings, column=arrays.caption_column).tolist()
+    written = import_arrays(
+        ws,
+        emb,
+        labels,
+        class_names=arrays.class_names,
+        overwrite=overwrite,
+        text_embeddings=text,
+        captions=captions,
+    )
     return {
         "num_samples": int(emb.shape[0]),
         "dim": int(emb.shape[1]),
         "labelled": labels is not None,
+        "captioned": text is not None,
         "up_to_date": not written,
     }
+
+
+def _clip_retrieval_arrays(arrays: ArrayInput) -> tuple[Any, Any, Any, list | None]:
+    """(image embeddings, labels or None, caption embeddings or None, captions or None) of a
+    clip-retrieval output folder; labels and captions come from its metadata's columns."""
+    from curate.embed.clip_retrieval import read_clip_retrieval
+    from curate.embed.importer import load_array
+
+    if arrays.embedding_column is not None:
+        raise UsageError("--embedding-column is for Parquet embeddings; clip-retrieval's folder has img_emb/")
+    found = read_clip_retrieval(arrays.embeddings)
+    names = [] if found.metadata is None else found.metadata.column_names
+
+    def column(name: str, what: str) -> list:
+        if name not in names:
+            raise DataError(
+                f"{arrays.embeddings}: its metadata has no {what} column {name!r} (columns: {', '.join(names) or 'none'})"
+            )
+        assert found.metadata is not None
+        return found.metadata.column(name).to_pylist()
+
+    labels = None
+    if arrays.labels is not None:
+        labels = load_array(arrays.labels)
+    elif arrays.label_column is not None:
+        import numpy as np
+
+        labels = np.array(column(arrays.label_column, "label"), dtype=object)
+    text = found.text if arrays.text_embeddings is None else load_array(arrays.text_embeddings)
+    captions = None
+    if arrays.caption_column is not None:
+        captions = column(arrays.caption_column, "caption")
+    elif "caption" in names:
+        captions = column("caption", "caption")
+    return found.image, labels, text, captions
 
 
 def run_plan(

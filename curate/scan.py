@@ -32,6 +32,8 @@ def audit_plan(
     embedding_column: str | None = None,
     label_column: str | None = None,
     class_names: list[str] | None = None,
+    text_embeddings: str | Path | None = None,
+    caption_column: str | None = None,
     model: str = DEFAULT_MODEL,
     pretrained: str | None = DEFAULT_PRETRAINED,
     device: str = "auto",
@@ -66,12 +68,20 @@ def audit_plan(
         raise UsageError("--labels goes with --embeddings; image labels come from DATA")
     if embedding_column is not None and embeddings is None:
         raise UsageError("--embedding-column goes with --embeddings")
+    if text_embeddings is not None and embeddings is None:
+        raise UsageError("--text-embeddings goes with --embeddings; with DATA the model embeds the captions")
     source: DataSource = data
     if embeddings is not None and (engine != "local" or address is not None):
         raise UsageError("--engine and --address run the embed stage, which --embeddings replaces")
     if embeddings is not None:
         source = ArrayInput(
-            embeddings, labels, embedding_column=embedding_column, label_column=label_column, class_names=class_names
+            embeddings,
+            labels,
+            embedding_column=embedding_column,
+            label_column=label_column,
+            class_names=class_names,
+            text_embeddings=text_embeddings,
+            caption_column=caption_column,
         )
         skipped = sorted(name for name, params in stage_params.items() if params and replaced_by_import(name))
         if skipped:
@@ -79,8 +89,11 @@ def audit_plan(
                 f"--embeddings replaces the {' and '.join(skipped)} stage; "
                 f"its options ({', '.join(sorted(k for s in skipped for k in stage_params[s]))}) go with DATA"
             )
-    elif label_column is not None:
-        stage_params["index"] = {"label_column": label_column, **stage_params.get("index", {})}
+    else:
+        given = {"label_column": label_column, "caption_column": caption_column}
+        given = {key: value for key, value in given.items() if value is not None}
+        if given:
+            stage_params["index"] = {**given, **stage_params.get("index", {})}
     stage_params["embed"] = {"batch_size": batch_size, **stage_params.get("embed", {})}
     common = {"model": model, "pretrained": pretrained, "device": device, "workers": workers}
     if embeddings is None:
@@ -111,6 +124,8 @@ def run_scan(
     embedding_column: str | None = None,
     label_column: str | None = None,
     class_names: list[str] | None = None,
+    text_embeddings: str | Path | None = None,
+    caption_column: str | None = None,
     model: str = DEFAULT_MODEL,
     pretrained: str | None = DEFAULT_PRETRAINED,
     device: str = "auto",
@@ -127,7 +142,8 @@ def run_scan(
     """Run index -> embed -> neighbors -> score -> negatives -> propose -> export -> report.
 
     With ``embeddings`` (and optional ``labels``) the index and embed stages are replaced by an
-    import of those arrays. ``stage_params`` sets any stage's keyword parameters by stage name;
+    import of those arrays (or of clip-retrieval's output folder); ``text_embeddings`` and
+    ``caption_column`` bring the captions of image-text pairs (:class:`curate.pipeline.ArrayInput`). ``stage_params`` sets any stage's keyword parameters by stage name;
     the common options reach every stage that takes them (:func:`audit_plan`); ``engine``
     (``local`` or ``ray``, at ``address``) and ``decode`` say where embed runs and decodes.
     Returns the contents of summary.json, plus ``engine``, ``steps``: each step's ``stage`` and
@@ -158,6 +174,8 @@ def run_scan(
         embedding_column=embedding_column,
         label_column=label_column,
         class_names=class_names,
+        text_embeddings=text_embeddings,
+        caption_column=caption_column,
         model=model,
         pretrained=pretrained,
         device=device,

@@ -40,6 +40,7 @@ SAMPLES = pa.schema(
         pa.field("source", pa.string(), nullable=False),  # folder | manifest | parquet | webdataset | array
         pa.field("label", pa.string()),  # class name; null when unlabelled
         pa.field("split", pa.string()),  # train / val / test ...; null when not split
+        pa.field("caption", pa.string()),  # the image's text (alt-text, caption); null when none
         pa.field("size_bytes", pa.int64()),
         pa.field("width", pa.int32()),
         pa.field("height", pa.int32()),
@@ -221,5 +222,6 @@ MANIFEST = pa.schema(
         pa.field("duplicate_group", pa.string()),
         pa.field("is_outlier", pa.bool_(), nullable=False),
         pa.field("outlier_score", pa.float32(), nullable=False),
+        pa.field("caption", pa.string()),  # the pair's caption; null for data without captions
     ]
 )

@@ -222,3 +222,75 @@ def make_dataset(
             seed=seed,
         ),
     )
+
+
+@dataclass
+class SyntheticPairs:
+    """Image-text pairs whose truth is known (:func:`make_pairs`).
+
+    images:   (N, D) float32, L2-normalised image embeddings
+    texts:    (N, D) float32, L2-normalised caption embeddings, row i the caption given to image i
+    swapped:  (N,) bool, the caption given to image i is another image's (a planted mismatch)
+    concepts: (N,) int64, the concept each image shows
+    """
+
+    images: np.ndarray
+    texts: np.ndarray
+    swapped: np.ndarray
+    concepts: np.ndarray
+
+
+def make_pairs(
+    n: int,
+    *,
+    num_concepts: int = 100,
+    dim: int = 256,
+    unrelated: float = 0.12,
+    matched: float = 0.31,
+    concept_share: float = 0.4,
+    swap_rate: float = 0.1,
+    seed: int = 0,
+) -> SyntheticPairs:
+    """Image and caption embeddings of ``n`` pairs in a two-tower space with a modality gap.
+
+    Each vector is a sum of near-orthogonal unit directions with squared weights that add to 1:
+    a direction both modalities share (weight ``unrelated``: the cosine of an unrelated image and
+    caption), the image's concept (``concept_share`` of ``matched - unrelated``) and its own
+    details (the rest of it; the caption describes both, to a degree that varies from pair to
+    pair), a per-modality offset (the modality gap) and noise. So a right caption scores about
+    ``matched``, a caption of another image of the same concept less, an unrelated one about
+    ``unrelated``: ``(0.12, 0.31)`` is roughly ViT-B/32's scale (LAION's 0.28 cut sits between).
+    ``swap_rate`` of the captions are swapped to another image's (never of the same concept)."""
+    if not 0.0 <= unrelated < matched < 1.0:
+        raise ValueError("need 0 <= unrelated < matched < 1")
+    rng = np.random.default_rng(seed)
+    concepts = rng.integers(0, num_concepts, size=n)
+    shared, gap_image, gap_text = (_unit(rng.standard_normal(dim)) for _ in range(3))
+    centres = _unit(rng.standard_normal((num_concepts, dim)))
+    details = _unit(rng.standard_normal((n, dim)))
+    describe = rng.beta(4.0, 2.0, size=n) * 1.5  # how much of the image a caption says, ~1 on average
+    fit = np.clip((matched - unrelated) * describe, 0.0, 1.0 - unrelated - 0.05)
+    concept_w, detail_w = concept_share * fit, (1 - concept_share) * fit
+    rest = 1.0 - unrelated - fit
+    gap_w, noise_w = 0.5 * rest, 0.5 * rest
+
+    def tower(gap: np.ndarray) -> np.ndarray:
+        noise = _unit(rng.standard_normal((n, dim)))
+        x = (
+            np.sqrt(unrelated) * shared
+            + np.sqrt(concept_w)[:, None] * centres[concepts]
+            + np.sqrt(detail_w)[:, None] * details
+            + np.sqrt(gap_w)[:, None] * gap
+            + np.sqrt(noise_w)[:, None] * noise
+        )
+        return _unit(x).astype(np.float32)
+
+    images, texts = tower(gap_image), tower(gap_text)
+    original = texts.copy()
+    swapped = np.zeros(n, dtype=bool)
+    for i in rng.choice(n, size=int(round(swap_rate * n)), replace=False):
+        j = int(rng.integers(n))
+        while concepts[j] == concepts[i]:  # another image's caption, of another concept
+            j = int(rng.integers(n))
+        texts[i], swapped[i] = original[j], True
+    return SyntheticPairs(images, texts, swapped, concepts.astype(np.int64))

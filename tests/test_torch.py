@@ -32,6 +32,7 @@ def image_workspace(tmp_path):
             "source": ["folder"] * n,
             "label": labels,
             "split": [None] * n,
+            "caption": [None] * n,
             "size_bytes": [1] * n,
             "width": [6] * n,
             "height": [8] * n,

@@ -289,7 +289,7 @@ def threshold_options(f: Callable | None = None, *, with_defaults: bool = True) 
 
 def index_column_options(*, label_help: str) -> Callable[[Callable], Callable]:
     """--format and the column options of `index` (and `scan` on DATA), as ``fmt``,
-    ``path_column``, ``label_column``, ``split_column``, ``image_column``; a column left unset is
+    ``path_column``, ``label_column``, ``split_column``, ``image_column``, ``caption_column``; a column left unset is
     None, so the library can refuse one the format would ignore."""
     from curate.index.stage import COLUMN_DEFAULTS, FORMATS
 
@@ -314,6 +314,11 @@ def index_column_options(*, label_help: str) -> Callable[[Callable], Callable]:
                 column("label", label_help),
                 column("split", "Manifest / Parquet column holding the split (train, val, ...)."),
                 column("image", "Parquet column holding the image bytes (Hugging Face Image struct)."),
+                column(
+                    "caption",
+                    "Manifest / Parquet column, or WebDataset .json field (after the .txt member), holding "
+                    "each image's caption (image-text pairs).",
+                ),
             )
         ):
             f = option(f)
@@ -337,4 +342,25 @@ def selection_options(f: Callable) -> Callable:
         metavar="GLOB",
         help="Index only files matching GLOB (repeatable). A GLOB without / matches the file name "
         "(*.jpg), one with / the path relative to DATA (train/*); a manifest's paths as written.",
+    )(f)
+
+
+def caption_filter_options(f: Callable) -> Callable:
+    """--min-caption-score / --keep-top-fraction: the CLIP-score filters of image-text pairs
+    (curate.plan.captions), as ``min_caption_score`` and ``keep_top_fraction`` (None: not given)."""
+    f = click.option(
+        "--keep-top-fraction",
+        default=None,
+        type=click.FloatRange(0.0, 1.0, min_open=True),
+        metavar="F",
+        help="Image-text pairs: keep only this best-scoring share of the pairs by caption score "
+        "(DataComp-style, e.g. 0.3); the rest are dropped.",
+    )(f)
+    return click.option(
+        "--min-caption-score",
+        default=None,
+        type=click.FloatRange(-1.0, 1.0),
+        metavar="S",
+        help="Image-text pairs: drop pairs whose caption score (image-caption cosine) is below S "
+        "(LAION-style; 0.28 was LAION's for ViT-B/32, other models need their own).",
     )(f)

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from curate.config import IMPORT_SHARD_ROWS
 from curate.embed import store
 from curate.errors import DataError, UsageError
+from curate.index.captions import caption_text
 from curate.schemas import FILE_STAT, IMAGE_STATS, SAMPLES
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
@@ -118,6 +119,8 @@ def import_arrays(
     source: str = "array",
     overwrite: bool = False,
     shard_size: int = IMPORT_SHARD_ROWS,
+    text_embeddings: np.ndarray | None = None,
+    captions: list[str | None] | None = None,
 ) -> bool:
     """Write ``samples.parquet`` and ``embeddings/`` for an (N, D) array and optional (N,) labels.
 
@@ -126,7 +129,11 @@ def import_arrays(
     cosines by ~1e-4, as much as separates a near-duplicate from a neighbour. When the given
     vectors were not unit length (features rather than normalised embeddings), their lengths are
     kept too (``embeddings/norms.parquet``): the label scorer's Euclidean vote reads the features
-    as given from them. Returns False when
+    as given from them.
+
+    Image-text pairs: ``text_embeddings`` (N, D), row i the embedding of sample i's caption in the
+    same space (an all-zero row: no caption), go to ``embeddings/captions.parquet`` normalised;
+    ``captions`` (N strings or None) to samples.parquet's ``caption``. Returns False when
     the workspace already holds exactly this import (nothing written), True otherwise.
     """
     emb = np.asarray(embeddings)
@@ -150,7 +157,14 @@ def import_arrays(
         normalise_labels(labels, class_names) if labels is not None else ([None] * n, list(class_names or []))
     )
 
-    content = _content_hash(emb, np.asarray(labels) if labels is not None else np.zeros(0))
+    text, has_text = _text_vectors(text_embeddings, emb.shape)
+    if captions is not None and len(captions) != n:
+        raise DataError(f"captions have {len(captions)} rows but embeddings have {n}")
+    caption_strings = [caption_text(c) for c in captions] if captions is not None else [None] * n
+    pair_arrays = () if text is None else (text,)
+    if captions is not None:
+        pair_arrays += (np.array([c or "" for c in caption_strings], dtype=object).astype(str),)
+    content = _content_hash(emb, np.asarray(labels) if labels is not None else np.zeros(0), *pair_arrays)
     params = {"source": source, "content": content, "class_names": names}
     samples_fp, _, samples_fresh = ws.plan("samples", "import", params, [], overwrite=overwrite)
     emb_params = {"content": content, "shard_size": shard_size, "precision": precision}
@@ -165,6 +179,7 @@ def import_arrays(
                 "source": [source] * n,
                 "label": pa.array(label_strings, type=pa.string()),
                 "split": pa.nulls(n, pa.string()),
+                "caption": pa.array(caption_strings, type=pa.string()),
                 "size_bytes": pa.nulls(n, pa.int64()),
                 "width": pa.nulls(n, pa.int32()),
                 "height": pa.nulls(n, pa.int32()),
@@ -203,5 +218,28 @@ def import_arrays(
         store.write_shard(folder, i, [str(j) for j in range(start, stop)], emb[start:stop], precision=precision)
     if np.abs(norms - 1.0).max() > UNIT_LENGTH_TOLERANCE:
         store.write_norms(folder, [str(j) for j in range(n)], norms)
+    if text is not None:
+        rows = np.flatnonzero(has_text)
+        store.write_caption_embeddings(folder, [str(j) for j in rows], text[rows], precision=precision)
     store.finish_run(folder)
     return True
+
+
+def _text_vectors(text_embeddings: np.ndarray | None, shape: tuple[int, ...]) -> tuple[np.ndarray | None, np.ndarray]:
+    """Imported caption embeddings, L2-normalised (float32), and which rows have one (an all-zero
+    row has none); checked against the image embeddings' ``shape``."""
+    if text_embeddings is None:
+        return None, np.zeros(shape[0], dtype=bool)
+    text = np.asarray(text_embeddings)
+    if text.ndim != 2 or text.shape != tuple(shape):
+        raise DataError(f"text embeddings must match the image embeddings' shape {tuple(shape)}, got {text.shape}")
+    if text.dtype.kind not in "fiu":
+        raise DataError(f"text embeddings must be numeric, got dtype {text.dtype}")
+    text = text.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(text).all(axis=1))
+    if bad.size:
+        raise DataError(f"text embeddings have NaN or infinite values in {_rows(bad)}")
+    lengths = np.linalg.norm(text, axis=1)
+    has = lengths > 0
+    text[has] /= lengths[has, None]
+    return text, has

@@ -207,9 +207,8 @@ def _plan_and_embed(
     from curate.embed.reader import readable_rows
 
     samples_path = ws.path("samples")
-    rows = readable_rows(
-        ws.read_table("samples", columns=["sample_id", "path", "member", "source", "hash", "readable"])
-    )
+    samples = ws.read_table("samples")
+    rows = readable_rows(samples.select(["sample_id", "path", "member", "source", "hash", "readable"]))
     if len(rows) == 0:
         raise DataError(f"{samples_path} has no readable samples; nothing to embed")
     class_names = class_names_of(samples_path)
@@ -217,6 +216,7 @@ def _plan_and_embed(
         ws,
         rows,
         class_names,
+        _readable_captions(samples),
         source,
         summary,
         fp=fp,
@@ -231,6 +231,19 @@ def _plan_and_embed(
         cache=cache,
         started=started,
     )
+
+
+def _readable_captions(samples: Any) -> tuple[list[str], list[str]]:
+    """(sample_ids, captions) of the readable samples that have a caption, in file order."""
+    from curate.data import sample_captions
+
+    captions = sample_captions(samples)
+    if captions is None:
+        return [], []
+    ids = samples.column("sample_id").to_pylist()
+    readable = samples.column("readable").to_pylist()
+    pairs = [(sid, c) for sid, c, ok in zip(ids, captions, readable) if ok and c is not None]
+    return [sid for sid, _ in pairs], [c for _, c in pairs]
 
 
 def _decode_of(folder: Path) -> str | None:
@@ -301,6 +314,7 @@ def _embed(
     ws: Workspace,
     rows: SampleRows,
     class_names: list[str],
+    captions: tuple[list[str], list[str]],
     source: ModelSource,
     summary: dict[str, Any],
     *,
@@ -440,6 +454,16 @@ def _embed(
         store.write_text_embeddings(folder, class_names, class_text_embeddings(loaded, class_names))
         num_text = len(class_names)
     seconds["text"] = time.perf_counter() - t0
+    caption_summary: dict[str, Any] = {}
+    if captions[0] and loaded.has_text_tower:
+        from curate.embed.captions import embed_captions
+
+        caption_summary = embed_captions(
+            loaded, folder, captions[0], captions[1], batch_size=max(batch_size, 256), shared_cache=cache
+        )
+        seconds["captions"] = caption_summary.pop("seconds")
+    elif captions[0]:
+        progress.log(f"embed: {loaded.description} has no text tower; the {len(captions[0])} captions are not embedded")
     store.finish_run(folder)
     if cache is not None and new_hashes:
         embedding_cache.add(cache, vector_params, new_hashes, np.concatenate(new_vectors))
@@ -462,6 +486,7 @@ def _embed(
         images_from_cache=from_cache,
         images_embedded_now=todo,
         images_per_s=round(todo / loop_s, 2) if loop_s > 0 else None,
+        **caption_summary,
         seconds={k: round(v, 3) for k, v in seconds.items()},
     )
     return summary

@@ -13,6 +13,12 @@
     embeddings/hashes.parquet        sample_id, hash (content hash) of every row, in row order
     embeddings/carried.parquet       hash, embedding: vectors a run took over from the previous
                                      one, kept until every shard is written
+    embeddings/captions.parquet      sample_id, embedding: each captioned sample's caption through
+                                     the same model's text tower (or imported text embeddings),
+                                     L2-normalised — only for image-text pairs
+    embeddings/caption-cache/        caption vectors by caption text (curate.embed.cache layout),
+                                     written chunk by chunk: what a resumed or re-run embed reuses;
+                                     kept when the folder is cleared for a new run
     embeddings/_SUCCESS              written last; the folder is complete only when it exists
 
 Shard ``i`` always holds rows ``[i * shard_size, (i + 1) * shard_size)`` of the readable
@@ -53,6 +59,8 @@ TEXT = "text.parquet"
 NORMS = "norms.parquet"
 HASHES = "hashes.parquet"
 CARRIED = "carried.parquet"
+CAPTIONS = "captions.parquet"
+CAPTION_CACHE = "caption-cache"
 
 
 def shard_path(folder: Path, index: int) -> Path:
@@ -90,7 +98,7 @@ def start_run(
         if keep:
             assert carried is not None
             write_parquet_atomic(folder / CARRIED, carried)
-        _clear(folder, keep=CARRIED if keep else None)
+        _clear(folder, keep={CAPTION_CACHE} | ({CARRIED} if keep else set()))
     folder.mkdir(parents=True, exist_ok=True)
     if hashes is not None:
         write_parquet_atomic(folder / HASHES, hashes.select(["sample_id", "hash"]))
@@ -114,12 +122,12 @@ def start_run(
     )
 
 
-def _clear(folder: Path, *, keep: str | None) -> None:
-    """Empty ``folder`` but for the entry named ``keep``; the completion marker goes first, so
+def _clear(folder: Path, *, keep: set[str]) -> None:
+    """Empty ``folder`` but for the entries named in ``keep``; the completion marker goes first, so
     an interrupted clear leaves an incomplete folder, never a "complete" one missing shards."""
     (folder / SUCCESS).unlink(missing_ok=True)
     for entry in folder.iterdir():
-        if entry.name == keep:
+        if entry.name in keep:
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
@@ -186,14 +194,34 @@ def write_shard(
     ``failures`` (sample_id -> reason) are the shard's samples that could not be embedded; they
     go into the completion marker so a resumed run still reports them.
     """
+    write_parquet_atomic(shard_path(folder, index), _vector_table(sample_ids, embeddings, precision))
+    write_text_atomic(_marker(folder, index), json.dumps(dict(failures or {}), sort_keys=True))
+
+
+def _vector_table(sample_ids: list[str], embeddings: np.ndarray, precision: str) -> pa.Table:
+    """(sample_id, embedding) rows of ``embeddings`` (n, D) stored as ``precision``."""
     emb = np.ascontiguousarray(embeddings, dtype=np.dtype(precision))
-    n, dim = emb.shape
+    dim = emb.shape[1]
     schema = embedding_shard_schema(dim, precision)
     values = pa.array(emb.reshape(-1), type=schema.field("embedding").type.value_type)
     column = pa.FixedSizeListArray.from_arrays(values, dim)
-    table = pa.Table.from_arrays([pa.array(sample_ids, type=pa.string()), column], schema=schema)
-    write_parquet_atomic(shard_path(folder, index), table)
-    write_text_atomic(_marker(folder, index), json.dumps(dict(failures or {}), sort_keys=True))
+    return pa.Table.from_arrays([pa.array(sample_ids, type=pa.string()), column], schema=schema)
+
+
+def write_caption_embeddings(
+    folder: Path, sample_ids: list[str], embeddings: np.ndarray, *, precision: str = "float16"
+) -> None:
+    """Each captioned sample's caption embedding (M, D), L2-normalised, stored as ``precision``."""
+    write_parquet_atomic(folder / CAPTIONS, _vector_table(sample_ids, embeddings, precision))
+
+
+def read_caption_embeddings(folder: Path) -> tuple[list[str], np.ndarray] | None:
+    """``(sample_ids, (M, D) float32)`` of the captioned samples, or None for data without captions."""
+    path = folder / CAPTIONS
+    if not path.exists():
+        return None
+    table = read_parquet(path)
+    return table.column("sample_id").to_pylist(), fixed_list_to_numpy(table.column("embedding"), np.dtype(np.float32))
 
 
 def read_failures(folder: Path) -> dict[str, str]:

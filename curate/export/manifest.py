@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.config import DROP_WARNING_FRACTION
-from curate.data import align_rows, imbalance_ratio
+from curate.data import align_rows, imbalance_ratio, sample_captions
 from curate.issues import issue_types
 from curate.plan.rules import drop_if_unreadable
 from curate.schemas import ACTIONS, MANIFEST
@@ -78,6 +78,7 @@ def build_manifest(
             **flags,
             "duplicate_group": group,
             "outlier_score": outlier_score,
+            "caption": sample_captions(samples) or [None] * n,
         },
         schema=MANIFEST,
     )

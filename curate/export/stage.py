@@ -112,6 +112,11 @@ def run_export(
     )
     if summary["unreviewed_rate"] is None:
         summary.setdefault("not_measured", {})["unreviewed_rate"] = NOT_MEASURED
+    # image-text pairs: what the caption mismatch rule derived, and the caption filters applied
+    derived = ws.record("issues").get("extra", {}).get("captions") if issues is not None else None
+    if derived and derived.get("num_pairs"):
+        filters = ws.record("plan").get("extra", {}).get("caption_filter") if plan is not None else None
+        summary["captions"] = {**derived, **({"filter": filters} if filters else {})}
     indexed = ws.record("samples").get("extra", {})
     if indexed.get("changes") is not None:  # what the index that made these samples found changed in DATA
         summary["changes"] = indexed["changes"]

@@ -45,7 +45,7 @@ class Candidate:
     ``path`` is absolute (the image file, or the tar / Parquet container); ``member`` locates
     the sample inside a container (tar member name, ``"row:<i>"``), None for plain files.
     ``error`` is set when the reader already knows the sample is unreadable (it is then not
-    decoded).
+    decoded). ``caption`` is the sample's text (an image-text pair's caption), None without one.
     """
 
     sample_id: str
@@ -55,6 +55,7 @@ class Candidate:
     label: str | None
     split: str | None
     error: str | None = None
+    caption: str | None = None
 
 
 def is_split_name(name: str) -> bool:

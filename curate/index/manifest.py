@@ -2,8 +2,9 @@
 
 * ``path_column`` (default ``path``) is required; relative paths resolve against the
   manifest's folder.
-* ``label_column`` and ``split_column`` are optional: absent means unlabelled / not split. A
-  column the caller named explicitly (not the default) must exist.
+* ``label_column``, ``split_column`` and ``caption_column`` are optional: absent means
+  unlabelled / not split / no captions. A column the caller named explicitly (not the default)
+  must exist.
 * ``sample_id`` is the ``sample_id`` or ``id`` column when there is one, else the path as
   written in the manifest.
 * A path may be a URL (``s3://``, ``gs://``, ``https://``, any fsspec URL): the validator and
@@ -23,11 +24,12 @@ import io
 import json
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from curate.errors import DataError
 from curate.index.candidates import Candidate, label_text
+from curate.index.captions import DEFAULT_CAPTION_COLUMN, caption_text
 from curate.index.remote import RemoteReadError, is_url, read_url, retrying
 from curate.index.walk import EVERYTHING, EXCLUDED, Selection, Skipped
 
@@ -79,7 +81,7 @@ def _columns_of(rows: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def _read_parquet(location: str, path_column: str, label_column: str, split_column: str):
+def _read_parquet(location: str, path_column: str, label_column: str, split_column: str, caption_column: str):
     import pyarrow as pa
 
     from curate.index.parquet import column_labels, open_parquet
@@ -87,7 +89,9 @@ def _read_parquet(location: str, path_column: str, label_column: str, split_colu
     try:  # only the columns a manifest needs (a table of embeddings can be gigabytes)
         pf = open_parquet(location)
         schema = pf.schema_arrow
-        wanted = [c for c in (path_column, label_column, split_column, *ID_COLUMNS) if c in schema.names]
+        wanted = [
+            c for c in (path_column, label_column, split_column, caption_column, *ID_COLUMNS) if c in schema.names
+        ]
         if is_url(location):
             table = retrying(location, lambda: pf.read(columns=wanted))
         else:
@@ -111,7 +115,14 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8-sig", errors="replace")
 
 
-def read_columns(location: str, *, path_column: str, label_column: str, split_column: str) -> Columns:
+def read_columns(
+    location: str,
+    *,
+    path_column: str,
+    label_column: str,
+    split_column: str,
+    caption_column: str = DEFAULT_CAPTION_COLUMN,
+) -> Columns:
     """(all column names, the needed columns as lists, row count) of a manifest file at a local
     path or a URL (read whole: a manifest lists images, it does not hold them)."""
     suffix = posixpath.splitext(location.split("?", 1)[0])[1].lower()
@@ -120,7 +131,7 @@ def read_columns(location: str, *, path_column: str, label_column: str, split_co
             f"{location}: unsupported manifest type {suffix!r} (use {', '.join(sorted(MANIFEST_SUFFIXES))})"
         )
     if suffix == ".parquet":
-        names, columns = _read_parquet(location, path_column, label_column, split_column)
+        names, columns = _read_parquet(location, path_column, label_column, split_column, caption_column)
         rows = len(next(iter(columns.values()))) if columns else 0
         return names, columns, rows
     try:
@@ -129,11 +140,17 @@ def read_columns(location: str, *, path_column: str, label_column: str, split_co
         raise
     except OSError as exc:
         raise DataError(f"cannot read the manifest {location}: {exc.strerror or exc}") from None
-    return table_columns(suffix, _text(raw), location, path_column, label_column, split_column)
+    return table_columns(suffix, _text(raw), location, path_column, label_column, split_column, caption_column)
 
 
 def table_columns(
-    suffix: str, text: str, where: str, path_column: str, label_column: str, split_column: str
+    suffix: str,
+    text: str,
+    where: str,
+    path_column: str,
+    label_column: str,
+    split_column: str,
+    caption_column: str = DEFAULT_CAPTION_COLUMN,
 ) -> Columns:
     """:func:`read_columns` of a text manifest (``.csv``, ``.tsv``, ``.jsonl``, ``.json``) already read."""
     if suffix in (".csv", ".tsv"):
@@ -142,15 +159,21 @@ def table_columns(
         names, rows = _read_json_lines(text, where)
     else:
         names, rows = _read_json(text, where)
-    wanted = [c for c in (path_column, label_column, split_column, *ID_COLUMNS) if c in names]
+    wanted = [c for c in (path_column, label_column, split_column, caption_column, *ID_COLUMNS) if c in names]
     return names, {c: [row.get(c) for row in rows] for c in wanted}, len(rows)
 
 
 def _optional_column(
-    columns: dict[str, list[Any]], name: str, default: str, what: str, path: str, names: list[str]
+    columns: dict[str, list[Any]],
+    name: str,
+    default: str,
+    what: str,
+    path: str,
+    names: list[str],
+    text: Callable[[object], str | None] = label_text,
 ) -> list[str | None] | None:
     if name in columns:
-        return [label_text(v) for v in columns[name]]
+        return [text(v) for v in columns[name]]
     if name != default:
         raise DataError(f"{path} has no {what} column {name!r} (columns: {', '.join(names)})")
     return None
@@ -162,11 +185,18 @@ def list_manifest(
     path_column: str = DEFAULT_PATH_COLUMN,
     label_column: str = DEFAULT_LABEL_COLUMN,
     split_column: str = DEFAULT_SPLIT_COLUMN,
+    caption_column: str = DEFAULT_CAPTION_COLUMN,
     selection: Selection = EVERYTHING,
 ) -> tuple[list[Candidate], list[Skipped]]:
     """One candidate per manifest row (see the module docstring), and the rows ``selection``
     leaves out. ``location`` is a local path or a URL."""
-    table = read_columns(location, path_column=path_column, label_column=label_column, split_column=split_column)
+    table = read_columns(
+        location,
+        path_column=path_column,
+        label_column=label_column,
+        split_column=split_column,
+        caption_column=caption_column,
+    )
     if is_url(location):
         base = location.split("?", 1)[0].rpartition("/")[0]
     else:
@@ -178,6 +208,7 @@ def list_manifest(
         path_column=path_column,
         label_column=label_column,
         split_column=split_column,
+        caption_column=caption_column,
         selection=selection,
     )
 
@@ -201,6 +232,7 @@ def manifest_candidates(
     path_column: str = DEFAULT_PATH_COLUMN,
     label_column: str = DEFAULT_LABEL_COLUMN,
     split_column: str = DEFAULT_SPLIT_COLUMN,
+    caption_column: str = DEFAULT_CAPTION_COLUMN,
     selection: Selection = EVERYTHING,
 ) -> tuple[list[Candidate], list[Skipped]]:
     """Candidates of a manifest's columns (:func:`read_columns`); relative paths resolve against
@@ -213,6 +245,9 @@ def manifest_candidates(
         )
     labels = _optional_column(columns, label_column, DEFAULT_LABEL_COLUMN, "label", where, names)
     splits = _optional_column(columns, split_column, DEFAULT_SPLIT_COLUMN, "split", where, names)
+    captions = _optional_column(
+        columns, caption_column, DEFAULT_CAPTION_COLUMN, "caption", where, names, text=caption_text
+    )
     id_column = next((c for c in ID_COLUMNS if c in columns), None)
     out: list[Candidate] = []
     skipped: list[Skipped] = []
@@ -226,9 +261,9 @@ def manifest_candidates(
         label = labels[i] if labels else None
         split = splits[i] if splits else None
         error = None if given else "no path in the manifest row"
-        out.append(
-            Candidate(sample_id, _resolve(base, given) if given else base, None, "manifest", label, split, error)
-        )
+        location = _resolve(base, given) if given else base
+        caption = captions[i] if captions else None
+        out.append(Candidate(sample_id, location, None, "manifest", label, split, error, caption=caption))
     return out, skipped
 
 
@@ -245,14 +280,25 @@ def path_list_columns(lines: Sequence[str]) -> Columns:
     )
 
 
-def stdin_columns(text: str, *, path_column: str, label_column: str, split_column: str) -> tuple[str, Columns]:
+def stdin_columns(
+    text: str,
+    *,
+    path_column: str,
+    label_column: str,
+    split_column: str,
+    caption_column: str = DEFAULT_CAPTION_COLUMN,
+) -> tuple[str, Columns]:
     """What standard input holds, and its columns: ``jsonl`` (first line a JSON object), ``csv``
     / ``tsv`` (a header naming ``path_column``), else ``paths``, one per line."""
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if first.startswith("{"):
-        return "jsonl", table_columns(".jsonl", text, "standard input", path_column, label_column, split_column)
+        return "jsonl", table_columns(
+            ".jsonl", text, "standard input", path_column, label_column, split_column, caption_column
+        )
     for kind, delimiter in (("tsv", "\t"), ("csv", ",")):
         header = next(csv.reader([first], delimiter=delimiter), [])
         if delimiter in first and path_column in [h.strip() for h in header]:
-            return kind, table_columns(f".{kind}", text, "standard input", path_column, label_column, split_column)
+            return kind, table_columns(
+                f".{kind}", text, "standard input", path_column, label_column, split_column, caption_column
+            )
     return "paths", path_list_columns(text.splitlines())

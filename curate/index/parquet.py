@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from curate.errors import DataError
 from curate.index.candidates import Candidate, label_text, split_from_parts
+from curate.index.captions import DEFAULT_CAPTION_COLUMN, caption_text
 from curate.index.remote import RemoteReadError, is_url, open_url, retrying
 from curate.index.walk import Skipped, Tree
 
@@ -113,13 +114,20 @@ def has_image_column(path: str, image_column: str) -> bool:
 
 
 def list_parquet(
-    tree: Tree, *, image_column: str = "image", label_column: str = "label", split_column: str = "split"
+    tree: Tree,
+    *,
+    image_column: str = "image",
+    label_column: str = "label",
+    split_column: str = "split",
+    caption_column: str = DEFAULT_CAPTION_COLUMN,
 ) -> tuple[list[Candidate], list[str], list[Skipped]]:
     """Candidates of every row of every Parquet file of ``tree``, the files' locations in listing
     order, and the files that are not Parquet.
 
     The split comes from ``split_column`` when present, else from the file's path
-    (``data/train-00000-of-00001.parquet`` -> ``train``).
+    (``data/train-00000-of-00001.parquet`` -> ``train``); the caption from ``caption_column``
+    (an image-text set's text column) when present. A caption column named explicitly (not the
+    default) must exist in every file.
     """
     out: list[Candidate] = []
     files: list[str] = []
@@ -131,7 +139,9 @@ def list_parquet(
         location = tree.location(rel)
         schema = read_schema(location)
         _check_image_column(location, schema, image_column)
-        wanted = [c for c in (label_column, split_column) if c in schema.names]
+        if caption_column != DEFAULT_CAPTION_COLUMN and caption_column not in schema.names:
+            raise DataError(f"{location} has no caption column {caption_column!r} (columns: {', '.join(schema.names)})")
+        wanted = [c for c in (label_column, split_column, caption_column) if c in schema.names]
         pf = open_parquet(location)
         rows = pf.metadata.num_rows
         table = (
@@ -144,7 +154,15 @@ def list_parquet(
             splits = [label_text(v) for v in table.column(split_column).to_pylist()]
         else:
             splits = [split_from_parts(rel.split("/"))] * rows
-        out.extend(Candidate(f"{rel}:{i}", location, f"row:{i}", "parquet", labels[i], splits[i]) for i in range(rows))
+        captions = (
+            [caption_text(v) for v in table.column(caption_column).to_pylist()]
+            if caption_column in wanted
+            else [None] * rows
+        )
+        out.extend(
+            Candidate(f"{rel}:{i}", location, f"row:{i}", "parquet", labels[i], splits[i], caption=captions[i])
+            for i in range(rows)
+        )
         files.append(location)
     return out, files, skipped
 

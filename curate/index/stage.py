@@ -28,6 +28,7 @@ import pyarrow as pa
 from curate import progress
 from curate.errors import DamagedArtifactError, DataError, UsageError
 from curate.index.candidates import Candidate, check_unique, is_image_name, sorted_class_names
+from curate.index.captions import DEFAULT_CAPTION_COLUMN
 from curate.index.folder import list_folder
 from curate.index.manifest import MANIFEST_SUFFIXES, list_manifest, manifest_candidates, stdin_columns
 from curate.index.parquet import has_image_column, is_parquet_name, iter_image_bytes, list_parquet
@@ -48,15 +49,25 @@ STDIN = "-"
 _COL = {name: i for i, name in enumerate(SAMPLES.names)}
 
 #: each column option's default (``run_index`` takes None for "not given")
-COLUMN_DEFAULTS = {"path_column": "path", "label_column": "label", "split_column": "split", "image_column": "image"}
+COLUMN_DEFAULTS = {
+    "path_column": "path",
+    "label_column": "label",
+    "split_column": "split",
+    "image_column": "image",
+    "caption_column": DEFAULT_CAPTION_COLUMN,
+}
 
 #: the options that shape each format's rows; giving another is refused (it would be ignored)
 _FORMAT_OPTIONS = {
     "folder": (),
-    "manifest": ("path_column", "label_column", "split_column"),
-    "parquet": ("image_column", "label_column", "split_column"),
-    "webdataset": ("label_column",),
+    "manifest": ("path_column", "label_column", "split_column", "caption_column"),
+    "parquet": ("image_column", "label_column", "split_column", "caption_column"),
+    "webdataset": ("label_column", "caption_column"),
 }
+
+#: options recorded in the index's parameters only when they are not their default, so an index
+#: written before the option existed stays valid
+_RECORDED_WHEN_GIVEN = ("caption_column",)
 
 FileStat = dict[str, int]
 
@@ -124,11 +135,17 @@ def _list(
     label_column: str,
     split_column: str,
     image_column: str,
+    caption_column: str,
 ) -> Listing:
     """Pick the reader for DATA (``fmt`` or auto-detected) and list its samples."""
     if data == STDIN:
         return _list_stdin(
-            fmt, selection, path_column=path_column, label_column=label_column, split_column=split_column
+            fmt,
+            selection,
+            path_column=path_column,
+            label_column=label_column,
+            split_column=split_column,
+            caption_column=caption_column,
         )
     tree = walk(data, selection)
     location = tree.location(tree.files[0]) if tree.single else data
@@ -147,16 +164,21 @@ def _list(
             path_column=path_column,
             label_column=label_column,
             split_column=split_column,
+            caption_column=caption_column,
             selection=selection,
         )
         return Listing(fmt, candidates, None, skipped)
     if fmt == "parquet":
         candidates, files, skipped = list_parquet(
-            tree, image_column=image_column, label_column=label_column, split_column=split_column
+            tree,
+            image_column=image_column,
+            label_column=label_column,
+            split_column=split_column,
+            caption_column=caption_column,
         )
         return Listing(fmt, candidates, iter_image_bytes(files, image_column), tree.skipped + skipped, tree.stats)
     if fmt == "webdataset":
-        candidates, skipped = list_webdataset(tree, label_column=label_column)
+        candidates, skipped = list_webdataset(tree, label_column=label_column, caption_column=caption_column)
         return Listing(fmt, candidates, None, tree.skipped + skipped, tree.stats)
     raise UsageError(f"unknown format {fmt!r}; choose auto, {', '.join(FORMATS)}")
 
@@ -260,6 +282,7 @@ def run_index(
     label_column: str | None = None,
     split_column: str | None = None,
     image_column: str | None = None,
+    caption_column: str | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     workers: int | None = None,
@@ -276,7 +299,9 @@ def run_index(
     (:func:`curate.index.manifest.stdin_columns`). The workspace is always local.
     A column option left None takes its default (:data:`COLUMN_DEFAULTS`); one given for a
     format that does not read it (``path_column`` for an image folder) is a :class:`UsageError`,
-    not silently ignored. ``include`` / ``exclude``: glob patterns narrowing the files (or a
+    not silently ignored. ``caption_column``: the column (a WebDataset ``.json`` field, after
+    the ``.txt`` member) holding each image's caption, for image-text pairs
+    (:mod:`curate.index.captions`); samples.parquet's ``caption``. ``include`` / ``exclude``: glob patterns narrowing the files (or a
     manifest's paths) that are indexed (:class:`curate.index.walk.Selection`).
     Every sample is read and decoded once, on ``workers`` processes (default: CPU count, at
     most 8; 0 = in this process): unreadable ones are recorded with a reason, never fatal.
@@ -290,7 +315,7 @@ def run_index(
     changed (:func:`_reusable`); other options (format, DATA, columns, patterns) raise
     :class:`StaleWorkspaceError` unless ``overwrite``. Returns a JSON-serialisable summary:
     ``format``, ``num_samples``, ``num_readable``, ``num_unreadable``, ``num_unlabelled``,
-    ``num_classes``, ``splits`` ({split: count}), ``unreadable`` ([{sample_id, path, reason}]),
+    ``num_captioned``, ``num_classes``, ``splits`` ({split: count}), ``unreadable`` ([{sample_id, path, reason}]),
     ``num_skipped_files`` and ``skipped_files`` ([{extension, reason, count, examples}]), what changed
     since the last index (``added``, ``removed``, ``changed``, ``reused``, ``decoded``:
     :func:`_changes`), ``up_to_date``, ``samples``.
@@ -309,6 +334,7 @@ def run_index(
         "label_column": label_column,
         "split_column": split_column,
         "image_column": image_column,
+        "caption_column": caption_column,
     }
     options = {name: COLUMN_DEFAULTS[name] if value is None else value for name, value in given.items()}
     if isinstance(include, str) or isinstance(exclude, str):
@@ -330,7 +356,15 @@ def run_index(
             f"no images found in {redact(data) if data != STDIN else 'standard input'}" + _skipped_note(skipped)
         )
     check_unique(candidates, "standard input" if data == STDIN else redact(data))
-    settings: dict[str, Any] = {"format": fmt, "data": _data_key(data), **{k: options[k] for k in _FORMAT_OPTIONS[fmt]}}
+    settings: dict[str, Any] = {
+        "format": fmt,
+        "data": _data_key(data),
+        **{
+            k: options[k]
+            for k in _FORMAT_OPTIONS[fmt]
+            if k not in _RECORDED_WHEN_GIVEN or options[k] != COLUMN_DEFAULTS[k]
+        },
+    }
     if include or exclude:  # absent otherwise, so indexes written before the options stay valid
         settings.update(selection.as_params())
     stats = _stat_files(candidates, listing.stats)
@@ -403,9 +437,9 @@ def _changes(rows: list[tuple], previous: dict[str, tuple], reused: int) -> dict
 
 
 def _reused_row(c: Candidate, previous: tuple) -> tuple:
-    """A row of the previous samples.parquet for an undecoded file, with the candidate's label
-    and split (a manifest may relabel a file without touching it)."""
-    return (c.sample_id, c.path, c.member, c.source, c.label, c.split, *previous[_COL["size_bytes"] :])
+    """A row of the previous samples.parquet for an undecoded file, with the candidate's label,
+    split and caption (a manifest may relabel or recaption a file without touching it)."""
+    return (c.sample_id, c.path, c.member, c.source, c.label, c.split, c.caption, *previous[_COL["size_bytes"] :])
 
 
 def _row(c: Candidate, ins: Inspection, stat: FileStat | None) -> tuple:
@@ -417,6 +451,7 @@ def _row(c: Candidate, ins: Inspection, stat: FileStat | None) -> tuple:
         c.source,
         c.label,
         c.split,
+        c.caption,
         ins.size_bytes,
         ins.width,
         ins.height,
@@ -450,6 +485,7 @@ def _summary(
         "num_readable": len(rows) - len(unreadable),
         "num_unreadable": len(unreadable),
         "num_unlabelled": sum(r[col["label"]] is None for r in rows),
+        "num_captioned": sum(r[col["caption"]] is not None for r in rows),
         "num_classes": len(class_names),
         "splits": dict(sorted(splits.items())),
         "unreadable": unreadable,

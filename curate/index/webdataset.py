@@ -3,7 +3,8 @@
 A shard (``00000.tar``) holds samples as members sharing a key: ``000000012.jpg``,
 ``000000012.txt`` (caption), ``000000012.json`` (metadata), optionally ``000000012.cls``. The key
 is the member path up to the first dot of its file name (WebDataset's rule). The label is the
-``.cls`` text, else the ``label_column`` field of the ``.json``. Keys without an image member
+``.cls`` text, else the ``label_column`` field of the ``.json``; the caption is the ``.txt``
+text, else the ``caption_column`` field of the ``.json`` (:mod:`curate.index.captions`). Keys without an image member
 are not samples. ``sample_id`` is ``<shard relative to DATA>/<key>``; ``member`` is the image's
 member name; the split comes from the shard's path (``train/00000.tar`` -> ``train``).
 
@@ -17,7 +18,6 @@ DATA that are not ``.tar`` shards, are skipped with their reason.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import tarfile
 from collections.abc import Callable
@@ -25,6 +25,7 @@ from typing import IO
 
 from curate.errors import DataError
 from curate.index.candidates import Candidate, is_image_name, label_text, split_from_parts
+from curate.index.captions import DEFAULT_CAPTION_COLUMN, caption_text, json_field
 from curate.index.images import ranged_member, unsupported_extensions
 from curate.index.remote import RemoteReadError, open_url, retrying
 from curate.index.walk import NOT_AN_IMAGE, UNSUPPORTED, Skipped, Tree
@@ -49,26 +50,25 @@ def _read_small(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
     return handle.read() if handle is not None else b""
 
 
-def _json_label(raw: bytes, field: str) -> str | None:
-    try:
-        meta = json.loads(raw)
-    except ValueError:
-        return None
-    return label_text(meta.get(field)) if isinstance(meta, dict) else None
-
-
 def _member_reason(name: str) -> str:
     return UNSUPPORTED if posixpath.splitext(name)[1].lower() in unsupported_extensions() else NOT_AN_IMAGE
 
 
+#: what one pass over a shard finds: image member per key, label per key, caption per key,
+#: (key, member name) of every other member
+Members = tuple[dict[str, str], dict[str, str | None], dict[str, str | None], list[tuple[str, str]]]
+
+
 def _scan_members(
-    tar: tarfile.TarFile, label_column: str, name_of: Callable[[tarfile.TarInfo], str]
-) -> tuple[dict[str, str], dict[str, str | None], list[tuple[str, str]]]:
-    """(image member per key, label per key, (key, member name) of every other member) of one
-    sequential pass over ``tar``; ``name_of`` gives the ``member`` recorded for an image."""
+    tar: tarfile.TarFile, label_column: str, caption_column: str, name_of: Callable[[tarfile.TarInfo], str]
+) -> Members:
+    """:data:`Members` of one sequential pass over ``tar``; ``name_of`` gives the ``member``
+    recorded for an image."""
     images: dict[str, str] = {}
     labels: dict[str, str | None] = {}
+    captions: dict[str, str | None] = {}
     json_labels: dict[str, str | None] = {}
+    json_captions: dict[str, str | None] = {}
     others: list[tuple[str, str]] = []
     for member in tar:
         if not member.isfile():
@@ -77,16 +77,21 @@ def _scan_members(
         ext = ext.lower()
         if ext == "cls":
             labels[key] = label_text(_read_small(tar, member).decode("utf-8", "replace"))
+        elif ext == "txt":
+            captions[key] = caption_text(_read_small(tar, member))
         elif ext == "json":
-            json_labels[key] = _json_label(_read_small(tar, member), label_column)
+            raw = _read_small(tar, member)
+            json_labels[key] = label_text(json_field(raw, label_column))
+            json_captions[key] = caption_text(json_field(raw, caption_column))
         elif is_image_name(member.name) and key not in images:
             images[key] = name_of(member)
             continue
         others.append((key, member.name))
-    for key, value in json_labels.items():
-        if labels.get(key) is None:
-            labels[key] = value
-    return images, labels, others
+    for found, from_json in ((labels, json_labels), (captions, json_captions)):
+        for key, value in from_json.items():
+            if found.get(key) is None:
+                found[key] = value
+    return images, labels, captions, others
 
 
 def _open_shard(shard: str, remote: bool) -> tuple[IO[bytes] | None, tarfile.TarFile]:
@@ -97,37 +102,47 @@ def _open_shard(shard: str, remote: bool) -> tuple[IO[bytes] | None, tarfile.Tar
 
 
 def list_shard(
-    shard: str, rel: str, *, label_column: str = "label", remote: bool = False
+    shard: str,
+    rel: str,
+    *,
+    label_column: str = "label",
+    caption_column: str = DEFAULT_CAPTION_COLUMN,
+    remote: bool = False,
 ) -> tuple[list[Candidate], list[Skipped]]:
     """Candidates of one tar shard (a local path or a URL), in member order, and the members of
     keys that have no image."""
 
-    def read() -> tuple[dict[str, str], dict[str, str | None], list[tuple[str, str]]]:
+    def read() -> Members:
         handle, tar = _open_shard(shard, remote)
         try:
             with tar:
                 if remote:
-                    return _scan_members(tar, label_column, lambda m: ranged_member(m.name, m.offset_data, m.size))
-                return _scan_members(tar, label_column, lambda m: m.name)
+                    return _scan_members(
+                        tar, label_column, caption_column, lambda m: ranged_member(m.name, m.offset_data, m.size)
+                    )
+                return _scan_members(tar, label_column, caption_column, lambda m: m.name)
         finally:
             if handle is not None:
                 handle.close()
 
     try:
-        images, labels, others = retrying(shard, read) if remote else read()
+        images, labels, captions, others = retrying(shard, read) if remote else read()
     except RemoteReadError:
         raise
     except (tarfile.TarError, OSError) as exc:
         raise DataError(f"{shard} is not a readable tar shard: {exc}") from None
     split = split_from_parts(rel.split("/"))
     candidates = [
-        Candidate(f"{rel}/{key}", shard, member, "webdataset", labels.get(key), split) for key, member in images.items()
+        Candidate(f"{rel}/{key}", shard, member, "webdataset", labels.get(key), split, caption=captions.get(key))
+        for key, member in images.items()
     ]
     skipped = [Skipped(f"{rel}/{name}", _member_reason(name)) for key, name in others if key not in images]
     return candidates, skipped
 
 
-def list_webdataset(tree: Tree, *, label_column: str = "label") -> tuple[list[Candidate], list[Skipped]]:
+def list_webdataset(
+    tree: Tree, *, label_column: str = "label", caption_column: str = DEFAULT_CAPTION_COLUMN
+) -> tuple[list[Candidate], list[Skipped]]:
     """Candidates of every shard of ``tree`` (or of the single shard it is), and what was skipped:
     files that are not shards, members of keys without an image."""
     out: list[Candidate] = []
@@ -136,7 +151,9 @@ def list_webdataset(tree: Tree, *, label_column: str = "label") -> tuple[list[Ca
         if not is_shard_name(rel) and not tree.single:
             skipped.append(Skipped(rel, NOT_A_SHARD))
             continue
-        found, left = list_shard(tree.location(rel), rel, label_column=label_column, remote=tree.remote)
+        found, left = list_shard(
+            tree.location(rel), rel, label_column=label_column, caption_column=caption_column, remote=tree.remote
+        )
         out.extend(found)
         skipped.extend(left)
     return out, skipped

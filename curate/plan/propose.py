@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from curate.data import align_rows, encode_labels
 from curate.graph.vote import knn_vote
+from curate.plan.captions import CaptionFilter
 from curate.plan.rebalance import STRATEGIES, neighbour_density, sampling_weights
 from curate.plan.rules import (
     OUTLIER_ACTIONS,
@@ -52,6 +53,7 @@ def propose(
     outliers: str = "review",
     beta: float = 0.999,
     decisions: pa.Table | None = None,
+    caption_filter: CaptionFilter | None = None,
 ) -> pa.Table:
     """The plan for every row of ``samples`` (schema PLAN, same row order).
 
@@ -62,6 +64,7 @@ def propose(
                without it nothing is relabelled (review instead) and undersampling goes by row order.
     decisions: decisions.parquet (schema DECISIONS) or None; matched to samples by content
                (:func:`curate.review.decisions.match_decisions`, which needs samples' ``hash``)
+    caption_filter: the image-text pairs' CLIP-score filters (:func:`curate.plan.captions.caption_filter`)
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -76,6 +79,7 @@ def propose(
         relabel_threshold=relabel_threshold,
         drop_near_duplicates=drop_near_duplicates,
         outliers=outliers,
+        caption_filter=caption_filter,
     )
     rules = RULES.ordered() + declared_rules()
     decided = [decide(f, options, rules) for f in findings]

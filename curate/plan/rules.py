@@ -24,6 +24,8 @@ The built-in rules, in priority order:
   (``suggested_confidence >= relabel_threshold``) *and* the neighbour majority agrees with it,
   otherwise review ("label issue: given cat, suggested dog (0.93)" + why it was not relabelled)
 * ``outlier``          -> the ``outliers`` option: review, drop or keep ("outlier (score 0.03)")
+* ``caption_filter``   -> drop a pair below ``--min-caption-score`` or outside ``--keep-top-fraction``
+  (:mod:`curate.plan.captions`)
 
 Class-level decisions (undersampling to a cap, sampling weights) are not per-sample rules; they
 run after the rules (:func:`curate.plan.rebalance.sampling_weights`).
@@ -80,6 +82,8 @@ class RuleOptions:
     relabel_threshold: float = 0.9
     drop_near_duplicates: bool = False
     outliers: str = "review"
+    #: image-text pairs' CLIP-score filters (curate.plan.captions.CaptionFilter); None: none
+    caption_filter: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,3 +255,19 @@ def outlier(sample: SampleFindings, options: RuleOptions) -> Verdict | None:
     if not sample.issues.get("is_outlier"):
         return None
     return Verdict(options.outliers, (f"outlier (score {sample.issues.get('outlier_score'):.2f})",))
+
+
+@RULES.register("caption_filter", priority=70)
+def caption_filter(sample: SampleFindings, options: RuleOptions) -> Verdict | None:
+    """Drop a pair the caption filters leave out (``--min-caption-score``, ``--keep-top-fraction``)."""
+    f = options.caption_filter
+    score = sample.issues.get("caption_score")
+    if f is None or score is None:
+        return None
+    reasons = []
+    if f.min_caption_score is not None and score < f.min_caption_score:
+        reasons.append(f"caption score {score:.3f} below --min-caption-score {f.min_caption_score:g}")
+    if f.kept is not None and sample.sample_id not in f.kept:
+        cut = "" if f.top_cut is None else f", cut {f.top_cut:.3f}"
+        reasons.append(f"caption score {score:.3f} outside the top {f.keep_top_fraction:.0%} of pairs{cut}")
+    return Verdict("drop", tuple(reasons)) if reasons else None

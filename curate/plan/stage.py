@@ -12,6 +12,7 @@ from curate import progress
 from curate.data import class_names_of
 from curate.errors import UsageError
 from curate.graph.stage import load_neighbors
+from curate.plan.captions import caption_filter
 from curate.plan.propose import propose
 from curate.plan.rebalance import STRATEGIES
 from curate.plan.rules import OUTLIER_ACTIONS
@@ -30,9 +31,15 @@ def run_propose(
     drop_near_duplicates: bool = False,
     outliers: Literal["review", "drop", "keep"] = "review",
     beta: float = 0.999,
+    min_caption_score: float | None = None,
+    keep_top_fraction: float | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write plan.parquet: an action, final label, sampling weight and reasons for every sample.
+
+    Image-text pairs: ``min_caption_score`` drops pairs whose caption score is below it (LAION's
+    filter), ``keep_top_fraction`` keeps only that best-scoring share of the pairs (DataComp's);
+    :mod:`curate.plan.captions`. What they came to is in the plan's metadata (``caption_filter``).
 
     Reads samples.parquet and, when present, issues.parquet, neighbors.parquet and
     decisions.parquet (see :func:`curate.plan.propose.propose` for the rules and how people's
@@ -52,6 +59,10 @@ def run_propose(
         raise UsageError(f"outliers must be one of: {', '.join(OUTLIER_ACTIONS)}; got {outliers!r}")
     if not 0.0 < beta < 1.0:
         raise UsageError(f"beta must be in (0, 1), got {beta}")
+    if keep_top_fraction is not None and not 0.0 < keep_top_fraction <= 1.0:
+        raise UsageError(f"--keep-top-fraction must be in (0, 1], got {keep_top_fraction}")
+    if min_caption_score is not None and not -1.0 <= min_caption_score <= 1.0:
+        raise UsageError(f"--min-caption-score is a cosine, in [-1, 1]; got {min_caption_score}")
     ws.require("samples")
     inputs = STAGES["propose"].inputs_present(ws.exists)
     params = {
@@ -62,6 +73,10 @@ def run_propose(
         "outliers": outliers,
         "beta": beta,
     }
+    # recorded only when given, so plans made before the caption filters existed stay valid
+    for key, value in (("min_caption_score", min_caption_score), ("keep_top_fraction", keep_top_fraction)):
+        if value is not None:
+            params[key] = value
     fp, input_fps, fresh = ws.plan("plan", "propose", params, inputs, overwrite=overwrite)
     summary: dict[str, Any] = {
         "stage": "propose",
@@ -80,6 +95,22 @@ def run_propose(
     )
     if issues is None:
         progress.log("issues.parquet not found: proposing from class counts only (run `curate score` first)")
+    filters = None
+    if min_caption_score is not None or keep_top_fraction is not None:
+        if (
+            issues is None
+            or "caption_score" not in issues.column_names
+            or issues.column("caption_score").null_count == issues.num_rows
+        ):
+            raise UsageError(
+                "--min-caption-score and --keep-top-fraction filter image-text pairs; this data has no caption scores"
+            )
+        filters = caption_filter(
+            issues.column("sample_id").to_pylist(),
+            issues.column("caption_score").to_pylist(),
+            min_caption_score=min_caption_score,
+            keep_top_fraction=keep_top_fraction,
+        )
     plan = propose(
         samples,
         issues,
@@ -92,10 +123,16 @@ def run_propose(
         outliers=outliers,
         beta=beta,
         decisions=decisions,
+        caption_filter=filters,
     )
     review = decisions_applied(samples, decisions, class_names_of(ws.path("samples")))
     write_parquet_atomic(
-        ws.path("plan"), plan, fingerprint=fp, inputs=input_fps, params=params, extra={"review": review}
+        ws.path("plan"),
+        plan,
+        fingerprint=fp,
+        inputs=input_fps,
+        params=params,
+        extra={"review": review, **({"caption_filter": filters.as_dict()} if filters is not None else {})},
     )
     actions = Counter(plan.column("action").to_pylist())
     weights = plan.column("weight")

@@ -216,3 +216,22 @@ def embedding_map(
         for handle in legend.legend_handles:  # same-size keys whatever the dot size
             handle.set_sizes([40])
         return _data_uri(fig, "png", dpi=110)
+
+
+def score_histogram(scores: np.ndarray, flagged: np.ndarray, *, xlabel: str, bins: int = 40) -> str:
+    """Histogram of per-sample scores (N,) with the ``flagged`` (N,) bool ones stacked in red."""
+    scores = np.asarray(scores, dtype=np.float64)
+    flagged = np.asarray(flagged, dtype=bool)
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(8.5, 2.4))
+        ax = fig.add_subplot()
+        edges = np.histogram_bin_edges(scores, bins=bins)
+        ax.hist(
+            [scores[~flagged], scores[flagged]], bins=edges, stacked=True, color=[BLUE, RED], label=["kept", "flagged"]
+        )
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("samples")
+        ax.legend(frameon=False)
+        ax.grid(axis="y", color="#E6E8EC", linewidth=0.8)
+        ax.set_axisbelow(True)
+        return _data_uri(fig, "svg")

@@ -79,7 +79,9 @@ SAMPLE_COLUMNS = ["sample_id", "path", "member", "source", "label", "split", "re
 
 def read_inputs(ws: Workspace) -> Inputs:
     """Read samples.parquet (required) and whichever other artifacts exist and are fresh."""
-    samples = ws.read_table("samples", columns=SAMPLE_COLUMNS)
+    samples = ws.read_table("samples")
+    # image-text pairs' captions too (samples.parquet written before captions were read has none)
+    samples = samples.select([c for c in (*SAMPLE_COLUMNS, "caption") if c in samples.column_names])
     names = class_names_of(ws.path("samples"))
     if not names:
         names = sorted(v for v in pc.unique(samples.column("label")).to_pylist() if v is not None)

@@ -18,6 +18,7 @@ from curate import progress
 from curate.config import DEFAULT_THRESHOLDS
 from curate.errors import StaleWorkspaceError, UsageError
 from curate.report import collect
+from curate.report.captions import caption_sections
 from curate.report.projection import METHODS
 from curate.report.thumbnails import Thumbnails
 from curate.stages import STAGES
@@ -120,7 +121,8 @@ def run_report(
         "classes": collect.class_section(inputs),
         "labels": collect.label_section(inputs, lookup, thumbs, max_thumbnails),
         "duplicates": collect.duplicate_section(inputs, lookup, thumbs, max_thumbnails),
-        "issue_sections": collect.issue_sections(inputs, lookup, thumbs, max_thumbnails),
+        "issue_sections": collect.issue_sections(inputs, lookup, thumbs, max_thumbnails)
+        + caption_sections(inputs, lookup, thumbs, max_thumbnails),
         "negatives": collect.negatives_section(inputs, lookup, thumbs, max_thumbnails),
         "review": collect.review_section(inputs, lookup, thumbs, max_thumbnails),
         "reviewable": collect.reviewable(inputs),

@@ -97,6 +97,15 @@ class ScoreContext:
         )
 
     @cached_property
+    def captions(self):
+        """:class:`curate.score.captions.CaptionResult` (image-text pairs; empty without captions)."""
+        from curate.score.captions import score_captions
+
+        return score_captions(
+            self.data.embeddings, self.data.caption_embeddings, self.data.captions, seed=self.params["seed"]
+        )
+
+    @cached_property
     def outliers(self):
         """:class:`curate.score.outliers.OutlierResult`."""
         from curate.score.outliers import score_outliers

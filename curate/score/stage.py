@@ -161,6 +161,7 @@ def run_score(
         "num_duplicate_groups": dups.num_groups,
         "num_leak_groups": dups.num_leak_groups,
         "num_leaked_samples": dups.num_leaked_samples,
+        "captions": ctx.captions.derived,
         **ctx.derived,
     }
     write_parquet_atomic(ws.path("issues"), table, fingerprint=fp, inputs=inputs, params=params, extra=extra)
@@ -179,6 +180,7 @@ def run_score(
         "leak_groups": int(dups.num_leak_groups),
         "outliers": flagged["outlier"],
         "similarity_scale": ctx.scale.as_dict(),
+        "captions": ctx.captions.derived,
         "notes": list(noise.notes),
     }
     for note in noise.notes:

@@ -15,7 +15,10 @@ line (``device_check: NAME = VALUE`` or ``... skipped: REASON``):
 4. ``knn_exact_1m``: seconds of exact k=10 kNN of 1M x 512 unit vectors on the GPU
    (``curate.graph.neighbors.exact_knn``);
 5. ``ray_one_gpu``: images/s of ``--engine ray`` on a local Ray instance with one GPU actor, on
-   the 256-px set.
+   the 256-px set;
+6. ``caption_embed``: captions/s of the embed stage's caption step
+   (``curate.embed.captions.embed_captions``: tokenizing, the ViT-B-32 text tower, the cache
+   writes) on distinct alt-text-like captions.
 
 On a machine without CUDA every step still runs, scaled down (few images, kNN of
 ``--knn-rows`` rows, Ray with a CPU actor), and the GPU-only ones (GPU decode, the 1M kNN) say
@@ -115,6 +118,21 @@ def model_only(model: str, device: str, batch: int, seconds: float = 5.0) -> flo
     return count / (time.perf_counter() - start)
 
 
+def caption_rate(folder: Path, model: str, device: str, n: int, batch: int) -> dict[str, Any]:
+    """The caption step of the embed stage on ``n`` distinct captions (each one encoded)."""
+    from curate.embed.captions import embed_captions
+    from curate.embed.model import load_model
+
+    loaded = load_model(model, None, device=device)
+    words = ("photo", "dog", "beach", "red", "car", "sunset", "vintage", "poster", "city", "portrait")
+    captions = [f"{words[i % 10]} {words[(i // 10) % 10]} {words[(i // 100) % 10]} number {i}" for i in range(n)]
+    folder.mkdir()
+    embed_captions(
+        loaded, folder, [str(i) for i in range(min(n, batch))], captions[:batch], batch_size=batch
+    )  # warm-up
+    return embed_captions(loaded, folder, [str(i) for i in range(n)], captions, batch_size=batch)
+
+
 def embed_rate(ws_root: Path, samples: Path, model: str, **options: Any) -> dict[str, Any]:
     """The embed stage on a fresh workspace holding ``samples`` (samples.parquet)."""
     from curate.embed.runner import run_embed
@@ -141,6 +159,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=None, help="256-px JPEGs [default: 40000 on CUDA, 96 on CPU]")
     parser.add_argument("--knn-rows", type=int, default=None, help="rows of the exact kNN [1M on CUDA, 20000 on CPU]")
     parser.add_argument("--batch-size", type=int, default=None, help="images per forward [512 on CUDA, 32 on CPU]")
+    parser.add_argument("--captions", type=int, default=None, help="captions embedded [200000 on CUDA, 512 on CPU]")
     parser.add_argument("--json", default=None, help="also write the figures here")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
     args = parser.parse_args()
@@ -166,6 +185,14 @@ def main() -> None:
         t = time.perf_counter()
         report("model_only", round(model_only(model, device, batch), 1), unit=f"images/s (ViT-B-32, batch {batch})")
         print(f"device_check: ({time.perf_counter() - t:.1f} s)", flush=True)
+
+        n_captions = args.captions or (200_000 if cuda else 512)
+        text = caption_rate(tmp / "captions", model, device, n_captions, 1024 if cuda else 64)
+        report(
+            "caption_embed",
+            text["captions_per_s"],
+            unit=f"captions/s (ViT-B-32 text tower, {text['captions_embedded_now']} captions, {text['seconds']} s)",
+        )
 
         t = time.perf_counter()
         full_data = make_dataset(tmp / "full", full, FULL_SIZE, seed=0)

@@ -124,6 +124,7 @@ def test_registered_as_the_index_stage():
         "label_column",
         "split_column",
         "image_column",
+        "caption_column",
         "include",
         "exclude",
         "workers",

@@ -58,13 +58,22 @@ TOY = IssueType(
 
 def test_built_in_types_declare_the_issues_schema():
     defects = list(IMAGE_DEFECTS)
-    assert [t.name for t in issue_types()] == ["label", "duplicate", "outlier", *defects]
+    assert [t.name for t in issue_types()] == [
+        "label",
+        "duplicate",
+        "outlier",
+        *defects,
+        "caption",
+        "caption_duplicate",
+    ]
     assert issues_schema() == ISSUES
     assert {g.keyword for g in gates()} == {f"max_{name}" for name in defects} | {
         "max_label_issues",
         "max_duplicates",
         "max_leaks",
         "max_outliers",
+        "max_caption_mismatch",
+        "max_caption_duplicates",
         "max_imbalance_ratio",
         "max_unreadable",
         "max_unreviewed",
@@ -91,9 +100,8 @@ def test_a_new_type_reaches_every_artifact(tmp_path, toy_registered):
     summary = run_scan(None, ws, embeddings=tmp_path / "e.npy", labels=tmp_path / "l.npy")
 
     issues = pq.read_table(ws.path("issues"))
-    names = issues.schema.names
-    assert names[names.index("centrality") :][:2] == ["centrality", "is_far_from_centre"]
-    assert names.index("centrality") > names.index("is_outlier")  # in its order, after the outliers
+    at = issues.schema.names.index("centrality")
+    assert issues.schema.names[at : at + 2] == ["centrality", "is_far_from_centre"]
     flagged = int(np.sum(issues.column("is_far_from_centre").to_numpy(zero_copy_only=False)))
     assert flagged == 30
     assert summary["far_from_centre_rate"] == pytest.approx(flagged / 600)

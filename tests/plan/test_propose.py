@@ -92,6 +92,7 @@ def test_propose_without_issues_and_unreadable():
             "source": ["folder"] * 4,
             "label": ["x", "x", "y", None],
             "split": [None] * 4,
+            "caption": [None] * 4,
             "size_bytes": [1] * 4,
             "width": [1] * 4,
             "height": [1] * 4,

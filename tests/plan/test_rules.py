@@ -42,6 +42,7 @@ def test_builtin_rules_run_in_documented_order():
         "leak",
         "label_issue",
         "outlier",
+        "caption_filter",
     ]
 
 

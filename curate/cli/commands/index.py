@@ -34,6 +34,8 @@ def render_summary(s: Mapping[str, Any]) -> str:
     ]
     if s["num_unlabelled"]:
         lines.append(f"{s['num_unlabelled']} samples have no label")
+    if s.get("num_captioned"):
+        lines.append(f"{s['num_captioned']} samples have a caption")
     if s["splits"]:
         lines.append("splits: " + ", ".join(f"{name} {count}" for name, count in s["splits"].items()))
     unreadable = s["unreadable"]
@@ -72,6 +74,7 @@ def index(
     label_column,
     split_column,
     image_column,
+    caption_column,
     include,
     exclude,
     workers,
@@ -109,6 +112,7 @@ def index(
         label_column=label_column,
         split_column=split_column,
         image_column=image_column,
+        caption_column=caption_column,
         include=include,
         exclude=exclude,
         workers=workers,

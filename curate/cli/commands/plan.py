@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from curate.cli import main
-from curate.cli.options import json_option, overwrite_option, quiet_option, workspace_arg
+from curate.cli.options import caption_filter_options, json_option, overwrite_option, quiet_option, workspace_arg
 from curate.cli.output import emit
 from curate.plan.rebalance import STRATEGIES
 from curate.plan.rules import OUTLIER_ACTIONS
@@ -58,11 +58,22 @@ def render(s: Mapping[str, Any]) -> str:
     type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
     help="beta of the effective-number strategy.",
 )
+@caption_filter_options
 @overwrite_option
 @json_option
 @quiet_option
 def propose_command(
-    workspace, strategy, cap, relabel_threshold, drop_near_duplicates, outliers, beta, overwrite, as_json
+    workspace,
+    strategy,
+    cap,
+    relabel_threshold,
+    drop_near_duplicates,
+    outliers,
+    beta,
+    min_caption_score,
+    keep_top_fraction,
+    overwrite,
+    as_json,
 ):
     """Propose an action, final label and sampling weight for every sample -> WORKSPACE/plan.parquet."""
     from curate.plan.stage import run_propose
@@ -76,6 +87,8 @@ def propose_command(
         drop_near_duplicates=drop_near_duplicates,
         outliers=outliers,
         beta=beta,
+        min_caption_score=min_caption_score,
+        keep_top_fraction=keep_top_fraction,
         overwrite=overwrite,
     )
     emit(summary, as_json=as_json, human=render)

@@ -10,6 +10,7 @@ import click
 from curate.cli import main
 from curate.cli.options import (
     cache_option,
+    caption_filter_options,
     decisions_option,
     device_option,
     engine_options,
@@ -101,7 +102,14 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @click.option(
     "--embeddings",
     type=click.Path(dir_okay=True, path_type=str),
-    help="Use these embeddings instead of images: an N x D .npy, or Parquet with an embedding column.",
+    help="Use these embeddings instead of images: an N x D .npy, Parquet with an embedding column, or "
+    "clip-retrieval's output folder (img_emb/, text_emb/, metadata/).",
+)
+@click.option(
+    "--text-embeddings",
+    type=click.Path(path_type=str),
+    help="With --embeddings: N x D caption embeddings in the same space, row by row (.npy or Parquet); "
+    "clip-retrieval's text_emb/ is read without it.",
 )
 @click.option(
     "--labels", type=click.Path(path_type=str), help="With --embeddings: N labels (.npy of integers or strings)."
@@ -124,6 +132,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @engine_options
 @cache_option
 @decisions_option
+@caption_filter_options
 @overwrite_option
 @json_option
 @quiet_option
@@ -132,6 +141,7 @@ def scan(
     data,
     workspace,
     embeddings,
+    text_embeddings,
     labels,
     embedding_column,
     fmt,
@@ -139,6 +149,7 @@ def scan(
     label_column,
     split_column,
     image_column,
+    caption_column,
     include,
     exclude,
     example,
@@ -152,6 +163,8 @@ def scan(
     decode,
     cache,
     decisions,
+    min_caption_score,
+    keep_top_fraction,
     overwrite,
     as_json,
 ):
@@ -192,10 +205,16 @@ def scan(
             raise UsageError(
                 f"{', '.join(engine_flags)} {verb} where the embed stage runs, which --embeddings replaces"
             )
-    index_params = {"path_column": path_column, "split_column": split_column, "image_column": image_column}
+    index_params = {
+        "path_column": path_column,
+        "split_column": split_column,
+        "image_column": image_column,
+    }
     index_params = {key: value for key, value in index_params.items() if value is not None}
     if fmt != "auto":
         index_params["format"] = fmt
+    caption_filters = {"min_caption_score": min_caption_score, "keep_top_fraction": keep_top_fraction}
+    caption_filters = {key: value for key, value in caption_filters.items() if value is not None}
     if include or exclude:
         index_params.update(include=list(include), exclude=list(exclude))
     summary = run_scan(
@@ -205,6 +224,8 @@ def scan(
         labels=labels,
         embedding_column=embedding_column,
         label_column=label_column,
+        text_embeddings=text_embeddings,
+        caption_column=caption_column,
         model=model,
         pretrained=pretrained or None,
         device=device,
@@ -213,7 +234,11 @@ def scan(
         engine=engine,
         address=address,
         decode=decode,
-        stage_params={"index": index_params, **({"embed": {"cache": cache}} if cache is not None else {})},
+        stage_params={
+            "index": index_params,
+            **({"embed": {"cache": cache}} if cache is not None else {}),
+            **({"propose": caption_filters} if caption_filters else {}),
+        },
         overwrite=overwrite,
         example=example,
         decisions=decisions,
