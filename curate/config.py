@@ -100,3 +100,15 @@ WEAK_LABEL_EVIDENCE = DEFAULT_THRESHOLDS["min_label_evidence"]
 #: wrong than right (``mislabel_probability`` at least this); the other flagged rows are counted
 #: per class pair in summary.json's ``label_evidence`` instead of listed one by one.
 REVIEW_MISLABEL_PROBABILITY = 0.5
+
+#: the image defects, one issue type each (curate/issues/<name>.py, judged by curate.score.defects)
+IMAGE_DEFECTS = ("dark", "light", "blurry", "low_information", "odd_aspect_ratio", "odd_size", "grayscale")
+#: Tukey's fence for image measures: more than this many interquartile ranges below the dataset's
+#: lower quartile is a defect (curate.score.defects). 2.5 lies between Tukey's "outside" (1.5)
+#: and "far out" (3): four standard deviations below the median of normal data (1 in 40,000),
+#: and wider where the data's tail is heavier.
+DEFAULT_IMAGE_FENCE = 2.5
+#: the largest share of a dataset an image defect may flag; above it the "defect" is the dataset's norm
+DEFAULT_MAX_DEFECT_SHARE = 0.5
+#: bits of 64 within which two perceptual hashes are near copies (curate.score.copies)
+DEFAULT_PHASH_DISTANCE = 2

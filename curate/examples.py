@@ -7,7 +7,9 @@ prompts read well), with a long tail (seven, eight and nine are rare) and plante
 * **label errors**: images of one digit written into another digit's folder;
 * **near-duplicates**: copies of an image re-encoded as JPEG, resized, or slightly cropped,
   next to their original;
-* **outliers**: images of no digit (noise, stripes, fragments of a digit) in class folders.
+* **outliers**: images of no digit (noise, stripes, fragments of a digit) in class folders;
+* **image defects**: a nearly black digit, a washed-out one, a blurred one, a blank image, a
+  strip and an 8-px thumbnail (the images are grayscale, so a grayscale one would be no defect).
 
 File names say nothing about which is which. The truth is ``ROOT/_truth.json`` by default (the
 index counts it among the files that are not samples, as it would any file); ``curate scan
@@ -41,6 +43,8 @@ CLASS_SIZES = (80, 75, 70, 65, 60, 55, 50, 15, 10, 6)
 NUM_LABEL_ERRORS = 25
 NUM_DUPLICATES = 12
 NUM_OUTLIERS = 8
+#: the image defects planted, one image each (curate/issues/<type>.py)
+IMAGE_DEFECTS_PLANTED = ("dark", "light", "blurry", "low_information", "odd_aspect_ratio", "odd_size")
 IMAGE_SIZE = 32
 
 
@@ -51,6 +55,7 @@ class ExampleTruth:
     label_errors:  sample_id -> the class the image really shows (its folder is another one)
     duplicates:    (copy, original) sample_id pairs, with how the copy was made
     outliers:      sample_ids of images that show no class
+    image_defects: sample_id -> the image defect planted in it (``dark``, ``blurry``, ...)
     """
 
     name: str
@@ -60,6 +65,7 @@ class ExampleTruth:
     label_errors: dict[str, str] = field(default_factory=dict)
     duplicates: list[dict[str, str]] = field(default_factory=list)
     outliers: list[str] = field(default_factory=list)
+    image_defects: dict[str, str] = field(default_factory=dict)
 
 
 def digit_images(per_class: int, *, size: int = IMAGE_SIZE, offset: int = 0) -> dict[int, list[Any]]:
@@ -114,6 +120,24 @@ def truth_path(root: str | os.PathLike[str], truth_file: str | os.PathLike[str] 
     return Path(truth_file) if truth_file is not None else Path(root) / TRUTH_FILE
 
 
+def _defect(kind: str, digit: Any) -> Any:
+    """``digit`` (a 32 x 32 grayscale image) with image defect ``kind``."""
+    from PIL import Image, ImageFilter
+
+    pixels = np.asarray(digit, dtype=np.float32)
+    if kind == "dark":
+        return Image.fromarray((pixels * 0.06).astype(np.uint8), "L")
+    if kind == "light":
+        return Image.fromarray((pixels * 0.1 + 225).astype(np.uint8), "L")
+    if kind == "blurry":
+        return digit.filter(ImageFilter.GaussianBlur(2.5))
+    if kind == "low_information":
+        return Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 128)
+    if kind == "odd_aspect_ratio":
+        return digit.resize((IMAGE_SIZE * 4, IMAGE_SIZE // 2), Image.BILINEAR)
+    return digit.resize((IMAGE_SIZE // 4, IMAGE_SIZE // 4), Image.BILINEAR)  # odd_size
+
+
 def write_example(
     name: str, root: str | os.PathLike[str], *, seed: int = 0, truth_file: str | os.PathLike[str] | None = None
 ) -> ExampleTruth:
@@ -161,6 +185,10 @@ def write_example(
         folder = DIGIT_WORDS[int(rng.choice(10, p=sizes / sizes.sum()))]
         digit = _upsample(digits.images[pools[int(rng.choice(head))].pop()], IMAGE_SIZE)
         truth.outliers.append(add(folder, _outlier(rng, kind, digit)))
+    for kind in IMAGE_DEFECTS_PLANTED:
+        d = int(rng.choice(head))
+        digit = _upsample(digits.images[pools[d].pop()], IMAGE_SIZE)
+        truth.image_defects[add(DIGIT_WORDS[d], _defect(kind, digit))] = kind
     truth.num_images = len(files)
 
     for sample_id, img, fmt in files:
@@ -197,12 +225,17 @@ def prepare_example(
     return write_example(name, root, seed=seed, truth_file=truth_file)
 
 
-def score_example(truth: ExampleTruth, manifest_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """How many planted problems a scan's ``manifest.parquet`` found.
+def score_example(
+    truth: ExampleTruth, manifest_path: str | os.PathLike[str], issues_path: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """How many planted problems a scan's ``manifest.parquet`` (and ``issues.parquet``) found.
 
     A label error is found when it is flagged ``is_label_issue``; a near-duplicate when the copy
-    and its original share a ``duplicate_group``; an outlier when flagged ``is_outlier``. Per kind:
-    ``planted``, ``found``, and ``flagged`` (every sample the scan flagged so, planted or not).
+    and its original share a ``duplicate_group``; an outlier when flagged ``is_outlier``; an image
+    defect when issues.parquet flags it ``is_<type>`` of its planted type. Per kind: ``planted``,
+    ``found``, and ``flagged`` (every sample the scan flagged so, planted or not; for image
+    defects, every sample with any image-defect flag). Without ``issues_path`` no image defect is
+    counted.
     """
     import pyarrow.parquet as pq
 
@@ -221,6 +254,14 @@ def score_example(truth: ExampleTruth, manifest_path: str | os.PathLike[str]) ->
         )
 
     labels, outliers = flagged("is_label_issue"), flagged("is_outlier")
+    defects_found, defects_flagged = 0, 0
+    if issues_path is not None:
+        from curate.config import IMAGE_DEFECTS
+
+        issues = pq.read_table(issues_path, columns=["sample_id", *(f"is_{t}" for t in IMAGE_DEFECTS)]).to_pylist()
+        defects_flagged = sum(any(r[f"is_{t}"] for t in IMAGE_DEFECTS) for r in issues)
+        kinds = {r["sample_id"]: {t for t in IMAGE_DEFECTS if r[f"is_{t}"]} for r in issues}
+        defects_found = sum(kind in kinds.get(sid, set()) for sid, kind in truth.image_defects.items())
     return {
         "name": truth.name,
         "label_errors": {
@@ -238,4 +279,5 @@ def score_example(truth: ExampleTruth, manifest_path: str | os.PathLike[str]) ->
             "found": len(outliers & set(truth.outliers)),
             "flagged": len(outliers),
         },
+        "image_defects": {"planted": len(truth.image_defects), "found": defects_found, "flagged": defects_flagged},
     }

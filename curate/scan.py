@@ -210,5 +210,5 @@ def run_scan(
     if truth is not None:
         from curate.examples import score_example
 
-        summary["example"] = {**score_example(truth, ws.path("manifest")), "data": str(data)}
+        summary["example"] = {**score_example(truth, ws.path("manifest"), ws.path("issues")), "data": str(data)}
     return summary

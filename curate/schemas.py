@@ -14,6 +14,22 @@ SAMPLE_ID = pa.field("sample_id", pa.string(), nullable=False)
 #: size, mtime and ctime (ns) of a file: equal only when it was not written, touched or replaced
 FILE_STAT = pa.struct([("size", pa.int64()), ("mtime_ns", pa.int64()), ("ctime_ns", pa.int64())])
 
+#: what the image-defect checks read of a picture, measured from the index's one decode
+#: (curate.index.properties.measure); null for unreadable samples and array inputs
+IMAGE_STATS = pa.struct(
+    [
+        ("brightness_p05", pa.float32()),  # percentiles of perceived brightness, 0..1
+        ("brightness_p50", pa.float32()),
+        ("brightness_p99", pa.float32()),
+        ("contrast", pa.float32()),  # standard deviation of the grayscale, 0..1
+        ("entropy", pa.float32()),  # bits of the 256-bin grayscale histogram, 0..8
+        ("sharpness", pa.float32()),  # RMS Laplacian / RMS gradient of the grayscale thumbnail
+        ("colourfulness", pa.float32()),  # mean max - min channel, 0..1 (0 = grayscale)
+        ("pixel_digest", pa.string()),  # equal for pixel-identical images in any format
+        ("phash", pa.int64()),  # 64-bit DCT perceptual hash
+    ]
+)
+
 #: samples.parquet — one row per input sample, readable or not.
 
 SAMPLES = pa.schema(
@@ -31,6 +47,7 @@ SAMPLES = pa.schema(
         pa.field("hash", pa.string()),  # blake2b-128 hex of the encoded bytes (exact duplicates)
         pa.field("readable", pa.bool_(), nullable=False),
         pa.field("error", pa.string()),  # why it is unreadable; null when readable
+        pa.field("image_stats", IMAGE_STATS),  # what the image-defect checks read; null if unreadable
         # the file at `path` (image or container) when indexed; a re-index reuses the row of a
         # file whose stat is unchanged without decoding it. Null for array inputs.
         pa.field("file_stat", FILE_STAT),

@@ -12,6 +12,7 @@ import pytest
 from curate.errors import UsageError
 from curate.examples import (
     CLASS_SIZES,
+    IMAGE_DEFECTS_PLANTED,
     NUM_DUPLICATES,
     NUM_LABEL_ERRORS,
     NUM_OUTLIERS,
@@ -45,7 +46,7 @@ def test_example_is_deterministic_and_truth_matches_the_files(example, tmp_path)
     assert digest(tmp_path / "other") != digest(root)
 
     samples = {c.sample_id: c.label for c in list_folder(walk(str(root)))[0]}  # the truth file is not a sample
-    assert len(samples) == truth.num_images == sum(CLASS_SIZES) + NUM_LABEL_ERRORS + NUM_DUPLICATES + NUM_OUTLIERS
+    assert len(samples) == truth.num_images == sum(CLASS_SIZES) + NUM_LABEL_ERRORS + NUM_DUPLICATES + NUM_OUTLIERS + 6
     assert (len(truth.label_errors), len(truth.duplicates), len(truth.outliers)) == (25, 12, 8)
     for sid, true_label in truth.label_errors.items():
         assert samples[sid] != true_label
@@ -54,6 +55,8 @@ def test_example_is_deterministic_and_truth_matches_the_files(example, tmp_path)
     assert {p["kind"] for p in truth.duplicates} == {"jpeg", "resized", "cropped"}
     planted = set(truth.label_errors) | set(truth.outliers) | {p["copy"] for p in truth.duplicates}
     assert len(planted) == NUM_LABEL_ERRORS + NUM_DUPLICATES + NUM_OUTLIERS and planted <= set(samples)
+    assert sorted(truth.image_defects.values()) == sorted(IMAGE_DEFECTS_PLANTED)
+    assert set(truth.image_defects) <= set(samples) and not set(truth.image_defects) & planted
     assert read_truth(root) == truth and json.loads((root / TRUTH_FILE).read_text())["seed"] == 0
 
 
@@ -94,3 +97,31 @@ def test_score_counts_what_the_manifest_flags(example, tmp_path):
     assert found["label_errors"] == {"planted": 25, "found": 10, "flagged": 11}
     assert found["duplicates"] == {"planted": 12, "found": 5, "flagged": 6}
     assert found["outliers"] == {"planted": 8, "found": 3, "flagged": 3}
+
+
+def test_score_counts_image_defects_of_their_planted_type(example, tmp_path):
+    from curate.config import IMAGE_DEFECTS
+
+    root, truth = example
+    ids = [c.sample_id for c in list_folder(walk(str(root)))[0]]
+    planted = sorted(truth.image_defects)
+    wrong_type = {"dark": "light"}  # flagged, but as another defect: not found
+    columns: dict[str, list] = {"sample_id": ids}
+    for t in IMAGE_DEFECTS:
+        columns[f"is_{t}"] = [
+            (i in planted[:4] and wrong_type.get(truth.image_defects[i], truth.image_defects[i]) == t)
+            or (i == ids[0] and t == "blurry")
+            for i in ids
+        ]
+    pq.write_table(pa.table(columns), tmp_path / "issues.parquet")
+    pq.write_table(
+        pa.table(
+            {"sample_id": ids, "is_label_issue": [False] * len(ids), "duplicate_group": [None] * len(ids)}
+            | {"is_duplicate": [False] * len(ids), "is_outlier": [False] * len(ids)}
+        ),
+        tmp_path / "manifest.parquet",
+    )
+    found = score_example(truth, tmp_path / "manifest.parquet", tmp_path / "issues.parquet")
+    expected = sum(truth.image_defects[i] != "dark" for i in planted[:4])
+    assert found["image_defects"] == {"planted": 6, "found": expected, "flagged": 5}
+    assert score_example(truth, tmp_path / "manifest.parquet")["image_defects"]["found"] == 0

@@ -39,6 +39,7 @@ def image_workspace(tmp_path):
             "hash": [None] * n,
             "readable": readable,
             "error": errors,
+            "image_stats": [None] * n,
             "file_stat": [None] * n,
         },
         schema=SAMPLES,

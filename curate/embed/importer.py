@@ -19,7 +19,7 @@ from curate.embed import store
 from curate.errors import DataError, UsageError
 from curate.index.candidates import sorted_class_names
 from curate.index.captions import caption_text
-from curate.schemas import FILE_STAT, SAMPLES
+from curate.schemas import FILE_STAT, IMAGE_STATS, SAMPLES
 from curate.workspace import Workspace, locked, write_parquet_atomic
 
 #: the first bytes of every file numpy.save writes
@@ -209,6 +209,7 @@ def import_arrays(
                 "hash": pa.nulls(n, pa.string()),
                 "readable": [True] * n,
                 "error": pa.nulls(n, pa.string()),
+                "image_stats": pa.nulls(n, IMAGE_STATS),
                 "file_stat": pa.nulls(n, FILE_STAT),
             },
             schema=SAMPLES,

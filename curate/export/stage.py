@@ -136,6 +136,9 @@ def run_export(
     summary["label_evidence_strength"] = (summary["label_evidence"] or {}).get("strength")
     if summary["label_evidence_strength"] is None:
         summary.setdefault("not_measured", {})["label_evidence_strength"] = "no label was scored"
+    # what the image-defect checks derived from this dataset (curate.score.defects)
+    if issues is not None and "image_defects" in ws.record("issues").get("extra", {}):
+        summary["image_defects"] = ws.record("issues")["extra"]["image_defects"]
     # how far people have reviewed the proposals (`curate check --max-unreviewed` gates on it)
     summary.update(
         review_summary(samples, plan, ws.record("plan").get("extra", {}).get("review") if plan is not None else None)

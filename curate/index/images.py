@@ -258,6 +258,13 @@ def decode_rgb(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Ima
     return _decode(data, draft_size)[0]
 
 
+def decode_draft(data: bytes, draft_size: tuple[int, int]) -> tuple[Image.Image, tuple[int, int]]:
+    """(RGB image decoded at a JPEG draft of at least ``draft_size``, full-size ``(width,
+    height)`` as displayed): one decode that both proves the bytes readable and gives a picture
+    to measure (:mod:`curate.index.properties`). Raises :class:`UnreadableImage`."""
+    return _decode(data, draft_size)
+
+
 def probe(data: bytes, *, draft_size: tuple[int, int] | None = PROBE_DRAFT) -> tuple[int, int]:
     """Prove that ``data`` decodes to RGB the way :func:`decode_rgb` will, and return the
     full-size ``(width, height)`` as displayed (EXIF orientation applied), whatever the draft.

@@ -460,6 +460,7 @@ def _row(c: Candidate, ins: Inspection, stat: FileStat | None) -> tuple:
         ins.hash,
         ins.error is None,
         ins.error,
+        ins.stats,
         stat,
     )
 

@@ -1,4 +1,5 @@
-"""Reading and decoding every sample once: size, full-size dimensions, content hash, or why not.
+"""Reading and decoding every sample once: size, full-size dimensions, content hash, the image
+properties the defect checks read (:mod:`curate.index.properties`), or why not.
 
 Decoding is the slow part of indexing, so :func:`inspect_all` spreads it over worker
 processes in chunks, keeping only a bounded number of chunks in flight (a Parquet source ships
@@ -17,11 +18,12 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from curate.config import default_workers
 from curate.errors import CurateError
-from curate.index.images import UnreadableImage, probe, read_bytes
+from curate.index.images import UnreadableImage, decode_draft, read_bytes
+from curate.index.properties import DRAFT, measure
 from curate.progress import bar
 
 #: below this many samples the pool's start-up costs more than it saves
@@ -49,6 +51,7 @@ class Inspection(NamedTuple):
     height: int | None
     hash: str | None
     error: str | None
+    stats: dict[str, Any] | None = None
 
 
 def content_hash(data: bytes) -> str:
@@ -82,10 +85,10 @@ def inspect_sample(task: Task) -> Inspection:
             return Inspection(None, None, None, None, _read_error(exc))
     digest = content_hash(data)
     try:
-        width, height = probe(data)
+        img, (width, height) = decode_draft(data, DRAFT)
     except UnreadableImage as exc:
         return Inspection(len(data), None, None, digest, str(exc))
-    return Inspection(len(data), width, height, digest, None)
+    return Inspection(len(data), width, height, digest, None, measure(img))
 
 
 def _inspect_chunk(chunk: list[Task]) -> list[Inspection]:

@@ -84,13 +84,15 @@ class ReportSection:
     anchor: the section's id in the page (``report.html#outliers``) and its key in the report
     stage's summary;  title: the section's heading;  lead: its first sentence, formatted with
     ``total`` (flagged samples) and ``shown`` (tiles);  detail: each tile's caption detail,
-    formatted with the sample's issue columns.
+    formatted with the sample's issue columns.  only_when_flagged: the page leaves the section
+    out when it lists nothing (seven image-defect sections saying "none" would bury the rest).
     """
 
     anchor: str
     title: str
     lead: str
     detail: str
+    only_when_flagged: bool = False
 
 
 @dataclass(frozen=True)

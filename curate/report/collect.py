@@ -513,7 +513,8 @@ def duplicate_cut(scale: Mapping[str, Any] | None) -> str | None:
 def issue_sections(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> list[dict[str, Any]]:
     """One section per issue type that asks for the generic one (``IssueType.section``): its
     flagged samples, least clean first by the type's score."""
-    return [flagged_section(t, inputs, lookup, thumbs, max_thumbnails) for t in issue_types() if t.section]
+    sections = [(t, flagged_section(t, inputs, lookup, thumbs, max_thumbnails)) for t in issue_types() if t.section]
+    return [s for t, s in sections if s.get("total") or not (t.section and t.section.only_when_flagged)]
 
 
 def flagged_section(

@@ -24,6 +24,9 @@ class ScoreContext:
                  ``duplicate_threshold``, ``duplicate_radius``, ``outlier_z``, ``seed``)
     device:      resolved torch device for the probe
     image_areas: (N,) width x height to keep the largest copy, None for arrays
+    image_stats: what the index measured of each image (:func:`curate.score.defects.load_image_stats`),
+                 None for arrays
+    derived:     what scorers derived from the data, for issues.parquet's metadata (``image_defects``)
     """
 
     data: Embedded
@@ -32,6 +35,8 @@ class ScoreContext:
     device: str = "cpu"
     image_areas: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    image_stats: dict[str, np.ndarray] | None = None
+    derived: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def scale(self) -> SimilarityScale:
@@ -45,9 +50,19 @@ class ScoreContext:
     @cached_property
     def duplicates(self):
         """:class:`curate.score.duplicates.DuplicateResult`."""
+        from curate.config import DEFAULT_PHASH_DISTANCE
         from curate.score.duplicates import find_duplicates
 
-        return find_duplicates(self.data, self.neighbors, scale=self.scale, sizes=self.image_areas)
+        blank = None if self.image_defects is None else self.image_defects["low_information"].flag
+        return find_duplicates(
+            self.data,
+            self.neighbors,
+            scale=self.scale,
+            sizes=self.image_areas,
+            image_stats=self.image_stats,
+            hashable=None if blank is None else ~blank,
+            phash_distance=self.params.get("phash_distance", DEFAULT_PHASH_DISTANCE),
+        )
 
     @cached_property
     def label_noise(self):
@@ -63,6 +78,22 @@ class ScoreContext:
             device=self.device,
             scale=self.scale,
             duplicate_groups=self.duplicates.component,
+        )
+
+    @cached_property
+    def image_defects(self):
+        """``{defect: curate.score.defects.Judgement}`` over the image stats with the stage's
+        parameters; None when no image was measured (array inputs)."""
+        from curate.config import DEFAULT_IMAGE_FENCE, DEFAULT_MAX_DEFECT_SHARE
+        from curate.score.defects import judge_images
+
+        if self.image_stats is None:
+            return None
+        return judge_images(
+            self.image_stats,
+            fence=self.params.get("image_fence", DEFAULT_IMAGE_FENCE),
+            thresholds=self.params.get("image_thresholds"),
+            max_share=self.params.get("max_defect_share", DEFAULT_MAX_DEFECT_SHARE),
         )
 
     @cached_property

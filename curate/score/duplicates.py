@@ -1,7 +1,10 @@
 """Exact and near duplicates, and train/test leakage, from content hashes and the neighbour graph.
 
-* **exact**: samples with the same content hash (``Embedded.hashes``, the encoded bytes); for
-  array inputs, which have no hashes, bit-identical embedding rows.
+* **exact**: samples with the same content hash (``Embedded.hashes``, the encoded bytes) or the
+  same decoded pixels (the index's pixel digest: a PNG and a BMP of one picture); for array
+  inputs, which have no hashes, bit-identical embedding rows.
+* **copies**: images whose perceptual hashes are within a few bits (resized, re-encoded,
+  retouched copies; :mod:`curate.score.copies`), which a coarse embedding may not put close.
 * **near**: pairs in the neighbour graph that the space's :class:`~curate.graph.scale.SimilarityScale`
   calls near-duplicates (:meth:`~curate.graph.scale.SimilarityScale.near_duplicate_pairs`): by
   default closer than a fixed share of the median nearest-neighbour distance, so the cut follows
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curate.config import DEFAULT_PHASH_DISTANCE
 from curate.data import Embedded
 from curate.errors import DataError
 from curate.graph.scale import SimilarityScale, measure_scale
@@ -112,13 +116,16 @@ def duplicate_components(
     keys: np.ndarray,
     neighbors: tuple[np.ndarray, np.ndarray],
     scale: SimilarityScale,
+    copies: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """(N,) int64 component id of every sample in the duplicate graph.
 
     keys:      (N,) int64 content keys from :func:`exact_keys` (equal keys: identical content)
     neighbors: ``(idx (N, k) int64, sims (N, k) float32)``, self excluded, -1 for empty slots
     scale:     decides which neighbour pairs are near-duplicates
-    Edges join identical content and near-duplicate pairs; a sample without duplicates is a
+    copies:    (src, dst) int64 pairs of near copies found outside the embedding (perceptual
+               hashes, :func:`curate.score.copies.phash_pairs`), or None
+    Edges join identical content, near-duplicate pairs and those copies; a sample without duplicates is a
     component of its own. The one grouping behind duplicate groups and the probe's folds.
     """
     from scipy.sparse import coo_matrix
@@ -139,8 +146,9 @@ def duplicate_components(
     near_src = np.repeat(np.arange(n), near.sum(axis=1))
     near_dst = idx[near]
 
-    src = np.concatenate([exact_src, near_src])
-    dst = np.concatenate([exact_dst, near_dst])
+    copy_src, copy_dst = copies if copies is not None else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    src = np.concatenate([exact_src, near_src, copy_src])
+    dst = np.concatenate([exact_dst, near_dst, copy_dst])
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
     _, comp = connected_components(graph, directed=True, connection="weak")
     return comp.astype(np.int64)
@@ -152,6 +160,9 @@ def find_duplicates(
     *,
     scale: SimilarityScale | None = None,
     sizes: np.ndarray | None = None,
+    image_stats: dict[str, np.ndarray] | None = None,
+    hashable: np.ndarray | None = None,
+    phash_distance: int = DEFAULT_PHASH_DISTANCE,
 ) -> DuplicateResult:
     """Group exact and near duplicates and flag train/test leakage.
 
@@ -162,6 +173,11 @@ def find_duplicates(
                (:func:`curate.graph.scale.measure_scale` defaults)
     sizes:     (N,) image area in pixels (width x height from samples.parquet; NaN/<=0 when
                unknown) to keep the largest copy; None keeps the first row
+    image_stats: what the index measured of each image (:func:`curate.score.defects.load_image_stats`):
+               equal pixel digests are exact copies whatever the file format, and perceptual
+               hashes within ``phash_distance`` bits are near copies (:mod:`curate.score.copies`);
+               None (array inputs): neither
+    hashable:  (N,) bool, images with a picture to hash (not blank); None: every measured one
     """
     n = len(data)
     idx, sims = neighbors
@@ -171,7 +187,14 @@ def find_duplicates(
         scale = measure_scale(sims)
 
     keys = exact_keys(data)
-    comp = duplicate_components(keys, neighbors, scale)
+    copies = None
+    if image_stats is not None:
+        from curate.score.copies import phash_pairs, pixel_keys
+
+        keys = pixel_keys(image_stats["pixel_digest"], keys)
+        usable = image_stats["measured"] if hashable is None else hashable & image_stats["measured"]
+        copies = phash_pairs(image_stats["phash"], usable, phash_distance)
+    comp = duplicate_components(keys, neighbors, scale, copies)
     comp_size = np.bincount(comp)
     member = comp_size[comp] > 1
 

@@ -7,19 +7,26 @@ from its own library module; this file only wires them together and writes the t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from curate import progress
-from curate.config import DEFAULT_DUPLICATE_RADIUS
+from curate.config import (
+    DEFAULT_DUPLICATE_RADIUS,
+    DEFAULT_IMAGE_FENCE,
+    DEFAULT_MAX_DEFECT_SHARE,
+    DEFAULT_PHASH_DISTANCE,
+)
 from curate.data import align_rows, load_embedded
 from curate.device import resolve_device
+from curate.errors import UsageError
 from curate.graph.scale import describe_cut
 from curate.issues import issue_types
 from curate.schemas import issues_schema
+from curate.score.defects import check_thresholds, load_image_stats
 from curate.stages import STAGES
 from curate.timing import timed
 from curate.workspace import Workspace, locked, write_parquet_atomic
@@ -27,14 +34,19 @@ from curate.workspace import Workspace, locked, write_parquet_atomic
 INPUTS = STAGES["score"].inputs
 
 
-def _image_areas(ws: Workspace, sample_ids: np.ndarray) -> np.ndarray | None:
-    """(N,) width*height from samples.parquet in ``sample_ids`` order; None for array inputs."""
-    samples = align_rows(ws.read_table("samples", columns=["sample_id", "width", "height"]), sample_ids)
+def _image_columns(ws: Workspace, sample_ids: np.ndarray) -> tuple[np.ndarray | None, dict[str, np.ndarray] | None]:
+    """(N,) width*height (None for array inputs) and the image stats
+    (:func:`curate.score.defects.load_image_stats`) from samples.parquet, in ``sample_ids`` order."""
+    wanted = ["sample_id", "width", "height"]
+    samples = ws.read_table("samples")
+    if "image_stats" in samples.schema.names:
+        wanted.append("image_stats")
+    samples = align_rows(samples.select(wanted), sample_ids)
     if samples.column("width").null_count == samples.num_rows:
-        return None
+        return None, None
     w = samples.column("width").to_numpy(zero_copy_only=False).astype(np.float64)
     h = samples.column("height").to_numpy(zero_copy_only=False).astype(np.float64)
-    return w * h
+    return w * h, load_image_stats(samples)
 
 
 @locked
@@ -47,6 +59,10 @@ def run_score(
     duplicate_threshold: float | None = None,
     duplicate_radius: float = DEFAULT_DUPLICATE_RADIUS,
     outlier_z: float = 3.5,
+    image_fence: float = DEFAULT_IMAGE_FENCE,
+    image_thresholds: Mapping[str, float] | None = None,
+    max_defect_share: float = DEFAULT_MAX_DEFECT_SHARE,
+    phash_distance: int = DEFAULT_PHASH_DISTANCE,
     seed: int = 0,
     device: str = "auto",
     overwrite: bool = False,
@@ -60,6 +76,14 @@ def run_score(
                          distance, :mod:`curate.graph.scale`)
     duplicate_radius:    near-duplicate distance as a share of the median nearest-neighbour distance
     outlier_z:           robust z above which a sample is an outlier
+    image_fence:         interquartile ranges below this dataset's lower quartile at which an
+                         image measure is a defect (dark, blurry, ...; :mod:`curate.score.defects`)
+    image_thresholds:    explicit cuts by defect name (``{"blurry": 0.2}``, in each measure's
+                         units), replacing the derived ones
+    max_defect_share:    the largest share of the images a defect may flag; above it none is
+                         (it is what the dataset is: a grayscale dataset has no grayscale issue)
+    phash_distance:      bits (of 64) within which two images' perceptual hashes make them near
+                         copies in one duplicate group (:mod:`curate.score.copies`); -1: none
     Unlabelled data and single-class data skip the label-noise part with a note (label columns
     stay empty); the other findings still run.
     """
@@ -68,12 +92,23 @@ def run_score(
     from curate.score.context import ScoreContext
 
     types = issue_types()
+    if not -1 <= phash_distance <= 32:
+        raise UsageError(f"phash_distance must be between -1 (off) and 32 bits, got {phash_distance}")
+    if image_fence <= 0 or not 0 < max_defect_share <= 1:
+        raise UsageError(
+            f"image_fence must be > 0 and max_defect_share in (0, 1]; got {image_fence}, {max_defect_share}"
+        )
+    thresholds = check_thresholds(image_thresholds)
     params = {
         "label_sources": sorted(label_sources),
         "folds": folds,
         "duplicate_threshold": duplicate_threshold,
         "duplicate_radius": duplicate_radius,
         "outlier_z": outlier_z,
+        "image_fence": image_fence,
+        "image_thresholds": thresholds,
+        "max_defect_share": max_defect_share,
+        "phash_distance": phash_distance,
         "seed": seed,
         "issue_types": [t.name for t in types],
     }
@@ -83,12 +118,14 @@ def run_score(
         return {"stage": "score", "up_to_date": True}
 
     data = load_embedded(ws)
+    areas, image_stats = _image_columns(ws, data.sample_ids)
     ctx = ScoreContext(
         data,
         load_neighbors(ws, data.sample_ids),
         params,
         device=resolve_device(device),
-        image_areas=_image_areas(ws, data.sample_ids),
+        image_areas=areas,
+        image_stats=image_stats,
     )
     n = len(data)
     progress.log(f"near-duplicates: {describe_cut(ctx.scale.as_dict())}")
@@ -129,6 +166,7 @@ def run_score(
         "num_leaked_samples": dups.num_leaked_samples,
         "label_evidence": None if noise.evidence is None else noise.evidence.as_dict(data.class_names),
         "captions": ctx.captions.derived,
+        **ctx.derived,
     }
     write_parquet_atomic(ws.path("issues"), table, fingerprint=fp, inputs=inputs, params=params, extra=extra)
     write_parquet_atomic(ws.path("classes"), classes, fingerprint=fp, inputs=inputs, params=params)

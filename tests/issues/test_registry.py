@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.check import check_workspace
+from curate.config import IMAGE_DEFECTS
 from curate.issues import Column, Gate, IssueType, PlanRule, ReportSection, gates, issue_types, register, unregister
 from curate.scan import run_scan
 from curate.schemas import ISSUES, issues_schema
@@ -56,9 +57,17 @@ TOY = IssueType(
 
 
 def test_built_in_types_declare_the_issues_schema():
-    assert [t.name for t in issue_types()] == ["label", "duplicate", "outlier", "caption", "caption_duplicate"]
+    defects = list(IMAGE_DEFECTS)
+    assert [t.name for t in issue_types()] == [
+        "label",
+        "duplicate",
+        "outlier",
+        *defects,
+        "caption",
+        "caption_duplicate",
+    ]
     assert issues_schema() == ISSUES
-    assert {g.keyword for g in gates()} == {
+    assert {g.keyword for g in gates()} == {f"max_{name}" for name in defects} | {
         "max_label_issues",
         "min_label_evidence",
         "max_duplicates",

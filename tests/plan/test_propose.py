@@ -99,6 +99,7 @@ def test_propose_without_issues_and_unreadable():
             "hash": [None] * 4,
             "readable": [True, True, False, True],
             "error": [None, None, "truncated", None],
+            "image_stats": [None] * 4,
             "file_stat": [None] * 4,
         },
         schema=SAMPLES,

@@ -16,8 +16,8 @@ from curate.examples import EXAMPLES, TRUTH_FILE
 def render_written(s: Mapping[str, Any]) -> str:
     return (
         f"wrote {s['num_images']} images in {len(s['class_sizes'])} classes to {s['folder']}: "
-        f"{len(s['label_errors'])} label errors, {len(s['duplicates'])} near-duplicates and "
-        f"{len(s['outliers'])} outliers planted (truth in {TRUTH_FILE})\n"
+        f"{len(s['label_errors'])} label errors, {len(s['duplicates'])} near-duplicates, "
+        f"{len(s['outliers'])} outliers and {len(s['image_defects'])} image defects planted (truth in {TRUTH_FILE})\n"
         f"scan it: curate scan {s['folder']} -o ws"
     )
 
@@ -29,7 +29,8 @@ def render_written(s: Mapping[str, Any]) -> str:
 @json_option
 def example(name, folder, seed, as_json):
     """Write example dataset NAME into FOLDER (new or empty): an image folder with a long tail and
-    planted label errors, near-duplicates and outliers, listed in FOLDER/_truth.json.
+    planted label errors, near-duplicates, outliers and image defects (dark, washed out, blurry,
+    blank, a strip, a thumbnail), listed in FOLDER/_truth.json.
 
     `curate scan --example NAME -o WS` writes and scans it in one go and says how many of the
     planted problems it found.

@@ -54,7 +54,8 @@ def render_example(found: Mapping[str, Any]) -> str:
 
     return (
         f"example {found['name']}: found {part('label_errors', 'planted label errors')}, "
-        f"{part('duplicates', 'duplicates')}, {part('outliers', 'outliers')}"
+        f"{part('duplicates', 'duplicates')}, {part('outliers', 'outliers')}, "
+        f"{part('image_defects', 'image defects')}"
     )
 
 

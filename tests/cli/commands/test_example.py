@@ -13,11 +13,11 @@ def test_example_writes_the_dataset_and_refuses_a_full_folder(tmp_path):
     result = CliRunner().invoke(main, ["example", "digits", str(folder), "--json"])
     assert result.exit_code == 0, result.output
     written = json.loads(result.stdout)
-    assert written["num_images"] == 531 and written["folder"] == str(folder)
+    assert written["num_images"] == 537 and written["folder"] == str(folder)
     assert read_truth(folder).outliers == written["outliers"]
 
     human = CliRunner().invoke(main, ["example", "digits", str(tmp_path / "again")])
-    assert "25 label errors, 12 near-duplicates and 8 outliers planted" in human.stdout
+    assert "25 label errors, 12 near-duplicates, 8 outliers and 6 image defects planted" in human.stdout
     assert f"curate scan {tmp_path / 'again'} -o ws" in human.stdout
 
     full = CliRunner().invoke(main, ["example", "digits", str(folder)])

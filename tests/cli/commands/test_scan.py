@@ -211,23 +211,25 @@ def test_scan_example_reports_the_planted_truth(tmp_path, tiny_clip_dir):
     result = invoke("scan", "--example", "digits", "-o", ws, *model, "--json", "-q")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["num_samples"] == 531  # _truth.json is not a sample
+    assert summary["num_samples"] == 537  # _truth.json is not a sample
     # nor is it reported as a file of DATA that is not a sample: it lies beside the example's folder
     assert summary["skipped_files"] == [] and summary["num_skipped_files"] == 0
     assert (ws / "example-digits.truth.json").is_file() and not (ws / "example-digits" / "_truth.json").exists()
     found = summary["example"]
     assert found["name"] == "digits" and found["data"] == str(ws / "example-digits")
-    for kind, planted in (("label_errors", 25), ("duplicates", 12), ("outliers", 8)):
+    for kind, planted in (("label_errors", 25), ("duplicates", 12), ("outliers", 8), ("image_defects", 6)):
         assert found[kind]["planted"] == planted and 0 <= found[kind]["found"] <= planted, found
     assert found["duplicates"]["found"] >= 4  # the JPEG re-encodes are near-identical even to a random model
+    assert found["image_defects"]["found"] == 6  # judged on the pictures, not the (random) embedding
 
     again = invoke("scan", "--example", "digits", "-o", ws, *model, "-q")  # reuses the written example
     assert again.exit_code == 0, again.output
-    label, dup, out = (found[k] for k in ("label_errors", "duplicates", "outliers"))
+    label, dup, out, img = (found[k] for k in ("label_errors", "duplicates", "outliers", "image_defects"))
     headline = (
         f"example digits: found {label['found']} of 25 planted label errors ({label['flagged']} flagged), "
         f"{dup['found']} of 12 duplicates ({dup['flagged']} flagged), "
-        f"{out['found']} of 8 outliers ({out['flagged']} flagged)"
+        f"{out['found']} of 8 outliers ({out['flagged']} flagged), "
+        f"{img['found']} of 6 image defects ({img['flagged']} flagged)"
     )
     assert headline in again.stdout and "up to date: index, embed" in again.stdout
     assert "skipped" not in again.stdout and ".json" not in again.stdout
