@@ -85,6 +85,7 @@ def propose(
         weak_evidence=bool((label_evidence or {}).get("weak")),
         weak_pairs=frozenset(frozenset(p["classes"]) for p in (label_evidence or {}).get("weak_pairs", [])),
         weak_classes=frozenset(c["class_name"] for c in (label_evidence or {}).get("weak_classes", [])),
+        min_relabel_typicality=relabel_typicality(findings, relabel_threshold),
         caption_filter=caption_filter,
     )
     rules = RULES.ordered() + declared_rules()
@@ -152,6 +153,26 @@ def propose(
         },
         schema=PLAN,
     )
+
+
+def relabel_typicality(findings: list[SampleFindings], relabel_threshold: float) -> float | None:
+    """The least typicality (``outlier_score``) a relabelled row may have: the
+    ``1 - relabel_threshold`` quantile of the scores of the rows whose labels the evidence
+    confirms (labelled, not a label issue, not an outlier). The calibrated probability behind a
+    relabel was checked against rows like those; a row less typical than all but 5 % of them sits
+    where the sources extrapolate (a linear probe's logits grow without bound away from the
+    data), and on the wine table of tests/bench/bench_geometries.py most wrong relabels were
+    planted rows of no class that no outlier check flags, with probability 1.000. None when
+    there is no outlier score or no confirmed row."""
+    scores = [
+        f.issues.get("outlier_score")
+        for f in findings
+        if f.label is not None and not f.issues.get("is_label_issue") and not f.issues.get("is_outlier")
+    ]
+    scores = [s for s in scores if s is not None]
+    if not scores:
+        return None
+    return float(np.quantile(np.asarray(scores, dtype=np.float64), 1.0 - relabel_threshold))
 
 
 def suggest(decision: Decision, sample: SampleFindings, options: RuleOptions) -> tuple[str | None, str | None]:

@@ -129,3 +129,20 @@ def test_stage_errors(scored_workspace, tmp_path):
     tmp_path.joinpath("empty").mkdir()
     with pytest.raises(DataError, match="curate index"):
         run_propose(Workspace(tmp_path / "empty"))
+
+
+def test_relabel_typicality_is_the_confirmed_rows_low_quantile():
+    """The cut is the (1 - relabel_threshold) quantile of the outlier scores of the labelled rows
+    that are neither label issues nor outliers; flagged rows do not move it."""
+    from curate.plan.propose import relabel_typicality
+    from curate.plan.rules import SampleFindings
+
+    def row(score, **issues):
+        return SampleFindings("s", "cat", True, None, {"outlier_score": score, **issues})
+
+    confirmed = [row(s) for s in np.linspace(0.5, 1.0, 101)]
+    flagged = [row(0.0, is_label_issue=True), row(0.01, is_outlier=True)]
+    cut = relabel_typicality(confirmed + flagged, 0.95)
+    assert cut == pytest.approx(np.quantile(np.linspace(0.5, 1.0, 101), 0.05))
+    assert relabel_typicality(flagged, 0.95) is None
+    assert relabel_typicality([SampleFindings("s", "cat", True, None, {})], 0.95) is None
