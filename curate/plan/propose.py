@@ -155,24 +155,29 @@ def propose(
     )
 
 
-def relabel_typicality(findings: list[SampleFindings], relabel_threshold: float) -> float | None:
-    """The least typicality (``outlier_score``) a relabelled row may have: the
+def relabel_typicality(findings: list[SampleFindings], relabel_threshold: float) -> dict[str, float]:
+    """Per class, the least typicality (``outlier_score``) a row relabelled to it may have: the
     ``1 - relabel_threshold`` quantile of the scores of the rows whose labels the evidence
-    confirms (labelled, not a label issue, not an outlier). The calibrated probability behind a
-    relabel was checked against rows like those; a row less typical than all but 5 % of them sits
-    where the sources extrapolate (a linear probe's logits grow without bound away from the
-    data), and on the wine table of tests/bench/bench_geometries.py most wrong relabels were
-    planted rows of no class that no outlier check flags, with probability 1.000. None when
-    there is no outlier score or no confirmed row."""
-    scores = [
-        f.issues.get("outlier_score")
-        for f in findings
-        if f.label is not None and not f.issues.get("is_label_issue") and not f.issues.get("is_outlier")
-    ]
-    scores = [s for s in scores if s is not None]
-    if not scores:
-        return None
-    return float(np.quantile(np.asarray(scores, dtype=np.float64), 1.0 - relabel_threshold))
+    confirms as that class (labelled so, not a label issue, not an outlier); a class with no
+    such row gets the quantile over every confirmed row. A relabel says the row is a member of
+    the suggested class, and the calibrated probability behind it was checked against rows like
+    those; a row less typical than all but 5 % of them sits where the sources extrapolate (a
+    linear probe's logits grow without bound away from the data). On the wine table of
+    tests/bench/bench_geometries.py most wrong relabels were planted rows of no class that no
+    outlier check flags, called right with probability 1.000. Empty when no row has an outlier
+    score."""
+    by_class: dict[str, list[float]] = {}
+    for f in findings:
+        score = f.issues.get("outlier_score")
+        if f.label is None or score is None or f.issues.get("is_label_issue") or f.issues.get("is_outlier"):
+            continue
+        by_class.setdefault(f.label, []).append(float(score))
+    if not by_class:
+        return {}
+    level = 1.0 - relabel_threshold
+    overall = float(np.quantile(np.concatenate([np.asarray(v) for v in by_class.values()]), level))
+    labels = {f.label for f in findings if f.label is not None}
+    return {c: float(np.quantile(np.asarray(by_class[c]), level)) if c in by_class else overall for c in labels}
 
 
 def suggest(decision: Decision, sample: SampleFindings, options: RuleOptions) -> tuple[str | None, str | None]:
