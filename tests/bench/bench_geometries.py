@@ -39,7 +39,8 @@ Most real geometries are small (142 wine rows, 783 digits, ~1,500 textile photos
 F1 moves by a few hundredths with which rows it draws: one wine flag is 0.03. ``--seeds 0 1 2 3 4``
 runs each seed and prints each seed's bar, then the bar on each geometry's mean over the seeds,
 then every per-seed miss with a paired-bootstrap 95 % interval of the difference
-(:func:`paired_f1_interval`), and each geometry's duplicate rate per seed.
+(:func:`paired_f1_interval`), the same against the expert recipe per seed and with every seed's
+rows pooled (:func:`print_expert_intervals`), and each geometry's duplicate rate per seed.
 """
 
 from __future__ import annotations
