@@ -85,6 +85,7 @@ def propose(
         weak_evidence=bool((label_evidence or {}).get("weak")),
         weak_pairs=frozenset(frozenset(p["classes"]) for p in (label_evidence or {}).get("weak_pairs", [])),
         weak_classes=frozenset(c["class_name"] for c in (label_evidence or {}).get("weak_classes", [])),
+        min_relabel_typicality=relabel_typicality(findings, relabel_threshold),
         caption_filter=caption_filter,
     )
     rules = RULES.ordered() + declared_rules()
@@ -152,6 +153,31 @@ def propose(
         },
         schema=PLAN,
     )
+
+
+def relabel_typicality(findings: list[SampleFindings], relabel_threshold: float) -> dict[str, float]:
+    """Per class, the least typicality (``outlier_score``) a row relabelled to it may have: the
+    ``1 - relabel_threshold`` quantile of the scores of the rows whose labels the evidence
+    confirms as that class (labelled so, not a label issue, not an outlier); a class with no
+    such row gets the quantile over every confirmed row. A relabel says the row is a member of
+    the suggested class, and the calibrated probability behind it was checked against rows like
+    those; a row less typical than all but 5 % of them sits where the sources extrapolate (a
+    linear probe's logits grow without bound away from the data). On the wine table of
+    tests/bench/bench_geometries.py most wrong relabels were planted rows of no class that no
+    outlier check flags, called right with probability 1.000. Empty when no row has an outlier
+    score."""
+    by_class: dict[str, list[float]] = {}
+    for f in findings:
+        score = f.issues.get("outlier_score")
+        if f.label is None or score is None or f.issues.get("is_label_issue") or f.issues.get("is_outlier"):
+            continue
+        by_class.setdefault(f.label, []).append(float(score))
+    if not by_class:
+        return {}
+    level = 1.0 - relabel_threshold
+    overall = float(np.quantile(np.concatenate([np.asarray(v) for v in by_class.values()]), level))
+    labels = {f.label for f in findings if f.label is not None}
+    return {c: float(np.quantile(np.asarray(by_class[c]), level)) if c in by_class else overall for c in labels}
 
 
 def suggest(decision: Decision, sample: SampleFindings, options: RuleOptions) -> tuple[str | None, str | None]:

@@ -24,7 +24,10 @@ The built-in rules, in priority order:
   the suggestion is the true class (``suggestion_probability``, :mod:`curate.score.noise.evidence`)
   reaches ``relabel_threshold`` (0.95), the neighbour majority agrees, and neither the space nor
   the (given, suggested) pair or either class is weak (``RuleOptions.weak_pairs``,
-  ``weak_classes``); otherwise review
+  ``weak_classes``), and the row is at least as typical (``outlier_score``) as all but
+  ``1 - relabel_threshold`` of the rows the evidence confirms as the suggested class
+  (``RuleOptions.min_relabel_typicality``: the calibration was checked on rows like those, and
+  a row unlike them is an extrapolation, not a member of the class); otherwise review
   ("label issue: given cat, suggested dog (0.93)" + why it was not relabelled) when the given
   label is more likely wrong than right (``mislabel_probability`` >= one half), else keep: the
   review queue holds only what the evidence supports, and the flagged rows it leaves out say
@@ -95,6 +98,9 @@ class RuleOptions:
     weak_evidence: bool = False
     weak_pairs: frozenset[frozenset[str]] = frozenset()
     weak_classes: frozenset[str] = frozenset()
+    #: per suggested class, the least typicality (``outlier_score``) a relabelled row may have;
+    #: a class not in it: no such check (:func:`curate.plan.propose.relabel_typicality`)
+    min_relabel_typicality: Mapping[str, float] = field(default_factory=dict)
     #: image-text pairs' CLIP-score filters (curate.plan.captions.CaptionFilter); None: none
     caption_filter: Any = None
 
@@ -277,6 +283,11 @@ def label_issue(sample: SampleFindings, options: RuleOptions) -> Verdict | None:
     weak_class = next((c for c in (given, suggested) if c in options.weak_classes), None)
     if weak_class is not None:
         return Verdict("review", (claim, f"not relabelled: the label evidence for {weak_class} is weak"))
+    typicality = sample.issues.get("outlier_score")
+    cut = options.min_relabel_typicality.get(suggested)
+    if cut is not None and typicality is not None and typicality < cut:
+        confirmed = f"the rows the evidence confirms as {suggested}"
+        return Verdict("review", (claim, f"not relabelled: less typical ({typicality:.2f}) than {confirmed}"))
     if not sample.has_neighbours:
         return Verdict("review", (claim, "not relabelled: no neighbours to confirm"))
     if sample.neighbour_vote != suggested:

@@ -8,7 +8,16 @@ generator's ``is_noisy``. Datalab gets exactly what its docs show for features o
 ``Datalab(data={"label": labels}, label_name="label").find_issues(features=X,
 issue_types={"label": {}})``. curate is timed twice: the scorer given the neighbour graph (how
 the pipeline runs it: the neighbours stage computes that graph once for every check), and
-end to end including its own exact kNN search. Prints one Markdown table.
+end to end including its own exact kNN search.
+
+Beside Datalab, up to ``--expert-max-n`` rows (default 20,000: above it the inner
+cross-validation's ~80 logistic-regression fits per size cost tens of minutes on this CPU), **the
+expert recipe** (:mod:`tests.bench.expert`): cleanlab's ``find_label_issues`` on 5-fold
+out-of-fold logistic-regression probabilities of the same embeddings, ``C = 10`` and ``C`` by
+inner cross-validation; the better of the two by label F1 is the reference. Prints one Markdown
+table, then curate minus that reference (label and tail F1) with the paired-bootstrap 95 %
+interval of the difference (``bench_geometries.paired_f1_interval``): a gap whose interval
+reaches 0 is not evidence either way.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ def run_datalab(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return lab.get_issues("label")["is_label_issue"].to_numpy()
 
 
-def bench(n: int, seed: int) -> list[dict]:
+def bench(n: int, seed: int, *, expert: bool = True) -> list[dict]:
     import cleanlab.filter  # noqa: F401  imports are paid before any clock starts, for both tools
     from cleanlab import Datalab  # noqa: F401
     from cleanlab.datalab.datalab import Datalab as _  # noqa: F401
@@ -69,8 +78,13 @@ def bench(n: int, seed: int) -> list[dict]:
     datalab = run_datalab(ds.embeddings, ds.labels)
     t_datalab = time.perf_counter() - t0
 
+    runs = [("curate", result.is_label_issue, t_score), ("Datalab", datalab, t_datalab)]
+    if expert:
+        from tests.bench.expert import run_recipe
+
+        runs += [(run.name, run.is_label_issue, run.seconds) for run in run_recipe(ds.embeddings, ds.labels, seed=seed)]
     rows = []
-    for name, pred, seconds in (("curate", result.is_label_issue, t_score), ("Datalab", datalab, t_datalab)):
+    for name, pred, seconds in runs:
         rows.append(
             dict(
                 n=n,
@@ -79,24 +93,44 @@ def bench(n: int, seed: int) -> list[dict]:
                 all=prf(pred, ds.is_noisy),
                 tail=prf(pred[tail], ds.is_noisy[tail]),
                 seconds=seconds,
+                flags=pred,
             )
         )
     rows[0]["graph_seconds"] = t_graph
     rows[0]["notes"] = result.notes
+    rows[0]["truth"], rows[0]["tail_rows"] = ds.is_noisy, tail
     return rows
+
+
+def print_against_expert(cur: dict, experts: list[dict]) -> None:
+    """curate minus the better expert strength (by label F1), label and tail F1, with the
+    paired-bootstrap 95 % interval of each difference."""
+    from tests.bench.bench_geometries import paired_f1_interval
+
+    best = max(experts, key=lambda row: row["all"][2])
+    truth, tail = cur["truth"], cur["tail_rows"]
+    cells = []
+    for key, rows in (("label F1", slice(None)), ("tail F1", tail)):
+        low, high = paired_f1_interval(cur["flags"][rows], best["flags"][rows], truth[rows])
+        diff = cur["all" if key == "label F1" else "tail"][2] - best["all" if key == "label F1" else "tail"][2]
+        cells.append(f"{key} {diff:+.3f} (95 % interval {low:+.3f} .. {high:+.3f})")
+    print(f"<!-- n={cur['n']}: curate - {best['tool']} (the better strength): {'; '.join(cells)} -->", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--expert-max-n", type=int, default=20_000, help="run the expert recipe at sizes up to this (0: never)"
+    )
     args = parser.parse_args()
 
     print("| N | classes | tool | P | R | F1 | tail P | tail R | tail F1 | wall s | time vs Datalab |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
-        cur, dl = bench(n, args.seed)
-        for row in (cur, dl):
+        cur, dl, *experts = bench(n, args.seed, expert=n <= args.expert_max_n)
+        for row in (cur, dl, *experts):
             p, r, f = row["all"]
             tp, tr, tf = row["tail"]
             ratio = row["seconds"] / dl["seconds"]
@@ -111,6 +145,8 @@ def main() -> None:
             flush=True,
         )
         print(f"<!-- n={n}: {'; '.join(cur['notes'])} -->", flush=True)
+        if experts:
+            print_against_expert(cur, experts)
 
 
 if __name__ == "__main__":

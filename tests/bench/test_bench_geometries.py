@@ -79,3 +79,37 @@ def test_synthetic_spaces_keep_their_margin_on_the_mean():
     # +0.04 and +0.06: the margin exactly
     mean = mean_block([_block("synth-tight", 0.99, 0.95, 0.03), _block("synth-tight", 0.99, 0.93, 0.03)])
     assert not bar_misses(mean)["label_f1"]
+
+
+def test_expert_intervals_pool_the_rows_of_every_seed(capsys):
+    """The 'all' row scores both tools on the rows of every seed together, and lists a per-seed
+    cell only where curate is below the expert."""
+    from tests.bench.bench_geometries import print_expert_intervals
+    from tests.bench.bench_noise import prf
+
+    rng = np.random.default_rng(2)
+    runs = {}
+    pooled = {"curate": [], "expert": [], "truth": []}
+    for seed in (0, 1):
+        truth = rng.random(200) < 0.15
+        flipped = truth ^ (rng.random(200) < 0.08)
+        cur, ex = (truth, flipped) if seed == 0 else (flipped, truth)  # curate ahead on seed 0, behind on 1
+        rows = {"curate": cur.tolist(), "expert": ex.tolist(), "truth": truth.tolist()}
+        for key in pooled:
+            pooled[key].append(np.asarray(rows[key]))
+        block = {
+            "geometry": "wine",
+            "tools": [
+                {"label_f1": prf(cur, truth)[2], "tail_f1": prf(cur, truth)[2]},
+                {},
+                {"label_f1": prf(ex, truth)[2], "tail_f1": prf(ex, truth)[2]},
+            ],
+            "expert_interval": {"label_f1": (-0.1, 0.1), "tail_f1": (-0.1, 0.1)},
+            "expert_rows": {"label_f1": rows, "tail_f1": rows},
+        }
+        runs[seed] = [block]
+    print_expert_intervals(runs)
+    out = capsys.readouterr().out
+    cur, ex, truth = (np.concatenate(pooled[key]) for key in ("curate", "expert", "truth"))
+    assert f"| all | wine | label_f1 | {prf(cur, truth)[2]:.3f} / {prf(ex, truth)[2]:.3f} |" in out
+    assert "| 1 | wine | label_f1 |" in out and "| 0 | wine | label_f1 |" not in out

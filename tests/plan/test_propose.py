@@ -129,3 +129,28 @@ def test_stage_errors(scored_workspace, tmp_path):
     tmp_path.joinpath("empty").mkdir()
     with pytest.raises(DataError, match="curate index"):
         run_propose(Workspace(tmp_path / "empty"))
+
+
+def test_relabel_typicality_is_the_confirmed_rows_low_quantile_per_class():
+    """Per class, the (1 - relabel_threshold) quantile of the outlier scores of the rows labelled
+    so that are neither label issues nor outliers; flagged rows do not move it, and a class with
+    no confirmed row gets the quantile over all confirmed rows."""
+    from curate.plan.propose import relabel_typicality
+    from curate.plan.rules import SampleFindings
+
+    def row(label, score, **issues):
+        return SampleFindings("s", label, True, None, {"outlier_score": score, **issues})
+
+    cats, dogs = np.linspace(0.5, 1.0, 101), np.linspace(0.9, 1.0, 41)
+    confirmed = [row("cat", s) for s in cats] + [row("dog", s) for s in dogs]
+    flagged = [
+        row("cat", 0.0, is_label_issue=True),
+        row("dog", 0.01, is_outlier=True),
+        row("bird", 0.2, is_outlier=True),
+    ]
+    cuts = relabel_typicality(confirmed + flagged, 0.95)
+    assert cuts["cat"] == pytest.approx(np.quantile(cats, 0.05))
+    assert cuts["dog"] == pytest.approx(np.quantile(dogs, 0.05))
+    assert cuts["bird"] == pytest.approx(np.quantile(np.concatenate([cats, dogs]), 0.05))
+    assert relabel_typicality(flagged, 0.95) == {}
+    assert relabel_typicality([SampleFindings("s", "cat", True, None, {})], 0.95) == {}

@@ -132,6 +132,12 @@ def test_label_issue_acts_only_on_evidence_that_carries_it():
     assert label_issue(issue(), weak_space).reasons[1] == "not relabelled: the label evidence is weak in this space"
     kept = label_issue(issue(suggestion_probability=0.3, mislabel_probability=0.35), OPTIONS)
     assert kept.action == "keep" and kept.reasons[1].startswith("not queued: ")
+    # a row less typical than the confirmed rows is an extrapolation: review, not relabel
+    typical = RuleOptions(OPTIONS.class_names, min_relabel_typicality={"dog": 0.8, "cat": 0.5})
+    assert label_issue(issue(outlier_score=0.9), typical).action == "relabel"
+    atypical = label_issue(issue(outlier_score=0.7), typical)
+    assert atypical.action == "review"
+    assert atypical.reasons[1] == "not relabelled: less typical (0.70) than the rows the evidence confirms as dog"
 
 
 @pytest.mark.parametrize("choice", ["review", "drop", "keep"])
