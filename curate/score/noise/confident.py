@@ -16,7 +16,8 @@ probability blocks (:class:`ProbabilityBlocks`, recomputed on demand by the scor
 
 Same steps, same order, same tie-breaking as cleanlab 2.x — given the same probabilities the
 flags are identical (``tests/score/noise/test_confident.py`` checks it against cleanlab) — and
-the K x K steps call cleanlab itself. Memory: O(N) per-row values, O(K^2) for the joint, and one
+the K x K steps are cleanlab's arithmetic in :mod:`curate.score.noise.joint` (so a scan never
+imports cleanlab). Memory: O(N) per-row values, O(K^2) for the joint, and one
 block (at most ``BLOCK_CELLS`` cells, or one whole class in pass 3).
 """
 
@@ -28,6 +29,12 @@ from collections.abc import Iterator
 import numpy as np
 
 from curate.errors import UsageError
+from curate.score.noise.joint import (
+    CONFIDENT_THRESHOLDS_LOWER_BOUND,
+    FLOATING_POINT_COMPARISON,
+    calibrate_confident_joint,
+    keep_at_least_n_per_class,
+)
 from curate.score.noise.result import LabelNoiseResult, joint_findings
 
 #: The ``filter_by`` rules of cleanlab's ``find_label_issues`` that are computed here.
@@ -92,8 +99,6 @@ def confident_learning(
     filter_by: one of :data:`FILTERS` (cleanlab's meaning). ``keep_pred_probs`` also returns the
     dense matrix (only for sizes that fit comfortably in memory).
     """
-    from cleanlab.count import calibrate_confident_joint
-
     if filter_by not in FILTERS:
         raise UsageError(f"unknown filter_by {filter_by!r}: choose from {', '.join(FILTERS)}")
     n, k = len(labels), probs.num_classes
@@ -159,8 +164,6 @@ class _RowFindings:
 
 
 def _rows_pass(labels: np.ndarray, probs: ProbabilityBlocks, keep_pred_probs: bool) -> _RowFindings:
-    from cleanlab.internal.constants import FLOATING_POINT_COMPARISON
-
     found = _RowFindings(len(labels), probs.num_classes, keep_pred_probs)
     for rows, p in probs.blocks():
         if found.pred_probs is not None:
@@ -184,8 +187,6 @@ def _rows_pass(labels: np.ndarray, probs: ProbabilityBlocks, keep_pred_probs: bo
 def _thresholds(self_confidence: np.ndarray, class_rows: list[np.ndarray]) -> np.ndarray:
     """cleanlab's per-class confident thresholds: the mean self-confidence of each class (the same
     float32 values in the same order, so the same means), 2 for absent classes, clipped below."""
-    from cleanlab.internal.constants import CONFIDENT_THRESHOLDS_LOWER_BOUND
-
     big_value = 2  # cleanlab's BIG_VALUE: no probability reaches it
     means = [np.mean(self_confidence[rows]) if len(rows) else big_value for rows in class_rows]
     return np.clip(means, a_min=CONFIDENT_THRESHOLDS_LOWER_BOUND, a_max=None)
@@ -217,9 +218,7 @@ def _prune(
     labels: np.ndarray, probs: ProbabilityBlocks, class_rows: list[np.ndarray], joint: np.ndarray, filter_by: str
 ) -> np.ndarray:
     """cleanlab's prune_by_noise_rate / prune_by_class / both, class by class; (N,) bool."""
-    from cleanlab.filter import _keep_at_least_n_per_class
-
-    prune = _keep_at_least_n_per_class(joint.T, n=MIN_EXAMPLES_PER_CLASS, frac_noise=1.0)
+    prune = keep_at_least_n_per_class(joint.T, n=MIN_EXAMPLES_PER_CLASS)
     by_noise = filter_by in ("prune_by_noise_rate", "both")
     by_class = filter_by in ("prune_by_class", "both")
     work = []
