@@ -1,0 +1,355 @@
+"""Choosing a training subset of a budget: which rows, in which order.
+
+Everything here works on arrays (no workspace): :func:`select_rows` takes the embeddings, the
+final labels and a *tier* per row, and returns each row's ``select_rank`` (0 = chosen first,
+-1 = not chosen). Tiers say what a row is worth before coverage is considered
+(:data:`TIERS`): every strategy but ``random`` fills the budget from the lowest tier first, so
+redundant copies, likely label errors, defective images and dropped rows are only taken when
+the budget is larger than everything better.
+
+Within a tier, the ``default`` strategy
+
+* splits the budget between classes by water-filling (:func:`waterfill`): every class gets the
+  same share, except that a class with fewer rows than that share keeps all of them and its
+  leftover goes to the others, so the tail is never trimmed before the head;
+* orders each class by *cluster-stratified typicality* (:func:`stratified_order`): spherical
+  k-means inside the class, each cluster's rows from its centroid outwards, clusters
+  interleaved in proportion to their size. The first picks are the prototypes of the class's
+  modes (one each), later ones fill each mode in proportion to its mass, and a class's least typical rows
+  (often mislabelled or broken) come last.
+
+The other strategies (``--strategy``): ``diverse`` (greedy k-center, farthest point first, over
+the whole tier: :func:`kcenter_order`), ``typical`` (closest to the class prototype first),
+``easy`` (largest margin between the own prototype and the nearest other one), ``hard``
+(smallest margin first), ``balanced`` (water-filled class quotas, random within a class) and
+``random`` (uniform over every selectable row, tiers ignored). All are deterministic given
+``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the strategies :func:`select_rows` knows, ``default`` first
+STRATEGIES: tuple[str, ...] = ("default", "diverse", "typical", "easy", "hard", "balanced", "random")
+
+#: what a row is worth before coverage, best first (its index is the row's tier); a row of tier
+#: -1 is never selectable (unreadable)
+TIERS: tuple[str, ...] = ("candidate", "redundant", "label_issue", "defect", "dropped")
+
+#: k-means fits its centroids on at most this many rows per centroid (faiss's default
+#: ``max_points_per_centroid``), then assigns every row once: the cost stays linear in N
+POINTS_PER_CENTROID = 256
+
+#: Lloyd iterations of the in-class k-means at most (it stops earlier once no row moves)
+KMEANS_ITERATIONS = 20
+
+#: ``diverse`` runs greedy k-center inside blocks of at most this many rows (coarse k-means
+#: cells), so its cost is O(N x block) rather than O(N x budget)
+KCENTER_BLOCK = 4096
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What :func:`select_rows` chose.
+
+    rank:   (N,) int64, the order of choice (0 = first chosen), -1 for rows not chosen
+    quotas: class index -> rows chosen of it (the label -1, unlabelled, is its own group)
+    """
+
+    rank: np.ndarray
+    quotas: dict[int, int]
+
+    @property
+    def selected(self) -> np.ndarray:
+        """(N,) bool: the rows chosen."""
+        return self.rank >= 0
+
+
+def budget_count(budget: int | float, available: int) -> int:
+    """The number of rows a budget asks for: an ``int`` is a count, a ``float`` a fraction of
+    ``available`` (rounded to the nearest row). Raises ValueError, in words, for a budget that is
+    not positive, a fraction above 1, a count above ``available`` or one that rounds to 0."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)):
+        raise ValueError(f"budget must be a fraction in (0, 1] or a count of samples, got {budget!r}")
+    if isinstance(budget, float):
+        if not 0.0 < budget <= 1.0:
+            raise ValueError(f"a budget fraction must be in (0, 1], got {budget:g}")
+        count = int(round(budget * available))
+        if count < 1:
+            raise ValueError(f"a budget of {budget:g} of {available:,} samples rounds to no sample")
+        return count
+    if budget < 1:
+        raise ValueError(f"a budget count must be at least 1, got {budget}")
+    if budget > available:
+        raise ValueError(f"a budget of {budget:,} samples is more than the {available:,} that can be selected")
+    return int(budget)
+
+
+def waterfill(available: np.ndarray, budget: int, base: np.ndarray | None = None) -> np.ndarray:
+    """Per-group quotas summing to exactly ``budget``: the largest level L such that every group
+    reaches ``base + quota = L`` where it can, ``quota <= available``. A small group keeps all it
+    has before a large one loses any; the rows left over at the last level go to the groups with
+    the least ``base + quota`` first, then the most rows available, then the lowest index.
+
+    available: (K,) int, rows each group can give;  base: (K,) int, rows it already has (0)
+    Returns (K,) int64. Raises ValueError when ``budget`` exceeds ``available.sum()``.
+    """
+    available = np.asarray(available, dtype=np.int64)
+    base = np.zeros_like(available) if base is None else np.asarray(base, dtype=np.int64)
+    if budget > int(available.sum()):
+        raise ValueError(f"budget {budget} exceeds the {int(available.sum())} rows available")
+
+    def at(level: int) -> np.ndarray:
+        return np.clip(level - base, 0, available)
+
+    low, high = 0, int((base + available).max(initial=0))
+    while low < high:  # the largest level whose quotas fit the budget
+        mid = (low + high + 1) // 2
+        if int(at(mid).sum()) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    quota = at(low)
+    left = budget - int(quota.sum())
+    if left:
+        open_ = np.flatnonzero(quota < available)
+        order = np.lexsort((open_, -available[open_], (base + quota)[open_]))
+        quota[open_[order[:left]]] += 1
+    return quota
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def spherical_kmeans(
+    x: np.ndarray, k: int, rng: np.random.Generator, *, iterations: int = KMEANS_ITERATIONS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine k-means of unit rows: ``(centroids (k, D) float32 unit, assignment (n,) int64)``.
+
+    k-means++ seeding; centroids are fitted on at most :data:`POINTS_PER_CENTROID` x k rows (a
+    seeded sample), then every row is assigned to its most similar centroid. ``x``: (n, D)
+    float32, L2-normalised; ``k <= n``.
+    """
+    n = len(x)
+    k = max(1, min(k, n))
+    fit = x if n <= POINTS_PER_CENTROID * k else x[rng.choice(n, POINTS_PER_CENTROID * k, replace=False)]
+    centroids = np.empty((k, x.shape[1]), dtype=np.float32)
+    centroids[0] = fit[rng.integers(len(fit))]
+    distance = np.maximum(1.0 - fit @ centroids[0], 0.0)
+    for j in range(1, k):
+        total = float(distance.sum())
+        pick = int(rng.choice(len(fit), p=distance / total)) if total > 0 else int(rng.integers(len(fit)))
+        centroids[j] = fit[pick]
+        distance = np.minimum(distance, np.maximum(1.0 - fit @ centroids[j], 0.0))
+    assign = np.full(len(fit), -1, dtype=np.int64)
+    for _ in range(iterations):
+        new = np.argmax(fit @ centroids.T, axis=1)
+        if np.array_equal(new, assign):
+            break
+        assign = new
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, assign, fit)
+        empty = np.bincount(assign, minlength=k) == 0
+        sums[empty] = centroids[empty]  # an emptied centroid stays where it was
+        centroids = _unit(sums).astype(np.float32)
+    return centroids, np.argmax(x @ centroids.T, axis=1)
+
+
+def stratified_order(x: np.ndarray, quota: int, rng: np.random.Generator) -> np.ndarray:
+    """The default strategy's order of one class's rows (indices into ``x``, all of them).
+
+    Spherical k-means into ``min(quota, ceil(sqrt(n)))`` clusters (as many modes as there are
+    picks, up to the square root of the class size, which bounds the cost at O(n^1.5 D)); within
+    a cluster of size s the row at position p from its centroid (most similar first) gets the key
+    p / s, and rows are taken by increasing key (larger clusters first on ties): every cluster's
+    prototype first, then proportional stratified sampling of the clusters, typical rows first. ``x``: (n, D) float32, L2-normalised.
+    """
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    k = max(1, min(quota, math.ceil(math.sqrt(n))))
+    centroids, assign = spherical_kmeans(x, k, rng)
+    sim = np.einsum("nd,nd->n", x, centroids[assign])
+    key = np.empty(n, dtype=np.float64)
+    size = np.bincount(assign)[assign]
+    for j in np.unique(assign):
+        members = np.flatnonzero(assign == j)
+        order = members[np.lexsort((members, -sim[members]))]
+        key[order] = np.arange(len(order)) / len(order)
+    return np.lexsort((np.arange(n), -size, key))
+
+
+def kcenter_order(x: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Greedy k-center (farthest point first) picks of ``count`` rows of ``x`` (indices, in
+    order of choice), seeded by a random first row. Above :data:`KCENTER_BLOCK` rows the rows are
+    split into coarse k-means cells, ``count`` is shared between the cells in proportion to their
+    size, and each cell is ordered on its own (picks interleaved by their position in the cell).
+    ``x``: (n, D) float32, L2-normalised."""
+    n = len(x)
+    count = min(count, n)
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if n > KCENTER_BLOCK:
+        _, cell = spherical_kmeans(x, math.ceil(n / KCENTER_BLOCK), rng)
+        sizes = np.bincount(cell)
+        share = _proportional(sizes, count)
+        picks, keys = [], []
+        for j in np.flatnonzero(share):
+            members = np.flatnonzero(cell == j)
+            chosen = members[kcenter_order(x[members], int(share[j]), rng)]
+            picks.append(chosen)
+            keys.append((np.arange(len(chosen)) + 0.5) / share[j])
+        picks_all, keys_all = np.concatenate(picks), np.concatenate(keys)
+        return picks_all[np.lexsort((picks_all, keys_all))]
+    order = np.empty(count, dtype=np.int64)
+    order[0] = rng.integers(n)
+    distance = 1.0 - x @ x[order[0]]
+    distance[order[0]] = -np.inf
+    for i in range(1, count):
+        order[i] = int(np.argmax(distance))
+        distance = np.minimum(distance, 1.0 - x @ x[order[i]])
+        distance[order[: i + 1]] = -np.inf
+    return order
+
+
+def _proportional(sizes: np.ndarray, count: int) -> np.ndarray:
+    """``count`` shared between groups in proportion to ``sizes`` (largest remainders), never
+    more than a group's size."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    exact = sizes * count / max(int(sizes.sum()), 1)
+    share = np.minimum(np.floor(exact).astype(np.int64), sizes)
+    left = count - int(share.sum())
+    while left > 0:
+        room = np.flatnonzero(share < sizes)
+        order = room[np.lexsort((room, -(exact[room] - share[room])))]
+        take = order[:left]
+        share[take] += 1
+        left -= len(take)
+    return share
+
+
+def _prototype_scores(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: cosine to its own class's prototype (mean direction) and the margin over the most
+    similar other prototype. ``x``: (n, D) unit rows; ``labels``: (n,) group ids."""
+    groups = np.unique(labels)
+    prototypes = _unit(np.stack([x[labels == g].mean(axis=0) for g in groups])).astype(np.float32)
+    sims = x @ prototypes.T
+    own = np.searchsorted(groups, labels)
+    to_own = sims[np.arange(len(x)), own]
+    if len(groups) == 1:
+        return to_own, to_own
+    sims[np.arange(len(x)), own] = -np.inf
+    return to_own, to_own - sims.max(axis=1)
+
+
+def _class_order(
+    x: np.ndarray, quota: int, strategy: str, scores: dict[str, np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
+    """One class's rows in the order ``strategy`` takes them (indices into its rows)."""
+    n = len(x)
+    ids = np.arange(n)
+    if strategy == "default":
+        return stratified_order(x, quota, rng)
+    if strategy == "typical":
+        return np.lexsort((ids, -scores["prototype"]))
+    if strategy == "easy":
+        return np.lexsort((ids, -scores["margin"]))
+    if strategy == "hard":
+        return np.lexsort((ids, scores["margin"]))
+    if strategy == "balanced":
+        return rng.permutation(n)
+    raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+
+
+def select_rows(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    tiers: np.ndarray,
+    budget: int,
+    *,
+    strategy: str = "default",
+    seed: int = 0,
+) -> Selection:
+    """Choose ``budget`` rows: each tier in turn (:data:`TIERS`), the best tier first, with
+    ``strategy`` deciding which rows of the tier that is only partly taken (the module docstring
+    describes each strategy).
+
+    embeddings: (N, D) float32 (or float16), L2-normalised
+    labels:     (N,) int64 final class of each row, -1 for unlabelled (a group of its own)
+    tiers:      (N,) int, index into :data:`TIERS`; -1 for rows that can never be selected
+    budget:     rows to choose, 1 <= budget <= number of rows with tier >= 0
+
+    Returns a :class:`Selection`; ranks run over the chosen rows, tier by tier, and inside a tier
+    alternate between classes in proportion to their quotas.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    x = np.asarray(embeddings, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    tiers = np.asarray(tiers, dtype=np.int64)
+    selectable = np.flatnonzero(tiers >= 0)
+    if not 1 <= budget <= len(selectable):
+        raise ValueError(f"budget must be between 1 and {len(selectable)}, got {budget}")
+    rng = np.random.default_rng(seed)
+    rank = np.full(len(labels), -1, dtype=np.int64)
+    if strategy == "random":
+        chosen = rng.permutation(selectable)[:budget]
+        rank[chosen] = np.arange(budget)
+        groups, counts = np.unique(labels[chosen], return_counts=True)
+        return Selection(rank, dict(zip(groups.tolist(), counts.tolist())))
+    groups = np.unique(labels[selectable])
+    taken = np.zeros(len(groups), dtype=np.int64)
+    left, next_rank = budget, 0
+    for tier in range(len(TIERS)):
+        rows = selectable[tiers[selectable] == tier]
+        if left == 0:
+            break
+        if len(rows) == 0:
+            continue
+        count = min(left, len(rows))
+        if strategy == "diverse":
+            chosen = rows[kcenter_order(x[rows], count, rng)]
+            for g, c in zip(*np.unique(labels[chosen], return_counts=True)):
+                taken[np.searchsorted(groups, g)] += c
+        else:
+            chosen = _tier_by_class(x, labels, rows, groups, taken, count, strategy, rng)
+        rank[chosen] = next_rank + np.arange(len(chosen))
+        next_rank += len(chosen)
+        left -= len(chosen)
+    return Selection(rank, {int(g): int(t) for g, t in zip(groups, taken) if t})
+
+
+def _tier_by_class(
+    x: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    groups: np.ndarray,
+    taken: np.ndarray,
+    count: int,
+    strategy: str,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``count`` of ``rows`` (one tier) chosen class by class: water-filled quotas over what
+    each class already has (``taken``, updated), each class's rows in the strategy's order;
+    returned in order of choice (classes alternate by position / quota)."""
+    position = np.searchsorted(groups, labels[rows])
+    available = np.bincount(position, minlength=len(groups))
+    quota = waterfill(available, count, base=taken)
+    scores: dict[str, np.ndarray] = {}
+    if strategy in ("typical", "easy", "hard"):
+        scores["prototype"], scores["margin"] = _prototype_scores(x[rows], labels[rows])
+    picks, keys = [], []
+    for g in np.flatnonzero(quota):
+        members = np.flatnonzero(position == g)
+        own = {name: s[members] for name, s in scores.items()}
+        order = _class_order(x[rows[members]], int(quota[g]), strategy, own, rng)[: quota[g]]
+        picks.append(rows[members[order]])
+        keys.append((np.arange(len(order)) + 0.5) / quota[g])
+    taken += quota
+    chosen, key = np.concatenate(picks), np.concatenate(keys)
+    return chosen[np.lexsort((chosen, key))]
