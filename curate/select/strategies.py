@@ -9,19 +9,21 @@ the budget is larger than everything better.
 
 Within a tier, the ``default`` strategy
 
-* splits the budget between classes by water-filling (:func:`waterfill`): every class gets the
-  same share, except that a class with fewer rows than that share keeps all of them and its
-  leftover goes to the others, so the tail is never trimmed before the head;
-* orders each class by *cluster-stratified typicality* (:func:`stratified_order`): spherical
-  k-means inside the class, each cluster's rows from its centroid outwards, clusters
-  interleaved in proportion to their size. The first picks are the prototypes of the class's
-  modes (one each), later ones fill each mode in proportion to its mass, and a class's least typical rows
-  (often mislabelled or broken) come last.
+* splits the budget between classes (:func:`class_quotas`): first one row per mode of every class
+  (its prototypes; a small class keeps all of them before a large class loses any), then the
+  rest in proportion to the classes' sizes, so the subset keeps the class prior while no class
+  is left without its modes;
+* orders each class by *cluster-stratified sampling* (:func:`stratified_order`): spherical
+  k-means inside the class, each cluster's prototype first, then its rows spread over their
+  distances to the centroid, clusters interleaved in proportion to their size. The first picks
+  are the prototypes of the class's modes (one each), later ones fill each mode in proportion
+  to its mass and across its width, and the least typical rows of each mode (often mislabelled
+  or broken) come last.
 
 The other strategies (``--strategy``): ``diverse`` (greedy k-center, farthest point first, over
 the whole tier: :func:`kcenter_order`), ``typical`` (closest to the class prototype first),
 ``easy`` (largest margin between the own prototype and the nearest other one), ``hard``
-(smallest margin first), ``balanced`` (water-filled class quotas, random within a class) and
+(smallest margin first), ``balanced`` (equal class quotas, water-filled: :func:`waterfill`, random within a class) and
 ``random`` (uniform over every selectable row, tiers ignored). All are deterministic given
 ``seed``.
 """
@@ -50,6 +52,19 @@ KMEANS_ITERATIONS = 20
 #: ``diverse`` runs greedy k-center inside blocks of at most this many rows (coarse k-means
 #: cells), so its cost is O(N x block) rather than O(N x budget)
 KCENTER_BLOCK = 4096
+
+
+def spread_permutation(size: int) -> np.ndarray:
+    """Positions 0..size-1 in an order that spreads over the range: 0 first, then the middle,
+    the quarters, the eighths... (positions by the bit-reversal of their index)."""
+    if size <= 1:
+        return np.arange(size)
+    bits = int(math.ceil(math.log2(size)))
+    index = np.arange(size)
+    reversed_ = np.zeros(size, dtype=np.int64)
+    for b in range(bits):
+        reversed_ |= ((index >> b) & 1) << (bits - 1 - b)
+    return np.argsort(reversed_, kind="stable")
 
 
 @dataclass(frozen=True)
@@ -89,37 +104,79 @@ def budget_count(budget: int | float, available: int) -> int:
     return int(budget)
 
 
-def waterfill(available: np.ndarray, budget: int, base: np.ndarray | None = None) -> np.ndarray:
+def waterfill(
+    available: np.ndarray, budget: int, base: np.ndarray | None = None, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Per-group quotas summing to exactly ``budget``: the largest level L such that every group
-    reaches ``base + quota = L`` where it can, ``quota <= available``. A small group keeps all it
-    has before a large one loses any; the rows left over at the last level go to the groups with
-    the least ``base + quota`` first, then the most rows available, then the lowest index.
+    reaches ``base + quota = floor(L x weight)`` where it can, ``quota <= available``. With equal
+    weights a small group keeps all it has before a large one loses any; the rows left over at
+    the last level go to the groups furthest below the level first ((base + quota) / weight),
+    then the most rows available, then the lowest index.
 
     available: (K,) int, rows each group can give;  base: (K,) int, rows it already has (0)
+    weights:   (K,) float > 0, each group's share of a level (1)
     Returns (K,) int64. Raises ValueError when ``budget`` exceeds ``available.sum()``.
     """
     available = np.asarray(available, dtype=np.int64)
     base = np.zeros_like(available) if base is None else np.asarray(base, dtype=np.int64)
+    weights = np.ones(len(available)) if weights is None else np.asarray(weights, dtype=np.float64)
     if budget > int(available.sum()):
         raise ValueError(f"budget {budget} exceeds the {int(available.sum())} rows available")
 
-    def at(level: int) -> np.ndarray:
-        return np.clip(level - base, 0, available)
+    def at(level: float) -> np.ndarray:
+        return np.clip(np.floor(level * weights).astype(np.int64) - base, 0, available)
 
-    low, high = 0, int((base + available).max(initial=0))
-    while low < high:  # the largest level whose quotas fit the budget
-        mid = (low + high + 1) // 2
+    low, high = 0.0, float(((base + available + 1) / weights).max(initial=0.0))
+    for _ in range(100):  # the largest level whose quotas fit the budget
+        mid = (low + high) / 2
         if int(at(mid).sum()) <= budget:
             low = mid
         else:
-            high = mid - 1
+            high = mid
     quota = at(low)
     left = budget - int(quota.sum())
-    if left:
+    while left > 0:
         open_ = np.flatnonzero(quota < available)
-        order = np.lexsort((open_, -available[open_], (base + quota)[open_]))
-        quota[open_[order[:left]]] += 1
+        order = open_[np.lexsort((open_, -available[open_], (base + quota)[open_] / weights[open_]))]
+        take = order[:left]
+        quota[take] += 1
+        left -= len(take)
     return quota
+
+
+def modes(size: int) -> int:
+    """How many modes (k-means clusters) a class of ``size`` rows is split into at most:
+    ceil(sqrt(size)), the usual rule of thumb, which also bounds k-means at O(size^1.5 D)."""
+    return max(1, math.ceil(math.sqrt(size)))
+
+
+def class_quotas(
+    available: np.ndarray, count: int, *, base: np.ndarray | None = None, balance: str = "prior"
+) -> np.ndarray:
+    """How many of ``count`` rows each class gives (a tier's share of the budget).
+
+    ``prior`` (every strategy but ``balanced``): first every class gets one row per mode
+    (:func:`modes` of its size, or all it has), so no class, however small, is left without its
+    prototypes; the rest of the budget follows the classes' sizes (water-filled with weights
+    proportional to them), so the subset keeps the class prior the test data has. When the
+    modes alone exceed the budget, they are water-filled with equal weights: a small class keeps
+    all of its prototypes before a large one loses any. ``equal`` (``balanced``): water-filled
+    with equal weights, every class the same share or all it has.
+
+    available: (K,) int rows each class can give in this tier;  base: (K,) int rows it already has
+    Returns (K,) int64 quotas summing to ``count``.
+    """
+    available = np.asarray(available, dtype=np.int64)
+    base = np.zeros_like(available) if base is None else np.asarray(base, dtype=np.int64)
+    if balance == "equal":
+        return waterfill(available, count, base=base)
+    size = available + base
+    floor = np.clip(np.array([modes(int(n)) for n in size]) - base, 0, available)
+    if int(floor.sum()) >= count:
+        return waterfill(floor, count)
+    return floor + waterfill(
+        available - floor, count - int(floor.sum()), base=base + floor, weights=np.maximum(size, 1)
+    )
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -163,23 +220,25 @@ def spherical_kmeans(
 def stratified_order(x: np.ndarray, quota: int, rng: np.random.Generator) -> np.ndarray:
     """The default strategy's order of one class's rows (indices into ``x``, all of them).
 
-    Spherical k-means into ``min(quota, ceil(sqrt(n)))`` clusters (as many modes as there are
-    picks, up to the square root of the class size, which bounds the cost at O(n^1.5 D)); within
-    a cluster of size s the row at position p from its centroid (most similar first) gets the key
-    p / s, and rows are taken by increasing key (larger clusters first on ties): every cluster's
-    prototype first, then proportional stratified sampling of the clusters, typical rows first. ``x``: (n, D) float32, L2-normalised.
+    Spherical k-means into ``min(quota, modes(n))`` clusters (as many modes as there are picks,
+    up to :func:`modes`); each cluster's rows are sorted by similarity to its centroid and taken
+    in :func:`spread_permutation` order (the prototype first, then rows spread over the cluster's
+    whole range of distances, the least typical last); within a cluster of size s the row taken
+    p-th gets the key p / s, and rows are taken by increasing key (larger clusters first on
+    ties): every cluster's prototype first, then proportional stratified sampling of the
+    clusters. ``x``: (n, D) float32, L2-normalised.
     """
     n = len(x)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    k = max(1, min(quota, math.ceil(math.sqrt(n))))
+    k = max(1, min(quota, modes(n)))
     centroids, assign = spherical_kmeans(x, k, rng)
     sim = np.einsum("nd,nd->n", x, centroids[assign])
     key = np.empty(n, dtype=np.float64)
     size = np.bincount(assign)[assign]
     for j in np.unique(assign):
         members = np.flatnonzero(assign == j)
-        order = members[np.lexsort((members, -sim[members]))]
+        order = members[np.lexsort((members, -sim[members]))][spread_permutation(len(members))]
         key[order] = np.arange(len(order)) / len(order)
     return np.lexsort((np.arange(n), -size, key))
 
@@ -339,7 +398,7 @@ def _tier_by_class(
     returned in order of choice (classes alternate by position / quota)."""
     position = np.searchsorted(groups, labels[rows])
     available = np.bincount(position, minlength=len(groups))
-    quota = waterfill(available, count, base=taken)
+    quota = class_quotas(available, count, base=taken, balance="equal" if strategy == "balanced" else "prior")
     scores: dict[str, np.ndarray] = {}
     if strategy in ("typical", "easy", "hard"):
         scores["prototype"], scores["margin"] = _prototype_scores(x[rows], labels[rows])

@@ -5,8 +5,10 @@ from curate.select.strategies import (
     STRATEGIES,
     TIERS,
     budget_count,
+    class_quotas,
     kcenter_order,
     select_rows,
+    spread_permutation,
     stratified_order,
     waterfill,
 )
@@ -66,10 +68,31 @@ def test_another_seed_chooses_other_random_rows():
     assert not np.array_equal(a.rank, b.rank)
 
 
-def test_default_protects_the_tail_class():
+def test_default_keeps_the_prior_but_every_class_its_prototypes():
     x, labels = blobs([200, 100, 6])
-    chosen = select_rows(x, labels, np.zeros(len(labels), dtype=np.int64), 60, seed=0)
+    chosen = select_rows(x, labels, np.zeros(len(labels), dtype=np.int64), 30, seed=0)
+    # one row per mode first (ceil(sqrt(n)): 15, 10, 3), the rest (2) by size
+    assert chosen.quotas == {0: 17, 1: 10, 2: 3}
+    more = select_rows(x, labels, np.zeros(len(labels), dtype=np.int64), 150, seed=0)
+    assert more.quotas[0] > more.quotas[1] > more.quotas[2]
+    assert abs(more.quotas[0] / more.quotas[1] - 2) < 0.2  # the prior beyond the prototypes
+
+
+def test_balanced_gives_every_class_the_same_share_or_all_it_has():
+    x, labels = blobs([200, 100, 6])
+    chosen = select_rows(x, labels, np.zeros(len(labels), dtype=np.int64), 60, strategy="balanced", seed=0)
     assert chosen.quotas == {0: 27, 1: 27, 2: 6}
+
+
+def test_class_quotas_water_fill_the_prototypes_when_the_budget_is_small():
+    quota = class_quotas(np.array([400, 100, 4]), 12)  # modes 20, 10, 2
+    assert quota.tolist()[2] == 2 and quota.sum() == 12 and abs(quota[0] - quota[1]) <= 1
+
+
+def test_spread_permutation_starts_at_the_prototype_and_spreads():
+    order = spread_permutation(8)
+    assert order.tolist() == [0, 4, 2, 6, 1, 5, 3, 7]
+    assert sorted(spread_permutation(11).tolist()) == list(range(11))
 
 
 def test_redundant_and_flagged_rows_are_taken_only_after_every_candidate():
