@@ -188,11 +188,11 @@ def check_selection(budget: Any, strategy: str) -> None:
     if strategy not in SELECT_STRATEGIES:
         raise UsageError(f"unknown selection strategy {strategy!r}; choose one of: {', '.join(SELECT_STRATEGIES)}")
     if isinstance(budget, bool) or not isinstance(budget, (int, float)):
-        raise UsageError(f"--budget must be a fraction in (0, 1] or a count of samples, got {budget!r}")
+        raise UsageError(f"the selection budget must be a fraction in (0, 1] or a count of samples, got {budget!r}")
     if isinstance(budget, float) and not 0.0 < budget <= 1.0:
-        raise UsageError(f"--budget as a fraction must be in (0, 1], got {budget:g}")
+        raise UsageError(f"the selection budget as a fraction must be in (0, 1], got {budget:g}")
     if isinstance(budget, int) and budget < 1:
-        raise UsageError(f"--budget as a count must be at least 1, got {budget}")
+        raise UsageError(f"the selection budget as a count must be at least 1, got {budget}")
 
 
 def select_in_plan(
@@ -223,7 +223,7 @@ def select_in_plan(
     try:
         return apply_selection(plan, vectors, tiers, budget=budget, strategy=strategy, seed=seed)
     except ValueError as exc:
-        raise UsageError(f"--budget: {exc}") from None
+        raise UsageError(f"budget: {exc}") from None
 
 
 def not_queued(plan: pa.Table, issues: pa.Table | None) -> list[dict[str, Any]]:
