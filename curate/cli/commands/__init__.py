@@ -15,6 +15,6 @@ from curate.cli.commands import (
     report,  # noqa: F401
     run,  # noqa: F401
     scan,  # noqa: F401
-    select,  # noqa: F401
     score,  # noqa: F401
+    select,  # noqa: F401
 )

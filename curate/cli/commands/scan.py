@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from curate.cli import main
+from curate.cli.commands.select import budget_option, parse_budget, render_selection, strategy_option
 from curate.cli.options import (
     cache_option,
     caption_filter_options,
@@ -24,7 +25,6 @@ from curate.cli.options import (
     selection_options,
     train_on_review_option,
 )
-from curate.cli.commands.select import budget_option, parse_budget, render_selection, strategy_option
 from curate.cli.output import emit, percent, render_held_back, render_review, render_warnings
 from curate.config import TRAINING_ACTIONS_WITH_REVIEW
 from curate.errors import UsageError
