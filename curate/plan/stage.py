@@ -85,7 +85,7 @@ def run_propose(
     inputs = [i for i in STAGES["propose"].inputs_present(ws.exists) if i != "embeddings" or selecting]
     if selecting and "embeddings" not in inputs:
         ws.require("embeddings")
-    params = {
+    params: dict[str, Any] = {
         "strategy": strategy,
         "cap": cap,
         "relabel_threshold": relabel_threshold,
