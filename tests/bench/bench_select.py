@@ -16,7 +16,7 @@ random) and the whole noisy pool. The issue's bar (printed per pool): curate >=
 random + 3 points at every budget, >= the whole pool at 40 %, within 2 points of it at 20 %.
 
     PYTHONPATH=$PWD python tests/bench/bench_select.py [--pools digits-hog,textile-hog,synth]
-        [--plot docs/img/select_curves.png] [--seed 0]
+        [--plot docs/img/select_curves.png] [--seeds 0,1,2]
 
 Needs the ``bench`` extra (scikit-learn, scikit-image, conformal-clip-data, matplotlib).
 """
@@ -173,13 +173,13 @@ def textile_hog(seed: int = 0) -> Pool:
     )
 
 
-def synth(seed: int = 0) -> Pool:
+def synth(seed: int = 0, size: int = 5000) -> Pool:
     """``curate.synth`` (CLIP-like, sub-clusters in every class, a 5x long tail) with its own
     planted noise and near copies; the test split is singletons with their true labels."""
     from curate.synth import make_dataset
 
     data = make_dataset(
-        5000,
+        size,
         20,
         dim=128,
         imbalance_ratio=5.0,
@@ -273,8 +273,11 @@ def naive_rows(ws: Any, count: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(ids[np.concatenate(chosen)])
 
 
-def bench(pool: Pool, seed: int, workdir: Path) -> dict[str, Any]:
-    """Scan the pool, select at every budget, and score every subset's probe."""
+def bench(
+    pool: Pool, seed: int, workdir: Path, *, budgets: tuple[float, ...] = BUDGETS, draws: int = RANDOM_DRAWS
+) -> dict[str, Any]:
+    """Scan the pool, select at every budget, and score every subset's probe (and ``draws``
+    random subsets of the same size)."""
     from curate.scan import run_scan
     from curate.select.stage import run_select
     from curate.workspace import Workspace
@@ -292,14 +295,14 @@ def bench(pool: Pool, seed: int, workdir: Path) -> dict[str, Any]:
     rng = np.random.default_rng([seed, 32])
     rows: list[dict[str, Any]] = []
     select_seconds = 0.0
-    for budget in BUDGETS:
+    for budget in budgets:
         started = time.perf_counter()
         run_select(ws, budget=budget, seed=seed)
         select_seconds += time.perf_counter() - started
         chosen, final = _selected(ws, n)
         count = len(chosen)
         naive = naive_rows(ws, count, rng)
-        randoms = [probe.accuracy(rng.choice(n, size=count, replace=False)) for _ in range(RANDOM_DRAWS)]
+        randoms = [probe.accuracy(rng.choice(n, size=count, replace=False)) for _ in range(draws)]
         rows.append(
             {
                 "budget": budget,
@@ -324,8 +327,31 @@ def bench(pool: Pool, seed: int, workdir: Path) -> dict[str, Any]:
         "whole": whole,
         "rows": rows,
         "scan_seconds": scan_seconds,
-        "select_seconds": select_seconds / len(BUDGETS),
+        "select_seconds": select_seconds / len(budgets),
     }
+
+
+def mean_block(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One pool's blocks of several seeds folded into one: every number averaged (the random
+    subsets' spread is the mean of the seeds' spreads), ``seeds`` says how many."""
+
+    def fold(values: list[Any]) -> Any:
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return float(np.mean(values))
+        return values[0]
+
+    rows = [
+        {key: fold([b["rows"][i][key] for b in blocks]) for key in blocks[0]["rows"][i]}
+        for i in range(len(blocks[0]["rows"]))
+    ]
+    for i, row in enumerate(rows):
+        row["count"] = int(round(row["count"]))
+        finals = [b["rows"][i]["curate_final"] for b in blocks]
+        row["curate_final"] = None if None in finals else float(np.mean(finals))
+    out = {key: fold([b[key] for b in blocks]) for key in blocks[0] if key != "rows"}
+    out.update(rows=rows, seeds=len(blocks), n=int(round(out["n"])), test=int(round(out["test"])))
+    out["classes"] = int(out["classes"])
+    return out
 
 
 def misses(block: dict[str, Any]) -> list[str]:
@@ -342,8 +368,9 @@ def misses(block: dict[str, Any]) -> list[str]:
 
 
 def print_block(block: dict[str, Any]) -> None:
+    seeds = f", mean of {block['seeds']} seeds" if block.get("seeds", 1) > 1 else ""
     print(
-        f"\n{block['pool']}: {block['extractor']}; pool {block['n']} rows ({block['noise']:.1f} % wrong labels, "
+        f"\n{block['pool']}{seeds}: {block['extractor']}; pool {block['n']} rows ({block['noise']:.1f} % wrong labels, "
         f"{block['copies']:.1f} % near copies), {block['classes']} classes, clean test split {block['test']}; "
         f"scan {block['scan_seconds']:.1f} s, select {block['select_seconds']:.2f} s per budget"
     )
@@ -397,17 +424,20 @@ def plot(blocks: list[dict[str, Any]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pools", default=",".join(POOLS))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds; a pool's numbers are their mean")
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args()
     blocks = []
+    seeds = [int(s) for s in args.seeds.split(",")]
     for name in args.pools.split(","):
-        pool = POOLS[name](args.seed)
-        workdir = Path(tempfile.mkdtemp(prefix=f"bench-select-{name}-"))
-        try:
-            blocks.append(bench(pool, args.seed, workdir))
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        runs = []
+        for seed in seeds:
+            workdir = Path(tempfile.mkdtemp(prefix=f"bench-select-{name}-"))
+            try:
+                runs.append(bench(POOLS[name](seed), seed, workdir))
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+        blocks.append(mean_block(runs) if len(runs) > 1 else runs[0])
         print_block(blocks[-1])
     if args.plot is not None:
         plot(blocks, args.plot)
