@@ -1,7 +1,6 @@
 """The subset-selection benchmark's pools plant what they claim, and one budget runs end to end
 (the full curves are too slow for the test suite: tests/bench/bench_select.py)."""
 
-import numpy as np
 import pytest
 
 pytest.importorskip("sklearn", reason="the bench extra (scikit-learn) is not installed")
