@@ -102,3 +102,17 @@ def test_a_count_above_the_samples_is_a_usage_error(scored_workspace):
 def test_select_needs_a_plan(scored_workspace):
     with pytest.raises(DataError, match="curate propose"):
         run_select(scored_workspace, budget=0.5)
+
+
+def test_the_report_shows_the_selection_per_class(scored_workspace):
+    from curate.report.stage import run_report
+
+    ws = scored_workspace
+    run_propose(ws)
+    run_export(ws)
+    run_report(ws)
+    assert 'id="selection"' not in ws.path("report").read_text()
+    result = run_select(ws, budget=0.4)
+    assert [step["stage"] for step in result["steps"]] == ["propose", "export", "report"]
+    page = ws.path("report").read_text()
+    assert 'id="selection"' in page and "1,200 of 3,000 samples selected" in page
