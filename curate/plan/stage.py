@@ -153,7 +153,7 @@ def run_propose(
     if selecting:
         assert select_budget is not None
         plan, selection = select_in_plan(
-            ws, plan, samples, issues, budget=select_budget, strategy=select_strategy, seed=seed
+            ws, plan, samples, issues, neighbors, budget=select_budget, strategy=select_strategy, seed=seed
         )
     write_parquet_atomic(
         ws.path("plan"),
@@ -200,13 +200,15 @@ def select_in_plan(
     plan: pa.Table,
     samples: pa.Table,
     issues: pa.Table | None,
+    neighbors: tuple[Any, Any] | None,
     *,
     budget: int | float,
     strategy: str,
     seed: int,
 ) -> tuple[pa.Table, dict[str, Any]]:
     """The plan with its training subset chosen (:func:`curate.select.plan.apply_selection`) from
-    the workspace's embeddings, and the selection's record."""
+    the workspace's embeddings and, when there is one, the neighbour graph (``(idx, sims)``
+    aligned with ``samples``' rows, as plan's rows are), and the selection's record."""
     import numpy as np
 
     from curate.data import load_embedded
@@ -221,7 +223,8 @@ def select_in_plan(
     readable = np.array(align_rows(samples, ids).column("readable").to_pylist(), dtype=bool)
     tiers = row_tiers(plan, readable, rows >= 0, issues)
     try:
-        return apply_selection(plan, vectors, tiers, budget=budget, strategy=strategy, seed=seed)
+        nearest = None if neighbors is None or neighbors[0].shape[1] == 0 else np.asarray(neighbors[0])[:, 0]
+        return apply_selection(plan, vectors, tiers, budget=budget, strategy=strategy, seed=seed, nearest=nearest)
     except ValueError as exc:
         raise UsageError(f"budget: {exc}") from None
 

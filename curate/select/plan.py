@@ -63,6 +63,7 @@ def apply_selection(
     budget: int | float,
     strategy: str,
     seed: int,
+    nearest: np.ndarray | None = None,
 ) -> tuple[pa.Table, dict[str, Any]]:
     """The plan with ``budget`` rows selected (:func:`curate.select.strategies.select_rows`):
     ``selected`` and ``select_rank`` filled, unchosen rows at weight 0 with :data:`NOT_SELECTED`
@@ -73,13 +74,14 @@ def apply_selection(
     tiers:      (N,) int64 from :func:`row_tiers`
     budget:     an ``int`` count or a ``float`` fraction of the selectable rows (tier >= 0);
                 ValueError when it does not fit (:func:`curate.select.strategies.budget_count`)
+    nearest:    (N,) int64 each plan row's nearest neighbour (a plan row), -1 for none, or None
     """
     labels_text = plan.column("label").to_pylist()
     names = sorted({lab for lab in labels_text if lab is not None})
     index = {name: i for i, name in enumerate(names)}
     labels = np.array([-1 if lab is None else index[lab] for lab in labels_text], dtype=np.int64)
     count = budget_count(budget, int((tiers >= 0).sum()))
-    chosen = select_rows(embeddings, labels, tiers, count, strategy=strategy, seed=seed)
+    chosen = select_rows(embeddings, labels, tiers, count, strategy=strategy, seed=seed, nearest=nearest)
     selected = chosen.selected
     weight = np.where(selected, np.asarray(plan.column("weight").to_numpy(zero_copy_only=False)), 0.0)
     reasons = [list(r) if s else [*r, NOT_SELECTED] for r, s in zip(plan.column("reasons").to_pylist(), selected)]

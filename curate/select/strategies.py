@@ -325,6 +325,24 @@ def _class_order(
     raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
 
 
+def defer_mutual_pairs(rows: np.ndarray, order: np.ndarray, nearest: np.ndarray) -> np.ndarray:
+    """``order`` (positions into ``rows``) with every row whose mutual nearest neighbour comes
+    earlier in it moved to the end, both parts keeping their order. ``rows``: (n,) global row
+    indices; ``nearest``: (N,) int64 global nearest neighbour of every row, -1 for none."""
+    nearest = np.asarray(nearest, dtype=np.int64)
+    partner = nearest[rows]
+    has = partner >= 0
+    mutual = np.zeros(len(rows), dtype=bool)
+    mutual[has] = nearest[partner[has]] == rows[has]
+    place = np.full(len(nearest), -1, dtype=np.int64)  # where each global row sits in the order
+    place[rows[order]] = np.arange(len(order))
+    position = place[rows]
+    partner_place = np.where(has, place[np.where(has, partner, 0)], -1)
+    later = mutual & (partner_place >= 0) & (partner_place < position)
+    deferred = later[order]
+    return np.concatenate([order[~deferred], order[deferred]])
+
+
 def select_rows(
     embeddings: np.ndarray,
     labels: np.ndarray,
@@ -333,6 +351,7 @@ def select_rows(
     *,
     strategy: str = "default",
     seed: int = 0,
+    nearest: np.ndarray | None = None,
 ) -> Selection:
     """Choose ``budget`` rows: each tier in turn (:data:`TIERS`), the best tier first, with
     ``strategy`` deciding which rows of the tier that is only partly taken (the module docstring
@@ -342,6 +361,11 @@ def select_rows(
     labels:     (N,) int64 final class of each row, -1 for unlabelled (a group of its own)
     tiers:      (N,) int, index into :data:`TIERS`; -1 for rows that can never be selected
     budget:     rows to choose, 1 <= budget <= number of rows with tier >= 0
+    nearest:    (N,) int64 each row's nearest neighbour (the neighbour graph's first column), -1
+                for none; ``default`` then defers a row whose *mutual* nearest neighbour its class
+                took before it to the end of the class's order (:func:`defer_mutual_pairs`): two
+                rows that are each other's nearest are one place in the space, and a second pick
+                there covers nothing new while the budget is short
 
     Returns a :class:`Selection`; ranks run over the chosen rows, tier by tier, and inside a tier
     alternate between classes in proportion to their quotas.
@@ -376,7 +400,7 @@ def select_rows(
             for g, c in zip(*np.unique(labels[chosen], return_counts=True)):
                 taken[np.searchsorted(groups, g)] += c
         else:
-            chosen = _tier_by_class(x, labels, rows, groups, taken, count, strategy, rng)
+            chosen = _tier_by_class(x, labels, rows, groups, taken, count, strategy, rng, nearest)
         rank[chosen] = next_rank + np.arange(len(chosen))
         next_rank += len(chosen)
         left -= len(chosen)
@@ -392,6 +416,7 @@ def _tier_by_class(
     count: int,
     strategy: str,
     rng: np.random.Generator,
+    nearest: np.ndarray | None = None,
 ) -> np.ndarray:
     """``count`` of ``rows`` (one tier) chosen class by class: water-filled quotas over what
     each class already has (``taken``, updated), each class's rows in the strategy's order;
@@ -406,7 +431,10 @@ def _tier_by_class(
     for g in np.flatnonzero(quota):
         members = np.flatnonzero(position == g)
         own = {name: s[members] for name, s in scores.items()}
-        order = _class_order(x[rows[members]], int(quota[g]), strategy, own, rng)[: quota[g]]
+        order = _class_order(x[rows[members]], int(quota[g]), strategy, own, rng)
+        if strategy == "default" and nearest is not None:
+            order = defer_mutual_pairs(rows[members], order, nearest)
+        order = order[: quota[g]]
         picks.append(rows[members[order]])
         keys.append((np.arange(len(order)) + 0.5) / quota[g])
     taken += quota

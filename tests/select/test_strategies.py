@@ -137,3 +137,14 @@ def test_budget_count_reads_fractions_and_counts():
     for bad in (0, -3, 101, 0.0, 1.5, -0.1, 0.001, True, "3"):
         with pytest.raises(ValueError):
             budget_count(bad, 100)
+
+
+def test_a_row_whose_mutual_nearest_neighbour_came_first_waits_until_the_end():
+    from curate.select.strategies import defer_mutual_pairs
+
+    rows = np.array([10, 11, 12, 13])
+    nearest = np.full(20, -1)
+    nearest[[10, 11, 12, 13]] = [11, 10, 10, 12]  # 10 and 11 are mutual; 12 -> 10 is not
+    order = np.array([0, 1, 2, 3])
+    assert defer_mutual_pairs(rows, order, nearest).tolist() == [0, 2, 3, 1]
+    assert defer_mutual_pairs(rows, np.array([1, 3, 0, 2]), nearest).tolist() == [1, 3, 2, 0]
