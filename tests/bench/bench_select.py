@@ -44,7 +44,8 @@ COPY_RATE = 0.25
 TEST_SHARE = 0.3
 #: random subsets drawn per budget
 RANDOM_DRAWS = 5
-#: the probe's inverse regularisation strength, the same for every subset
+#: the probe's inverse regularisation strength, the same for every subset (scikit-learn's
+#: default; ``--probe-c`` sets another: a strongly regularised probe shrugs label noise off)
 PROBE_C = 1.0
 
 
@@ -421,12 +422,55 @@ def plot(blocks: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def time_at_scale(rows: int, dim: int, classes: int, budget: float, seed: int = 0) -> dict[str, Any]:
+    """Seconds :func:`curate.select.strategies.select_rows` (default strategy) takes on ``rows``
+    random unit vectors in ``classes`` Gaussian classes with a 10x long tail and a neighbour
+    column, at ``budget``: the selection's own cost, without the scan around it."""
+    from curate.select.strategies import select_rows
+
+    rng = np.random.default_rng(seed)
+    sizes = np.geomspace(10, 1, classes)
+    labels = rng.choice(classes, size=rows, p=sizes / sizes.sum()).astype(np.int64)
+    centres = rng.normal(size=(classes, dim)).astype(np.float32)
+    x = centres[labels] + 2.0 * rng.normal(size=(rows, dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    nearest = rng.integers(rows, size=rows)  # the cost of the deferral, not its effect
+    started = time.perf_counter()
+    chosen = select_rows(x, labels, np.zeros(rows, dtype=np.int64), round(budget * rows), nearest=nearest)
+    seconds = time.perf_counter() - started
+    return {
+        "rows": rows,
+        "dim": dim,
+        "classes": classes,
+        "budget": budget,
+        "seconds": seconds,
+        "selected": int(chosen.selected.sum()),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pools", default=",".join(POOLS))
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; a pool's numbers are their mean")
     parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--probe-c", type=float, default=PROBE_C, help="the probe's C (sklearn's default 1.0)")
+    parser.add_argument(
+        "--scale",
+        default=None,
+        help="ROWSxDIMxCLASSES: only time the selection itself on random data (1000000x512x1000)",
+    )
     args = parser.parse_args()
+    global PROBE_C
+    PROBE_C = args.probe_c
+    if args.scale is not None:
+        rows, dim, classes = (int(v) for v in args.scale.split("x"))
+        for budget in (0.1, 0.3, 0.7):
+            t = time_at_scale(rows, dim, classes, budget)
+            print(
+                f"select_rows default: {t['rows']:,} x {t['dim']}, {t['classes']} classes, budget {budget:.0%}: "
+                f"{t['seconds']:.1f} s ({t['selected']:,} selected)"
+            )
+        return
     blocks = []
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in args.pools.split(","):
