@@ -449,6 +449,7 @@ def time_at_scale(rows: int, dim: int, classes: int, budget: float, seed: int = 
 
 
 def main() -> None:
+    global PROBE_C
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pools", default=",".join(POOLS))
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; a pool's numbers are their mean")
@@ -460,7 +461,6 @@ def main() -> None:
         help="ROWSxDIMxCLASSES: only time the selection itself on random data (1000000x512x1000)",
     )
     args = parser.parse_args()
-    global PROBE_C
     PROBE_C = args.probe_c
     if args.scale is not None:
         rows, dim, classes = (int(v) for v in args.scale.split("x"))
