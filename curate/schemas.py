@@ -173,6 +173,11 @@ BATCHES = pa.schema(
 
 ACTIONS = ("keep", "drop", "relabel", "review")
 
+#: a training subset's columns (curate.select), in plan.parquet and manifest.parquet: ``selected``
+#: the row is in the budget; ``select_rank`` the order it was chosen in (0 first), -1 when not
+#: chosen. Both null when no selection was made.
+SELECTION_FIELDS = (pa.field("selected", pa.bool_()), pa.field("select_rank", pa.int64()))
+
 #: plan.parquet — proposed action per sample.
 PLAN = pa.schema(
     [
@@ -191,6 +196,7 @@ PLAN = pa.schema(
         # null: no decision; "accepted" / "overruled": a person's decision (decisions.parquet)
         # took the suggestion or overruled it
         pa.field("reviewed", pa.string()),
+        *SELECTION_FIELDS,
     ]
 )
 
@@ -228,5 +234,6 @@ MANIFEST = pa.schema(
         pa.field("is_outlier", pa.bool_(), nullable=False),
         pa.field("outlier_score", pa.float32(), nullable=False),
         pa.field("caption", pa.string()),  # the pair's caption; null for data without captions
+        *SELECTION_FIELDS,
     ]
 )

@@ -115,7 +115,8 @@ _STAGE_ROWS = (
         "curate propose",
         outputs=("plan",),
         inputs=("samples",),
-        optional_inputs=("issues", "neighbors", "decisions"),
+        # embeddings: only when it selects a training subset (curate.select)
+        optional_inputs=("issues", "neighbors", "decisions", "embeddings"),
     ),
     Stage(
         "export",

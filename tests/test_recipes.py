@@ -13,7 +13,7 @@ SHIPPED = sorted(RECIPES_DIR.glob("*.toml"))
 
 
 def test_shipped_recipes_exist():
-    assert {p.stem for p in SHIPPED} == {"audit", "clean", "rebalance", "contrastive"}
+    assert {p.stem for p in SHIPPED} == {"audit", "clean", "rebalance", "contrastive", "select"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)

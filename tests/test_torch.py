@@ -97,6 +97,8 @@ def test_samples_proposed_for_review_are_not_yielded_by_default(image_workspace)
             "suggested_action": [None] * 6,
             "suggested_label": [None] * 6,
             "reviewed": [None] * 6,
+            "selected": [None] * 6,
+            "select_rank": [None] * 6,
         },
         schema=PLAN,
     )

@@ -46,8 +46,10 @@ def build_manifest(
         label = [lab if a is not None else g for lab, a, g in zip(p["label"], p["action"], given)]
         weight = [w if w is not None else 1.0 for w in p["weight"]]
         reasons = [list(r) if r is not None else [] for r in p["reasons"]]
+        selected, select_rank = p.get("selected", [None] * n), p.get("select_rank", [None] * n)
     else:
         action, label, weight, reasons = ["keep"] * n, list(given), [1.0] * n, [[] for _ in range(n)]
+        selected, select_rank = [None] * n, [None] * n
     for i in range(n):
         unreadable = drop_if_unreadable(readable[i], errors[i])
         if unreadable is not None and action[i] != "drop":  # a plan already dropping it said why
@@ -80,6 +82,9 @@ def build_manifest(
             "duplicate_group": group,
             "outlier_score": outlier_score,
             "caption": sample_captions(samples) or [None] * n,
+            # the training subset (curate.select): an unselected row already has weight 0 in the plan
+            "selected": selected,
+            "select_rank": select_rank,
         },
         schema=MANIFEST,
     )

@@ -139,6 +139,8 @@ def run_export(
     # what the image-defect checks derived from this dataset (curate.score.defects)
     if issues is not None and "image_defects" in ws.record("issues").get("extra", {}):
         summary["image_defects"] = ws.record("issues")["extra"]["image_defects"]
+    # the training subset the plan selected (curate.select), null when it selected none
+    summary["selection"] = ws.record("plan").get("extra", {}).get("selection") if plan is not None else None
     # how far people have reviewed the proposals (`curate check --max-unreviewed` gates on it)
     summary.update(
         review_summary(samples, plan, ws.record("plan").get("extra", {}).get("review") if plan is not None else None)

@@ -150,6 +150,9 @@ def propose(
             "suggested_action": [s[0] for s in suggestions],
             "suggested_label": [s[1] for s in suggestions],
             "reviewed": reviewed,
+            # filled by a selection (curate.select.plan.apply_selection); null: none was made
+            "selected": pa.nulls(len(findings), pa.bool_()),
+            "select_rank": pa.nulls(len(findings), pa.int64()),
         },
         schema=PLAN,
     )

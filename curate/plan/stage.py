@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate import progress
-from curate.data import class_names_of
+from curate.data import align_rows, class_names_of
 from curate.errors import UsageError
 from curate.graph.stage import load_neighbors
 from curate.plan.captions import caption_filter
@@ -35,6 +35,9 @@ def run_propose(
     beta: float = 0.999,
     min_caption_score: float | None = None,
     keep_top_fraction: float | None = None,
+    select_budget: int | float | None = None,
+    select_strategy: str = "default",
+    seed: int = 0,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write plan.parquet: an action, final label, sampling weight and reasons for every sample.
@@ -45,7 +48,16 @@ def run_propose(
 
     Reads samples.parquet and, when present, issues.parquet, neighbors.parquet and
     decisions.parquet (see :func:`curate.plan.propose.propose` for the rules and how people's
-    decisions win over them). Returns a summary dict; ``review`` says how many decisions were
+    decisions win over them).
+
+    A training subset (:mod:`curate.select`): ``select_budget`` (an ``int`` count, or a ``float``
+    fraction of the selectable samples) picks that many rows with ``select_strategy``
+    (:data:`curate.select.strategies.STRATEGIES`) and ``seed``, from the embeddings (then an
+    input of the plan); plan.parquet's ``selected`` / ``select_rank`` say which, the others get
+    weight 0, and its metadata keeps the record export copies to summary.json (``selection``).
+    Without a budget both columns are null and ``select_strategy`` and ``seed`` are not recorded.
+
+    Returns a summary dict; ``review`` says how many decisions were
     applied and which are for samples no longer in the data (also in the plan's metadata, which
     export copies to summary.json).
     """
@@ -65,9 +77,15 @@ def run_propose(
         raise UsageError(f"--keep-top-fraction must be in (0, 1], got {keep_top_fraction}")
     if min_caption_score is not None and not -1.0 <= min_caption_score <= 1.0:
         raise UsageError(f"--min-caption-score is a cosine, in [-1, 1]; got {min_caption_score}")
+    selecting = select_budget is not None
+    if selecting:
+        check_selection(select_budget, select_strategy)
     ws.require("samples")
-    inputs = STAGES["propose"].inputs_present(ws.exists)
-    params = {
+    # the embeddings are an input only of a plan that selects, so other plans keep their fingerprint
+    inputs = [i for i in STAGES["propose"].inputs_present(ws.exists) if i != "embeddings" or selecting]
+    if selecting and "embeddings" not in inputs:
+        ws.require("embeddings")
+    params: dict[str, Any] = {
         "strategy": strategy,
         "cap": cap,
         "relabel_threshold": relabel_threshold,
@@ -79,6 +97,8 @@ def run_propose(
     for key, value in (("min_caption_score", min_caption_score), ("keep_top_fraction", keep_top_fraction)):
         if value is not None:
             params[key] = value
+    if selecting:
+        params.update(select_budget=select_budget, select_strategy=select_strategy, seed=seed)
     fp, input_fps, fresh = ws.plan("plan", "propose", params, inputs, overwrite=overwrite)
     summary: dict[str, Any] = {
         "stage": "propose",
@@ -129,6 +149,12 @@ def run_propose(
         caption_filter=filters,
     )
     review = decisions_applied(samples, decisions, class_names_of(ws.path("samples")))
+    selection = None
+    if selecting:
+        assert select_budget is not None
+        plan, selection = select_in_plan(
+            ws, plan, samples, issues, neighbors, budget=select_budget, strategy=select_strategy, seed=seed
+        )
     write_parquet_atomic(
         ws.path("plan"),
         plan,
@@ -139,6 +165,7 @@ def run_propose(
             "review": review,
             "not_queued": not_queued(plan, issues),
             **({"caption_filter": filters.as_dict()} if filters is not None else {}),
+            **({"selection": selection} if selection is not None else {}),
         },
     )
     actions = Counter(plan.column("action").to_pylist())
@@ -148,8 +175,58 @@ def run_propose(
         max_weight=float(pc.max(weights).as_py() or 0.0),
         strategy=strategy,
         review=review,
+        selection=selection,
     )
     return summary
+
+
+def check_selection(budget: Any, strategy: str) -> None:
+    """Refuse a selection budget that is not a positive count or a fraction in (0, 1], and an
+    unknown strategy (:class:`UsageError`); whether a count fits the data is known only later."""
+    from curate.select.strategies import STRATEGIES as SELECT_STRATEGIES
+
+    if strategy not in SELECT_STRATEGIES:
+        raise UsageError(f"unknown selection strategy {strategy!r}; choose one of: {', '.join(SELECT_STRATEGIES)}")
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)):
+        raise UsageError(f"the selection budget must be a fraction in (0, 1] or a count of samples, got {budget!r}")
+    if isinstance(budget, float) and not 0.0 < budget <= 1.0:
+        raise UsageError(f"the selection budget as a fraction must be in (0, 1], got {budget:g}")
+    if isinstance(budget, int) and budget < 1:
+        raise UsageError(f"the selection budget as a count must be at least 1, got {budget}")
+
+
+def select_in_plan(
+    ws: Workspace,
+    plan: pa.Table,
+    samples: pa.Table,
+    issues: pa.Table | None,
+    neighbors: tuple[Any, Any] | None,
+    *,
+    budget: int | float,
+    strategy: str,
+    seed: int,
+) -> tuple[pa.Table, dict[str, Any]]:
+    """The plan with its training subset chosen (:func:`curate.select.plan.apply_selection`) from
+    the workspace's embeddings and, when there is one, the neighbour graph (``(idx, sims)``
+    aligned with ``samples``' rows, as plan's rows are), and the selection's record."""
+    import numpy as np
+
+    from curate.data import load_embedded
+    from curate.select.plan import apply_selection, row_tiers
+
+    embedded = load_embedded(ws)
+    row_of = {sid: i for i, sid in enumerate(embedded.sample_ids.tolist())}
+    ids = plan.column("sample_id").to_pylist()
+    rows = np.array([row_of.get(sid, -1) for sid in ids], dtype=np.int64)
+    vectors = np.zeros((len(ids), embedded.embeddings.shape[1]), dtype=np.float32)
+    vectors[rows >= 0] = embedded.embeddings[rows[rows >= 0]]
+    readable = np.array(align_rows(samples, ids).column("readable").to_pylist(), dtype=bool)
+    tiers = row_tiers(plan, readable, rows >= 0, issues)
+    try:
+        nearest = None if neighbors is None or neighbors[0].shape[1] == 0 else np.asarray(neighbors[0])[:, 0]
+        return apply_selection(plan, vectors, tiers, budget=budget, strategy=strategy, seed=seed, nearest=nearest)
+    except ValueError as exc:
+        raise UsageError(f"budget: {exc}") from None
 
 
 def not_queued(plan: pa.Table, issues: pa.Table | None) -> list[dict[str, Any]]:

@@ -64,6 +64,8 @@ class Inputs:
     summary: dict[str, Any] | None = None
     #: what the score stage read from the embedding space (SimilarityScale.as_dict), when recorded
     similarity_scale: dict[str, Any] | None = None
+    #: the training subset the plan chose (curate.select.plan.selection_record), when it chose one
+    selection: dict[str, Any] | None = None
     embeddings_ready: bool = False
     problems: dict[str, str] = field(default_factory=dict)
     #: files of DATA the index did not treat as samples, by extension and reason
@@ -94,6 +96,8 @@ def read_inputs(ws: Workspace) -> Inputs:
             setattr(inputs, artifact, ws.read_table(artifact))
             if artifact == "issues":
                 inputs.similarity_scale = ws.record("issues").get("extra", {}).get("similarity_scale")
+            if artifact == "plan":
+                inputs.selection = ws.record("plan").get("extra", {}).get("selection")
         except StaleWorkspaceError as exc:
             inputs.problems[artifact] = f"{exc} (its findings are left out of this report)"
     if ws.exists("embeddings"):
@@ -327,6 +331,29 @@ def class_section(inputs: Inputs) -> dict[str, Any]:
         "classes_note": None if inputs.classes is not None else inputs.note("classes"),
         "head": [(names[i], int(before[i])) for i in head],
         "tail": [(names[i], int(before[i])) for i in tail],
+    }
+
+
+def selection_section(inputs: Inputs) -> dict[str, Any] | None:
+    """The training subset (``curate select``): how many of how many, what was left out and why,
+    and every class's selectable samples before and chosen after, largest first; None without one."""
+    s = inputs.selection
+    if not s:
+        return None
+    rows = sorted(s["per_class"].items(), key=lambda kv: (-kv[1]["before"], kv[0]))
+    return {
+        "budget": s["budget"],
+        "count": s["num_selected"],
+        "selectable": s["num_selectable"],
+        "strategy": s["strategy"],
+        "seed": s["seed"],
+        "left_out": [(tier.replace("_", " "), n) for tier, n in s["left_out"].items() if n],
+        "rows": [
+            {"class_name": name, "before": c["before"], "after": c["after"], "share": c["after"] / c["before"]}
+            for name, c in rows[:MAX_CLASS_ROWS]
+            if c["before"]
+        ],
+        "rows_total": len(rows),
     }
 
 

@@ -16,4 +16,5 @@ from curate.cli.commands import (
     run,  # noqa: F401
     scan,  # noqa: F401
     score,  # noqa: F401
+    select,  # noqa: F401
 )

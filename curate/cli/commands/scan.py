@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from curate.cli import main
+from curate.cli.commands.select import budget_option, parse_budget, render_selection, strategy_option
 from curate.cli.options import (
     cache_option,
     caption_filter_options,
@@ -95,6 +96,8 @@ def render_summary(s: Mapping[str, Any]) -> str:
     lines.extend(render_warnings(s.get("warnings")))
     lines.extend(render_held_back(s))
     lines.extend(render_review(s.get("review")))
+    if s.get("selection"):
+        lines.extend(render_selection(s["selection"]))
     if s.get("leaks"):
         lines.append(f"LEAKAGE: {s['leaks']} duplicate groups span more than one split")
     if s.get("steps"):
@@ -141,6 +144,8 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @cache_option
 @decisions_option
 @caption_filter_options
+@budget_option("--select-budget", default=None)
+@strategy_option("--select-strategy")
 @train_on_review_option
 @overwrite_option
 @json_option
@@ -174,6 +179,8 @@ def scan(
     decisions,
     min_caption_score,
     keep_top_fraction,
+    select_budget,
+    select_strategy,
     train_on_review,
     overwrite,
     as_json,
@@ -192,6 +199,9 @@ def scan(
 
     Samples proposed for review are held back (weight 0 in manifest.parquet) until a person
     decides; --train-on-review keeps their sampling weight instead.
+
+    --select-budget B chooses a training subset after the plan (as `curate select` does): B samples
+    (a fraction or a count) with `selected` in the manifest and weight 0 for the others.
 
     Exits 0 when the audit completes, even when it finds problems; gate on the result with
     `curate check`.
@@ -226,8 +236,13 @@ def scan(
     index_params = {key: value for key, value in index_params.items() if value is not None}
     if fmt != "auto":
         index_params["format"] = fmt
-    caption_filters = {"min_caption_score": min_caption_score, "keep_top_fraction": keep_top_fraction}
-    caption_filters = {key: value for key, value in caption_filters.items() if value is not None}
+    propose_params = {"min_caption_score": min_caption_score, "keep_top_fraction": keep_top_fraction}
+    propose_params = {key: value for key, value in propose_params.items() if value is not None}
+    if select_budget is not None:  # a training subset, chosen by propose (curate.select)
+        budget = parse_budget(select_budget, "--select-budget")
+        propose_params.update(select_budget=budget, select_strategy=select_strategy)
+    elif given(ctx, "select_strategy"):
+        raise UsageError("--select-strategy says how --select-budget is filled; give --select-budget too")
     if include or exclude:
         index_params.update(include=list(include), exclude=list(exclude))
     summary = run_scan(
@@ -250,7 +265,7 @@ def scan(
         stage_params={
             "index": index_params,
             **({"embed": {"cache": cache}} if cache is not None else {}),
-            **({"propose": caption_filters} if caption_filters else {}),
+            **({"propose": propose_params} if propose_params else {}),
             **({"export": {"include": list(TRAINING_ACTIONS_WITH_REVIEW)}} if train_on_review else {}),
         },
         overwrite=overwrite,
