@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curate.graph.tile import ClassFilter, mask_sorted_classes, mask_tile, topk_tile
+from curate.graph.tile import ClassFilter, mask_sorted_classes, mask_tile, mask_tile_numpy, topk_numpy, topk_tile
 
 #: similarity tile budget per matrix product (elements): 2^23 float32 = 32 MiB (measured at 50k:
 #: as fast as 128 MiB tiles, 2.0 s vs 2.3 s)
@@ -74,10 +74,15 @@ def train_centroids(x: np.ndarray, nlist: int, *, train_size: int | None = None,
 
 
 def assign_lists(x, centroids, *, block: int = 16384):
-    """Index (N,) int64 of each row's most similar centroid (torch tensors in, numpy out)."""
+    """Index (N,) int64 of each row's most similar centroid: numpy arrays (N, D) / (nlist, D)
+    float32 in numpy (no torch import on a CPU), or torch tensors on their device; numpy out."""
+    out = np.empty(x.shape[0], dtype=np.int64)
+    if isinstance(x, np.ndarray):
+        for start in range(0, x.shape[0], block):
+            out[start : start + block] = np.argmax(x[start : start + block] @ centroids.T, axis=1)
+        return out
     import torch
 
-    out = np.empty(x.shape[0], dtype=np.int64)
     with torch.inference_mode():
         for start in range(0, x.shape[0], block):
             out[start : start + block] = torch.argmax(x[start : start + block] @ centroids.T, dim=1).cpu().numpy()
@@ -117,11 +122,15 @@ def split_large_lists(
 
 def probe_lists(centroids, nprobe: int) -> np.ndarray:
     """(nlist, nprobe) int64: for each list, itself followed by the lists with the most similar
-    centroids."""
-    import torch
-
+    centroids (a numpy (nlist, D) array in numpy, a torch tensor on its device)."""
     nlist = centroids.shape[0]
     nprobe = max(1, min(nprobe, nlist))
+    if isinstance(centroids, np.ndarray):
+        sims = centroids @ centroids.T
+        np.fill_diagonal(sims, np.inf)  # own list first, whatever the centroid norms
+        return topk_numpy(sims, nprobe)[1].astype(np.int64)
+    import torch
+
     with torch.inference_mode():
         sims = centroids @ centroids.T
         sims.fill_diagonal_(float("inf"))  # own list first, whatever the centroid norms
@@ -149,13 +158,16 @@ def build_lists(
     """k-means lists of (N, D) L2-normalised ``embeddings``, large lists split: what
     :func:`ivf_knn` builds with the same arguments (deterministic for a seed), for callers that
     search the same rows more than once (the hard negatives' passes)."""
-    import torch
-
     x_np = np.ascontiguousarray(embeddings, dtype=np.float32)
     n = x_np.shape[0]
     nlist = default_nlist(n) if nlist is None else max(1, min(nlist, n))
     centroids = train_centroids(x_np, nlist, train_size=train_size, seed=seed)
-    assign = assign_lists(torch.from_numpy(x_np).to(device), torch.from_numpy(centroids).to(device))
+    if device == "cpu":
+        assign = assign_lists(x_np, centroids)
+    else:
+        import torch
+
+        assign = assign_lists(torch.from_numpy(x_np).to(device), torch.from_numpy(centroids).to(device))
     return IVFLists(*split_large_lists(x_np, centroids, assign, seed=seed))
 
 
@@ -181,14 +193,12 @@ def ivf_knn(
     nlist:        k-means lists (default :func:`default_nlist`, ``sqrt(N)``)
     nprobe:       lists searched for the rows of each list, its own included
     train_size:   rows k-means trains on (default ``39 * nlist``)
-    device:       torch device of the matrix products
+    device:       where the matrix products run: ``"cpu"`` in numpy, else a torch device
     lists:        the lists :func:`build_lists` made for these embeddings with the same
                   ``nlist``, ``train_size`` and ``seed`` (the same search, without training again)
     Returns ``(indices (M, k) int64, sims (M, k) float32)``, self excluded, most similar first;
     slots beyond the candidates found hold -1 / -inf.
     """
-    import torch
-
     from curate import progress
 
     x_np = np.ascontiguousarray(embeddings, dtype=np.float32)
@@ -201,7 +211,7 @@ def ivf_knn(
         return out_idx, out_sim
     out_pos = np.full(n, -1, dtype=np.int64)  # row -> its line in the output
     out_pos[rows] = np.arange(m)
-    q_classes = r_classes = None
+    q_classes_np = r_classes_np = None
     # a one-class-per-query filter runs on class-sorted tiles (mask_sorted_classes)
     sorted_filter = class_filter is not None and class_filter.query_classes.shape[1] == 1
     if sorted_filter:
@@ -211,24 +221,24 @@ def ivf_knn(
         r_key, r_extra = r_all[:, 0], r_all[:, 1:]
         has_extra = ((r_extra >= 0) & (r_extra != r_key[:, None])).any(axis=1)
     elif class_filter is not None:
-        q_classes = np.full((n, class_filter.query_classes.shape[1]), -1, dtype=np.int64)
-        q_classes[rows] = class_filter.query_classes
-        q_classes = torch.from_numpy(q_classes).to(device)
-        r_classes = torch.from_numpy(np.ascontiguousarray(class_filter.row_classes, dtype=np.int64)).to(device)
+        q_classes_np = np.full((n, class_filter.query_classes.shape[1]), -1, dtype=np.int64)
+        q_classes_np[rows] = class_filter.query_classes
+        r_classes_np = np.ascontiguousarray(class_filter.row_classes, dtype=np.int64)
 
-    x = torch.from_numpy(x_np).to(device)
     if lists is None:
         lists = build_lists(x_np, nlist=nlist, train_size=train_size, seed=seed, device=device)
     if len(lists.assign) != n:
         raise ValueError(f"the lists cover {len(lists.assign)} rows, the embeddings {n}")
     centroids_np, assign = lists.centroids, lists.assign
     nlist = centroids_np.shape[0]
-    probes = probe_lists(torch.from_numpy(centroids_np).to(device), nprobe)
+    # on a CPU every step is numpy (no torch import: seconds of start-up); torch elsewhere
+    search = _NumpyTiles(x_np) if device == "cpu" else _TorchTiles(x_np, device)
+    probes = search.probe_lists(centroids_np, nprobe)
     order = np.argsort(assign, kind="stable")
     bounds = np.searchsorted(assign[order], np.arange(nlist + 1))
     members = [order[bounds[c] : bounds[c + 1]] for c in range(nlist)]
 
-    with torch.inference_mode(), progress.bar(total=m, desc="neighbours (ivf)", unit="row") as pbar:
+    with search.context(), progress.bar(total=m, desc="neighbours (ivf)", unit="row") as pbar:
         for c in range(nlist):
             own = members[c]
             local = np.flatnonzero(out_pos[own] >= 0)  # this list's queries, as positions in it
@@ -244,33 +254,85 @@ def ivf_knn(
                 at_own = inverse[local][np.argsort(q_key[own[local]], kind="stable")]
                 extra_cols = np.flatnonzero(has_extra[cand])
                 extra_keys = r_extra[cand[extra_cols]]
-            cand_t = torch.from_numpy(cand).to(device)
-            db = x.index_select(0, cand_t)
-            cand_classes = r_classes.index_select(0, cand_t) if r_classes is not None else None
+            db = search.gather(cand)
             chunk = max(1, TILE_ELEMENTS // len(cand))
             for start in range(0, len(at_own), chunk):
                 pos = at_own[start : start + chunk]
-                pos_t = torch.from_numpy(pos).to(device)
-                sims = db.index_select(0, pos_t) @ db.T
                 query_rows = cand[pos]
+                sims = search.tile(db, pos)
                 if sorted_filter:
-                    mask_tile(sims, self_cols=pos_t)
                     mask_sorted_classes(sims, q_key[query_rows], r_key[cand], extra_cols, extra_keys)
-                else:
-                    mask_tile(
-                        sims,
-                        self_cols=pos_t,
-                        query_classes=None
-                        if q_classes is None
-                        else q_classes.index_select(0, torch.from_numpy(query_rows).to(device)),
-                        cand_classes=cand_classes,
-                    )
-                vals, at = topk_tile(sims, k)
+                elif q_classes_np is not None and r_classes_np is not None:
+                    search.mask_classes(sims, q_classes_np[query_rows], r_classes_np[cand])
+                vals, at = search.topk(sims, k)
                 lines = out_pos[query_rows]
-                out_idx[lines, : vals.shape[1]] = cand[at.cpu().numpy()]
-                out_sim[lines, : vals.shape[1]] = vals.cpu().numpy()
+                out_idx[lines, : vals.shape[1]] = cand[at]
+                out_sim[lines, : vals.shape[1]] = vals
             pbar.update(len(local))
     missing = ~np.isfinite(out_sim)
     out_idx[missing] = -1
     out_sim[missing] = -np.inf
     return out_idx, out_sim
+
+
+class _NumpyTiles:
+    """The tile steps of :func:`ivf_knn` in numpy (a CPU search imports no torch)."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+
+    def context(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def probe_lists(self, centroids: np.ndarray, nprobe: int) -> np.ndarray:
+        return probe_lists(centroids, nprobe)
+
+    def gather(self, cand: np.ndarray) -> np.ndarray:
+        return self.x[cand]
+
+    def tile(self, db: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """(len(pos), len(db)) float32 similarities, each query's own column at -inf."""
+        sims = db[pos] @ db.T
+        sims[np.arange(len(pos)), pos] = -np.inf
+        return sims
+
+    def mask_classes(self, sims: np.ndarray, query_classes: np.ndarray, cand_classes: np.ndarray) -> None:
+        mask_tile_numpy(sims, query_classes, cand_classes)
+
+    def topk(self, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return topk_numpy(sims, k)
+
+
+class _TorchTiles:
+    """The tile steps of :func:`ivf_knn` as torch operations on ``device`` (numpy out)."""
+
+    def __init__(self, x: np.ndarray, device: str) -> None:
+        import torch
+
+        self.torch, self.device = torch, device
+        self.x = torch.from_numpy(x).to(device)
+
+    def context(self):
+        return self.torch.inference_mode()
+
+    def probe_lists(self, centroids: np.ndarray, nprobe: int) -> np.ndarray:
+        return probe_lists(self.torch.from_numpy(centroids).to(self.device), nprobe)
+
+    def gather(self, cand: np.ndarray):
+        return self.x.index_select(0, self.torch.from_numpy(cand).to(self.device))
+
+    def tile(self, db, pos: np.ndarray):
+        pos_t = self.torch.from_numpy(pos).to(self.device)
+        sims = db.index_select(0, pos_t) @ db.T
+        mask_tile(sims, self_cols=pos_t)
+        return sims
+
+    def mask_classes(self, sims, query_classes: np.ndarray, cand_classes: np.ndarray) -> None:
+        to = self.torch.from_numpy
+        mask_tile(sims, query_classes=to(query_classes).to(self.device), cand_classes=to(cand_classes).to(self.device))
+
+    def topk(self, sims, k: int) -> tuple[np.ndarray, np.ndarray]:
+        vals, at = topk_tile(sims, k)
+        return vals.cpu().numpy(), at.cpu().numpy()

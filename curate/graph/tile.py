@@ -73,9 +73,8 @@ def mask_sorted_classes(
     query_keys: (m,) classes the tile's rows exclude, ascending (-1 excludes nothing)
     col_keys:   (c,) first class of each column, ascending (negative = unlabelled: always masked)
     extra_cols: (e,) columns with further classes; extra_keys: (e, b) those classes (-1 = none)
+    ``sims`` is a numpy array or a torch tensor.
     """
-    import torch
-
     unlabelled = int(np.searchsorted(col_keys, 0, side="left"))
     if unlabelled:
         sims[:, :unlabelled] = -float("inf")
@@ -88,7 +87,15 @@ def mask_sorted_classes(
         c1 = int(np.searchsorted(col_keys, value, side="right"))
         if c1 > c0:
             sims[r0:r1, c0:c1] = -float("inf")
-    if len(extra_cols):
+    if len(extra_cols) and isinstance(sims, np.ndarray):
+        keys_np = np.where(query_keys < 0, -2, query_keys)[:, None]
+        sub_np = sims[:, extra_cols]
+        for b in range(extra_keys.shape[1]):
+            sub_np[keys_np == extra_keys[None, :, b]] = -np.inf
+        sims[:, extra_cols] = sub_np
+    elif len(extra_cols):
+        import torch
+
         q = torch.from_numpy(np.where(query_keys < 0, -2, query_keys)).to(sims.device).unsqueeze(1)
         cols = torch.from_numpy(extra_cols).to(sims.device)
         keys = torch.from_numpy(extra_keys).to(sims.device)

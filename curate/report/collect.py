@@ -20,7 +20,6 @@ from curate.data import align_rows, class_names_of, imbalance_ratio, largest_and
 from curate.errors import DamagedArtifactError, StaleWorkspaceError
 from curate.graph.scale import describe_cut
 from curate.issues import IssueType, gates, issue_types
-from curate.report import charts
 from curate.report.thumbnails import Thumbnails
 from curate.workspace import ARTIFACTS, PRODUCER, Workspace
 
@@ -304,6 +303,8 @@ def _fmt(value, kind: str) -> str:
 
 def class_section(inputs: Inputs) -> dict[str, Any]:
     """Class distribution before/after the plan's rebalancing, and the per-class table."""
+    from curate.report import charts  # matplotlib: only when a report is drawn
+
     names = inputs.class_names
     if not names:
         return {"empty": "this dataset has no labels"}
@@ -365,6 +366,8 @@ MAX_NAMED_CLASSES = 3
 
 
 def label_section(inputs: Inputs, lookup: Lookup, thumbs: Thumbnails, max_thumbnails: int) -> dict[str, Any]:
+    from curate.report import charts  # matplotlib: only when a report is drawn
+
     issues = inputs.issues
     if issues is None:
         return {"missing": inputs.note("issues")}
@@ -739,6 +742,7 @@ def cosine_decimals(sims: list[float], *, fewest: int = 2, most: int = 6) -> int
 def map_section(
     ws: Workspace, inputs: Inputs, lookup: Lookup, *, max_points: int, method: str, seed: int
 ) -> dict[str, Any]:
+    from curate.report import charts  # matplotlib: only when a report is drawn
     from curate.report.projection import TSNE_MAX_POINTS, project_2d, sample_embeddings
 
     if not inputs.embeddings_ready:

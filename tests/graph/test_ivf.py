@@ -91,3 +91,30 @@ def test_lists_built_once_give_every_search_its_own_result():
         reused = ivf_knn(x, 10, nprobe=3, lists=lists, **kwargs)
         np.testing.assert_array_equal(fresh[0], reused[0])
         np.testing.assert_array_equal(fresh[1], reused[1])
+
+
+def test_numpy_engine_gives_the_torch_engines_lists():
+    """A CPU search runs in numpy (no torch import); torch's tiles (the GPU path, here on the
+    CPU as ``cpu:0``) give the same lists, with and without class filters."""
+    from curate.graph.tile import ClassFilter
+
+    rng = np.random.default_rng(4)
+    x = _unit(rng.standard_normal((800, 16)))
+    labels = rng.integers(-1, 6, 800)
+    suggested = np.where(rng.random(800) < 0.3, rng.integers(-1, 6, 800), labels)
+    rows = np.sort(rng.choice(800, 120, replace=False))
+    filters = [
+        None,
+        ClassFilter(query_classes=labels[rows][:, None], row_classes=np.stack([labels, suggested], axis=1)),
+        ClassFilter(
+            query_classes=np.stack([labels[rows], suggested[rows]], axis=1),
+            row_classes=np.stack([labels, suggested], axis=1),
+        ),
+    ]
+    for filt in filters:
+        lists = ivf.build_lists(x, nlist=7)
+        got = ivf_knn(x, 6, rows=rows, class_filter=filt, nprobe=3, lists=lists)
+        want = ivf_knn(x, 6, rows=rows, class_filter=filt, nprobe=3, lists=lists, device="cpu:0")
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_allclose(got[1], want[1], atol=1e-5)
+    assert np.array_equal(ivf.build_lists(x, nlist=7).assign, ivf.build_lists(x, nlist=7, device="cpu:0").assign)

@@ -196,9 +196,14 @@ def _unordered_pairs(confused_pairs: list[tuple[int, int, int]]) -> list[tuple[i
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve of ``scores`` ((n,) float) for ``positive`` ((n,) bool), ties halved."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)
+    # average ranks of ties, as scipy.stats.rankdata gives them (whose import alone is ~0.7 s)
+    order = np.argsort(scores, kind="stable")
+    ordered = np.asarray(scores)[order]
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.cumsum(starts)  # 1-based tie group of each sorted position
+    bounds = np.r_[np.flatnonzero(starts), len(ordered)]
+    ranks = np.empty(len(ordered), dtype=np.float64)
+    ranks[order] = 0.5 * (bounds[group] + bounds[group - 1] + 1)
     n_pos = int(positive.sum())
     n_neg = len(scores) - n_pos
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -60,3 +60,14 @@ def test_description_names_weak_pairs_and_what_was_not_queued():
     }
     line = describe_evidence(pairs)
     assert "737-300 / 737-400" in line and "40 flagged labels in 1 class pair" in line
+
+
+def test_auc_is_sklearns_with_ties_halved():
+    from sklearn.metrics import roc_auc_score
+
+    from curate.score.noise.evidence import _auc
+
+    rng = np.random.default_rng(0)
+    for scores in (rng.random(60), rng.integers(0, 4, 60).astype(float)):  # distinct, then many ties
+        positive = rng.random(60) < 0.4
+        assert abs(_auc(scores, positive) - roc_auc_score(positive, scores)) < 1e-12
