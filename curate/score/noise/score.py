@@ -106,7 +106,8 @@ def score_label_noise(
                that keep copies in one probe fold and out of each other's votes; None computes
                them with ``scale``
     Each source is calibrated on its own (inverse temperature fitted by noise-aware NLL) and the
-    calibrated distributions are pooled by geometric mean (:mod:`calibrate`); then cleanlab's
+    calibrated distributions are pooled by geometric mean, or by jointly fitted weights where
+    those explain held-out rows better (:func:`calibrate.pooled_fit`); then cleanlab's
     confident-learning filter (``filter_by``, one of :data:`confident.FILTERS`) flags issues with
     per-class thresholds. The N x K probabilities are computed block by block and never held
     whole (:mod:`confident`); ``result.pred_probs`` is kept only up to
@@ -226,16 +227,17 @@ def score_label_noise(
         fits = []
         for balance, source, ridge in probes:
             scores[probe_at] = source
-            weights, nll = pooled_fit(scores, labels, seed=seed)
-            fits.append((nll, weights, balance, source, ridge))
-        _, weights, balance, scores[probe_at], ridge = min(fits, key=lambda fit: fit[0])
+            fits.append((pooled_fit(scores, labels, seed=seed), balance, source, ridge))
+        pool, balance, scores[probe_at], ridge = min(fits, key=lambda fit: fit[0].nll)
         notes.append(
             f"probe ridge: {ridge:.3g} (chosen by out-of-fold likelihood); class balance {balance:g} "
-            f"(of {', '.join(f'{b:g}' for b, _, _ in probes)}, chosen by the pool's likelihood)"
+            f"(of {', '.join(f'{b:g}' for _, b, _, _ in fits)}, chosen by the pool's likelihood)"
             + ("; probe fitted on the features as given (not unit length)" if norms is not None else "")
         )
     else:
-        weights, _ = pooled_fit(scores, labels, seed=seed)
+        pool = pooled_fit(scores, labels, seed=seed)
+    weights = pool.weights
+    notes.append(pool.describe())
     notes.append("pooling weights: " + ", ".join(f"{s}={w:.3g}" for s, w in zip(used, weights)))
     pooled = PooledProbabilities(scores, weights, len(labels), num_classes)
     log(f"label noise: confident learning over {len(labels)} x {num_classes} probabilities, block by block")

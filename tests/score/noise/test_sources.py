@@ -102,3 +102,53 @@ def test_pooled_blocks_cover_every_row_in_order():
     logits = 0.5 * a.astype(np.float64) + 2.0 * b
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(np.concatenate(blocks), expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+
+
+def test_single_source_fit_finds_the_soft_optimum_not_the_sharp_plateau():
+    from curate.score.noise.calibrate import fit_noise_share, fit_pooling, row_nll
+
+    rng = np.random.default_rng(3)
+    n, k = 300, 3
+    truth = rng.integers(0, k, n)
+    # log vote shares of a blurred vote: the true class gets a share around 0.6, floor 1e-3
+    shares = rng.dirichlet(np.ones(k), n) * 0.8
+    shares[np.arange(n), truth] += 0.6
+    scores = np.log(shares / shares.sum(axis=1, keepdims=True) + 1e-3).astype(np.float32)
+    labels = truth.copy()
+    flip = rng.random(n) < 0.15
+    labels[flip] = (truth[flip] + 1) % k
+    (w,), eps = fit_pooling([scores], labels)
+    fitted = row_nll([scores], labels, np.array([w]), eps).mean()
+    for other in (w / 4, w * 4, 50 * w):
+        other_eps = fit_noise_share([scores], labels, np.array([other]))
+        assert fitted <= row_nll([scores], labels, np.array([other]), other_eps).mean() + 1e-6
+
+
+def test_pool_keeps_the_geometric_mean_unless_held_out_rows_back_the_fit():
+    from curate.score.noise.calibrate import fit_pooling, pooled_fit
+
+    rng = np.random.default_rng(0)
+
+    def sources(n, k, noise_share):
+        truth = rng.integers(0, k, n)
+        good = rng.normal(0, 1, (n, k)).astype(np.float32)
+        good[np.arange(n), truth] += 3
+        junk = rng.normal(0, 1, (n, k)).astype(np.float32)  # carries nothing
+        labels = truth.copy()
+        flip = rng.random(n) < noise_share
+        labels[flip] = rng.integers(0, k, flip.sum())
+        return [lambda r, x=good: x[r], lambda r, x=junk: x[r]], labels
+
+    # many rows: dropping the junk source is a real held-out gain, so the fitted weights are kept
+    many, labels = sources(3000, 5, 0.1)
+    fit = pooled_fit(many, labels)
+    assert fit.fitted and fit.gain > 0 and fit.weights[1] < 0.5 * fit.weights[0]
+    assert "fitted weights" in fit.describe()
+    # two near-equivalent sources on few rows: no held-out gain, the geometric mean stays
+    few, labels = sources(60, 3, 0.15)
+    twin = [few[0], lambda r, f=few[0]: f(r) + np.float32(0.01)]
+    kept = pooled_fit(twin, labels)
+    alone = [fit_pooling([s(np.arange(60))], labels)[0][0] for s in twin]
+    assert not kept.fitted
+    np.testing.assert_allclose(kept.weights, np.asarray(alone) / 2)
+    assert "geometric mean" in kept.describe()
