@@ -51,6 +51,9 @@ SAMPLES = pa.schema(
         # the file at `path` (image or container) when indexed; a re-index reuses the row of a
         # file whose stat is unchanged without decoding it. Null for array inputs.
         pa.field("file_stat", FILE_STAT),
+        # multi-label data: the sample's tags, sorted (an empty list: no tag; `label` is then
+        # null); null for single-label data (curate.index.tags)
+        pa.field("labels", pa.list_(pa.string())),
     ]
 )
 

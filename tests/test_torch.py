@@ -41,6 +41,7 @@ def image_workspace(tmp_path):
             "error": errors,
             "image_stats": [None] * n,
             "file_stat": [None] * n,
+            "labels": [None] * n,
         },
         schema=SAMPLES,
     )
