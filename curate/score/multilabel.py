@@ -60,6 +60,9 @@ from curate.score.noise.joint import (
 from curate.score.noise.probe import RIDGE_GRID, _with_bias_np, cv_folds
 from curate.score.noise.score import DEFAULT_VOTE_K
 
+#: How tags are named wrong: the noise channel's posterior, or cleanlab's per-tag confident learning.
+RULES = ("posterior", "confident_learning")
+
 
 @dataclass(frozen=True)
 class TagScores:
@@ -98,6 +101,7 @@ def score_tags(
     text_embeddings: np.ndarray | None = None,
     folds: int = 5,
     seed: int = 0,
+    rule: str = "posterior",
 ) -> TagScores:
     """Score every sample's tag set from its embedding.
 
@@ -110,8 +114,13 @@ def score_tags(
     text_embeddings: (K, D) float32 L2-normalised tag-name embeddings for the zero-shot source
     folds:           cross-validation folds of the probe (>= 2)
     seed:            draws the folds, the calibration sample and the neighbour search's lists
+    rule:            ``"posterior"`` (default: a tag is named when the noise channel's posterior
+                     calls it more likely wrong than right) or ``"confident_learning"`` (cleanlab's
+                     one-vs-rest recipe on the same probabilities, for comparison)
     Bad shapes raise :class:`curate.errors.DataError` / :class:`curate.errors.UsageError`.
     """
+    if rule not in RULES:
+        raise UsageError(f"unknown rule {rule!r}: choose from {', '.join(RULES)}")
     emb, given = _check_inputs(embeddings, tags, neighbor_idx, neighbor_sims, text_embeddings, folds)
     n, num_tags = given.shape
     params: dict[str, Any] = {"folds": folds, "seed": seed}
@@ -151,25 +160,59 @@ def score_tags(
     ]
     weights = fit_pool_weights(logits_at_cells, cells)
     names = list(sources)
-    pooled_at_cells = sum(w * x for w, x in zip(weights, logits_at_cells))
-    a_pool, b_pool = fit_platt(np.asarray(pooled_at_cells), cells)
+    pooled_at_cells = np.asarray(sum(w * x for w, x in zip(weights, logits_at_cells)))
+    plain = fit_platt(pooled_at_cells, cells)
+    a_pool, b_pool, alpha, beta = fit_noisy_platt(pooled_at_cells, cells, start=plain)
     params["sources"] = names
     params["pool_weights"] = {name: float(w) for name, w in zip(names, weights)}
-    params["calibration"] = "Platt per tag and source, pooled logits, Platt per tag on the pool"
+    params["calibration"] = "Platt per tag and source; pooled logits; Platt per tag under a noise channel on the pool"
     params["calibration_cells"] = int(len(cells.rows))
 
-    pred = np.zeros((n, num_tags), dtype=np.float32)
+    pooled = np.zeros((n, num_tags), dtype=np.float32)
     for name, w in zip(names, weights):
         a, b = calibrated[name]
-        pred += np.float32(w) * (sources[name] * a.astype(np.float32) + b.astype(np.float32))
+        pooled += np.float32(w) * (sources[name] * a.astype(np.float32) + b.astype(np.float32))
     del sources
-    pred *= a_pool.astype(np.float32)
-    pred += b_pool.astype(np.float32)
-    probs = _sigmoid(pred)
+    min_positives = folds
+    if rule == "confident_learning":
+        noisy = _sigmoid(pooled * plain[0].astype(np.float32) + plain[1].astype(np.float32))
+        flags, thresholds, rule_params = tag_confident_learning(given, noisy, min_positives=min_positives)
+        params["rule"] = rule_params
+        return _result(noisy, given, flags, params, thresholds)
+    probs = _sigmoid(pooled * a_pool.astype(np.float32) + b_pool.astype(np.float32))
+    del pooled
+    wrong = wrong_tag_probability(given, probs, alpha, beta)
+    flags = wrong > 0.5
+    below = given.sum(axis=0) < min_positives
+    flags[:, below] &= given[:, below]
+    # the cut on P(present) above which an absent tag is more likely missing than truly absent
+    thresholds = ((1 - alpha) / (1 - alpha + beta)).astype(np.float32)
+    params["rule"] = {
+        "method": "posterior: a tag is named when it is more likely wrong than right under the fitted noise channel",
+        "spurious_rate": [round(float(v), 6) for v in alpha],
+        "missing_rate": [round(float(v), 6) for v in beta],
+        "spurious_below": [round(float(v), 6) for v in alpha / (1 + alpha - beta)],
+        "min_positives_for_missing": int(min_positives),
+        "tags_below_bar": int(((given.sum(axis=0) > 0) & below).sum()),
+        "named_missing": int((flags & ~given).sum()),
+        "named_spurious": int((flags & given).sum()),
+    }
+    return _result(probs, given, flags, params, thresholds, wrong=wrong)
 
-    flags, thresholds, cl_params = tag_confident_learning(given, probs, min_positives=folds)
-    params["confident_learning"] = cl_params
-    return _result(probs, given, flags, params, thresholds)
+
+def wrong_tag_probability(given: np.ndarray, probs: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """(N, K) float32 probability that each cell's given state is wrong.
+
+    given: (N, K) bool;  probs: (N, K) float32 P(tag truly present);  alpha, beta: (K,) the tags'
+    spurious rate (P(given | absent)) and missing rate (P(not given | present)). Bayes' rule:
+    a given tag is wrong with ``alpha (1 - q) / (alpha (1 - q) + (1 - beta) q)``, an absent one with
+    ``beta q / (beta q + (1 - alpha) (1 - q))``.
+    """
+    al, be = alpha.astype(np.float32), beta.astype(np.float32)
+    q = probs
+    spurious = al * (1 - q) / np.maximum(al * (1 - q) + (1 - be) * q, 1e-30)
+    missing = be * q / np.maximum(be * q + (1 - al) * (1 - q), 1e-30)
+    return np.where(given, spurious, missing).astype(np.float32)
 
 
 def _check_inputs(embeddings, tags, neighbor_idx, neighbor_sims, text_embeddings, folds):
@@ -307,6 +350,58 @@ def fit_platt(scores: np.ndarray, cells: CalibrationCells, *, max_iter: int = 30
         if gain.max(initial=0.0) <= 1e-10 * max(float(np.abs(current).max(initial=0.0)), 1.0):
             break
     return a, b
+
+
+def fit_noisy_platt(
+    scores: np.ndarray, cells: CalibrationCells, *, start: tuple[np.ndarray, np.ndarray], max_iter: int = 200
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-tag Platt scaling under a noise channel: ``P(given) = alpha_k + (1 - alpha_k - beta_k)
+    sigmoid(a_k s + b_k)``, fitted by weighted maximum likelihood of the given tags.
+
+    scores: (M,) float64 at ``cells``;  start: ``(a, b)`` of the plain fit (:func:`fit_platt`).
+    ``alpha_k`` is the share of rows without the tag that are given it anyway (spurious), ``beta_k``
+    the share of rows with the tag that miss it; both in (0, 1/2). ``sigmoid(a_k s + b_k)`` is then
+    the probability that the tag is truly present. Returns ``(a, b, alpha, beta)``, (K,) float64 each.
+    """
+    from scipy.optimize import minimize
+
+    k = cells.num_tags
+    cols, w, y = cells.cols, cells.weight, cells.target.astype(np.float64)
+    pos = cells.per_tag(w * y)
+    total = cells.per_tag(w)
+    # start the noise rates at one row's worth of each side
+    alpha0 = np.clip(1.0 / np.maximum(total - pos, 1.0), 1e-6, 0.25)
+    beta0 = np.clip(1.0 / np.maximum(pos, 1.0), 1e-6, 0.25)
+    x0 = np.concatenate(
+        [start[0], start[1], np.log(2 * alpha0 / (1 - 2 * alpha0)), np.log(2 * beta0 / (1 - 2 * beta0))]
+    )
+    norm = float(w.sum())
+
+    def unpack(v: np.ndarray):
+        a, b, u, t = v[:k], v[k : 2 * k], v[2 * k : 3 * k], v[3 * k :]
+        return a, b, 0.5 / (1 + np.exp(-u)), 0.5 / (1 + np.exp(-t))
+
+    def loss_and_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
+        a, b, alpha, beta = unpack(v)
+        z = a[cols] * scores + b[cols]
+        sig = _sigmoid64(z)
+        al, be = alpha[cols], beta[cols]
+        p = np.clip(al + (1 - al - be) * sig, 1e-12, 1 - 1e-12)
+        value = -float(w @ (y * np.log(p) + (1 - y) * np.log(1 - p))) / norm
+        dp = -w * (y / p - (1 - y) / (1 - p)) / norm
+        dz = dp * (1 - al - be) * sig * (1 - sig)
+        ga, gb = cells.per_tag(dz * scores), cells.per_tag(dz)
+        gu = cells.per_tag(dp * (1 - sig)) * alpha * (1 - 2 * alpha)
+        gt = cells.per_tag(-dp * sig) * beta * (1 - 2 * beta)
+        return value, np.concatenate([ga, gb, gu, gt])
+
+    fit = minimize(loss_and_grad, x0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+    return unpack(fit.x)
+
+
+def _sigmoid64(z: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def fit_pool_weights(logits: list[np.ndarray], cells: CalibrationCells) -> np.ndarray:
@@ -535,10 +630,16 @@ def _result(
     flags: np.ndarray,
     params: dict[str, Any],
     thresholds: np.ndarray | None = None,
+    *,
+    wrong: np.ndarray | None = None,
 ) -> TagScores:
+    """The result; ``wrong``: (N, K) probability that each cell is wrong (default: one minus the
+    probability of the given state). ``label_quality`` is the product over the row of one minus it."""
     n, k = given.shape
-    self_confidence = np.where(given, probs, 1 - probs).astype(np.float64)
-    quality = np.exp(np.log(np.clip(self_confidence, 1e-12, 1.0)).sum(axis=1)).astype(np.float32)
+    if wrong is None:
+        wrong = np.where(given, 1 - probs, probs)
+    right = np.clip(1.0 - wrong.astype(np.float64), 1e-12, 1.0)
+    quality = np.exp(np.log(right).sum(axis=1)).astype(np.float32)
     missing_cells = flags & ~given
     spurious_cells = flags & given
     missing: list[list[int]] = [[] for _ in range(n)]

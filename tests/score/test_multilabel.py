@@ -36,7 +36,7 @@ def test_result_shapes_and_types(scored):
     n, k = given.shape
     assert isinstance(res, TagScores)
     assert res.pred_probs.shape == (n, k) and res.pred_probs.dtype == np.float32
-    assert ((res.pred_probs > 0) & (res.pred_probs < 1)).all()
+    assert ((res.pred_probs >= 0) & (res.pred_probs <= 1)).all()
     assert res.is_label_issue.shape == (n,) and res.is_label_issue.dtype == bool
     assert res.label_quality.dtype == np.float32 and ((res.label_quality >= 0) & (res.label_quality <= 1)).all()
     assert res.thresholds.shape == (k,) and res.thresholds.dtype == np.float32
@@ -116,8 +116,8 @@ def test_a_tag_below_the_bar_is_never_named_missing():
     tags = np.concatenate([given, rare], axis=1)
     res = score_tags(x, tags, folds=5, seed=0)
     assert all(given.shape[1] not in missing for missing in res.missing)
-    assert res.params["confident_learning"]["min_positives_for_missing"] == 5
-    assert res.params["confident_learning"]["tags_below_bar"] == 1
+    assert res.params["rule"]["min_positives_for_missing"] == 5
+    assert res.params["rule"]["tags_below_bar"] == 1
 
 
 def test_given_neighbours_are_used_and_zero_shot_source_joins_the_pool(scored):
