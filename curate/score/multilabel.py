@@ -142,9 +142,12 @@ def score_tags(
     sources["knn"] = tag_vote_logits(given, idx, sims, temperature=scale.vote_temperature, groups=groups)
     params["knn"] = {"k": int(idx.shape[1]), "temperature": float(scale.vote_temperature)}
     fold_of = tag_folds(given, groups, folds=folds, seed=seed)
-    probe_scores, ridge = ridge_probe_scores(emb, given, fold_of, cells=cells, seed=seed)
+    probe_scores, ridges = ridge_probe_scores(emb, given, fold_of, seed=seed)
     sources["probe"] = probe_scores
-    params["probe"] = {"ridge": ridge, "chosen_by": "held-out log loss, calibrated per tag"}
+    params["probe"] = {
+        "ridge": [float(f"{r:.4g}") for r in ridges],
+        "chosen_by": "per tag, out-of-fold log loss once calibrated",
+    }
     if text_embeddings is not None:
         sources["zeroshot"] = (emb.astype(np.float32) @ np.asarray(text_embeddings, dtype=np.float32).T).astype(
             np.float32
@@ -481,22 +484,24 @@ def ridge_probe_scores(
     given: np.ndarray,
     fold_of: np.ndarray,
     *,
-    cells: CalibrationCells,
     seed: int = 0,
     block_size: int = 16384,
-) -> tuple[np.ndarray, float]:
-    """Out-of-fold one-vs-rest ridge scores, (N, K) float32, and the ridge strength used.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold one-vs-rest ridge scores, (N, K) float32, and each tag's ridge strength (K,).
 
     embeddings: (N, D) L2-normalised;  given: (N, K) bool targets;  fold_of: (N,) int64 folds.
     One Gram matrix (D+1)^2 and one (D+1) x K target sum per fold, accumulated in one pass; each
-    fold's weights solve ``(G - G_f + r I) W = S - S_f``. The strength ``r`` is chosen among
-    :data:`curate.score.noise.probe.RIDGE_GRID` times the Gram matrix's mean eigenvalue by the
-    calibrated log loss of the out-of-fold scores at the calibration cells' rows.
+    fold's Gram matrix without the fold is eigendecomposed once, ``Q diag(e) Q^T``, so every
+    tag's weights at any strength are ``Q ((Q^T S)_k / (e + r_k))``. Each tag's strength ``r_k`` is
+    chosen among the whole decades of :data:`curate.score.noise.probe.RIDGE_GRID` times the Gram
+    matrix's mean eigenvalue by the calibrated log loss of its out-of-fold scores on a sample of
+    rows (:func:`_probe_choice_rows`): a tail tag may want a stronger ridge than a head tag.
     """
     n, dim = embeddings.shape
+    num_tags = given.shape[1]
     folds = int(fold_of.max()) + 1
     gram = np.zeros((folds, dim + 1, dim + 1))
-    sums = np.zeros((folds, dim + 1, given.shape[1]))
+    sums = np.zeros((folds, dim + 1, num_tags))
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
         x = _with_bias_np(embeddings[start:stop])
@@ -509,51 +514,56 @@ def ridge_probe_scores(
             sums[fold] += xr.T @ y[rows]
     total_gram, total_sums = gram.sum(0), sums.sum(0)
     scale = float(np.trace(total_gram)) / (dim + 1)
-    ridge = _choose_tag_ridge(embeddings, fold_of, gram, sums, cells, scale, seed=seed) if scale > 0 else 1.0
-    eye = ridge * np.eye(dim + 1)
-    weights = [
-        np.linalg.solve(total_gram - gram[fold] + eye, total_sums - sums[fold]).astype(np.float32)
-        for fold in range(folds)
-    ]
+    eig = []
+    for fold in range(folds):
+        values, vectors = np.linalg.eigh(total_gram - gram[fold])
+        eig.append((np.maximum(values, 0), vectors, vectors.T @ (total_sums - sums[fold])))
+    candidates = RIDGE_GRID[::2] * (scale if scale > 0 else 1.0)
+    chosen = _choose_tag_ridges(embeddings, given, fold_of, eig, candidates, seed=seed)
+    ridges = candidates[chosen]
     out = np.empty(given.shape, dtype=np.float32)
-    for start in range(0, n, block_size):
-        stop = min(start + block_size, n)
-        x = _with_bias_np(embeddings[start:stop])
-        f = fold_of[start:stop]
-        for fold in np.unique(f).tolist():
-            rows = np.flatnonzero(f == fold) + start
-            out[rows] = x[rows - start] @ weights[fold]
-    return out, float(ridge)
+    for fold, (values, vectors, qs) in enumerate(eig):
+        weights = (vectors @ (qs / (values[:, None] + ridges[None, :]))).astype(np.float32)
+        for start in range(0, n, block_size):
+            stop = min(start + block_size, n)
+            rows = np.flatnonzero(fold_of[start:stop] == fold)
+            if rows.size:
+                out[start + rows] = _with_bias_np(embeddings[start + rows]) @ weights
+    return out, ridges.astype(np.float64)
 
 
-def _choose_tag_ridge(embeddings, fold_of, gram, sums, cells: CalibrationCells, scale: float, *, seed: int) -> float:
-    """The ridge strength whose out-of-fold scores at the calibration cells have the lowest
-    per-tag-calibrated log loss (whole decades of the grid first, then the half-decades beside the
-    best), one eigendecomposition per fold."""
-    rows, inverse = np.unique(cells.rows, return_inverse=True)
+def _probe_choice_rows(given: np.ndarray, rng: np.random.Generator, *, per_tag: int = 50) -> np.ndarray:
+    """Sorted rows the probe's strengths are chosen on: :attr:`CalibrationCells.SAMPLE_ROWS` random
+    rows and up to ``per_tag`` random positives of every tag, so the tail tags are judged too."""
+    n = len(given)
+    picked = [rng.choice(n, size=min(n, CalibrationCells.SAMPLE_ROWS), replace=False)]
+    order = rng.permutation(n)
+    shuffled = given[order]
+    for tag in range(given.shape[1]):
+        picked.append(order[np.flatnonzero(shuffled[:, tag])[:per_tag]])
+    return np.unique(np.concatenate(picked))
+
+
+def _choose_tag_ridges(embeddings, given, fold_of, eig, candidates: np.ndarray, *, seed: int) -> np.ndarray:
+    """(K,) int64 index into ``candidates`` per tag: the strength whose out-of-fold scores, calibrated
+    per tag (:func:`fit_platt`), have the lowest log loss at the choice rows' cells."""
+    rng = np.random.default_rng([seed, 7])
+    rows = _probe_choice_rows(given, rng)
+    cells = CalibrationCells.draw(given[rows], rng, sample_rows=len(rows))
     x = _with_bias_np(embeddings[rows]).astype(np.float64)
     f = fold_of[rows]
-    total_gram, total_sums = gram.sum(0), sums.sum(0)
-    parts = []
-    for fold in np.unique(f).tolist():
-        at = np.flatnonzero(f == fold)
-        values, vectors = np.linalg.eigh(total_gram - gram[fold])
-        parts.append((at, x[at] @ vectors, np.maximum(values, 0), vectors.T @ (total_sums - sums[fold])))
-
-    def loss_at(i: int) -> float:
-        ridge = RIDGE_GRID[i] * scale
-        scores = np.empty((len(rows), total_sums.shape[1]))
-        for at, xq, values, qs in parts:
+    projected = [(np.flatnonzero(f == fold), values, qs) for fold, (values, _, qs) in enumerate(eig)]
+    projected = [(at, x[at] @ eig[fold][1], values, qs) for fold, (at, values, qs) in enumerate(projected)]
+    losses = np.empty((len(candidates), given.shape[1]))
+    for i, ridge in enumerate(candidates):
+        scores = np.empty((len(rows), given.shape[1]))
+        for at, xq, values, qs in projected:
             scores[at] = (xq / (values + ridge)) @ qs
-        s = scores[inverse, cells.cols]
+        s = cells.gather(scores)
         a, b = fit_platt(s, cells)
         z = a[cells.cols] * s + b[cells.cols]
-        return float(cells.weight @ (np.logaddexp(0.0, z) - cells.target * z))
-
-    losses = {i: loss_at(i) for i in range(0, len(RIDGE_GRID), 2)}
-    best = min(losses, key=losses.__getitem__)
-    losses.update({i: loss_at(i) for i in (best - 1, best + 1) if 0 <= i < len(RIDGE_GRID)})
-    return float(RIDGE_GRID[min(losses, key=losses.__getitem__)] * scale)
+        losses[i] = cells.per_tag(cells.weight * (np.logaddexp(0.0, z) - cells.target * z))
+    return losses.argmin(axis=0)
 
 
 # --- confident learning per tag ---------------------------------------------------------------

@@ -66,7 +66,7 @@ NOISE_RATE = 0.09
 #: the tag profile's exponent: class of rank r is drawn with weight 1 / r ** ZIPF
 ZIPF = 1.3
 #: canvas grid (cells per side) and cell size in pixels (a digit is 8 x 8)
-GRID = 3
+GRID = 2
 CELL = 8
 #: digits per canvas are drawn uniformly from 1..MAX_DIGITS (distinct classes)
 MAX_DIGITS = 3
@@ -103,7 +103,9 @@ class Canvases:
         return self.planted_tag >= 0
 
 
-def make_canvases(seed: int = 0, rows: int = DEFAULT_ROWS, noise_rate: float = NOISE_RATE) -> Canvases:
+def make_canvases(
+    seed: int = 0, rows: int = DEFAULT_ROWS, noise_rate: float = NOISE_RATE, grid: int = GRID
+) -> Canvases:
     """Long-tailed multi-digit canvases with planted missing and spurious tags (deterministic in ``seed``)."""
     from sklearn.datasets import load_digits
 
@@ -116,16 +118,16 @@ def make_canvases(seed: int = 0, rows: int = DEFAULT_ROWS, noise_rate: float = N
     weights = 1.0 / rng.permutation(np.arange(1, 11)) ** ZIPF
     weights /= weights.sum()
 
-    cells = np.zeros((rows, GRID * GRID, CELL, CELL), dtype=np.float32)
+    cells = np.zeros((rows, grid * grid, CELL, CELL), dtype=np.float32)
     true = np.zeros((rows, 10), dtype=bool)
     for row in range(rows):
         count = int(rng.integers(1, MAX_DIGITS + 1))
         classes = rng.choice(10, size=count, replace=False, p=weights)
-        places = rng.choice(GRID * GRID, size=count, replace=False)
+        places = rng.choice(grid * grid, size=count, replace=False)
         for klass, place in zip(classes, places):
             cells[row, place] = images[rng.choice(by_class[klass])]
             true[row, klass] = True
-    canvas = cells.reshape(rows, GRID, GRID, CELL, CELL).transpose(0, 1, 3, 2, 4).reshape(rows, GRID * CELL, -1)
+    canvas = cells.reshape(rows, grid, grid, CELL, CELL).transpose(0, 1, 3, 2, 4).reshape(rows, grid * CELL, -1)
 
     given = true.copy()
     planted = np.full(rows, -1, dtype=np.int64)
@@ -205,7 +207,9 @@ def cnn_features(canvases: Canvases, seed: int) -> np.ndarray:
     body = train_digit_cnn(canvases.train_digits, canvases.train_labels, seed)
     n = len(canvases.cells)
     with torch.no_grad():
-        per_cell = body(torch.from_numpy(canvases.cells.reshape(-1, 1, CELL, CELL))).reshape(n, GRID * GRID, -1)
+        per_cell = body(torch.from_numpy(canvases.cells.reshape(-1, 1, CELL, CELL))).reshape(
+            n, canvases.cells.shape[1], -1
+        )
     return _unit(per_cell.max(dim=1).values.numpy())
 
 
@@ -241,7 +245,11 @@ def run_curate(features: np.ndarray, given: np.ndarray, seed: int) -> ToolRun:
         named[row, missing + spurious] = True
     weights = ", ".join(f"{k}={v:.2g}" for k, v in result.params["pool_weights"].items())
     return ToolRun(
-        "curate", result.is_label_issue, named, seconds, f"ridge {result.params['probe']['ridge']:.3g}; {weights}"
+        "curate",
+        result.is_label_issue,
+        named,
+        seconds,
+        f"median ridge {np.median(result.params['probe']['ridge']):.3g}; {weights}",
     )
 
 
@@ -300,8 +308,8 @@ def measure(canvases: Canvases, run: ToolRun) -> dict[str, Any]:
     }
 
 
-def bench(name: str, seed: int, rows: int) -> dict[str, Any]:
-    canvases = make_canvases(seed, rows)
+def bench(name: str, seed: int, rows: int, grid: int = GRID) -> dict[str, Any]:
+    canvases = make_canvases(seed, rows, grid=grid)
     features = features_of(name, canvases, seed)
     curate = measure(canvases, run_curate(features, canvases.given_tags, seed))
     references = [measure(canvases, run) for run in run_cleanlab(features, canvases.given_tags, seed)]
@@ -309,6 +317,7 @@ def bench(name: str, seed: int, rows: int) -> dict[str, Any]:
     tag_counts = canvases.given_tags.sum(axis=0)
     return {
         "geometry": name,
+        "grid": grid,
         "seed": seed,
         "rows": rows,
         "dim": int(features.shape[1]),
@@ -349,7 +358,7 @@ def print_table(blocks: list[dict[str, Any]]) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for block in blocks:
         reference = next(r for r in block["cleanlab"] if r["tool"] == block["reference"])
-        head = f"| {block['geometry']} ({block['dim']}-d) | {block['seed']} "
+        head = f"| {block['geometry']} ({block['grid']}x{block['grid']}, {block['dim']}-d) | {block['seed']} "
         for m in [block["curate"], *block["cleanlab"]]:
             mark = " (ref)" if m["tool"] == block["reference"] else ""
             print(
@@ -413,6 +422,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--only", nargs="+", choices=GEOMETRY_NAMES, default=list(GEOMETRY_NAMES))
     parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--grid", type=int, default=GRID, help="cells per canvas side (digits per canvas: 1-3)")
     parser.add_argument("--scale", action="store_true", help="time score_tags on synthetic data of the issue's size")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--tags", type=int, default=500)
@@ -431,7 +441,7 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in args.only}
     for seed in args.seeds:
         for name in args.only:
-            block = bench(name, seed, rows)
+            block = bench(name, seed, rows, args.grid)
             runs[name].append(block)
             print_table([block])
             sys.stdout.flush()
