@@ -163,19 +163,22 @@ def score_tags(
     ]
     weights = fit_pool_weights(logits_at_cells, cells)
     names = list(sources)
-    pooled_at_cells = np.asarray(sum(w * x for w, x in zip(weights, logits_at_cells)))
-    plain = fit_platt(pooled_at_cells, cells)
-    a_pool, b_pool, alpha, beta = fit_noisy_platt(pooled_at_cells, cells, start=plain)
     params["sources"] = names
     params["pool_weights"] = {name: float(w) for name, w in zip(names, weights)}
-    params["calibration"] = "Platt per tag and source; pooled logits; Platt per tag under a noise channel on the pool"
-    params["calibration_cells"] = int(len(cells.rows))
-
     pooled = np.zeros((n, num_tags), dtype=np.float32)
     for name, w in zip(names, weights):
         a, b = calibrated[name]
         pooled += np.float32(w) * (sources[name] * a.astype(np.float32) + b.astype(np.float32))
     del sources
+    if num_tags > 1:
+        pooled, params["context"] = tag_context_logits(pooled, given, fold_of, cells)
+    pooled_at_cells = cells.gather(pooled)
+    plain = fit_platt(pooled_at_cells, cells)
+    a_pool, b_pool, alpha, beta = fit_noisy_platt(pooled_at_cells, cells, start=plain)
+    params["calibration"] = (
+        "Platt per tag and source; pooled logits; tag context (cross-fitted); Platt per tag under a noise channel"
+    )
+    params["calibration_cells"] = int(len(cells.rows))
     min_positives = folds
     if rule == "confident_learning":
         noisy = _sigmoid(pooled * plain[0].astype(np.float32) + plain[1].astype(np.float32))
@@ -467,6 +470,110 @@ def tag_vote_logits(
     pseudo = np.where(voters > 0, total / np.maximum(voters, 1), 1.0)[:, None]
     share = (votes + pseudo * prior) / (total[:, None] + pseudo)
     return np.log(share / (1.0 - share)).astype(np.float32)
+
+
+#: Context tags per tag in the second stage: the tags whose pooled logits move most with its own.
+CONTEXT_TAGS = 8
+#: Candidate L2 strengths of the context coefficients (per unit of cell weight); the one with the
+#: lowest held-out log loss on the first fold is used for every fold.
+CONTEXT_L2 = (1e-4, 1e-3, 1e-2)
+
+
+def tag_context_logits(
+    logits: np.ndarray, given: np.ndarray, fold_of: np.ndarray, cells: CalibrationCells
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A second, stacked stage (stacked binary relevance): each tag's logit refitted from its own
+    pooled logit and, for its :data:`CONTEXT_TAGS` context tags, their pooled logits and whether
+    the row is given them.
+
+    logits: (N, K) float32 pooled out-of-fold logits;  given: (N, K) bool;  fold_of: (N,) folds.
+    A linear probe that fires on a look-alike (a 4 read as a 9) is corrected by the row's other
+    tags (the 4 is given and its own logit is high), which no per-tag calibration can do. The
+    context tags of tag k are those whose logits correlate most with k's over the calibration
+    sample. The stage is a per-tag logistic regression on the calibration cells, cross-fitted: the
+    rows of each fold are scored by the coefficients fitted on the other folds' cells, so the
+    result stays out of sample. Returns ``((N, K) float32 logits, params)``.
+    """
+    n, k = logits.shape
+    m = min(CONTEXT_TAGS, k - 1)
+    sample = np.unique(cells.rows[~cells.target])
+    z = np.clip(logits[sample].astype(np.float64), -30, 30)
+    corr = np.corrcoef(z, rowvar=False) if len(sample) > 2 else np.zeros((k, k))
+    corr = np.nan_to_num(np.abs(np.atleast_2d(corr)), nan=0.0)
+    np.fill_diagonal(corr, -1.0)
+    context = np.argsort(-corr, axis=1, kind="stable")[:, :m]  # (K, m)
+
+    def features(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """(len, 2 + 2m) float64: own logit, bias, context logits, context given."""
+        ctx = context[cols]
+        own = np.clip(logits[rows, cols].astype(np.float64), -30, 30)
+        ctx_logits = np.clip(logits[rows[:, None], ctx].astype(np.float64), -30, 30)
+        ctx_given = given[rows[:, None], ctx].astype(np.float64)
+        return np.column_stack([own, np.ones(len(rows)), ctx_logits, ctx_given])
+
+    x_all = features(cells.rows, cells.cols)
+    cell_fold = fold_of[cells.rows]
+    folds = int(fold_of.max()) + 1
+
+    def fit(train: np.ndarray, l2: float) -> np.ndarray:
+        return _fit_tag_logistic(x_all[train], cells.cols[train], cells.target[train], cells.weight[train], k, l2)
+
+    def held_out_loss(coef: np.ndarray, test: np.ndarray) -> float:
+        zt = (x_all[test] * coef[cells.cols[test]]).sum(axis=1)
+        y, w = cells.target[test], cells.weight[test]
+        return float(w @ (np.logaddexp(0.0, zt) - y * zt) / max(w.sum(), 1e-12))
+
+    first_test = cell_fold == 0
+    losses = {l2: held_out_loss(fit(~first_test, l2), first_test) for l2 in CONTEXT_L2}
+    l2 = min(losses, key=losses.__getitem__)
+    out = np.empty((n, k), dtype=np.float32)
+    for fold in range(folds):
+        coef = fit(cell_fold != fold, l2).astype(np.float32)
+        rows = np.flatnonzero(fold_of == fold)
+        for start in range(0, len(rows), 8192):
+            block = rows[start : start + 8192]
+            lg = np.clip(logits[block], -30, 30)
+            gv = given[block]
+            acc = coef[:, 0] * lg + coef[:, 1]
+            for j in range(m):
+                acc += coef[:, 2 + j] * lg[:, context[:, j]] + coef[:, 2 + m + j] * gv[:, context[:, j]]
+            out[block] = acc
+    return out, {"context_tags": int(m), "l2": l2, "held_out_loss": {str(a): round(b, 6) for a, b in losses.items()}}
+
+
+def _fit_tag_logistic(
+    x: np.ndarray, cols: np.ndarray, y: np.ndarray, w: np.ndarray, num_tags: int, l2: float
+) -> np.ndarray:
+    """(K, F) coefficients of one logistic regression per tag over cells: rows ``x`` (M, F) whose
+    first column is the tag's own logit (starts at coefficient 1) and second the bias; every
+    coefficient but the bias is shrunk by ``l2`` (per unit of total cell weight), the own logit's
+    towards 1, the rest towards 0. All tags in one L-BFGS problem (their losses are separable)."""
+    from scipy.optimize import minimize
+
+    f = x.shape[1]
+    norm = max(float(w.sum()), 1e-12)
+    target = np.zeros((num_tags, f))
+    target[:, 0] = 1.0
+    penalised = np.ones(f)
+    penalised[1] = 0.0
+    yf = y.astype(np.float64)
+
+    def loss_and_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
+        coef = v.reshape(num_tags, f)
+        z = (x * coef[cols]).sum(axis=1)
+        p = _sigmoid64(z)
+        value = float(w @ (np.logaddexp(0.0, z) - yf * z)) / norm
+        r = w * (p - yf) / norm
+        grad = np.zeros((num_tags, f))
+        for j in range(f):
+            grad[:, j] = np.bincount(cols, weights=r * x[:, j], minlength=num_tags)
+        diff = (coef - target) * penalised
+        value += 0.5 * l2 * float((diff**2).sum())
+        grad += l2 * diff
+        return value, grad.ravel()
+
+    fit = minimize(loss_and_grad, target.ravel(), jac=True, method="L-BFGS-B", options={"maxiter": 200})
+    return fit.x.reshape(num_tags, f)
 
 
 def tag_folds(given: np.ndarray, groups: np.ndarray, *, folds: int, seed: int) -> np.ndarray:
