@@ -98,6 +98,7 @@ def test_samples_proposed_for_review_are_not_yielded_by_default(image_workspace)
             "suggested_action": [None] * 6,
             "suggested_label": [None] * 6,
             "reviewed": [None] * 6,
+            **dict.fromkeys(("labels", "original_labels", "suggested_labels"), [None] * 6),
         },
         schema=PLAN,
     )

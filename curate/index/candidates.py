@@ -97,11 +97,22 @@ def label_text(value: object) -> str | None:
     return text or None
 
 
+def tag_cell(value: object) -> tuple[str, ...] | None:
+    """A cell that is a list (or tuple / numpy array) -> its tags, sorted and distinct (blank and
+    null items dropped); None for any other cell."""
+    if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1):
+        items = value.tolist() if hasattr(value, "tolist") else value
+        return distinct_tags(label_text(v) for v in items)
+    return None
+
+
+def distinct_tags(tags: Iterable[str | None]) -> tuple[str, ...]:
+    return tuple(sorted_class_names(t for t in tags if t is not None))
+
+
 def label_cell(value: object) -> tuple[str | None, tuple[str, ...] | None]:
     """A label cell -> ``(label, tags)``: a list cell (multi-label) gives its tags and no label,
     any other cell its :func:`label_text` and no tags."""
-    from curate.index.tags import tag_cell
-
     tags = tag_cell(value)
     return (None, tags) if tags is not None else (label_text(value), None)
 

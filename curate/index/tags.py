@@ -26,7 +26,7 @@ from typing import Any
 
 from curate import progress
 from curate.errors import UsageError
-from curate.index.candidates import Candidate, label_text, sorted_class_names
+from curate.index.candidates import Candidate, distinct_tags, label_text, sorted_class_names, tag_cell
 
 #: the separators auto-detection considers, most specific first
 SEPARATOR_CANDIDATES = ("|", ";", ",")
@@ -43,19 +43,6 @@ class TagReading:
 
     def as_params(self) -> dict[str, Any]:
         return {"multi_label": self.multi_label, "separator": self.separator, "detected": self.detected}
-
-
-def tag_cell(value: object) -> tuple[str, ...] | None:
-    """A cell that is a list (or tuple / numpy array) -> its tags, sorted and distinct (blank and
-    null items dropped); None for any other cell."""
-    if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1):
-        items = value.tolist() if hasattr(value, "tolist") else value
-        return _distinct(label_text(v) for v in items)
-    return None
-
-
-def _distinct(tags: Iterable[str | None]) -> tuple[str, ...]:
-    return tuple(sorted_class_names(t for t in tags if t is not None))
 
 
 def _json_list(text: str) -> tuple[str, ...] | None:
@@ -150,7 +137,7 @@ def read_cells(
         if text in json_lists:
             return json_lists[text]
         if separator is not None:
-            return _distinct(label_text(part) for part in text.split(separator))
+            return distinct_tags(label_text(part) for part in text.split(separator))
         return (text,)
 
     tag_sets = [tags_of(text, tags) for text, tags in zip(strings, listed)]
