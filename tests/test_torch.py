@@ -1,5 +1,6 @@
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
@@ -133,3 +134,22 @@ def test_readme_training_loop(image_workspace):
         opt.zero_grad(), loss.backward(), opt.step()
         steps += 1
     assert steps == 2 and torch.isfinite(loss)
+
+
+def test_multi_label_manifest_yields_multi_hot_targets(image_workspace):
+    ws = image_workspace
+    samples = ws.read_table("samples")
+    tags = [["cat"], ["cat", "sofa"], ["dog"], [], ["sofa"], ["dog"]]
+    samples = samples.set_column(
+        samples.schema.get_field_index("labels"), "labels", pa.array(tags, type=pa.list_(pa.string()))
+    )
+    samples = samples.set_column(samples.schema.get_field_index("label"), "label", pa.nulls(6, pa.string()))
+    fp, _, _ = ws.plan("samples", "index", {"test": 2}, [], overwrite=True)
+    extra = {"class_names": ["cat", "dog", "sofa"], "multi_label": True}
+    write_parquet_atomic(ws.path("samples"), samples, fingerprint=fp, inputs={}, params={}, extra=extra)
+    run_export(ws, overwrite=True)
+    ds = ManifestDataset(ws.path("manifest"))
+    assert ds.multi_label and ds.class_names == ["cat", "dog", "sofa"]
+    assert ds[1][1].tolist() == [1.0, 0.0, 1.0] and ds[3][1].tolist() == [0.0, 0.0, 0.0]
+    manifest = pq.read_table(ws.path("manifest")).to_pydict()
+    assert manifest["labels"][1] == ["cat", "sofa"] and manifest["original_labels"][1] == ["cat", "sofa"]
