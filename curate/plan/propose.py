@@ -19,6 +19,8 @@ proposed (``proposed_action``) and what a reviewer's ``accept`` means (``suggest
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 
@@ -117,6 +119,10 @@ def propose(
                 continue
             if rec["action"] == "drop":
                 action[i], labels[i] = "drop", given_label
+            elif multi and findings[i].tags is not None:  # a tag set (curate.review.decisions.tag_key)
+                new_tags = tuple(json.loads(rec["label"]))
+                decided[i] = Decision(decided[i].action, decided[i].reasons, given_label, new_tags)
+                action[i] = "keep" if set(new_tags) == set(findings[i].tags) else "relabel"
             else:
                 labels[i] = rec["label"]
                 action[i] = "keep" if rec["label"] == given_label else "relabel"
