@@ -248,6 +248,10 @@ def label_inputs(
         strings, names = normalise_labels(labels, class_names)
         return strings, None, names
     cells = list(labels.tolist() if isinstance(labels, np.ndarray) else labels)
+    if class_names and label_separator is None and multi_label is None:
+        known = set(class_names)
+        if all(c is None or c == "" or (isinstance(c, str) and c in known) for c in cells):
+            multi_label = False  # every label is a given class name: no tag set to detect
     strings, tags, _ = read_cells(cells, separator=label_separator, multi_label=multi_label, where="--labels")
     if tags is None:  # single labels, read exactly as before
         array = labels if isinstance(labels, np.ndarray) else np.array(cells, dtype=object)

@@ -63,11 +63,16 @@ def check_separator(separator: str | None) -> None:
 
 
 def detect_separator(labels: Sequence[str]) -> str | None:
-    """The separator most labels contain: the first of :data:`SEPARATOR_CANDIDATES` found in more
-    than half of ``labels`` and in more of them than any other candidate; None otherwise."""
+    """The separator most labels contain: the first of :data:`SEPARATOR_CANDIDATES` that splits
+    more than half of ``labels`` into two or more non-blank parts, and more of them than any
+    other candidate does (``"a;"`` is no tag set); None otherwise."""
     if not labels:
         return None
-    shares = {sep: sum(sep in label for label in labels) / len(labels) for sep in SEPARATOR_CANDIDATES}
+
+    def splits(sep: str, label: str) -> bool:
+        return sum(bool(part.strip()) for part in label.split(sep)) >= 2
+
+    shares = {sep: sum(splits(sep, label) for label in labels) / len(labels) for sep in SEPARATOR_CANDIDATES}
     best = max(SEPARATOR_CANDIDATES, key=lambda sep: shares[sep])
     others = [shares[s] for s in SEPARATOR_CANDIDATES if s != best]
     if shares[best] > 0.5 and all(share < shares[best] for share in others):

@@ -123,6 +123,7 @@ def run_report(
         "max_thumbnails": max_thumbnails,
         "overview": collect.overview(inputs, limits),
         "classes": collect.class_section(inputs),
+        "tags": collect.tags_section(inputs),
         "labels": collect.label_section(inputs, lookup, thumbs, max_thumbnails),
         "duplicates": collect.duplicate_section(inputs, lookup, thumbs, max_thumbnails),
         "issue_sections": collect.issue_sections(inputs, lookup, thumbs, max_thumbnails)

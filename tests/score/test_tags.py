@@ -45,3 +45,19 @@ def test_multi_label_scan_names_and_restores_missing_tags(tmp_path):
     assert [c["class_name"] for c in classes] == [str(j) for j in range(k)]
     assert sum(c["missing_count"] for c in classes) == len(named)
     assert classes[0]["co_occurs_with"] and json.loads(ws.path("summary").read_text())["multi_label"]
+
+
+def test_report_has_a_multi_label_section(tmp_path):
+    rng = np.random.default_rng(2)
+    n, d, k = 200, 16, 4
+    hot = rng.random((n, k)) < 0.3
+    hot[np.arange(n), rng.integers(0, k, n)] = True
+    emb = (hot @ rng.normal(size=(k, d)) + 0.4 * rng.normal(size=(n, d))).astype(np.float32)
+    hot[:15, :] = False
+    hot[np.arange(15), 1] = True
+    np.save(tmp_path / "E.npy", emb)
+    np.save(tmp_path / "Y.npy", hot.astype(np.int8))
+    ws = Workspace(tmp_path / "ws")
+    run_scan(None, ws, embeddings=str(tmp_path / "E.npy"), labels=str(tmp_path / "Y.npy"))
+    html = (tmp_path / "ws" / "report.html").read_text()
+    assert "Multi-label tags" in html and "co-occurs with" in html and "Samples with missing or spurious tags" in html
