@@ -73,11 +73,18 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"scan failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
         summary = json.loads(done.stdout)
+        import pyarrow.parquet as pq
+
+        negatives = pq.read_table(root / "ws" / "negatives.parquet", columns=["negative_ids"]).column(0).to_pylist()
+        found = np.array([len(ids) for ids in negatives])
     stages = {k: v["seconds"] for k, v in summary["timings"].items() if isinstance(v, dict) and "seconds" in v}
     print(f"whole scan: {wall:.1f} s wall (limit {args.limit:.0f} s: {'PASS' if wall < args.limit else 'FAIL'})")
     print("| stage | seconds |\n|---|---:|")
     for stage, seconds in stages.items():
         print(f"| {stage} | {seconds:.1f} |")
+    print(
+        f"hard negatives (sharing no tag): {found.mean():.2f} per anchor, {int((found == 0).sum()):,} anchors without any"
+    )
     print(f"multi_label {summary['multi_label']}, num_classes {summary['num_classes']}, "
           f"label_issue_rate {summary['label_issue_rate']:.4f}, imbalance_ratio {summary['imbalance_ratio']:.1f}")  # fmt: skip
 
