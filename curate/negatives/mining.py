@@ -235,15 +235,25 @@ def mine_tag_negatives(
         from curate.graph.ivf import build_lists
 
         lists = build_lists(embeddings, device=device)
+    nprobe = search_nprobe
+    num_lists = None if lists is None else len(lists.centroids)
     while todo.size and k >= 1:
         filt = ClassFilter(query_classes=pad[todo], row_classes=pad)
         more_idx, more_sims = knn(
-            embeddings, k, rows=todo, class_filter=filt, nprobe=search_nprobe, device=device, lists=lists
+            embeddings, k, rows=todo, class_filter=filt, nprobe=nprobe, device=device, lists=lists
         )
         neg_idx[todo], neg_sims[todo] = _take_first(
             usable(todo, more_idx, more_sims), more_idx, more_sims, num_negatives
         )
         short = (neg_idx[todo] >= 0).sum(axis=1) < num_negatives
+        if lists is not None:
+            # ivf: the lists an anchor visits are its own neighbourhood, where most rows share its
+            # tags; a short row visits twice the lists next time (exact search: nothing more to give)
+            todo = todo[short]
+            if num_lists is not None and nprobe >= num_lists:
+                break  # every list visited
+            nprobe *= 2
+            continue
         todo = todo[short & (more_idx[:, -1] >= 0)]
         if k >= min(max_search_k, n - 1):
             break
