@@ -170,8 +170,9 @@ def score_tags(
         a, b = calibrated[name]
         pooled += np.float32(w) * (sources[name] * a.astype(np.float32) + b.astype(np.float32))
     del sources
+    stage = None
     if num_tags > 1:
-        pooled, params["context"] = tag_context_logits(pooled, given, fold_of, cells)
+        pooled, params["context"], stage = tag_context_logits(pooled, given, fold_of, cells)
     pooled_at_cells = cells.gather(pooled)
     plain = fit_platt(pooled_at_cells, cells)
     a_pool, b_pool, alpha, beta = fit_noisy_platt(pooled_at_cells, cells, start=plain)
@@ -191,6 +192,9 @@ def score_tags(
     flags = wrong > 0.5
     below = given.sum(axis=0) < min_positives
     flags[:, below] &= given[:, below]
+    if stage is not None:
+        explained = explain_away(flags, wrong, given, stage, (a_pool, b_pool, alpha, beta), below)
+        params["explained_away"] = explained
     # the cut on P(present) above which an absent tag is more likely missing than truly absent
     thresholds = ((1 - alpha) / (1 - alpha + beta)).astype(np.float32)
     params["rule"] = {
@@ -204,6 +208,46 @@ def score_tags(
         "named_spurious": int((flags & given).sum()),
     }
     return _result(probs, given, flags, params, thresholds, wrong=wrong)
+
+
+def explain_away(
+    flags: np.ndarray,
+    wrong: np.ndarray,
+    given: np.ndarray,
+    stage: ContextStage,
+    calibration: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    below: np.ndarray,
+) -> int:
+    """Rows with several named tags, one correction at a time; ``flags`` (N, K) is updated in place.
+
+    The context stage reads a row's other tags, so one wrong tag makes its look-alikes look wrong
+    too (a missing 9 on a canvas whose 9 is read as a 4 also makes the 4 look spurious). Per row,
+    the most probably wrong tag (``wrong`` (N, K)) is corrected first; the row is then rescored with
+    the corrected set (``calibration``: the pool's ``(a, b, alpha, beta)``), and a remaining tag stays
+    named only while it is still more likely wrong than right. ``below``: (K,) tags never named
+    missing. Returns the number of names withdrawn.
+    """
+    a, b, alpha, beta = (v.astype(np.float32) for v in calibration)
+    withdrawn = 0
+    for row in np.flatnonzero(flags.sum(axis=1) >= 2):
+        remaining = sorted(np.flatnonzero(flags[row]).tolist(), key=lambda c: -wrong[row, c])
+        state = given[row].copy()
+        kept = []
+        while remaining:
+            top = remaining.pop(0)
+            kept.append(top)
+            state[top] = ~state[top]
+            if not remaining:
+                break
+            q = _sigmoid(stage.apply(np.array([row]), state[None])[0] * a + b)
+            now = wrong_tag_probability(state[None], q[None], alpha, beta)[0]
+            remaining = sorted(
+                (c for c in remaining if now[c] > 0.5 and not (below[c] and not state[c])), key=lambda c: -now[c]
+            )
+        withdrawn += int(flags[row].sum()) - len(kept)
+        flags[row] = False
+        flags[row, kept] = True
+    return withdrawn
 
 
 def wrong_tag_probability(given: np.ndarray, probs: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -479,9 +523,32 @@ CONTEXT_TAGS = 8
 CONTEXT_L2 = (1e-4, 1e-3, 1e-2)
 
 
+@dataclass(frozen=True)
+class ContextStage:
+    """The fitted context stage: ``context`` (K, m) int64 context tags per tag, ``coef`` one (K, 2 + 2m)
+    float32 array per fold (own logit, bias, context logits, context given), the first-stage
+    ``logits`` (N, K) and the rows' ``fold_of`` (N,)."""
+
+    context: np.ndarray
+    coef: list[np.ndarray]
+    logits: np.ndarray
+    fold_of: np.ndarray
+
+    def apply(self, rows: np.ndarray, given_rows: np.ndarray) -> np.ndarray:
+        """(B, K) float32 second-stage logits of ``rows`` (B,) from one fold, with their tag states
+        taken as ``given_rows`` (B, K) bool (the given ones, or a corrected set)."""
+        m = self.context.shape[1]
+        coef = self.coef[int(self.fold_of[rows[0]])]
+        lg = np.clip(self.logits[rows], -30, 30)
+        acc = coef[:, 0] * lg + coef[:, 1]
+        for j in range(m):
+            acc += coef[:, 2 + j] * lg[:, self.context[:, j]] + coef[:, 2 + m + j] * given_rows[:, self.context[:, j]]
+        return acc.astype(np.float32)
+
+
 def tag_context_logits(
     logits: np.ndarray, given: np.ndarray, fold_of: np.ndarray, cells: CalibrationCells
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, dict[str, Any], ContextStage]:
     """A second, stacked stage (stacked binary relevance): each tag's logit refitted from its own
     pooled logit and, for its :data:`CONTEXT_TAGS` context tags, their pooled logits and whether
     the row is given them.
@@ -492,7 +559,7 @@ def tag_context_logits(
     context tags of tag k are those whose logits correlate most with k's over the calibration
     sample. The stage is a per-tag logistic regression on the calibration cells, cross-fitted: the
     rows of each fold are scored by the coefficients fitted on the other folds' cells, so the
-    result stays out of sample. Returns ``((N, K) float32 logits, params)``.
+    result stays out of sample. Returns ``((N, K) float32 logits, params, the fitted stage)``.
     """
     n, k = logits.shape
     m = min(CONTEXT_TAGS, k - 1)
@@ -526,19 +593,16 @@ def tag_context_logits(
     first_test = cell_fold == 0
     losses = {l2: held_out_loss(fit(~first_test, l2), first_test) for l2 in CONTEXT_L2}
     l2 = min(losses, key=losses.__getitem__)
+    coefs = [fit(cell_fold != fold, l2).astype(np.float32) for fold in range(folds)]
+    stage = ContextStage(context, coefs, logits, fold_of)
     out = np.empty((n, k), dtype=np.float32)
     for fold in range(folds):
-        coef = fit(cell_fold != fold, l2).astype(np.float32)
         rows = np.flatnonzero(fold_of == fold)
         for start in range(0, len(rows), 8192):
             block = rows[start : start + 8192]
-            lg = np.clip(logits[block], -30, 30)
-            gv = given[block]
-            acc = coef[:, 0] * lg + coef[:, 1]
-            for j in range(m):
-                acc += coef[:, 2 + j] * lg[:, context[:, j]] + coef[:, 2 + m + j] * gv[:, context[:, j]]
-            out[block] = acc
-    return out, {"context_tags": int(m), "l2": l2, "held_out_loss": {str(a): round(b, 6) for a, b in losses.items()}}
+            out[block] = stage.apply(block, given[block])
+    record = {"context_tags": int(m), "l2": l2, "held_out_loss": {str(a): round(b, 6) for a, b in losses.items()}}
+    return out, record, stage
 
 
 def _fit_tag_logistic(
