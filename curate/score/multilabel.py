@@ -265,7 +265,15 @@ def wrong_tag_probability(given: np.ndarray, probs: np.ndarray, alpha: np.ndarra
     return np.where(given, spurious, missing).astype(np.float32)
 
 
-def _check_inputs(embeddings, tags, neighbor_idx, neighbor_sims, text_embeddings, folds):
+def _check_inputs(
+    embeddings: np.ndarray,
+    tags: np.ndarray,
+    neighbor_idx: np.ndarray | None,
+    neighbor_sims: np.ndarray | None,
+    text_embeddings: np.ndarray | None,
+    folds: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The embeddings as given and the tags as (N, K) bool, or one clear error."""
     if folds < 2:
         raise UsageError(f"folds must be at least 2, got {folds}")
     emb = np.asarray(embeddings)
@@ -282,7 +290,7 @@ def _check_inputs(embeddings, tags, neighbor_idx, neighbor_sims, text_embeddings
         raw = raw.astype(bool)
     if (neighbor_idx is None) != (neighbor_sims is None):
         raise UsageError("neighbor_idx and neighbor_sims go together: give both or neither")
-    if neighbor_idx is not None:
+    if neighbor_idx is not None and neighbor_sims is not None:
         shape_i, shape_s = np.shape(neighbor_idx), np.shape(neighbor_sims)
         if len(shape_i) != 2 or shape_i != shape_s or shape_i[0] != len(emb):
             raise DataError(f"neighbours must be two (N, k) arrays for N={len(emb)}, got {shape_i} and {shape_s}")
@@ -427,7 +435,7 @@ def fit_noisy_platt(
     )
     norm = float(w.sum())
 
-    def unpack(v: np.ndarray):
+    def unpack(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         a, b, u, t = v[:k], v[k : 2 * k], v[2 * k : 3 * k], v[3 * k :]
         return a, b, 0.5 / (1 + np.exp(-u)), 0.5 / (1 + np.exp(-t))
 
@@ -623,7 +631,7 @@ def _fit_tag_logistic(
     bounds = np.searchsorted(cols[order], np.arange(num_tags + 1))
     yf = y.astype(np.float64)
 
-    def loss(xt, yt, wt, c, norm):
+    def loss(xt: np.ndarray, yt: np.ndarray, wt: np.ndarray, c: np.ndarray, norm: float) -> float:
         z = xt @ c
         return float(wt @ (np.logaddexp(0.0, z) - yt * z)) / norm + 0.5 * l2 * float(
             (((c - target) * penalised) ** 2).sum()
@@ -734,7 +742,15 @@ def _probe_choice_rows(given: np.ndarray, rng: np.random.Generator, *, per_tag: 
     return np.unique(np.concatenate(picked))
 
 
-def _choose_tag_ridges(embeddings, given, fold_of, eig, candidates: np.ndarray, *, seed: int) -> np.ndarray:
+def _choose_tag_ridges(
+    embeddings: np.ndarray,
+    given: np.ndarray,
+    fold_of: np.ndarray,
+    eig: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    candidates: np.ndarray,
+    *,
+    seed: int,
+) -> np.ndarray:
     """(K,) int64 index into ``candidates`` per tag: the strength whose out-of-fold scores, calibrated
     per tag (:func:`fit_platt`), have the lowest log loss at the choice rows' cells."""
     rng = np.random.default_rng([seed, 7])
@@ -742,8 +758,10 @@ def _choose_tag_ridges(embeddings, given, fold_of, eig, candidates: np.ndarray, 
     cells = CalibrationCells.draw(given[rows], rng, sample_rows=len(rows))
     x = _with_bias_np(embeddings[rows]).astype(np.float64)
     f = fold_of[rows]
-    projected = [(np.flatnonzero(f == fold), values, qs) for fold, (values, _, qs) in enumerate(eig)]
-    projected = [(at, x[at] @ eig[fold][1], values, qs) for fold, (at, values, qs) in enumerate(projected)]
+    projected = []
+    for fold, (values, vectors, qs) in enumerate(eig):
+        at = np.flatnonzero(f == fold)
+        projected.append((at, x[at] @ vectors, values, qs))
     losses = np.empty((len(candidates), given.shape[1]))
     for i, ridge in enumerate(candidates):
         scores = np.empty((len(rows), given.shape[1]))
@@ -852,7 +870,7 @@ def _result(
     suggested = [np.flatnonzero(row).tolist() for row in suggested_cells]
     return TagScores(
         pred_probs=probs.astype(np.float32, copy=False),
-        is_label_issue=flags.any(axis=1),
+        is_label_issue=np.asarray(flags.any(axis=1), dtype=bool),
         label_quality=quality,
         missing=missing,
         spurious=spurious,
