@@ -202,6 +202,7 @@ def score_tags(
         "spurious_rate": [round(float(v), 6) for v in alpha],
         "missing_rate": [round(float(v), 6) for v in beta],
         "spurious_below": [round(float(v), 6) for v in alpha / (1 + alpha - beta)],
+        "tags_without_noise_evidence": int(((alpha == 0) & (beta == 0)).sum()),
         "min_positives_for_missing": int(min_positives),
         "tags_below_bar": int(((given.sum(axis=0) > 0) & below).sum()),
         "named_missing": int((flags & ~given).sum()),
@@ -418,7 +419,9 @@ def fit_noisy_platt(
 
     scores: (M,) float64 at ``cells``;  start: ``(a, b)`` of the plain fit (:func:`fit_platt`).
     ``alpha_k`` is the share of rows without the tag that are given it anyway (spurious), ``beta_k``
-    the share of rows with the tag that miss it; both in (0, 1/2). ``sigmoid(a_k s + b_k)`` is then
+    the share of rows with the tag that miss it; both in (0, 1/2), and both 0 (the plain fit kept)
+    for a tag where the channel gains less log-likelihood than ``log K`` (what fewer than one tag in K
+    gains by chance). ``sigmoid(a_k s + b_k)`` is then
     the probability that the tag is truly present. Returns ``(a, b, alpha, beta)``, (K,) float64 each.
     """
     from scipy.optimize import minimize
@@ -437,7 +440,7 @@ def fit_noisy_platt(
 
     def unpack(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         a, b, u, t = v[:k], v[k : 2 * k], v[2 * k : 3 * k], v[3 * k :]
-        return a, b, 0.5 / (1 + np.exp(-u)), 0.5 / (1 + np.exp(-t))
+        return a, b, 0.5 * _sigmoid64(u), 0.5 * _sigmoid64(t)
 
     def loss_and_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
         a, b, alpha, beta = unpack(v)
@@ -454,7 +457,24 @@ def fit_noisy_platt(
         return value, np.concatenate([ga, gb, gu, gt])
 
     fit = minimize(loss_and_grad, x0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
-    return unpack(fit.x)
+    a, b, alpha, beta = unpack(fit.x)
+
+    # A tag whose noise channel does not explain its given states better than the plain fit has no
+    # evidence of wrong tags: where the scores say little (a flat probe) the channel is not
+    # identifiable and would call any share of the tags wrong. Without noise, twice the gain in
+    # log-likelihood of the two extra parameters is about chi-square with 2 degrees of freedom, so
+    # it exceeds 2 log K in fewer than one of the K tags by chance: that is the bar. A tag below it
+    # keeps the plain fit and no noise.
+    def log_likelihood(a: np.ndarray, b: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        sig = _sigmoid64(a[cols] * scores + b[cols])
+        p = np.clip(alpha[cols] + (1 - alpha[cols] - beta[cols]) * sig, 1e-12, 1 - 1e-12)
+        return cells.per_tag(w * (y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+    zero = np.zeros(k)
+    gain = log_likelihood(a, b, alpha, beta) - log_likelihood(start[0], start[1], zero, zero)
+    supported = gain > np.log(max(k, 2))
+    a, b = np.where(supported, a, start[0]), np.where(supported, b, start[1])
+    return a, b, np.where(supported, alpha, 0.0), np.where(supported, beta, 0.0)
 
 
 def _sigmoid64(z: np.ndarray) -> np.ndarray:
