@@ -170,8 +170,9 @@ def score_tags(
         a, b = calibrated[name]
         pooled += np.float32(w) * (sources[name] * a.astype(np.float32) + b.astype(np.float32))
     del sources
+    stage = None
     if num_tags > 1:
-        pooled, params["context"] = tag_context_logits(pooled, given, fold_of, cells)
+        pooled, params["context"], stage = tag_context_logits(pooled, given, fold_of, cells)
     pooled_at_cells = cells.gather(pooled)
     plain = fit_platt(pooled_at_cells, cells)
     a_pool, b_pool, alpha, beta = fit_noisy_platt(pooled_at_cells, cells, start=plain)
@@ -191,6 +192,9 @@ def score_tags(
     flags = wrong > 0.5
     below = given.sum(axis=0) < min_positives
     flags[:, below] &= given[:, below]
+    if stage is not None:
+        explained = explain_away(flags, wrong, given, stage, (a_pool, b_pool, alpha, beta), below)
+        params["explained_away"] = explained
     # the cut on P(present) above which an absent tag is more likely missing than truly absent
     thresholds = ((1 - alpha) / (1 - alpha + beta)).astype(np.float32)
     params["rule"] = {
@@ -198,12 +202,53 @@ def score_tags(
         "spurious_rate": [round(float(v), 6) for v in alpha],
         "missing_rate": [round(float(v), 6) for v in beta],
         "spurious_below": [round(float(v), 6) for v in alpha / (1 + alpha - beta)],
+        "tags_without_noise_evidence": int(((alpha == 0) & (beta == 0)).sum()),
         "min_positives_for_missing": int(min_positives),
         "tags_below_bar": int(((given.sum(axis=0) > 0) & below).sum()),
         "named_missing": int((flags & ~given).sum()),
         "named_spurious": int((flags & given).sum()),
     }
     return _result(probs, given, flags, params, thresholds, wrong=wrong)
+
+
+def explain_away(
+    flags: np.ndarray,
+    wrong: np.ndarray,
+    given: np.ndarray,
+    stage: ContextStage,
+    calibration: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    below: np.ndarray,
+) -> int:
+    """Rows with several named tags, one correction at a time; ``flags`` (N, K) is updated in place.
+
+    The context stage reads a row's other tags, so one wrong tag makes its look-alikes look wrong
+    too (a missing 9 on a canvas whose 9 is read as a 4 also makes the 4 look spurious). Per row,
+    the most probably wrong tag (``wrong`` (N, K)) is corrected first; the row is then rescored with
+    the corrected set (``calibration``: the pool's ``(a, b, alpha, beta)``), and a remaining tag stays
+    named only while it is still more likely wrong than right. ``below``: (K,) tags never named
+    missing. Returns the number of names withdrawn.
+    """
+    a, b, alpha, beta = (v.astype(np.float32) for v in calibration)
+    withdrawn = 0
+    for row in np.flatnonzero(flags.sum(axis=1) >= 2):
+        remaining = sorted(np.flatnonzero(flags[row]).tolist(), key=lambda c: -wrong[row, c])
+        state = given[row].copy()
+        kept = []
+        while remaining:
+            top = remaining.pop(0)
+            kept.append(top)
+            state[top] = ~state[top]
+            if not remaining:
+                break
+            q = _sigmoid(stage.apply(np.array([row]), state[None])[0] * a + b)
+            now = wrong_tag_probability(state[None], q[None], alpha, beta)[0]
+            remaining = sorted(
+                (c for c in remaining if now[c] > 0.5 and not (below[c] and not state[c])), key=lambda c: -now[c]
+            )
+        withdrawn += int(flags[row].sum()) - len(kept)
+        flags[row] = False
+        flags[row, kept] = True
+    return withdrawn
 
 
 def wrong_tag_probability(given: np.ndarray, probs: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -221,7 +266,15 @@ def wrong_tag_probability(given: np.ndarray, probs: np.ndarray, alpha: np.ndarra
     return np.where(given, spurious, missing).astype(np.float32)
 
 
-def _check_inputs(embeddings, tags, neighbor_idx, neighbor_sims, text_embeddings, folds):
+def _check_inputs(
+    embeddings: np.ndarray,
+    tags: np.ndarray,
+    neighbor_idx: np.ndarray | None,
+    neighbor_sims: np.ndarray | None,
+    text_embeddings: np.ndarray | None,
+    folds: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The embeddings as given and the tags as (N, K) bool, or one clear error."""
     if folds < 2:
         raise UsageError(f"folds must be at least 2, got {folds}")
     emb = np.asarray(embeddings)
@@ -238,7 +291,7 @@ def _check_inputs(embeddings, tags, neighbor_idx, neighbor_sims, text_embeddings
         raw = raw.astype(bool)
     if (neighbor_idx is None) != (neighbor_sims is None):
         raise UsageError("neighbor_idx and neighbor_sims go together: give both or neither")
-    if neighbor_idx is not None:
+    if neighbor_idx is not None and neighbor_sims is not None:
         shape_i, shape_s = np.shape(neighbor_idx), np.shape(neighbor_sims)
         if len(shape_i) != 2 or shape_i != shape_s or shape_i[0] != len(emb):
             raise DataError(f"neighbours must be two (N, k) arrays for N={len(emb)}, got {shape_i} and {shape_s}")
@@ -366,7 +419,9 @@ def fit_noisy_platt(
 
     scores: (M,) float64 at ``cells``;  start: ``(a, b)`` of the plain fit (:func:`fit_platt`).
     ``alpha_k`` is the share of rows without the tag that are given it anyway (spurious), ``beta_k``
-    the share of rows with the tag that miss it; both in (0, 1/2). ``sigmoid(a_k s + b_k)`` is then
+    the share of rows with the tag that miss it; both in (0, 1/2), and both 0 (the plain fit kept)
+    for a tag where the channel gains less log-likelihood than ``log K`` (what fewer than one tag in K
+    gains by chance). ``sigmoid(a_k s + b_k)`` is then
     the probability that the tag is truly present. Returns ``(a, b, alpha, beta)``, (K,) float64 each.
     """
     from scipy.optimize import minimize
@@ -383,9 +438,9 @@ def fit_noisy_platt(
     )
     norm = float(w.sum())
 
-    def unpack(v: np.ndarray):
+    def unpack(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         a, b, u, t = v[:k], v[k : 2 * k], v[2 * k : 3 * k], v[3 * k :]
-        return a, b, 0.5 / (1 + np.exp(-u)), 0.5 / (1 + np.exp(-t))
+        return a, b, 0.5 * _sigmoid64(u), 0.5 * _sigmoid64(t)
 
     def loss_and_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
         a, b, alpha, beta = unpack(v)
@@ -402,7 +457,24 @@ def fit_noisy_platt(
         return value, np.concatenate([ga, gb, gu, gt])
 
     fit = minimize(loss_and_grad, x0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
-    return unpack(fit.x)
+    a, b, alpha, beta = unpack(fit.x)
+
+    # A tag whose noise channel does not explain its given states better than the plain fit has no
+    # evidence of wrong tags: where the scores say little (a flat probe) the channel is not
+    # identifiable and would call any share of the tags wrong. Without noise, twice the gain in
+    # log-likelihood of the two extra parameters is about chi-square with 2 degrees of freedom, so
+    # it exceeds 2 log K in fewer than one of the K tags by chance: that is the bar. A tag below it
+    # keeps the plain fit and no noise.
+    def log_likelihood(a: np.ndarray, b: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        sig = _sigmoid64(a[cols] * scores + b[cols])
+        p = np.clip(alpha[cols] + (1 - alpha[cols] - beta[cols]) * sig, 1e-12, 1 - 1e-12)
+        return cells.per_tag(w * (y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+    zero = np.zeros(k)
+    gain = log_likelihood(a, b, alpha, beta) - log_likelihood(start[0], start[1], zero, zero)
+    supported = gain > np.log(max(k, 2))
+    a, b = np.where(supported, a, start[0]), np.where(supported, b, start[1])
+    return a, b, np.where(supported, alpha, 0.0), np.where(supported, beta, 0.0)
 
 
 def _sigmoid64(z: np.ndarray) -> np.ndarray:
@@ -479,9 +551,32 @@ CONTEXT_TAGS = 8
 CONTEXT_L2 = (1e-4, 1e-3, 1e-2)
 
 
+@dataclass(frozen=True)
+class ContextStage:
+    """The fitted context stage: ``context`` (K, m) int64 context tags per tag, ``coef`` one (K, 2 + 2m)
+    float32 array per fold (own logit, bias, context logits, context given), the first-stage
+    ``logits`` (N, K) and the rows' ``fold_of`` (N,)."""
+
+    context: np.ndarray
+    coef: list[np.ndarray]
+    logits: np.ndarray
+    fold_of: np.ndarray
+
+    def apply(self, rows: np.ndarray, given_rows: np.ndarray) -> np.ndarray:
+        """(B, K) float32 second-stage logits of ``rows`` (B,) from one fold, with their tag states
+        taken as ``given_rows`` (B, K) bool (the given ones, or a corrected set)."""
+        m = self.context.shape[1]
+        coef = self.coef[int(self.fold_of[rows[0]])]
+        lg = np.clip(self.logits[rows], -30, 30)
+        acc = coef[:, 0] * lg + coef[:, 1]
+        for j in range(m):
+            acc += coef[:, 2 + j] * lg[:, self.context[:, j]] + coef[:, 2 + m + j] * given_rows[:, self.context[:, j]]
+        return acc.astype(np.float32)
+
+
 def tag_context_logits(
     logits: np.ndarray, given: np.ndarray, fold_of: np.ndarray, cells: CalibrationCells
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, dict[str, Any], ContextStage]:
     """A second, stacked stage (stacked binary relevance): each tag's logit refitted from its own
     pooled logit and, for its :data:`CONTEXT_TAGS` context tags, their pooled logits and whether
     the row is given them.
@@ -492,7 +587,7 @@ def tag_context_logits(
     context tags of tag k are those whose logits correlate most with k's over the calibration
     sample. The stage is a per-tag logistic regression on the calibration cells, cross-fitted: the
     rows of each fold are scored by the coefficients fitted on the other folds' cells, so the
-    result stays out of sample. Returns ``((N, K) float32 logits, params)``.
+    result stays out of sample. Returns ``((N, K) float32 logits, params, the fitted stage)``.
     """
     n, k = logits.shape
     m = min(CONTEXT_TAGS, k - 1)
@@ -526,19 +621,16 @@ def tag_context_logits(
     first_test = cell_fold == 0
     losses = {l2: held_out_loss(fit(~first_test, l2), first_test) for l2 in CONTEXT_L2}
     l2 = min(losses, key=losses.__getitem__)
+    coefs = [fit(cell_fold != fold, l2).astype(np.float32) for fold in range(folds)]
+    stage = ContextStage(context, coefs, logits, fold_of)
     out = np.empty((n, k), dtype=np.float32)
     for fold in range(folds):
-        coef = fit(cell_fold != fold, l2).astype(np.float32)
         rows = np.flatnonzero(fold_of == fold)
         for start in range(0, len(rows), 8192):
             block = rows[start : start + 8192]
-            lg = np.clip(logits[block], -30, 30)
-            gv = given[block]
-            acc = coef[:, 0] * lg + coef[:, 1]
-            for j in range(m):
-                acc += coef[:, 2 + j] * lg[:, context[:, j]] + coef[:, 2 + m + j] * gv[:, context[:, j]]
-            out[block] = acc
-    return out, {"context_tags": int(m), "l2": l2, "held_out_loss": {str(a): round(b, 6) for a, b in losses.items()}}
+            out[block] = stage.apply(block, given[block])
+    record = {"context_tags": int(m), "l2": l2, "held_out_loss": {str(a): round(b, 6) for a, b in losses.items()}}
+    return out, record, stage
 
 
 def _fit_tag_logistic(
@@ -559,7 +651,7 @@ def _fit_tag_logistic(
     bounds = np.searchsorted(cols[order], np.arange(num_tags + 1))
     yf = y.astype(np.float64)
 
-    def loss(xt, yt, wt, c, norm):
+    def loss(xt: np.ndarray, yt: np.ndarray, wt: np.ndarray, c: np.ndarray, norm: float) -> float:
         z = xt @ c
         return float(wt @ (np.logaddexp(0.0, z) - yt * z)) / norm + 0.5 * l2 * float(
             (((c - target) * penalised) ** 2).sum()
@@ -670,7 +762,15 @@ def _probe_choice_rows(given: np.ndarray, rng: np.random.Generator, *, per_tag: 
     return np.unique(np.concatenate(picked))
 
 
-def _choose_tag_ridges(embeddings, given, fold_of, eig, candidates: np.ndarray, *, seed: int) -> np.ndarray:
+def _choose_tag_ridges(
+    embeddings: np.ndarray,
+    given: np.ndarray,
+    fold_of: np.ndarray,
+    eig: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    candidates: np.ndarray,
+    *,
+    seed: int,
+) -> np.ndarray:
     """(K,) int64 index into ``candidates`` per tag: the strength whose out-of-fold scores, calibrated
     per tag (:func:`fit_platt`), have the lowest log loss at the choice rows' cells."""
     rng = np.random.default_rng([seed, 7])
@@ -678,8 +778,10 @@ def _choose_tag_ridges(embeddings, given, fold_of, eig, candidates: np.ndarray, 
     cells = CalibrationCells.draw(given[rows], rng, sample_rows=len(rows))
     x = _with_bias_np(embeddings[rows]).astype(np.float64)
     f = fold_of[rows]
-    projected = [(np.flatnonzero(f == fold), values, qs) for fold, (values, _, qs) in enumerate(eig)]
-    projected = [(at, x[at] @ eig[fold][1], values, qs) for fold, (at, values, qs) in enumerate(projected)]
+    projected = []
+    for fold, (values, vectors, qs) in enumerate(eig):
+        at = np.flatnonzero(f == fold)
+        projected.append((at, x[at] @ vectors, values, qs))
     losses = np.empty((len(candidates), given.shape[1]))
     for i, ridge in enumerate(candidates):
         scores = np.empty((len(rows), given.shape[1]))
@@ -788,7 +890,7 @@ def _result(
     suggested = [np.flatnonzero(row).tolist() for row in suggested_cells]
     return TagScores(
         pred_probs=probs.astype(np.float32, copy=False),
-        is_label_issue=flags.any(axis=1),
+        is_label_issue=np.asarray(flags.any(axis=1), dtype=bool),
         label_quality=quality,
         missing=missing,
         spurious=spurious,

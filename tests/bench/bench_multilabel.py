@@ -15,7 +15,8 @@ set is a valid one.
 **Geometries** (one extractor each, every tool given the same L2-normalised features):
 
 * ``pixels``: the 576 raw pixels;
-* ``hog``: HOG of the canvas (9 orientations, 4 x 4-pixel cells, 2 x 2-cell blocks; 900 values);
+* ``hog``: HOG of the canvas upsampled 4x (9 orientations, 8 x 8-pixel cells, 2 x 2-cell blocks), as
+  the digits HOG geometry of ``tests/bench/geometries.py`` does for one digit;
 * ``cnn``: a small convolutional network trained on the other half's single digits (cross-entropy,
   a few seconds on one thread); each cell of the canvas goes through it and its 64-d penultimate
   layer is max-pooled over the 9 cells.
@@ -153,14 +154,20 @@ def pixel_features(canvases: Canvases) -> np.ndarray:
 
 
 def hog_features(canvases: Canvases) -> np.ndarray:
-    """(N, 900) float32 HOG descriptors (9 orientations, 4 x 4 cells, 2 x 2 blocks), L2-normalised."""
+    """(N, F) float32 HOG descriptors of the canvas upsampled 4x (bilinear), as the digits HOG
+    geometry of tests/bench/geometries.py does for one digit (32 x 32, 8 x 8-pixel cells): 9
+    orientations, 8 x 8 cells, 2 x 2 blocks (1,764 values on a 2 x 2 canvas); L2-normalised."""
+    from PIL import Image
     from skimage.feature import hog
 
-    return _unit(
-        np.stack(
-            [hog(image, orientations=9, pixels_per_cell=(4, 4), cells_per_block=(2, 2)) for image in canvases.images]
+    def one(image: np.ndarray) -> np.ndarray:
+        picture = Image.fromarray(np.round(image * 255).astype(np.uint8), mode="L")
+        big = picture.resize((image.shape[1] * 4, image.shape[0] * 4), Image.BILINEAR)
+        return hog(
+            np.asarray(big, dtype=np.float64) / 255, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2)
         )
-    )
+
+    return _unit(np.stack([one(image) for image in canvases.images]))
 
 
 def train_digit_cnn(digits: np.ndarray, labels: np.ndarray, seed: int):

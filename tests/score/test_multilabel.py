@@ -175,3 +175,13 @@ def test_bad_options_raise():
         score_tags(x, given, folds=1)
     with pytest.raises(UsageError):
         score_tags(x, given, neighbor_idx=np.zeros((100, 3), dtype=np.int64))
+
+
+def test_features_that_say_nothing_name_nothing():
+    """Random features and tags: the noise channel has no evidence, so no tag is named wrong."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    res = score_tags(x, rng.random((300, 4)) < 0.3, seed=0)
+    assert res.is_label_issue.mean() < 0.02
+    assert res.params["rule"]["tags_without_noise_evidence"] >= 3
