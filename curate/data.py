@@ -37,6 +37,8 @@ class Embedded:
     caption_embeddings: (N, D) float32, row i the L2-normalised embedding of sample i's caption in
                       the image embeddings' space (its text, or an imported text embedding), zeros
                       where a sample has none; None when no caption was embedded
+    tags:             (N, K) bool multi-hot over ``class_names`` (the tags) for multi-label data
+                      (``labels`` is then all -1); None for single-label data
     """
 
     sample_ids: np.ndarray
@@ -49,6 +51,7 @@ class Embedded:
     norms: np.ndarray | None = None
     captions: np.ndarray | None = None
     caption_embeddings: np.ndarray | None = None
+    tags: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -60,6 +63,35 @@ class Embedded:
     @property
     def has_labels(self) -> bool:
         return bool((self.labels >= 0).any())
+
+    @property
+    def multi_label(self) -> bool:
+        return self.tags is not None
+
+
+def is_multi_label(samples_path) -> bool:
+    """Whether samples.parquet holds multi-label data (its rows' tags in ``labels``)."""
+    return bool(read_meta(samples_path).get("extra", {}).get("multi_label"))
+
+
+def encode_tags(tag_lists: pa.ChunkedArray | list, class_names: list[str]) -> np.ndarray:
+    """Per-row tag lists (None or [] for no tag) -> (N, K) bool multi-hot over ``class_names``."""
+    index = {name: i for i, name in enumerate(class_names)}
+    values = tag_lists.to_pylist() if hasattr(tag_lists, "to_pylist") else list(tag_lists)
+    hot = np.zeros((len(values), len(class_names)), dtype=bool)
+    for row, tags in enumerate(values):
+        for tag in tags or ():
+            try:
+                hot[row, index[tag]] = True
+            except KeyError:
+                raise DataError(f"tag {tag!r} is not in the recorded tag list") from None
+    return hot
+
+
+def tag_lists(hot: np.ndarray, class_names: list[str]) -> list[list[str]]:
+    """(N, K) bool multi-hot -> each row's tags in ``class_names`` order."""
+    names = np.array(class_names, dtype=object)
+    return [names[row].tolist() for row in np.asarray(hot, dtype=bool)]
 
 
 def class_names_of(samples_path) -> list[str]:
@@ -129,6 +161,9 @@ def load_embedded(ws: Workspace) -> Embedded:
         ) from None
     taken = samples.take(pa.array(rows))
     labels = encode_labels(taken.column("label"), class_names)
+    tags = None
+    if is_multi_label(ws.path("samples")) and "labels" in taken.column_names:
+        tags = encode_tags(taken.column("labels"), class_names)
     splits_col = taken.column("split")
     splits = None if splits_col.null_count == len(taken) else np.array(splits_col.to_pylist(), dtype=object)
     hash_col = taken.column("hash")
@@ -175,6 +210,7 @@ def load_embedded(ws: Workspace) -> Embedded:
         norms=norms,
         captions=None if captions is None else np.array(captions, dtype=object),
         caption_embeddings=caption_emb,
+        tags=tags,
     )
 
 

@@ -34,8 +34,10 @@ class ArrayInput:
 
     ``embeddings``: an N x D ``.npy``, Parquet with a list column (``embedding_column``), or
     clip-retrieval's output folder (``img_emb/``, ``text_emb/``, ``metadata/``:
-    :mod:`curate.embed.clip_retrieval`); ``labels``: N labels (``.npy``), or ``label_column`` of
-    the embeddings' Parquet (of clip-retrieval's metadata). Image-text pairs:
+    :mod:`curate.embed.clip_retrieval`); ``labels``: N labels (``.npy``), an N x K 0/1 multi-hot
+    ``.npy``, JSON lines or a Parquet list column of tags (:func:`curate.embed.importer.load_labels`),
+    or ``label_column`` of the embeddings' Parquet (of clip-retrieval's metadata);
+    ``label_separator`` / ``multi_label`` read string labels as tag sets (:mod:`curate.index.tags`). Image-text pairs:
     ``text_embeddings``, an N x D array of caption embeddings in the same space (clip-retrieval's
     ``text_emb/`` by default), and ``caption_column``, the captions' column of the Parquet (of
     the metadata, where ``caption`` is read by default).
@@ -48,6 +50,8 @@ class ArrayInput:
     class_names: list[str] | None = None
     text_embeddings: str | os.PathLike[str] | None = None
     caption_column: str | None = None
+    label_separator: str | None = None
+    multi_label: bool | None = None
 
 
 #: the stages whose timings an import of user embeddings stands in for
@@ -139,7 +143,7 @@ def import_embedding_files(ws: Workspace, arrays: ArrayInput, *, overwrite: bool
     (.npy, or a column of the embeddings' Parquet) and, for image-text pairs, caption embeddings
     and captions, into the workspace (samples + embeddings)."""
     from curate.embed.clip_retrieval import is_clip_retrieval_folder
-    from curate.embed.importer import import_arrays, load_array
+    from curate.embed.importer import import_arrays, load_array, load_labels
 
     if is_clip_retrieval_folder(arrays.embeddings):
         emb, labels, text, captions = _clip_retrieval_arrays(arrays)
@@ -147,9 +151,9 @@ def import_embedding_files(ws: Workspace, arrays: ArrayInput, *, overwrite: bool
         emb = load_array(arrays.embeddings, column=arrays.embedding_column)
         labels = None
         if arrays.labels is not None:
-            labels = load_array(arrays.labels, column=arrays.label_column)
+            labels = load_labels(arrays.labels, column=arrays.label_column)
         elif arrays.label_column is not None:
-            labels = load_array(arrays.embeddings, column=arrays.label_column)
+            labels = load_labels(arrays.embeddings, column=arrays.label_column)
         text = None if arrays.text_embeddings is None else load_array(arrays.text_embeddings)
         captions = None
         if arrays.caption_column is not None:
@@ -161,6 +165,8 @@ def import_embedding_files(ws: Workspace, arrays: ArrayInput, *, overwrite: bool
         emb,
         labels,
         class_names=arrays.class_names,
+        label_separator=arrays.label_separator,
+        multi_label=arrays.multi_label,
         overwrite=overwrite,
         text_embeddings=text,
         captions=captions,

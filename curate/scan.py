@@ -35,6 +35,8 @@ def audit_plan(
     class_names: list[str] | None = None,
     text_embeddings: str | Path | None = None,
     caption_column: str | None = None,
+    label_separator: str | None = None,
+    multi_label: bool | None = None,
     model: str = DEFAULT_MODEL,
     pretrained: str | None = DEFAULT_PRETRAINED,
     device: str = "auto",
@@ -53,7 +55,8 @@ def audit_plan(
     forward pass. ``engine`` and ``address`` go to embed and neighbors (where they run), ``decode``
     to embed (where it decodes); all three are refused with ``embeddings``, which replace embed.
     ``stage_params`` win over all of these. ``label_column`` is the label column of Parquet
-    ``embeddings``, or with ``data`` the index stage's. Parameters for a stage the run would skip
+    ``embeddings``, or with ``data`` the index stage's; ``label_separator`` and ``multi_label``
+    (how label cells become tag sets: :mod:`curate.index.tags`) go to the import or the index. Parameters for a stage the run would skip
     (index or embed, with ``embeddings``) are a :class:`UsageError`, never silently ignored.
     """
     stage_params = {name: dict(p) for name, p in (stage_params or {}).items()}
@@ -83,6 +86,8 @@ def audit_plan(
             class_names=class_names,
             text_embeddings=text_embeddings,
             caption_column=caption_column,
+            label_separator=label_separator,
+            multi_label=multi_label,
         )
         skipped = sorted(name for name, params in stage_params.items() if params and replaced_by_import(name))
         if skipped:
@@ -91,7 +96,12 @@ def audit_plan(
                 f"its options ({', '.join(sorted(k for s in skipped for k in stage_params[s]))}) go with DATA"
             )
     else:
-        given = {"label_column": label_column, "caption_column": caption_column}
+        given = {
+            "label_column": label_column,
+            "caption_column": caption_column,
+            "label_separator": label_separator,
+            "multi_label": multi_label,
+        }
         given = {key: value for key, value in given.items() if value is not None}
         if given:
             stage_params["index"] = {**given, **stage_params.get("index", {})}
@@ -127,6 +137,8 @@ def run_scan(
     class_names: list[str] | None = None,
     text_embeddings: str | Path | None = None,
     caption_column: str | None = None,
+    label_separator: str | None = None,
+    multi_label: bool | None = None,
     model: str = DEFAULT_MODEL,
     pretrained: str | None = DEFAULT_PRETRAINED,
     device: str = "auto",
@@ -181,6 +193,8 @@ def run_scan(
         class_names=class_names,
         text_embeddings=text_embeddings,
         caption_column=caption_column,
+        label_separator=label_separator,
+        multi_label=multi_label,
         model=model,
         pretrained=pretrained,
         device=device,

@@ -51,6 +51,9 @@ SAMPLES = pa.schema(
         # the file at `path` (image or container) when indexed; a re-index reuses the row of a
         # file whose stat is unchanged without decoding it. Null for array inputs.
         pa.field("file_stat", FILE_STAT),
+        # multi-label data: the sample's tags, sorted (an empty list: no tag; `label` is then
+        # null); null for single-label data (curate.index.tags)
+        pa.field("labels", pa.list_(pa.string())),
     ]
 )
 
@@ -114,6 +117,8 @@ _ARROW_TYPES = {
     "float32": pa.float32(),
     "float64": pa.float64(),
     "int64": pa.int64(),
+    "list<string>": pa.list_(pa.string()),
+    "list<float32>": pa.list_(pa.float32()),
 }
 
 
@@ -151,6 +156,12 @@ CLASSES = pa.schema(
         pa.field("label_evidence", pa.float64()),
         pa.field("least_separable_class", pa.string()),
         pa.field("least_separability", pa.float64()),  # 2 AUC - 1 against that class
+        # multi-label data, one row per tag (null for single-label): the tags it most often comes
+        # with and how often, and how often it is named missing / spurious (curate.score.tags)
+        pa.field("co_occurs_with", pa.list_(pa.string())),
+        pa.field("co_occurrence_counts", pa.list_(pa.int64())),
+        pa.field("missing_count", pa.int64()),
+        pa.field("spurious_count", pa.int64()),
     ]
 )
 
@@ -197,6 +208,11 @@ PLAN = pa.schema(
         # took the suggestion or overruled it
         pa.field("reviewed", pa.string()),
         *SELECTION_FIELDS,
+        # multi-label data (null for single-label): the final tags (tags added / removed for a
+        # relabel), the given ones, and what "accept" gives the row
+        pa.field("labels", pa.list_(pa.string())),
+        pa.field("original_labels", pa.list_(pa.string())),
+        pa.field("suggested_labels", pa.list_(pa.string())),
     ]
 )
 
@@ -235,5 +251,9 @@ MANIFEST = pa.schema(
         pa.field("outlier_score", pa.float32(), nullable=False),
         pa.field("caption", pa.string()),  # the pair's caption; null for data without captions
         *SELECTION_FIELDS,
+        # multi-label data (null for single-label): the final tags and the given ones; `label` /
+        # `original_label` are then the row's rarest final / given tag (null without a tag)
+        pa.field("labels", pa.list_(pa.string())),
+        pa.field("original_labels", pa.list_(pa.string())),
     ]
 )

@@ -7,7 +7,9 @@
 Rows with weight 0 (dropped, held back for review until a person decides, or other actions
 left out at export) are skipped unless ``include_dropped``; to train on the review queue, export
 with it (``curate scan --train-on-review``, ``curate export --train-on-review``); labels are indices into ``class_names`` (the class list recorded at
-export), -1 for unlabelled samples. A manifest built from ``curate scan --embeddings`` lists
+export), -1 for unlabelled samples. A multi-label manifest (its ``labels`` column holds tag lists)
+yields multi-hot targets instead: a (K,) float32 tensor over ``class_names`` (the tags), for
+``BCEWithLogitsLoss``. A manifest built from ``curate scan --embeddings`` lists
 no images, so it is refused at construction (:class:`curate.errors.DataError`).
 """
 
@@ -41,6 +43,8 @@ class ManifestDataset(Dataset):
     ``ds[i]`` is ``(image, label)``: the RGB PIL image passed through ``transform`` (a tensor
     with the usual torchvision transforms) and the int label index (-1 when unlabelled).
     ``weights`` is the (len,) float64 tensor of sampling weights, ``class_names`` the class list.
+    Multi-label manifests (``multi_label`` True): the target is the (K,) float32 multi-hot
+    tensor of the row's final tags over ``class_names``.
     """
 
     def __init__(
@@ -52,7 +56,10 @@ class ManifestDataset(Dataset):
     ):
         if not os.path.exists(manifest_path):
             raise UsageError(f"{manifest_path} does not exist; run `curate export` first")
-        table = pq.read_table(manifest_path, columns=["sample_id", "path", "member", "label", "weight", "action"])
+        columns = ["sample_id", "path", "member", "label", "weight", "action"]
+        if "labels" in pq.read_schema(manifest_path).names:
+            columns.append("labels")
+        table = pq.read_table(manifest_path, columns=columns)
         recorded = read_meta(manifest_path).get("extra", {}).get("class_names")
         labels = table.column("label").to_pylist()
         self.class_names: list[str] = list(recorded) if recorded else sorted({v for v in labels if v is not None})
@@ -72,8 +79,17 @@ class ManifestDataset(Dataset):
         self.sample_ids = [col["sample_id"][i] for i in keep]
         self._paths = [col["path"][i] for i in keep]
         self._members = [col["member"][i] for i in keep]
+        tag_lists = table.column("labels").to_pylist() if "labels" in table.column_names else [None] * len(labels)
+        self.multi_label = any(t is not None for t in tag_lists)
         try:
-            self.targets = [index[labels[i]] if labels[i] is not None else -1 for i in keep]
+            if self.multi_label:
+                self.targets: list[Any] = []
+                for i in keep:
+                    hot = torch.zeros(len(self.class_names), dtype=torch.float32)
+                    hot[[index[t] for t in tag_lists[i] or []]] = 1.0
+                    self.targets.append(hot)
+            else:
+                self.targets = [index[labels[i]] if labels[i] is not None else -1 for i in keep]
         except KeyError as exc:
             raise DataError(f"label {exc.args[0]!r} in {manifest_path} is not in its class list") from None
         self.weights = torch.tensor([weights[i] for i in keep], dtype=torch.float64)
@@ -82,7 +98,7 @@ class ManifestDataset(Dataset):
     def __len__(self) -> int:
         return len(self.sample_ids)
 
-    def __getitem__(self, i: int) -> tuple[Any, int]:
+    def __getitem__(self, i: int) -> tuple[Any, Any]:
         path, member = self._paths[i], self._members[i]
         image = decode_rgb(read_bytes(path, member, _source_of(path, member)))
         if self.transform is not None:

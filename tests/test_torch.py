@@ -1,5 +1,6 @@
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
@@ -41,6 +42,7 @@ def image_workspace(tmp_path):
             "error": errors,
             "image_stats": [None] * n,
             "file_stat": [None] * n,
+            "labels": [None] * n,
         },
         schema=SAMPLES,
     )
@@ -99,6 +101,7 @@ def test_samples_proposed_for_review_are_not_yielded_by_default(image_workspace)
             "reviewed": [None] * 6,
             "selected": [None] * 6,
             "select_rank": [None] * 6,
+            **dict.fromkeys(("labels", "original_labels", "suggested_labels"), [None] * 6),
         },
         schema=PLAN,
     )
@@ -133,3 +136,22 @@ def test_readme_training_loop(image_workspace):
         opt.zero_grad(), loss.backward(), opt.step()
         steps += 1
     assert steps == 2 and torch.isfinite(loss)
+
+
+def test_multi_label_manifest_yields_multi_hot_targets(image_workspace):
+    ws = image_workspace
+    samples = ws.read_table("samples")
+    tags = [["cat"], ["cat", "sofa"], ["dog"], [], ["sofa"], ["dog"]]
+    samples = samples.set_column(
+        samples.schema.get_field_index("labels"), "labels", pa.array(tags, type=pa.list_(pa.string()))
+    )
+    samples = samples.set_column(samples.schema.get_field_index("label"), "label", pa.nulls(6, pa.string()))
+    fp, _, _ = ws.plan("samples", "index", {"test": 2}, [], overwrite=True)
+    extra = {"class_names": ["cat", "dog", "sofa"], "multi_label": True}
+    write_parquet_atomic(ws.path("samples"), samples, fingerprint=fp, inputs={}, params={}, extra=extra)
+    run_export(ws, overwrite=True)
+    ds = ManifestDataset(ws.path("manifest"))
+    assert ds.multi_label and ds.class_names == ["cat", "dog", "sofa"]
+    assert ds[1][1].tolist() == [1.0, 0.0, 1.0] and ds[3][1].tolist() == [0.0, 0.0, 0.0]
+    manifest = pq.read_table(ws.path("manifest")).to_pydict()
+    assert manifest["labels"][1] == ["cat", "sofa"] and manifest["original_labels"][1] == ["cat", "sofa"]

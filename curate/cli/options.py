@@ -338,6 +338,26 @@ def index_column_options(*, label_help: str) -> Callable[[Callable], Callable]:
     return decorate
 
 
+def multi_label_options(f: Callable) -> Callable:
+    """--label-separator / --multi-label / --single-label: how label cells become tag sets
+    (curate.index.tags), as ``label_separator`` (None: not given) and ``multi_label`` (None:
+    detected)."""
+    f = click.option(
+        "--multi-label/--single-label",
+        "multi_label",
+        default=None,
+        help="Read every label cell as a set of tags (a plain string is one tag), or each as one class "
+        "(no separator detection) [default: detected: lists, JSON lists, or a separator most labels contain].",
+    )(f)
+    return click.option(
+        "--label-separator",
+        default=None,
+        metavar="SEP",
+        help="Split string labels into tags on SEP (e.g. '|': 'cat|sofa' is two tags); without it a "
+        "separator most labels contain (| ; ,) is detected and said on stderr.",
+    )(f)
+
+
 def selection_options(f: Callable) -> Callable:
     """--include / --exclude: glob patterns narrowing the files of DATA that are indexed, as
     ``include`` and ``exclude`` tuples (curate.index.walk.Selection)."""

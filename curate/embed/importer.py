@@ -7,8 +7,11 @@ stage runs unchanged. With array inputs, ``sample_id`` is the row number as a st
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -79,6 +82,55 @@ def load_array(path: str | os.PathLike[str], *, column: str | None = None) -> np
     raise UsageError(f"{path}: expected a .npy or .parquet file")
 
 
+#: suffixes of JSON-lines label files (one JSON value per line: a list of tags, a label, or an
+#: object holding one under the label column)
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+
+#: columns a labels file's labels are looked for in when none is named
+LABEL_COLUMN_NAMES = ("labels", "label", "tags")
+
+
+def _is_list_type(kind: pa.DataType) -> bool:
+    return pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind) or pa.types.is_large_list(kind)
+
+
+def load_labels(path: str | os.PathLike[str], *, column: str | None = None) -> np.ndarray | list[Any]:
+    """Labels for ``--embeddings``: a ``.npy`` ((N,) labels or an (N, K) multi-hot array), JSON
+    lines (each line a list of tags, a label, or an object with ``column`` / ``labels`` /
+    ``label``), or a Parquet column (a list column gives each row's tags; without ``column``,
+    the first of :data:`LABEL_COLUMN_NAMES` it has). Lists come back as a list of cells."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    if path.suffix in JSON_LINES_SUFFIXES:
+        cells: list[Any] = []
+        keys = (column,) if column else LABEL_COLUMN_NAMES
+        for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError:
+                raise DataError(f"{path}, line {lineno}: not valid JSON") from None
+            if isinstance(value, dict):
+                key = next((k for k in keys if k in value), None)
+                value = value.get(key) if key is not None else None
+            if not (value is None or isinstance(value, (str, int, float, list))):
+                raise DataError(
+                    f"{path}, line {lineno}: expected a list of tags or a label, got {type(value).__name__}"
+                )
+            cells.append(value)
+        return cells
+    if path.suffix == ".parquet":
+        schema = pq.read_schema(path)
+        name = column or next((c for c in LABEL_COLUMN_NAMES if c in schema.names), None)
+        if name is not None and name in schema.names and _is_list_type(schema.field(name).type):
+            return pq.read_table(path, columns=[name]).column(name).to_pylist()
+        if name is not None and column is None:
+            return load_array(path, column=name)
+    return load_array(path, column=column)
+
+
 #: row indices an error message names before it says "..."
 NAMED_ROWS = 5
 
@@ -132,13 +184,97 @@ def normalise_labels(labels: np.ndarray, class_names: list[str] | None = None) -
     raise DataError(f"labels have unsupported dtype {labels.dtype}")
 
 
+def multi_hot_tags(labels: np.ndarray, class_names: list[str] | None = None) -> tuple[list[tuple[str, ...]], list[str]]:
+    """(N, K) 0/1 multi-hot labels -> (each row's tags, the K tag names).
+
+    Column ``j`` is tag ``class_names[j]`` (default its number as text). A row of zeros has no
+    tag. Values other than 0 and 1 (or NaN), and a name list of another length, are a
+    :class:`UsageError`: the array is not what ``--labels`` takes.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise UsageError(f"multi-hot labels must be an N x K array, got shape {labels.shape}")
+    if labels.dtype.kind not in "biuf":
+        raise UsageError(f"an N x K --labels array must hold 0/1 numbers, got dtype {labels.dtype}")
+    values = labels.astype(np.float64, copy=False)
+    bad = np.flatnonzero(~((values == 0) | (values == 1)).all(axis=1))
+    if bad.size:
+        row = int(bad[0])
+        wrong = values[row][~((values[row] == 0) | (values[row] == 1))][0]
+        raise UsageError(
+            f"an N x K --labels array must hold only 0 and 1 (multi-hot tags); {_rows(bad)} hold other values "
+            f"(e.g. {wrong:g} in row {row})"
+        )
+    k = labels.shape[1]
+    names = list(class_names) if class_names else [str(j) for j in range(k)]
+    if len(names) != k:
+        raise UsageError(f"{len(names)} class names for {k} tag columns of the --labels array")
+    hot = values == 1
+    rows, cols = np.nonzero(hot)
+    per_row: list[list[str]] = [[] for _ in range(labels.shape[0])]
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        per_row[r].append(names[c])
+    return [tuple(sorted_class_names(t)) for t in per_row], sorted_class_names(names)
+
+
+def label_inputs(
+    labels: np.ndarray | Sequence[Any],
+    *,
+    class_names: list[str] | None = None,
+    label_separator: str | None = None,
+    multi_label: bool | None = None,
+) -> tuple[list[str | None], list[tuple[str, ...]] | None, list[str]]:
+    """Imported labels -> ``(label strings, tag sets or None, class or tag names)``.
+
+    An (N, K) array is multi-hot tags (:func:`multi_hot_tags`); a list whose cells are lists
+    (JSON lines, a Parquet list column), string labels split on ``label_separator`` (or a
+    detected one) and any labels with ``multi_label`` are tag sets (:func:`curate.index.tags.read_cells`);
+    otherwise single labels (:func:`normalise_labels`).
+    """
+    from curate.index.tags import read_cells, tag_names
+
+    if isinstance(labels, np.ndarray) and labels.ndim not in (1, 2):
+        raise DataError(f"labels must be a 1-D array or an N x K multi-hot array, got shape {labels.shape}")
+    if isinstance(labels, np.ndarray) and labels.ndim == 2:
+        if multi_label is False:
+            raise UsageError("--single-label was given but --labels is an N x K (multi-hot) array")
+        if label_separator is not None:
+            raise UsageError("--label-separator splits string labels; --labels is an N x K (multi-hot) array")
+        tags, names = multi_hot_tags(labels, class_names)
+        return [None] * len(tags), tags, names
+    if isinstance(labels, np.ndarray) and labels.dtype.kind in "biuf" and not multi_label:
+        if label_separator is not None:
+            raise UsageError("--label-separator splits string labels; these --labels are numbers")
+        strings, names = normalise_labels(labels, class_names)
+        return strings, None, names
+    cells = list(labels.tolist() if isinstance(labels, np.ndarray) else labels)
+    if class_names and label_separator is None and multi_label is None:
+        known = set(class_names)
+        if all(c is None or c == "" or (isinstance(c, str) and c in known) for c in cells):
+            multi_label = False  # every label is a given class name: no tag set to detect
+    strings, tags, _ = read_cells(cells, separator=label_separator, multi_label=multi_label, where="--labels")
+    if tags is None:  # single labels, read exactly as before
+        array = labels if isinstance(labels, np.ndarray) else np.array(cells, dtype=object)
+        single, names = normalise_labels(array, class_names)
+        return single, None, names
+    names = tag_names(tags)
+    if class_names:
+        unknown = sorted(set(names) - set(class_names))
+        if unknown:
+            raise DataError(f"tag {unknown[0]!r} is not among the given class names")
+        names = list(class_names)
+    return strings, tags, names
+
+
 @locked(create=True)
 def import_arrays(
     ws: Workspace,
     embeddings: np.ndarray,
-    labels: np.ndarray | None = None,
+    labels: np.ndarray | Sequence[Any] | None = None,
     *,
     class_names: list[str] | None = None,
+    label_separator: str | None = None,
+    multi_label: bool | None = None,
     source: str = "array",
     overwrite: bool = False,
     shard_size: int = IMPORT_SHARD_ROWS,
@@ -175,10 +311,16 @@ def import_arrays(
         raise DataError(f"embeddings have an all-zero vector (no direction to normalise) in {_rows(zero)}")
     n = emb.shape[0]
     if labels is not None and len(labels) != n:
+        if isinstance(labels, np.ndarray) and labels.ndim == 2:  # multi-hot: the option's value is wrong
+            raise UsageError(f"the N x K --labels array has {len(labels)} rows but embeddings have {n}")
         raise DataError(f"labels have {len(labels)} rows but embeddings have {n}")
-    label_strings, names = (
-        normalise_labels(labels, class_names) if labels is not None else ([None] * n, list(class_names or []))
-    )
+    tag_sets: list[tuple[str, ...]] | None = None
+    if labels is None:
+        label_strings, names = [None] * n, list(class_names or [])
+    else:
+        label_strings, tag_sets, names = label_inputs(
+            labels, class_names=class_names, label_separator=label_separator, multi_label=multi_label
+        )
 
     text, has_text = _text_vectors(text_embeddings, emb.shape)
     if captions is not None and len(captions) != n:
@@ -187,8 +329,14 @@ def import_arrays(
     pair_arrays = () if text is None else (text,)
     if captions is not None:
         pair_arrays += (np.array([c or "" for c in caption_strings], dtype=object).astype(str),)
-    content = _content_hash(emb, np.asarray(labels) if labels is not None else np.zeros(0), *pair_arrays)
-    params = {"source": source, "content": content, "class_names": names}
+    if tag_sets is None:
+        label_array = np.asarray(labels) if labels is not None else np.zeros(0)
+    else:  # the tags as read, so a list and its multi-hot array of the same tags import alike
+        label_array = np.frombuffer(json.dumps([list(t) for t in tag_sets]).encode(), dtype=np.uint8)
+    content = _content_hash(emb, label_array, *pair_arrays)
+    params: dict[str, Any] = {"source": source, "content": content, "class_names": names}
+    if tag_sets is not None:  # only then, so earlier imports stay valid
+        params["multi_label"] = True
     samples_fp, _, samples_fresh = ws.plan("samples", "import", params, [], overwrite=overwrite)
     emb_params = {"content": content, "shard_size": shard_size, "precision": precision}
     ws.root.mkdir(parents=True, exist_ok=True)
@@ -211,6 +359,9 @@ def import_arrays(
                 "error": pa.nulls(n, pa.string()),
                 "image_stats": pa.nulls(n, IMAGE_STATS),
                 "file_stat": pa.nulls(n, FILE_STAT),
+                "labels": pa.nulls(n, SAMPLES.field("labels").type)
+                if tag_sets is None
+                else pa.array([list(t) for t in tag_sets], type=SAMPLES.field("labels").type),
             },
             schema=SAMPLES,
         )
@@ -220,7 +371,7 @@ def import_arrays(
             fingerprint=samples_fp,
             inputs={},
             params=params,
-            extra={"class_names": names},
+            extra={"class_names": names, **({"multi_label": True} if tag_sets is not None else {})},
         )
     emb_fp, emb_inputs, emb_fresh = ws.plan("embeddings", "import-embeddings", emb_params, ["samples"], overwrite=True)
     folder = ws.path("embeddings")

@@ -40,8 +40,18 @@ def build_manifest(
     given = samples.column("label").to_pylist()
     readable = samples.column("readable").to_pylist()
     errors = samples.column("error").to_pylist()
+    given_tags = samples.column("labels").to_pylist() if "labels" in samples.column_names else [None] * n
+    multi = any(t is not None for t in given_tags)
+    if multi:  # `label` / `original_label`: the rarest tag (curate.plan.propose.rarest_tags)
+        from curate.plan.propose import rarest_tags
+
+        names = sorted({t for tags in given_tags if tags for t in tags})
+        given = rarest_tags([None if t is None else tuple(t) for t in given_tags], names)
+    final_tags = list(given_tags)
     if plan is not None:
         p = align_rows(plan, ids).to_pydict()
+        if multi and "labels" in p:
+            final_tags = [f if a is not None else g for f, a, g in zip(p["labels"], p["action"], given_tags)]
         action = [a if a is not None else "keep" for a in p["action"]]
         label = [lab if a is not None else g for lab, a, g in zip(p["label"], p["action"], given)]
         weight = [w if w is not None else 1.0 for w in p["weight"]]
@@ -85,6 +95,8 @@ def build_manifest(
             # the training subset (curate.select): an unselected row already has weight 0 in the plan
             "selected": selected,
             "select_rank": select_rank,
+            "labels": final_tags,
+            "original_labels": given_tags,
         },
         schema=MANIFEST,
     )
@@ -130,11 +142,19 @@ def _rate(count: int, total: int) -> float:
     return float(count) / total if total else 0.0
 
 
-def class_mass(labels: list[str | None], weights: list[float]) -> Counter[str]:
-    """Per-class sampling mass of the final labels: what a weighted sampler will see."""
+def class_mass(labels: list[str | None], weights: list[float], tags: list | None = None) -> Counter[str]:
+    """Per-class sampling mass of the final labels: what a weighted sampler will see. With
+    ``tags`` (multi-label: each row's final tags, None for single-label rows) a row's weight
+    counts for each of its tags."""
     mass: Counter[str] = Counter()
-    for lab, w in zip(labels, weights):
-        if lab is not None and w > 0:
+    for i, (lab, w) in enumerate(zip(labels, weights)):
+        if w <= 0:
+            continue
+        row_tags = tags[i] if tags is not None else None
+        if row_tags is not None:
+            for t in row_tags:
+                mass[t] += w
+        elif lab is not None:
             mass[lab] += w
     return mass
 
@@ -170,7 +190,7 @@ def plan_warnings(
                 f"(weight 0; more than {fraction:.0%})",
             }
         )
-    mass = class_mass(m["label"], m["weight"])
+    mass = class_mass(m["label"], m["weight"], m.get("labels"))
     for name, count in class_counts.items():
         if count > 0 and mass.get(name, 0) <= 0:
             warnings.append(
@@ -213,8 +233,14 @@ def summarise(
         for sid, path, member, err, ok in zip(s["sample_id"], s["path"], s["member"], s["error"], s["readable"])
         if not ok
     ]
-    labelled = readable & np.array([lab is not None for lab in s["label"]])
-    counts = Counter(lab for lab, ok in zip(s["label"], labelled) if ok)
+    tags = s.get("labels") or [None] * n
+    multi = any(t is not None for t in tags)
+    if multi:  # per tag: how many readable rows carry it (a row counts for each of its tags)
+        labelled = readable & np.array([bool(t) for t in tags])
+        counts = Counter(t for row, ok in zip(tags, labelled) if ok for t in row)
+    else:
+        labelled = readable & np.array([lab is not None for lab in s["label"]])
+        counts = Counter(lab for lab, ok in zip(s["label"], labelled) if ok)
     class_counts = {name: counts.get(name, 0) for name in class_names}
     present = [c for c in class_counts.values() if c > 0]
     out: dict[str, Any] = {
@@ -223,6 +249,7 @@ def summarise(
         "num_unreadable": len(unreadable),
         "unreadable_rate": _rate(len(unreadable), n),
         "num_labelled": int(labelled.sum()),
+        "multi_label": multi,
         "num_classes": len(class_names),
         "class_counts": class_counts,
         "imbalance_ratio": imbalance_ratio(list(class_counts.values())),
@@ -259,7 +286,7 @@ def summarise(
     out["held_back_for_review"] = int(sum(1 for a, w in zip(m["action"], m["weight"]) if a == "review" and w <= 0))
     # What a weighted sampler will see: per-class sampling mass of the final labels. The gate's
     # imbalance_ratio above is the dataset's own; this one shows what rebalancing achieved.
-    mass = class_mass(m["label"], m["weight"])
+    mass = class_mass(m["label"], m["weight"], m.get("labels"))
     out["weighted_imbalance_ratio"] = imbalance_ratio(list(mass.values()))
     out["unreadable"] = unreadable
     out["warnings"] = plan_warnings(manifest, readable, class_counts)

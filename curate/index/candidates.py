@@ -46,6 +46,8 @@ class Candidate:
     the sample inside a container (tar member name, ``"row:<i>"``), None for plain files.
     ``error`` is set when the reader already knows the sample is unreadable (it is then not
     decoded). ``caption`` is the sample's text (an image-text pair's caption), None without one.
+    ``tags`` is the sample's tag set when its label cell is a list (multi-label data; ``label`` is
+    then None), None otherwise (:mod:`curate.index.tags` reads delimited strings into it too).
     """
 
     sample_id: str
@@ -56,6 +58,7 @@ class Candidate:
     split: str | None
     error: str | None = None
     caption: str | None = None
+    tags: tuple[str, ...] | None = None
 
 
 def is_split_name(name: str) -> bool:
@@ -92,6 +95,26 @@ def label_text(value: object) -> str | None:
             return str(int(value))
     text = str(value).strip()
     return text or None
+
+
+def tag_cell(value: object) -> tuple[str, ...] | None:
+    """A cell that is a list (or tuple / numpy array) -> its tags, sorted and distinct (blank and
+    null items dropped); None for any other cell."""
+    if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1):
+        items = value.tolist() if hasattr(value, "tolist") else value
+        return distinct_tags(label_text(v) for v in items)
+    return None
+
+
+def distinct_tags(tags: Iterable[str | None]) -> tuple[str, ...]:
+    return tuple(sorted_class_names(t for t in tags if t is not None))
+
+
+def label_cell(value: object) -> tuple[str | None, tuple[str, ...] | None]:
+    """A label cell -> ``(label, tags)``: a list cell (multi-label) gives its tags and no label,
+    any other cell its :func:`label_text` and no tags."""
+    tags = tag_cell(value)
+    return (None, tags) if tags is not None else (label_text(value), None)
 
 
 def mixed_spellings(values: Iterable[object]) -> list[str]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from curate import progress
 from curate.errors import DataError
-from curate.index.candidates import Candidate, label_text, mixed_spellings
+from curate.index.candidates import Candidate, label_cell, label_text, mixed_spellings
 from curate.index.captions import DEFAULT_CAPTION_COLUMN, caption_text
 from curate.index.remote import RemoteReadError, is_url, read_url, retrying
 from curate.index.walk import EVERYTHING, EXCLUDED, Selection, Skipped
@@ -171,8 +171,8 @@ def _optional_column(
     what: str,
     path: str,
     names: list[str],
-    text: Callable[[object], str | None] = label_text,
-) -> list[str | None] | None:
+    text: Callable[[object], Any] = label_text,
+) -> list[Any] | None:
     if name in columns:
         return [text(v) for v in columns[name]]
     if name != default:
@@ -244,7 +244,7 @@ def manifest_candidates(
             f"{where} has no path column {path_column!r} (columns: {', '.join(names) or 'none'}); "
             "name the column of image paths with --path-column"
         )
-    labels = _optional_column(columns, label_column, DEFAULT_LABEL_COLUMN, "label", where, names)
+    labels = _optional_column(columns, label_column, DEFAULT_LABEL_COLUMN, "label", where, names, text=label_cell)
     mixed = mixed_spellings(columns[label_column]) if labels else []
     if mixed:
         shown = ", ".join(f'{m} and "{m}"' for m in mixed[:3]) + (", ..." if len(mixed) > 3 else "")
@@ -266,12 +266,12 @@ def manifest_candidates(
             continue
         sid = label_text(columns[id_column][i]) if id_column else None
         sample_id = sid or given or f"row:{i}"
-        label = labels[i] if labels else None
+        label, tags = labels[i] if labels else (None, None)
         split = splits[i] if splits else None
         error = None if given else "no path in the manifest row"
         location = _resolve(base, given) if given else base
         caption = captions[i] if captions else None
-        out.append(Candidate(sample_id, location, None, "manifest", label, split, error, caption=caption))
+        out.append(Candidate(sample_id, location, None, "manifest", label, split, error, caption=caption, tags=tags))
     return out, skipped
 
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import DataError
-from curate.index.candidates import Candidate, label_text, split_from_parts
+from curate.index.candidates import Candidate, label_cell, label_text, split_from_parts
 from curate.index.captions import DEFAULT_CAPTION_COLUMN, caption_text
 from curate.index.remote import RemoteReadError, is_url, open_url, retrying
 from curate.index.walk import Skipped, Tree
@@ -70,9 +70,13 @@ def class_label_names(schema: pa.Schema, column: str) -> list[str] | None:
     return None
 
 
-def column_labels(table: pa.Table, column: str) -> list[str | None]:
-    """Label strings of one column; integer columns map through ClassLabel names if recorded."""
+def column_labels(table: pa.Table, column: str) -> list[Any]:
+    """Label strings of one column; integer columns map through ClassLabel names if recorded. A
+    list column (multi-label tags) gives a tuple of tag strings per row (integers as their text)."""
     values = table.column(column).to_pylist()
+    kind = table.schema.field(column).type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return [None if v is None else tuple(label_text(t) for t in v if label_text(t) is not None) for v in values]
     if pa.types.is_integer(table.schema.field(column).type):
         names = class_label_names(table.schema, column)
         out: list[str | None] = []
@@ -159,12 +163,20 @@ def list_parquet(
             if caption_column in wanted
             else [None] * rows
         )
-        out.extend(
-            Candidate(f"{rel}:{i}", location, f"row:{i}", "parquet", labels[i], splits[i], caption=captions[i])
-            for i in range(rows)
-        )
+        for i in range(rows):
+            label, tags = _label_and_tags(labels[i])
+            out.append(
+                Candidate(
+                    f"{rel}:{i}", location, f"row:{i}", "parquet", label, splits[i], caption=captions[i], tags=tags
+                )
+            )
         files.append(location)
     return out, files, skipped
+
+
+def _label_and_tags(cell: Any) -> tuple[str | None, tuple[str, ...] | None]:
+    """A :func:`column_labels` cell as a candidate's ``label`` and ``tags``."""
+    return label_cell(cell) if isinstance(cell, tuple) else (cell, None)
 
 
 def _image_values(column: Any) -> list[bytes | None]:

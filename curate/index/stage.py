@@ -33,6 +33,7 @@ from curate.index.folder import list_folder
 from curate.index.manifest import MANIFEST_SUFFIXES, list_manifest, manifest_candidates, stdin_columns
 from curate.index.parquet import has_image_column, is_parquet_name, iter_image_bytes, list_parquet
 from curate.index.remote import is_url, redact, url_stats
+from curate.index.tags import TagReading, assign_tags, tag_names
 from curate.index.validate import Inspection, Task, inspect_all
 from curate.index.walk import Selection, Skipped, Tree, describe_skipped, exists, skipped_summary, walk
 from curate.index.webdataset import TAR_SUFFIXES, is_shard_name, list_webdataset
@@ -258,6 +259,8 @@ def _content_digest(rows: list[tuple], skipped: list[dict[str, Any]]) -> str:
     h = hashlib.blake2b(digest_size=16)
     for row in rows:
         h.update(json.dumps(row[: _COL["file_stat"]]).encode())
+        if row[_COL["labels"]] is not None:  # multi-label tags; absent from single-label digests as before
+            h.update(json.dumps(row[_COL["labels"]]).encode())
         h.update(b"\n")
     if skipped:  # no skipped files: the digest of an index written before they were counted
         h.update(json.dumps(skipped).encode())
@@ -287,6 +290,8 @@ def run_index(
     caption_column: str | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    label_separator: str | None = None,
+    multi_label: bool | None = None,
     workers: int | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
@@ -311,6 +316,12 @@ def run_index(
     excluded, not an image, an unsupported image format, not of the format) in ``skipped``.
     The class list (sorted unique labels) goes to the table's metadata ``extra.class_names``,
     the skipped files to ``extra.skipped_files``.
+
+    Multi-label data (:mod:`curate.index.tags`): a label column of lists or JSON lists, or of
+    strings split on ``label_separator`` (detected when most labels contain one common
+    separator, unless ``multi_label`` is False), or any labels with ``multi_label=True``. Each
+    row's tags go to samples.parquet's ``labels`` (``label`` null), the sorted tags to
+    ``extra.class_names`` and ``extra.multi_label`` is true. An image folder is single-label.
 
     Re-indexing the same content with the same options leaves the file alone
     (``up_to_date``); grown or changed content is re-indexed, decoding only the files whose stat
@@ -352,6 +363,18 @@ def run_index(
         raise UsageError(
             f"{flags} {verb} not apply to {fmt} data ({data}); the column options {fmt} data reads: {used}"
         )
+    if fmt == "folder" and (label_separator is not None or multi_label):
+        raise UsageError(
+            "an image folder's labels are its folder names, one class each; multi-label data is a manifest"
+        )
+    tag_reading = TagReading(False)
+    if fmt != "folder":
+        candidates, tag_reading = assign_tags(
+            candidates,
+            separator=label_separator,
+            multi_label=multi_label,
+            where="standard input" if data == STDIN else redact(data),
+        )
     skipped = skipped_summary(listing.skipped)
     if not candidates:
         raise DataError(
@@ -369,6 +392,11 @@ def run_index(
     }
     if include or exclude:  # absent otherwise, so indexes written before the options stay valid
         settings.update(selection.as_params())
+    # likewise recorded only when given
+    if label_separator is not None:
+        settings["label_separator"] = label_separator
+    if multi_label is not None:
+        settings["multi_label"] = multi_label
     stats = _stat_files(candidates, listing.stats)
     previous = _previous_rows(ws, settings)
     order = sorted(range(len(candidates)), key=lambda i: candidates[i].sample_id)
@@ -386,7 +414,10 @@ def run_index(
         else _row(candidates[i], inspections[i], stats[candidates[i].path])
         for i in order
     ]
-    class_names = sorted_class_names(c.label for c in candidates)
+    if tag_reading.multi_label:
+        class_names = tag_names(c.tags for c in candidates)
+    else:
+        class_names = sorted_class_names(c.label for c in candidates)
     content = _content_digest(rows, skipped)
     changes = _changes(rows, previous, len(reused))
     with ws.lock(create=True):  # the data is read and checked first: a bad DATA leaves no workspace
@@ -410,12 +441,18 @@ def run_index(
                 params=settings,
                 extra={
                     "class_names": class_names,
+                    **({"multi_label": True, "tags": tag_reading.as_params()} if tag_reading.multi_label else {}),
                     "content": content,
                     "changes": changes,
                     "skipped_files": skipped,
                 },
             )
-    return _summary(fmt, rows, class_names, up_to_date, ws, changes, skipped)
+    summary = _summary(fmt, rows, class_names, up_to_date, ws, changes, skipped)
+    summary["multi_label"] = tag_reading.multi_label
+    if tag_reading.multi_label:
+        summary["label_separator"] = tag_reading.separator
+        summary["separator_detected"] = tag_reading.detected
+    return summary
 
 
 def _skipped_note(skipped: list[dict[str, Any]]) -> str:
@@ -428,20 +465,29 @@ def _changes(rows: list[tuple], previous: dict[str, tuple], reused: int) -> dict
     first index): ``added``, ``removed``, ``changed`` (another content, label or split),
     ``reused`` (not decoded: its file's stat is unchanged) and ``decoded``."""
     current = {row[0] for row in rows}
-    stat = _COL["file_stat"]
     return {
         "added": sum(row[0] not in previous for row in rows),
         "removed": sum(sid not in current for sid in previous),
-        "changed": sum(row[0] in previous and previous[row[0]][:stat] != row[:stat] for row in rows),
+        "changed": sum(row[0] in previous and _seen(previous[row[0]]) != _seen(row) for row in rows),
         "reused": reused,
         "decoded": len(rows) - reused,
     }
 
 
+def _seen(row: tuple) -> tuple:
+    """What the stages after index see of a samples row: everything but ``file_stat``."""
+    return (*row[: _COL["file_stat"]], *row[_COL["file_stat"] + 1 :])
+
+
 def _reused_row(c: Candidate, previous: tuple) -> tuple:
     """A row of the previous samples.parquet for an undecoded file, with the candidate's label,
     split and caption (a manifest may relabel or recaption a file without touching it)."""
-    return (c.sample_id, c.path, c.member, c.source, c.label, c.split, c.caption, *previous[_COL["size_bytes"] :])
+    kept = previous[_COL["size_bytes"] : _COL["labels"]]
+    return (c.sample_id, c.path, c.member, c.source, c.label, c.split, c.caption, *kept, _tags(c))
+
+
+def _tags(c: Candidate) -> list[str] | None:
+    return None if c.tags is None else list(c.tags)
 
 
 def _row(c: Candidate, ins: Inspection, stat: FileStat | None) -> tuple:
@@ -462,6 +508,7 @@ def _row(c: Candidate, ins: Inspection, stat: FileStat | None) -> tuple:
         ins.error,
         ins.stats,
         stat,
+        _tags(c),
     )
 
 
@@ -486,7 +533,7 @@ def _summary(
         "num_samples": len(rows),
         "num_readable": len(rows) - len(unreadable),
         "num_unreadable": len(unreadable),
-        "num_unlabelled": sum(r[col["label"]] is None for r in rows),
+        "num_unlabelled": sum(r[col["label"]] is None and not r[col["labels"]] for r in rows),
         "num_captioned": sum(r[col["caption"]] is not None for r in rows),
         "num_classes": len(class_names),
         "splits": dict(sorted(splits.items())),

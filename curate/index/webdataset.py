@@ -21,10 +21,10 @@ from __future__ import annotations
 import posixpath
 import tarfile
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Any
 
 from curate.errors import DataError
-from curate.index.candidates import Candidate, is_image_name, label_text, split_from_parts
+from curate.index.candidates import Candidate, is_image_name, label_cell, label_text, split_from_parts
 from curate.index.captions import DEFAULT_CAPTION_COLUMN, caption_text, json_field
 from curate.index.images import ranged_member, unsupported_extensions
 from curate.index.remote import RemoteReadError, open_url, retrying
@@ -56,7 +56,7 @@ def _member_reason(name: str) -> str:
 
 #: what one pass over a shard finds: image member per key, label per key, caption per key,
 #: (key, member name) of every other member
-Members = tuple[dict[str, str], dict[str, str | None], dict[str, str | None], list[tuple[str, str]]]
+Members = tuple[dict[str, str], dict[str, Any], dict[str, str | None], list[tuple[str, str]]]
 
 
 def _scan_members(
@@ -65,9 +65,9 @@ def _scan_members(
     """:data:`Members` of one sequential pass over ``tar``; ``name_of`` gives the ``member``
     recorded for an image."""
     images: dict[str, str] = {}
-    labels: dict[str, str | None] = {}
+    labels: dict[str, Any] = {}  # a .cls text, or the .json field: a string or a list of tags
     captions: dict[str, str | None] = {}
-    json_labels: dict[str, str | None] = {}
+    json_labels: dict[str, Any] = {}
     json_captions: dict[str, str | None] = {}
     others: list[tuple[str, str]] = []
     for member in tar:
@@ -81,7 +81,7 @@ def _scan_members(
             captions[key] = caption_text(_read_small(tar, member))
         elif ext == "json":
             raw = _read_small(tar, member)
-            json_labels[key] = label_text(json_field(raw, label_column))
+            json_labels[key] = json_field(raw, label_column)
             json_captions[key] = caption_text(json_field(raw, caption_column))
         elif is_image_name(member.name) and key not in images:
             images[key] = name_of(member)
@@ -132,10 +132,12 @@ def list_shard(
     except (tarfile.TarError, OSError) as exc:
         raise DataError(f"{shard} is not a readable tar shard: {exc}") from None
     split = split_from_parts(rel.split("/"))
-    candidates = [
-        Candidate(f"{rel}/{key}", shard, member, "webdataset", labels.get(key), split, caption=captions.get(key))
-        for key, member in images.items()
-    ]
+    candidates = []
+    for key, member in images.items():
+        label, tags = label_cell(labels.get(key))  # a .json list is the sample's tags
+        candidates.append(
+            Candidate(f"{rel}/{key}", shard, member, "webdataset", label, split, caption=captions.get(key), tags=tags)
+        )
     skipped = [Skipped(f"{rel}/{name}", _member_reason(name)) for key, name in others if key not in images]
     return candidates, skipped
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 #: Arrow type names a column may have (curate.schemas turns them into pyarrow types).
-ColumnType = Literal["string", "bool", "float32", "float64", "int64"]
+ColumnType = Literal["string", "bool", "float32", "float64", "int64", "list<string>", "list<float32>"]
 
 
 @dataclass(frozen=True)

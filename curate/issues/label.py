@@ -20,6 +20,13 @@ ISSUE_TYPE = IssueType(
             doc="calibrated probability that suggested_label is the true class, given the evidence and the given label",
         ),
         Column("mislabel_probability", "float32", doc="calibrated probability that the given label is wrong"),
+        # multi-label data (null for single-label): the tags named wrong, and the suggested set
+        Column("missing_labels", "list<string>", doc="tags confidently present but not given"),
+        Column("spurious_labels", "list<string>", doc="tags given but confidently absent"),
+        Column("suggested_labels", "list<string>", doc="the suggested tag set: given - spurious + missing"),
+        Column("missing_label_probs", "list<float32>", doc="P(present) of each missing tag, same order"),
+        Column("spurious_label_probs", "list<float32>", doc="P(present) of each spurious tag, same order"),
+        Column("given_label_probs", "list<float32>", doc="P(present) of each given tag, in the row's tag order"),
     ),
     flag="is_label_issue",
     score="label_quality",
@@ -50,11 +57,25 @@ ISSUE_TYPE = IssueType(
 )
 
 
+#: the multi-label columns, null for single-label data
+TAG_COLUMNS = (
+    "missing_labels",
+    "spurious_labels",
+    "suggested_labels",
+    "missing_label_probs",
+    "spurious_label_probs",
+    "given_label_probs",
+)
+
+
 def score(ctx: Any) -> dict[str, Any]:
-    """Columns from the context's label-noise result (suggestions as class names)."""
+    """Columns from the context's label-noise result (suggestions as class names), or for
+    multi-label data from its tag scores (:func:`score_tags_columns`)."""
     import numpy as np
     import pyarrow as pa
 
+    if ctx.data.multi_label:
+        return score_tags_columns(ctx.tag_scores, ctx.data.tags, ctx.data.class_names)
     noise, data = ctx.label_noise, ctx.data
     scored = np.isfinite(noise.label_quality)
     names = np.array(data.class_names + [None], dtype=object)
@@ -73,6 +94,35 @@ def score(ctx: Any) -> dict[str, Any]:
                 ("mislabel_probability", _evidence_column(noise, "mislabel_probability")),
             )
         },
+        **{name: [None] * len(data) for name in TAG_COLUMNS},
+    }
+
+
+def score_tags_columns(scores: Any, tags: Any, tag_names: list[str]) -> dict[str, Any]:
+    """The label columns of multi-label data from :class:`curate.score.multilabel.TagScores`:
+    ``label_quality`` and ``is_label_issue`` per row, the tags named missing / spurious and the
+    suggested set as tag names, each named tag's P(present) and the given tags' (the plan's
+    confidence bars are read from them); the single-label suggestion columns stay null.
+    tags: (N, K) bool given tags."""
+    import numpy as np
+
+    n = len(scores.label_quality)
+    names = np.array(tag_names, dtype=object)
+    probs = np.asarray(scores.pred_probs, dtype=np.float32)
+    given = [np.flatnonzero(row) for row in np.asarray(tags, dtype=bool)]
+    return {
+        "label_quality": np.asarray(scores.label_quality, dtype=np.float32),
+        "is_label_issue": np.asarray(scores.is_label_issue, dtype=bool),
+        "suggested_label": [None] * n,
+        "suggested_confidence": [None] * n,
+        "suggestion_probability": [None] * n,
+        "mislabel_probability": [None] * n,
+        "missing_labels": [names[list(m)].tolist() for m in scores.missing],
+        "spurious_labels": [names[list(s)].tolist() for s in scores.spurious],
+        "suggested_labels": [names[list(s)].tolist() for s in scores.suggested],
+        "missing_label_probs": [probs[i, list(m)].tolist() for i, m in enumerate(scores.missing)],
+        "spurious_label_probs": [probs[i, list(s)].tolist() for i, s in enumerate(scores.spurious)],
+        "given_label_probs": [probs[i, g].tolist() for i, g in enumerate(given)],
     }
 
 

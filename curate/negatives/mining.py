@@ -144,11 +144,121 @@ def mine_hard_negatives(
     exact for small data or on a GPU, the ivf engine at scale (never N x N on a CPU), visiting
     ``search_nprobe`` lists per anchor.
     """
-    if hints is None:
-        hints = LabelHints.from_vote(data.labels, neighbors[0], data.num_classes)
     if scale is None:
         scale = measure_scale(neighbors[1])
+    if data.tags is not None:
+        groups = None if hints is None else hints.duplicate_group
+        return mine_tag_negatives(
+            data.embeddings,
+            data.tags,
+            neighbors,
+            num_negatives=num_negatives,
+            scale=scale,
+            duplicate_group=groups,
+            max_search_k=max_search_k,
+            search_nprobe=search_nprobe,
+            device=device,
+        )
+    if hints is None:
+        hints = LabelHints.from_vote(data.labels, neighbors[0], data.num_classes)
     return _mine(data, neighbors, num_negatives, hints, scale, max_search_k, search_nprobe, device)
+
+
+def padded_tags(tags: np.ndarray) -> np.ndarray:
+    """(N, K) bool multi-hot -> (N, T) int64 tag indices of each row, -1 padded (T = the most tags
+    any row has, at least 1): the row sets :class:`~curate.graph.tile.ClassFilter` compares, so a
+    tile skips every candidate sharing a tag with its query (and every untagged one)."""
+    hot = np.asarray(tags, dtype=bool)
+    width = max(int(hot.sum(axis=1).max()) if hot.size else 0, 1)
+    out = np.full((hot.shape[0], width), -1, dtype=np.int64)
+    rows, cols = np.nonzero(hot)
+    starts = np.cumsum(hot.sum(axis=1)) - hot.sum(axis=1)
+    out[rows, np.arange(rows.size) - np.repeat(starts, hot.sum(axis=1))] = cols
+    return out
+
+
+def _shares_tag(query: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """(m, k) bool: candidate tag rows ``cand`` (m, k, T) that share a tag with ``query`` (m, T),
+    or have none (untagged rows are no one's negatives)."""
+    shared = cand[:, :, 0] < 0
+    for a in range(query.shape[1]):
+        qa = query[:, a][:, None]
+        for b in range(cand.shape[2]):
+            shared |= (qa >= 0) & (cand[:, :, b] == qa)
+    return shared
+
+
+def mine_tag_negatives(
+    embeddings: np.ndarray,
+    tags: np.ndarray,
+    neighbors: tuple[np.ndarray, np.ndarray],
+    *,
+    num_negatives: int,
+    scale: SimilarityScale,
+    duplicate_group: np.ndarray | None = None,
+    max_search_k: int = DEFAULT_MAX_SEARCH_K,
+    search_nprobe: int = DEFAULT_SEARCH_NPROBE,
+    device: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hard negatives of multi-label rows: the nearest rows that share NO tag with the anchor
+    (nor are its near-duplicates or duplicate-group members). embeddings: (N, D) float32
+    L2-normalised; tags: (N, K) bool. The stored neighbour lists go first; anchors left short get
+    one search whose tiles skip every tag-sharing candidate (:func:`padded_tags` as a
+    :class:`~curate.graph.tile.ClassFilter`), so widening k is not what finds them; rows still
+    short search deeper, doubling k up to ``max_search_k``. Untagged anchors get none.
+    Returns ``(neg_idx (N, num_negatives) int64, neg_sims (N, num_negatives) float32)``."""
+    from curate.device import resolve_device
+    from curate.graph.neighbors import knn, resolve_method
+
+    if num_negatives < 1:
+        raise ValueError("num_negatives must be at least 1")
+    pad = padded_tags(tags)
+    n = len(pad)
+    groups = duplicate_group if duplicate_group is not None else np.full(n, -1, dtype=np.int64)
+
+    def usable(anchors: np.ndarray, cand: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        safe = np.maximum(cand, 0)
+        ok = (cand >= 0) & ~scale.near_duplicate(sims) & (pad[anchors, :1] >= 0)
+        ga = groups[anchors][:, None]
+        ok &= ~((ga >= 0) & (groups[safe] == ga))
+        return ok & ~_shares_tag(pad[anchors], pad[safe])
+
+    cand, sims = neighbors
+    neg_idx, neg_sims = _take_first(usable(np.arange(n), cand, sims), cand, sims, num_negatives)
+    hot = np.asarray(tags, dtype=bool)
+    tagged = hot.any(axis=1)
+    todo = np.flatnonzero(tagged & ((neg_idx >= 0).sum(axis=1) < num_negatives))
+    k = min(4 * num_negatives, max_search_k, n - 1)
+    device = resolve_device(device)
+    lists = None
+    if todo.size and resolve_method(n, "auto", device) == "ivf":
+        from curate.graph.ivf import build_lists
+
+        lists = build_lists(embeddings, device=device)
+    nprobe = search_nprobe
+    num_lists = None if lists is None else len(lists.centroids)
+    while todo.size and k >= 1:
+        filt = ClassFilter(query_classes=pad[todo], row_classes=pad)
+        more_idx, more_sims = knn(
+            embeddings, k, rows=todo, class_filter=filt, nprobe=nprobe, device=device, lists=lists
+        )
+        neg_idx[todo], neg_sims[todo] = _take_first(
+            usable(todo, more_idx, more_sims), more_idx, more_sims, num_negatives
+        )
+        short = (neg_idx[todo] >= 0).sum(axis=1) < num_negatives
+        if lists is not None:
+            # ivf: the lists an anchor visits are its own neighbourhood, where most rows share its
+            # tags; a short row visits twice the lists next time (exact search: nothing more to give)
+            todo = todo[short]
+            if num_lists is not None and nprobe >= num_lists:
+                break  # every list visited
+            nprobe *= 2
+            continue
+        todo = todo[short & (more_idx[:, -1] >= 0)]
+        if k >= min(max_search_k, n - 1):
+            break
+        k = min(2 * k, max_search_k, n - 1)
+    return neg_idx, neg_sims
 
 
 def naive_hard_negatives(

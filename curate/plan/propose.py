@@ -19,6 +19,8 @@ proposed (``proposed_action``) and what a reviewer's ``accept`` means (``suggest
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 
@@ -55,6 +57,7 @@ def propose(
     decisions: pa.Table | None = None,
     label_evidence: dict | None = None,
     caption_filter: CaptionFilter | None = None,
+    tag_confidence: float | None = None,
 ) -> pa.Table:
     """The plan for every row of ``samples`` (schema PLAN, same row order).
 
@@ -68,6 +71,9 @@ def propose(
     label_evidence: the score stage's record (:meth:`curate.score.noise.evidence.LabelEvidence.as_dict`,
                issues.parquet's metadata) or None: a weak space or pair is never relabelled
     caption_filter: the image-text pairs' CLIP-score filters (:func:`curate.plan.captions.caption_filter`)
+    tag_confidence: multi-label data (samples' ``labels``): the P(present) at which a missing tag is
+               added (a spurious one removed at 1 - it); None derives a bar per tag (:func:`tag_bars`).
+               A row's weighting class is its rarest final tag (:func:`rarest_tags`).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -76,6 +82,7 @@ def propose(
     if outliers not in OUTLIER_ACTIONS:
         raise ValueError(f"outliers must be one of {', '.join(OUTLIER_ACTIONS)}, got {outliers!r}")
     has_neighbours = neighbors is not None and neighbors[0].shape[1] > 0
+    multi = is_multi_label_table(samples)
     findings = sample_findings(samples, issues, neighbors if has_neighbours else None, class_names=class_names)
     options = RuleOptions(
         frozenset(class_names),
@@ -87,6 +94,7 @@ def propose(
         weak_classes=frozenset(c["class_name"] for c in (label_evidence or {}).get("weak_classes", [])),
         min_relabel_typicality=relabel_typicality(findings, relabel_threshold),
         caption_filter=caption_filter,
+        tag_bars=tag_bars(findings, relabel_threshold, tag_confidence) if multi else {},
     )
     rules = RULES.ordered() + declared_rules()
     decided = [decide(f, options, rules) for f in findings]
@@ -111,13 +119,22 @@ def propose(
                 continue
             if rec["action"] == "drop":
                 action[i], labels[i] = "drop", given_label
+            elif multi and findings[i].tags is not None:  # a tag set (curate.review.decisions.tag_key)
+                new_tags = tuple(json.loads(rec["label"]))
+                decided[i] = Decision(decided[i].action, decided[i].reasons, given_label, new_tags)
+                action[i] = "keep" if set(new_tags) == set(findings[i].tags) else "relabel"
             else:
                 labels[i] = rec["label"]
                 action[i] = "keep" if rec["label"] == given_label else "relabel"
             reasons[i].append(review_reason(rec))
             reviewed[i] = "accepted" if rec["accepted"] else "overruled"
     protected = np.array([r is not None for r in reviewed], dtype=bool)
-    given = encode_labels(samples.column("label"), class_names)
+    final_tags = [d.tags for d in decided]
+    if multi:  # a row weighs as its rarest final tag (the given ones for `original_label`)
+        labels = rarest_tags(final_tags, class_names)
+        given = encode_labels(rarest_tags([f.tags for f in findings], class_names), class_names)
+    else:
+        given = encode_labels(samples.column("label"), class_names)
     final = encode_labels(labels, class_names)
 
     near_groups = [f.issues.get("duplicate_group") if duplicate_kind(f) == "near" else None for f in findings]
@@ -153,9 +170,70 @@ def propose(
             # filled by a selection (curate.select.plan.apply_selection); null: none was made
             "selected": pa.nulls(len(findings), pa.bool_()),
             "select_rank": pa.nulls(len(findings), pa.int64()),
+            "labels": [None if t is None else list(t) for t in final_tags] if multi else [None] * len(findings),
+            "original_labels": [None if f.tags is None else list(f.tags) for f in findings],
+            "suggested_labels": [suggest_tags(d, f) for d, f in zip(decided, findings)],
         },
         schema=PLAN,
     )
+
+
+def is_multi_label_table(samples: pa.Table) -> bool:
+    """Whether a samples table holds multi-label rows (a ``labels`` column with a list in it)."""
+    return "labels" in samples.column_names and samples.column("labels").null_count < samples.num_rows
+
+
+def rarest_tags(tag_sets: list[tuple[str, ...] | None], class_names: list[str]) -> list[str | None]:
+    """Each row's rarest tag (fewest rows carry it over ``tag_sets``; ties by tag order), None for
+    a row without one: the class a multi-label row is weighted as, and its ``label``."""
+    from collections import Counter
+
+    counts = Counter(t for tags in tag_sets if tags for t in tags)
+    order = {name: i for i, name in enumerate(class_names)}
+    return [min(tags, key=lambda t: (counts[t], order.get(t, 0))) if tags else None for tags in tag_sets]
+
+
+def tag_bars(
+    findings: list[SampleFindings], relabel_threshold: float, tag_confidence: float | None
+) -> dict[str, float]:
+    """Per tag, the P(present) at which a missing tag is added (and at 1 - which a spurious one is
+    removed): ``tag_confidence`` for every tag when given; else the ``1 - relabel_threshold``
+    quantile of P(present) over the rows whose given tag the scorer confirms (given, not named
+    spurious, ``given_label_probs``): an added tag must look as present as all but that share of
+    the tag's confirmed rows. A tag with no confirmed row takes the quantile over every confirmed
+    tag. Empty when no probabilities were scored."""
+    names = {t for f in findings if f.tags for t in f.tags} | {
+        t for f in findings for t in (f.issues.get("missing_labels") or [])
+    }
+    if tag_confidence is not None:
+        return dict.fromkeys(names, float(tag_confidence))
+    confirmed: dict[str, list[float]] = {}
+    for f in findings:
+        probs = f.issues.get("given_label_probs")
+        if not f.tags or probs is None or len(probs) != len(f.tags):
+            continue
+        spurious = set(f.issues.get("spurious_labels") or [])
+        for tag, p in zip(f.tags, probs):
+            if tag not in spurious and p is not None:
+                confirmed.setdefault(tag, []).append(float(p))
+    if not confirmed:
+        return {}
+    level = 1.0 - relabel_threshold
+    overall = float(np.quantile(np.concatenate([np.asarray(v) for v in confirmed.values()]), level))
+    return {t: float(np.quantile(np.asarray(confirmed[t]), level)) if t in confirmed else overall for t in names}
+
+
+def suggest_tags(decision: Decision, sample: SampleFindings) -> list[str] | None:
+    """What ``accept`` gives a multi-label row: the rules' tags for a relabel, the scorer's
+    suggested set for a flagged row sent to review; None for single-label rows and the rest."""
+    if sample.tags is None:
+        return None
+    if decision.action == "relabel" and decision.tags is not None:
+        return list(decision.tags)
+    suggested = sample.issues.get("suggested_labels")
+    if decision.action == "review" and sample.issues.get("is_label_issue") and suggested is not None:
+        return list(suggested)
+    return None
 
 
 def relabel_typicality(findings: list[SampleFindings], relabel_threshold: float) -> dict[str, float]:
@@ -195,6 +273,8 @@ def suggest(decision: Decision, sample: SampleFindings, options: RuleOptions) ->
 
     if decision.action != "review":
         return decision.action, None if decision.action == "drop" else decision.label
+    if sample.tags is not None and sample.issues.get("is_label_issue") and sample.issues.get("suggested_labels"):
+        return "relabel", decision.label  # the new tag set is suggest_tags'
     suggested = sample.issues.get("suggested_label")
     if (
         sample.issues.get("is_label_issue")
@@ -235,6 +315,8 @@ def sample_findings(
     readable = samples.column("readable").to_pylist()
     errors = samples.column("error").to_pylist()
     n = len(ids)
+    multi = is_multi_label_table(samples)
+    tags = [None if t is None else tuple(t) for t in samples.column("labels").to_pylist()] if multi else [None] * n
 
     if issues is not None:
         columns = align_rows(issues, ids).to_pydict()
@@ -249,7 +331,7 @@ def sample_findings(
         if row.get("duplicate_group") is not None:
             keeper.setdefault(row["duplicate_group"], ids[i])
 
-    if neighbors is not None:
+    if neighbors is not None and not multi:
         majority, _ = knn_vote(encode_labels(given, class_names), neighbors[0], len(class_names))
         votes: list[str | None] = [class_names[m] if m >= 0 else None for m in majority.tolist()]
     else:
@@ -264,6 +346,7 @@ def sample_findings(
             duplicate_keeper=keeper.get(rows[i].get("duplicate_group")),
             has_neighbours=neighbors is not None,
             neighbour_vote=votes[i],
+            tags=tags[i],
         )
         for i in range(n)
     ]

@@ -33,6 +33,10 @@ The built-in rules, in priority order:
   review queue holds only what the evidence supports, and the flagged rows it leaves out say
   "not queued" and are counted per class pair in summary.json's ``label_evidence``. Issues rows
   without those columns (an older score stage) fall back to ``suggested_confidence``.
+* ``tag_issue``        (multi-label) -> relabel to a new tag set when every tag named missing has
+  P(present) at least its bar and every spurious one at most 1 - its bar (``tag_bars``: derived
+  per tag, or ``--tag-confidence``), with reasons ``missing_tag:<t>`` / ``spurious_tag:<t>``;
+  otherwise (or with weak label evidence) review ("not retagged: ...")
 * ``outlier``          -> the ``outliers`` option: review, drop or keep ("outlier (score 0.03)")
 * ``caption_filter``   -> drop a pair below ``--min-caption-score`` or outside ``--keep-top-fraction``
   (:mod:`curate.plan.captions`)
@@ -82,6 +86,8 @@ class SampleFindings:
     duplicate_keeper: str | None = None
     has_neighbours: bool = False
     neighbour_vote: str | None = None
+    #: multi-label data: the given tags (sorted); None for single-label data
+    tags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,9 @@ class RuleOptions:
     min_relabel_typicality: Mapping[str, float] = field(default_factory=dict)
     #: image-text pairs' CLIP-score filters (curate.plan.captions.CaptionFilter); None: none
     caption_filter: Any = None
+    #: multi-label data: per tag, the P(present) a missing tag needs to be added; a spurious tag
+    #: is removed at 1 - that or less (:func:`curate.plan.propose.tag_bars`)
+    tag_bars: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +121,8 @@ class Verdict:
     action: str
     reasons: tuple[str, ...]
     relabel_to: str | None = None
+    #: multi-label: the new tag set of a relabel (tags added / removed)
+    retag_to: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +132,8 @@ class Decision:
     action: str
     reasons: list[str]
     label: str | None
+    #: multi-label: the final tag set (None for single-label data)
+    tags: tuple[str, ...] | None = None
 
 
 RuleFunction = Callable[[SampleFindings, RuleOptions], "Verdict | None"]
@@ -166,7 +179,7 @@ DECLARED_RULE_PRIORITY = 1000
 
 def decide(sample: SampleFindings, options: RuleOptions, rules: tuple[Rule, ...] | None = None) -> Decision:
     """Run ``rules`` (default: every rule in :data:`RULES`) on one sample; see the module doc."""
-    action, reasons, relabel_to = "keep", [], None
+    action, reasons, relabel_to, retag_to = "keep", [], None, None
     for r in RULES.ordered() if rules is None else rules:
         verdict = r.judge(sample, options)
         if verdict is None:
@@ -176,7 +189,10 @@ def decide(sample: SampleFindings, options: RuleOptions, rules: tuple[Rule, ...]
             action = verdict.action
         if verdict.relabel_to is not None and relabel_to is None:
             relabel_to = verdict.relabel_to
-    return Decision(action, reasons, relabel_to if action == "relabel" else sample.label)
+        if verdict.retag_to is not None and retag_to is None:
+            retag_to = verdict.retag_to
+    tags = retag_to if action == "relabel" and retag_to is not None else sample.tags
+    return Decision(action, reasons, relabel_to if action == "relabel" else sample.label, tags)
 
 
 def declared_rules() -> tuple[Rule, ...]:
@@ -294,6 +310,49 @@ def label_issue(sample: SampleFindings, options: RuleOptions) -> Verdict | None:
         vote = "nothing" if sample.neighbour_vote is None else sample.neighbour_vote
         return Verdict("review", (claim, f"not relabelled: neighbours vote {vote}"))
     return Verdict("relabel", (claim,), relabel_to=suggested)
+
+
+MISSING_TAG = "missing_tag"
+SPURIOUS_TAG = "spurious_tag"
+
+
+@RULES.register("tag_issue", priority=51)
+def tag_issue(sample: SampleFindings, options: RuleOptions) -> Verdict | None:
+    """Multi-label data: add the tags named missing and remove the ones named spurious where the
+    evidence is confident (``missing_tag:<t>`` / ``spurious_tag:<t>``, action relabel: a new tag
+    set, reviewable like a relabel); a named tag below its bar goes to review ("not retagged");
+    weak label evidence sends every change to review."""
+    if sample.tags is None or not sample.issues.get("is_label_issue"):
+        return None
+    given = set(sample.tags)
+    named = [
+        (MISSING_TAG, t, p)
+        for t, p in zip(sample.issues.get("missing_labels") or [], sample.issues.get("missing_label_probs") or [])
+    ] + [
+        (SPURIOUS_TAG, t, p)
+        for t, p in zip(sample.issues.get("spurious_labels") or [], sample.issues.get("spurious_label_probs") or [])
+    ]
+    if not named:
+        return Verdict("review", ("label issue: tags",))
+    confident, doubtful = [], []
+    for kind, tag, p in named:
+        bar = options.tag_bars.get(tag)
+        sure = bar is not None and (p >= bar if kind == MISSING_TAG else p <= 1.0 - bar)
+        (confident if sure else doubtful).append((kind, tag, p))
+    reasons = tuple(f"{kind}:{tag}" for kind, tag, _ in named)
+    if options.weak_evidence:
+        return Verdict("review", (*reasons, "not retagged: the label evidence is weak in this space"))
+    if doubtful:
+        shown = ", ".join(f"{tag} ({p:.2f})" for _, tag, p in doubtful)
+        return Verdict("review", (*reasons, f"not retagged: not confident about {shown}"))
+    for kind, tag, _ in confident:
+        if kind == MISSING_TAG:
+            given.add(tag)
+        else:
+            given.discard(tag)
+    from curate.index.candidates import sorted_class_names
+
+    return Verdict("relabel", reasons, retag_to=tuple(sorted_class_names(given)))
 
 
 @RULES.register("outlier", priority=60)

@@ -13,7 +13,7 @@ from curate.data import align_rows, class_names_of
 from curate.errors import UsageError
 from curate.graph.stage import load_neighbors
 from curate.plan.captions import caption_filter
-from curate.plan.propose import propose
+from curate.plan.propose import is_multi_label_table, propose
 from curate.plan.rebalance import STRATEGIES
 from curate.plan.rules import NOT_QUEUED, OUTLIER_ACTIONS
 from curate.review.decisions import gives_unknown_class, match_decisions
@@ -38,6 +38,7 @@ def run_propose(
     select_budget: int | float | None = None,
     select_strategy: str = "default",
     seed: int = 0,
+    tag_confidence: float | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write plan.parquet: an action, final label, sampling weight and reasons for every sample.
@@ -45,6 +46,11 @@ def run_propose(
     Image-text pairs: ``min_caption_score`` drops pairs whose caption score is below it (LAION's
     filter), ``keep_top_fraction`` keeps only that best-scoring share of the pairs (DataComp's);
     :mod:`curate.plan.captions`. What they came to is in the plan's metadata (``caption_filter``).
+
+    Multi-label data: tags named missing / spurious are added / removed (action relabel, reasons
+    ``missing_tag:<t>`` / ``spurious_tag:<t>``) when P(present) clears ``tag_confidence`` (a
+    removal: 1 - it), else a bar derived per tag (:func:`curate.plan.propose.tag_bars`); otherwise
+    the row goes to review. The plan's metadata counts the tags added and removed (``tags_changed``).
 
     Reads samples.parquet and, when present, issues.parquet, neighbors.parquet and
     decisions.parquet (see :func:`curate.plan.propose.propose` for the rules and how people's
@@ -75,6 +81,8 @@ def run_propose(
         raise UsageError(f"beta must be in (0, 1), got {beta}")
     if keep_top_fraction is not None and not 0.0 < keep_top_fraction <= 1.0:
         raise UsageError(f"--keep-top-fraction must be in (0, 1], got {keep_top_fraction}")
+    if tag_confidence is not None and not 0.5 <= tag_confidence <= 1.0:
+        raise UsageError(f"--tag-confidence is a probability in [0.5, 1], got {tag_confidence}")
     if min_caption_score is not None and not -1.0 <= min_caption_score <= 1.0:
         raise UsageError(f"--min-caption-score is a cosine, in [-1, 1]; got {min_caption_score}")
     selecting = select_budget is not None
@@ -94,7 +102,11 @@ def run_propose(
         "beta": beta,
     }
     # recorded only when given, so plans made before the caption filters existed stay valid
-    for key, value in (("min_caption_score", min_caption_score), ("keep_top_fraction", keep_top_fraction)):
+    for key, value in (
+        ("min_caption_score", min_caption_score),
+        ("keep_top_fraction", keep_top_fraction),
+        ("tag_confidence", tag_confidence),
+    ):
         if value is not None:
             params[key] = value
     if selecting:
@@ -109,7 +121,10 @@ def run_propose(
     }
     if fresh:
         return summary
-    samples = ws.read_table("samples", ["sample_id", "label", "readable", "error", "hash"])
+    wanted = ["sample_id", "label", "readable", "error", "hash"]
+    if "labels" in ws.read_table("samples").column_names:
+        wanted.append("labels")
+    samples = ws.read_table("samples", wanted)
     decisions = ws.read_table("decisions") if "decisions" in inputs else None
     issues = ws.read_table("issues") if "issues" in inputs else None
     neighbors = (
@@ -147,6 +162,7 @@ def run_propose(
         decisions=decisions,
         label_evidence=ws.record("issues").get("extra", {}).get("label_evidence") if issues is not None else None,
         caption_filter=filters,
+        tag_confidence=tag_confidence,
     )
     review = decisions_applied(samples, decisions, class_names_of(ws.path("samples")))
     selection = None
@@ -164,6 +180,7 @@ def run_propose(
         extra={
             "review": review,
             "not_queued": not_queued(plan, issues),
+            **({"tags_changed": tags_changed(plan)} if is_multi_label_table(samples) else {}),
             **({"caption_filter": filters.as_dict()} if filters is not None else {}),
             **({"selection": selection} if selection is not None else {}),
         },
@@ -227,6 +244,14 @@ def select_in_plan(
         return apply_selection(plan, vectors, tiers, budget=budget, strategy=strategy, seed=seed, nearest=nearest)
     except ValueError as exc:
         raise UsageError(f"budget: {exc}") from None
+def tags_changed(plan: pa.Table) -> dict[str, int]:
+    """How many tags the plan adds and removes (rows whose final tags differ from the given)."""
+    added = removed = 0
+    for final, given in zip(plan.column("labels").to_pylist(), plan.column("original_labels").to_pylist()):
+        if final is not None and given is not None:
+            added += len(set(final) - set(given))
+            removed += len(set(given) - set(final))
+    return {"added": added, "removed": removed}
 
 
 def not_queued(plan: pa.Table, issues: pa.Table | None) -> list[dict[str, Any]]:

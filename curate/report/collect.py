@@ -82,7 +82,7 @@ def read_inputs(ws: Workspace) -> Inputs:
     """Read samples.parquet (required) and whichever other artifacts exist and are fresh."""
     samples = ws.read_table("samples")
     # image-text pairs' captions too (samples.parquet written before captions were read has none)
-    samples = samples.select([c for c in (*SAMPLE_COLUMNS, "caption") if c in samples.column_names])
+    samples = samples.select([c for c in (*SAMPLE_COLUMNS, "caption", "labels") if c in samples.column_names])
     names = class_names_of(ws.path("samples"))
     if not names:
         names = sorted(v for v in pc.unique(samples.column("label")).to_pylist() if v is not None)
@@ -171,7 +171,10 @@ def _rate(col: pa.ChunkedArray, mask: pa.ChunkedArray | None = None) -> float | 
 def class_counts(inputs: Inputs) -> np.ndarray:
     """(K,) labelled readable samples per class, in class-list order."""
     s = inputs.samples
-    labels = s.column("label").filter(s.column("readable"))
+    if "labels" in s.column_names and s.column("labels").null_count < s.num_rows:  # multi-label: per tag
+        labels = pc.list_flatten(s.column("labels").filter(s.column("readable")))
+    else:
+        labels = s.column("label").filter(s.column("readable"))
     counts = pc.value_counts(labels.drop_null())
     by_name = dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
     return np.array([by_name.get(n, 0) for n in inputs.class_names], dtype=np.int64)
@@ -356,6 +359,38 @@ def selection_section(inputs: Inputs) -> dict[str, Any] | None:
         ],
         "rows_total": len(rows),
     }
+#: example rows the multi-label section lists, lowest label quality first
+MAX_TAG_EXAMPLES = 20
+
+
+def tags_section(inputs: Inputs) -> dict[str, Any] | None:
+    """Multi-label data: the tags by frequency (with the tags each co-occurs with and how often
+    it is named missing / spurious), the tags most often swapped for one another, and example
+    rows with missing or spurious tags, worst first. None for single-label data."""
+    s = inputs.samples
+    if "labels" not in s.column_names or s.column("labels").null_count == s.num_rows:
+        return None
+    rows = []
+    if inputs.classes is not None and "missing_count" in inputs.classes.column_names:
+        rows = inputs.classes.sort_by([("count", "descending")]).slice(0, MAX_CLASS_ROWS).to_pylist()
+    confused = sorted(
+        (
+            (r["class_name"], other, n)
+            for r in rows
+            for other, n in zip(r.get("confused_with") or [], r.get("confused_counts") or [])
+            if r["class_name"] < other
+        ),
+        key=lambda x: -x[2],
+    )[:10]
+    examples: list[dict[str, Any]] = []
+    issues = inputs.issues
+    if issues is not None and "missing_labels" in issues.column_names:
+        flagged = issues.filter(pc.fill_null(issues.column("is_label_issue"), False))
+        flagged = flagged.sort_by([("label_quality", "ascending")]).slice(0, MAX_TAG_EXAMPLES)
+        given = dict(zip(s.column("sample_id").to_pylist(), s.column("labels").to_pylist()))
+        for r in flagged.select(["sample_id", "label_quality", "missing_labels", "spurious_labels"]).to_pylist():
+            examples.append({**r, "given": given.get(r["sample_id"]) or []})
+    return {"rows": rows, "confused": confused, "examples": examples, "num_tags": len(inputs.class_names)}
 
 
 #: classes the distribution's caption names as largest, and as smallest

@@ -124,6 +124,7 @@ def run_report(
         "overview": collect.overview(inputs, limits),
         "classes": collect.class_section(inputs),
         "selection": collect.selection_section(inputs),
+        "tags": collect.tags_section(inputs),
         "labels": collect.label_section(inputs, lookup, thumbs, max_thumbnails),
         "duplicates": collect.duplicate_section(inputs, lookup, thumbs, max_thumbnails),
         "issue_sections": collect.issue_sections(inputs, lookup, thumbs, max_thumbnails)

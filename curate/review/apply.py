@@ -40,7 +40,10 @@ def record_decisions(ws: Workspace, decisions_file: str | os.PathLike[str]) -> d
     """
     ws.require("samples")
     rows = read_decision_file(decisions_file)
-    samples = ws.read_table("samples", ["sample_id", "label", "hash"])
+    columns = ["sample_id", "label", "hash"]
+    if "labels" in ws.read_table("samples").column_names:
+        columns.append("labels")  # multi-label: decisions give tag sets
+    samples = ws.read_table("samples", columns)
     plan = ws.read_table("plan") if ws.exists("plan") else None
     new = resolve_decisions(decisions_file, rows, samples, class_names=class_names_of(ws.path("samples")), plan=plan)
     previous = ws.read_table("decisions") if ws.exists("decisions") else None

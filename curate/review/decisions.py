@@ -26,7 +26,7 @@ import csv
 import json
 import os
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,25 @@ def _outcome(action: str, label: str | None) -> str:
     return "drop" if action == "drop" else f"{action} to {label}" if action == "relabel" else "keep"
 
 
+def tag_key(tags: Sequence[str]) -> str:
+    """A tag set as a decision's ``label``: the JSON list of its sorted, distinct tags."""
+    return json.dumps(sorted(set(tags)))
+
+
+def parse_tags(text: str) -> list[str]:
+    """A decision's tag set as written: a JSON list (``["cat", "sofa"]``) or tags joined by
+    ``|`` (``cat|sofa``); an empty list or ``[]`` is no tag."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            value = json.loads(stripped)
+        except ValueError:
+            value = None
+        if isinstance(value, list):
+            return sorted({str(v).strip() for v in value if str(v).strip()})
+    return sorted({part.strip() for part in stripped.split("|") if part.strip()})
+
+
 def resolve_decisions(
     path: str | os.PathLike[str],
     rows: Sequence[DecisionRow],
@@ -182,6 +201,10 @@ def resolve_decisions(
     """
     ids = samples.column("sample_id").to_pylist()
     given = samples.column("label").to_pylist()
+    multi = "labels" in samples.column_names and samples.column("labels").null_count < samples.num_rows
+    if multi:  # multi-label: a label is a tag set (tag_key), `relabel` gives the new set
+        given = [tag_key(t or []) for t in samples.column("labels").to_pylist()]
+        rows = [replace(r, label=None if r.label is None else tag_key(parse_tags(r.label))) for r in rows]
     hashes = samples.column("hash").to_pylist() if "hash" in samples.column_names else [None] * len(ids)
     row_of = {sid: i for i, sid in enumerate(ids)}
     first_with_hash: dict[str, int] = {}
@@ -196,6 +219,14 @@ def resolve_decisions(
             plan.column("suggested_label").to_pylist(),
         ):
             suggestion[sid] = (act, lab)
+        if multi and "suggested_labels" in plan.column_names:
+            for sid, act, tags in zip(
+                plan.column("sample_id").to_pylist(),
+                plan.column("suggested_action").to_pylist(),
+                plan.column("suggested_labels").to_pylist(),
+            ):
+                if act == "relabel" and tags is not None:
+                    suggestion[sid] = (act, tag_key(tags))
     known = set(class_names)
     shown_classes = ", ".join(list(class_names)[:10]) + (", ..." if len(class_names) > 10 else "")
 
@@ -224,7 +255,7 @@ def resolve_decisions(
                 f"{hashes[i]}); review it again"
             )
             continue
-        if row.label is not None and row.label not in known and row.decision != "drop":
+        if row.label is not None and row.decision != "drop" and not gives_known(row.label, known, multi):
             problems.append(f"{where}: unknown class {row.label!r} for {row.sample_id} (classes: {shown_classes})")
             continue
         sid = ids[i]
@@ -299,7 +330,18 @@ def merge_decisions(previous: pa.Table | None, new: pa.Table) -> pa.Table:
 def gives_unknown_class(record: Mapping[str, Any], class_names: Collection[str]) -> bool:
     """A recorded decision (a DECISIONS row) that gives its sample a class ``class_names`` does not
     have: decided before a re-scan that dropped the class. Propose leaves it unapplied."""
-    return record["action"] != "drop" and record["label"] not in class_names
+    if record["action"] == "drop":
+        return False
+    label = record["label"]
+    return not gives_known(label, class_names, isinstance(label, str) and label.startswith("["))
+
+
+def gives_known(label: str | None, class_names: Collection[str], multi: bool) -> bool:
+    """Whether a decision's label is a known class (multi-label: a tag set, :func:`tag_key`, of
+    known tags)."""
+    if multi and label is not None:
+        return all(t in class_names for t in json.loads(label))
+    return label in class_names
 
 
 def match_decisions(

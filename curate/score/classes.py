@@ -315,6 +315,10 @@ def class_statistics(
             "label_evidence": opt(None if evidence is None else evidence.class_strength.tolist(), float),
             "least_separable_class": least_class,
             "least_separability": least_sep,
+            **{
+                name: [None] * k_classes
+                for name in ("co_occurs_with", "co_occurrence_counts", "missing_count", "spurious_count")
+            },
         },
         schema=CLASSES,
     )

@@ -81,6 +81,24 @@ class ScoreContext:
         )
 
     @cached_property
+    def tag_scores(self):
+        """:class:`curate.score.multilabel.TagScores` of multi-label data (``data.tags``), over the
+        stage's neighbour graph and the tag names' text embeddings when present."""
+        from curate.score.multilabel import score_tags
+
+        if self.data.tags is None:
+            raise ValueError("tag scores need multi-label data (Embedded.tags)")
+        return score_tags(
+            self.data.embeddings,
+            self.data.tags,
+            neighbor_idx=self.neighbors[0],
+            neighbor_sims=self.neighbors[1],
+            text_embeddings=self.data.text_embeddings,
+            folds=self.params["folds"],
+            seed=self.params["seed"],
+        )
+
+    @cached_property
     def image_defects(self):
         """``{defect: curate.score.defects.Judgement}`` over the image stats with the stage's
         parameters; None when no image was measured (array inputs)."""

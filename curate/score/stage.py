@@ -49,6 +49,15 @@ def _image_columns(ws: Workspace, sample_ids: np.ndarray) -> tuple[np.ndarray | 
     return w * h, load_image_stats(samples)
 
 
+def _tags_record(scores: Any) -> dict[str, Any]:
+    """What the tag scorer derived, for issues.parquet's metadata (JSON-able)."""
+    return {
+        "thresholds": [round(float(t), 6) for t in scores.thresholds],
+        "tag_issue_rate": [round(float(r), 6) for r in scores.tag_issue_rate],
+        "params": scores.params,
+    }
+
+
 @locked
 @timed("score")
 def run_score(
@@ -148,15 +157,21 @@ def run_score(
     )
     noise, dups = ctx.label_noise, ctx.duplicates
     scored = np.isfinite(noise.label_quality)
-    classes = class_statistics(
-        data,
-        duplicates=dups,
-        noise_rate=noise.noise_rate if scored.any() else None,
-        is_label_issue=noise.is_label_issue if scored.any() else None,
-        confident_joint=noise.confident_joint if scored.any() else None,
-        evidence=noise.evidence,
-        seed=seed,
-    )
+    if data.tags is not None:
+        from curate.score.tags import tag_statistics
+
+        classes = tag_statistics(data.tags, data.class_names, ctx.tag_scores, duplicate_copies=dups.is_duplicate)
+        noise.notes[:] = []  # the single-label scorer's "unlabelled" note does not apply
+    else:
+        classes = class_statistics(
+            data,
+            duplicates=dups,
+            noise_rate=noise.noise_rate if scored.any() else None,
+            is_label_issue=noise.is_label_issue if scored.any() else None,
+            confident_joint=noise.confident_joint if scored.any() else None,
+            evidence=noise.evidence,
+            seed=seed,
+        )
     extra = {
         "similarity_scale": ctx.scale.as_dict(),
         "notes": list(noise.notes),
@@ -168,6 +183,8 @@ def run_score(
         "captions": ctx.captions.derived,
         **ctx.derived,
     }
+    if data.multi_label:
+        extra["multi_label"] = _tags_record(ctx.tag_scores)
     write_parquet_atomic(ws.path("issues"), table, fingerprint=fp, inputs=inputs, params=params, extra=extra)
     write_parquet_atomic(ws.path("classes"), classes, fingerprint=fp, inputs=inputs, params=params)
     flagged = {
@@ -187,6 +204,7 @@ def run_score(
         "captions": ctx.captions.derived,
         "notes": list(noise.notes),
         "label_evidence": extra["label_evidence"],
+        "multi_label": data.multi_label,
     }
     for note in noise.notes:
         progress.log(note)

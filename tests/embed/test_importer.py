@@ -51,7 +51,7 @@ def test_downstream_sees_stale_embeddings(tmp_path):
         (np.ones((3, 4)), np.array([0, 1]), "labels have 2 rows"),
         (np.array([[1.0, np.nan], [1.0, 0.0]]), None, "NaN"),
         (np.array([[0.0, 0.0], [1.0, 0.0]]), None, "all-zero"),
-        (np.ones((2, 2)), np.array([[0], [1]]), "1-D"),
+        (np.ones((2, 2)), np.zeros((2, 1, 1)), "1-D array or an N x K"),
     ],
 )
 def test_bad_arrays(tmp_path, emb, labels, message):

@@ -127,6 +127,8 @@ def test_registered_as_the_index_stage():
         "caption_column",
         "include",
         "exclude",
+        "label_separator",
+        "multi_label",
         "workers",
     }
 

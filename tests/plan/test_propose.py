@@ -101,6 +101,7 @@ def test_propose_without_issues_and_unreadable():
             "error": [None, None, "truncated", None],
             "image_stats": [None] * 4,
             "file_stat": [None] * 4,
+            "labels": [None] * 4,
         },
         schema=SAMPLES,
     )

@@ -41,6 +41,7 @@ def test_builtin_rules_run_in_documented_order():
         "near_duplicate",
         "leak",
         "label_issue",
+        "tag_issue",
         "outlier",
         "caption_filter",
     ]

@@ -11,6 +11,7 @@ from curate.cli import main
 from curate.cli.options import (
     index_column_options,
     json_option,
+    multi_label_options,
     output_option,
     overwrite_option,
     progress_option,
@@ -41,12 +42,13 @@ def _unreadable_line(u: Mapping[str, Any]) -> str:
 
 def render_summary(s: Mapping[str, Any]) -> str:
     status = "up to date" if s["up_to_date"] else "written"
+    what = "tags, multi-label" if s.get("multi_label") else "classes"
     lines = [
-        f"{s['num_samples']} samples ({s['num_readable']} readable) in {s['num_classes']} classes "
+        f"{s['num_samples']} samples ({s['num_readable']} readable) in {s['num_classes']} {what} "
         f"[{s['format']}]; {s['samples']} {status}"
     ]
     if s["num_unlabelled"]:
-        lines.append(f"{s['num_unlabelled']} samples have no label")
+        lines.append(f"{s['num_unlabelled']} samples have no {'tag' if s.get('multi_label') else 'label'}")
     if s.get("num_captioned"):
         lines.append(f"{s['num_captioned']} samples have a caption")
     if s["splits"]:
@@ -73,6 +75,7 @@ def render_summary(s: Mapping[str, Any]) -> str:
 @click.argument("data", type=click.Path(path_type=str))
 @output_option
 @index_column_options(label_help="Manifest / Parquet column, or WebDataset .json field, holding the label.")
+@multi_label_options
 @selection_options
 @click.option(
     "--workers",
@@ -93,6 +96,8 @@ def index(
     split_column,
     image_column,
     caption_column,
+    label_separator,
+    multi_label,
     include,
     exclude,
     workers,
@@ -115,6 +120,11 @@ def index(
     https://host/shard.tar or any fsspec URL; images are read where they are, with retries on
     transient errors, and the workspace stays local.
 
+    Multi-label data: a label column of lists (Parquet lists, JSON lists, WebDataset .json lists)
+    or of delimited strings ('cat|sofa', --label-separator, detected when most labels contain one
+    separator) gives each sample a set of tags (samples.parquet's `labels`); a sample with no tag
+    is valid. --multi-label forces it, --single-label turns detection off.
+
     Unreadable files are recorded with a reason and the command still exits 0. Files that are
     not samples (hidden, excluded, not an image, an unsupported format) are counted by
     extension and reason.
@@ -133,6 +143,8 @@ def index(
         caption_column=caption_column,
         include=include,
         exclude=exclude,
+        label_separator=label_separator,
+        multi_label=multi_label,
         workers=workers,
         overwrite=overwrite,
     )

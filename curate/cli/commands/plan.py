@@ -67,6 +67,14 @@ def render(s: Mapping[str, Any]) -> str:
     help="beta of the effective-number strategy.",
 )
 @caption_filter_options
+@click.option(
+    "--tag-confidence",
+    default=None,
+    type=click.FloatRange(0.5, 1.0),
+    metavar="P",
+    help="Multi-label data: add a tag named missing when its P(present) is at least P, remove one named "
+    "spurious at 1 - P or less [default: a bar per tag, derived from the rows whose tag is confirmed].",
+)
 @overwrite_option
 @json_option
 @quiet_option
@@ -81,6 +89,7 @@ def propose_command(
     beta,
     min_caption_score,
     keep_top_fraction,
+    tag_confidence,
     overwrite,
     as_json,
 ):
@@ -98,6 +107,7 @@ def propose_command(
         beta=beta,
         min_caption_score=min_caption_score,
         keep_top_fraction=keep_top_fraction,
+        tag_confidence=tag_confidence,
         overwrite=overwrite,
     )
     emit(summary, as_json=as_json, human=render)

@@ -18,6 +18,7 @@ from curate.cli.options import (
     index_column_options,
     json_option,
     model_options,
+    multi_label_options,
     output_option,
     overwrite_option,
     progress_option,
@@ -69,10 +70,11 @@ def render_changes(c: Mapping[str, int]) -> str:
 
 
 def render_summary(s: Mapping[str, Any]) -> str:
+    what = "tags (multi-label)" if s.get("multi_label") else "classes"
     lines = [
-        f"{s['num_samples']} samples, {s['num_classes']} classes, imbalance ratio {s['imbalance_ratio']:.1f}"
+        f"{s['num_samples']} samples, {s['num_classes']} {what}, imbalance ratio {s['imbalance_ratio']:.1f}"
         if s.get("imbalance_ratio") is not None
-        else f"{s['num_samples']} samples, {s['num_classes']} classes",
+        else f"{s['num_samples']} samples, {s['num_classes']} {what}",
         f"label issues {percent(s.get('label_issue_rate'))}, duplicates {percent(s.get('duplicate_rate'))}, "
         f"outliers {percent(s.get('outlier_rate'))}",
     ]
@@ -123,13 +125,17 @@ def render_summary(s: Mapping[str, Any]) -> str:
     "clip-retrieval's text_emb/ is read without it.",
 )
 @click.option(
-    "--labels", type=click.Path(path_type=str), help="With --embeddings: N labels (.npy of integers or strings)."
+    "--labels",
+    type=click.Path(path_type=str),
+    help="With --embeddings: N labels (.npy of integers or strings), or multi-label tags: an N x K 0/1 .npy, "
+    "JSON lines (a list of tags per line) or a Parquet list column.",
 )
 @click.option("--embedding-column", default=None, help="With Parquet --embeddings: the list column to use.")
 @index_column_options(
     label_help="With DATA: the manifest / Parquet column, or WebDataset .json field, holding the label. "
     "With Parquet --embeddings: a label column in the same file."
 )
+@multi_label_options
 @selection_options
 @click.option(
     "--example",
@@ -164,6 +170,8 @@ def scan(
     split_column,
     image_column,
     caption_column,
+    label_separator,
+    multi_label,
     include,
     exclude,
     example,
@@ -254,6 +262,8 @@ def scan(
         label_column=label_column,
         text_embeddings=text_embeddings,
         caption_column=caption_column,
+        label_separator=label_separator,
+        multi_label=multi_label,
         model=model,
         pretrained=pretrained or None,
         device=device,
