@@ -244,6 +244,8 @@ def select_in_plan(
         return apply_selection(plan, vectors, tiers, budget=budget, strategy=strategy, seed=seed, nearest=nearest)
     except ValueError as exc:
         raise UsageError(f"budget: {exc}") from None
+
+
 def tags_changed(plan: pa.Table) -> dict[str, int]:
     """How many tags the plan adds and removes (rows whose final tags differ from the given)."""
     added = removed = 0

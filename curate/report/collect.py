@@ -359,6 +359,8 @@ def selection_section(inputs: Inputs) -> dict[str, Any] | None:
         ],
         "rows_total": len(rows),
     }
+
+
 #: example rows the multi-label section lists, lowest label quality first
 MAX_TAG_EXAMPLES = 20
 
