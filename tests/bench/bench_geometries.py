@@ -19,8 +19,11 @@ outliers on a long-tailed class distribution. For each, in this one process:
   inner cross-validation, the better of the two (by label F1) the reference.
 
 After the Datalab bar, a judgement table: curate's label evidence, the relabels each tool
-applies and the share right, the relabel + review queue over the planted problems, and label /
-tail F1 against the expert recipe, with **✗** where curate misses :func:`judgement_misses`.
+applies and the share right (with how many wrong, and how many of those a neighbour vote over
+the *clean* labels makes too: the geometry's class overlap, which no method reading the features
+avoids; the bar is not relaxed for them), the relabel + review queue over the planted problems,
+and label / tail F1 against the expert recipe, with **✗** where curate misses
+:func:`judgement_misses`.
 
 Measured against the planted truth: label-issue precision/recall/F1 over non-outlier rows, and
 F1 on the smallest classes (the min(10, ceil(K/2)) smallest by given-label count, as
@@ -291,15 +294,43 @@ def planted_problems(geometry: Geometry) -> int:
     return int(geometry.is_noisy.sum() + geometry.is_outlier.sum() + geometry.num_copies)
 
 
+#: Neighbours of the clean-label vote that tells a wrong relabel the features cannot avoid
+#: (:func:`truth_disagrees`).
+TRUTH_VOTE_K = 10
+
+
+def truth_disagrees(geometry: Geometry, rows: np.ndarray, classes: np.ndarray) -> int:
+    """How many of ``rows`` the *true* labels of their :data:`TRUTH_VOTE_K` nearest neighbours
+    (Euclidean, the features as given, the row itself left out) also put in ``classes``: wrong
+    relabels that a vote knowing every clean label makes too, so no method judging by the
+    features could have avoided them (the geometry's own class overlap, not the tool's error)."""
+    if len(rows) == 0:
+        return 0
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(TRUTH_VOTE_K + 1, len(geometry.labels))
+    index = NearestNeighbors(n_neighbors=k).fit(geometry.features)
+    _, neighbours = index.kneighbors(geometry.features[rows])
+    count = 0
+    for row, cls, near in zip(rows, classes, neighbours):
+        votes = np.bincount(geometry.true_labels[near[near != row]], minlength=int(cls) + 1)
+        count += int(votes.argmax() == cls)
+    return count
+
+
 def relabel_measures(geometry: Geometry, result: ToolResult) -> dict[str, Any]:
-    """How many labels the tool changes and how many of those are right (the true class), its
-    queue (relabels + reviews) against the planted problems, and its own evidence reading."""
+    """How many labels the tool changes and how many of those are right (the true class), how
+    many of the wrong ones the clean labels' neighbour vote makes too (:func:`truth_disagrees`),
+    its queue (relabels + reviews) against the planted problems, and its own evidence reading."""
     relabelled = result.relabel_to >= 0 if result.relabel_to is not None else np.zeros(0, dtype=bool)
     right = int((result.relabel_to[relabelled] == geometry.true_labels[relabelled]).sum()) if relabelled.any() else 0
     count = int(relabelled.sum())
+    wrong = np.flatnonzero(relabelled & (result.relabel_to != geometry.true_labels)) if count else np.zeros(0, int)
     return {
         "relabels": count,
         "relabel_precision": right / count if count else None,
+        "relabels_wrong": float(len(wrong)),
+        "relabels_wrong_unavoidable": float(truth_disagrees(geometry, wrong, result.relabel_to[wrong])),
         "queue_size": result.queue_size,
         "queue_ratio": None if result.queue_size is None else result.queue_size / planted_problems(geometry),
         "label_evidence": result.label_evidence,
@@ -511,7 +542,10 @@ def print_judgement(blocks: list[dict[str, Any]]) -> None:
 
     def share(tool: dict[str, Any]) -> str:
         shown = "—" if tool["relabel_precision"] is None else f"{tool['relabel_precision']:.2f}"
-        return f"{shown} ({tool['relabels']:.0f})"
+        wrong, unavoidable = tool.get("relabels_wrong"), tool.get("relabels_wrong_unavoidable")
+        if not wrong:
+            return f"{shown} ({tool['relabels']:.0f})"
+        return f"{shown} ({tool['relabels']:.0f}; wrong {wrong:.1f}, {unavoidable:.1f} unavoidable)"
 
     for block in blocks:
         cur, dl, ex = block["tools"][:3]
@@ -543,7 +577,15 @@ def print_judgement(blocks: list[dict[str, Any]]) -> None:
 #: The measures averaged over seeds by :func:`mean_block`.
 MEASURES = ("label_precision", "label_recall", "label_f1", "tail_f1", "duplicate_f1", "outlier_auroc", "seconds")
 #: Judgement measures, averaged over the seeds that have them (a seed may relabel nothing).
-SPARSE_MEASURES = ("relabels", "relabel_precision", "queue_size", "queue_ratio", "label_evidence")
+SPARSE_MEASURES = (
+    "relabels",
+    "relabel_precision",
+    "relabels_wrong",
+    "relabels_wrong_unavoidable",
+    "queue_size",
+    "queue_ratio",
+    "label_evidence",
+)
 
 
 def mean_block(blocks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -113,3 +113,33 @@ def test_expert_intervals_pool_the_rows_of_every_seed(capsys):
     cur, ex, truth = (np.concatenate(pooled[key]) for key in ("curate", "expert", "truth"))
     assert f"| all | wine | label_f1 | {prf(cur, truth)[2]:.3f} / {prf(ex, truth)[2]:.3f} |" in out
     assert "| 1 | wine | label_f1 |" in out and "| 0 | wine | label_f1 |" not in out
+
+
+def test_a_row_inside_another_class_is_an_unavoidable_wrong_relabel():
+    """Two clusters; row 0 truly belongs to class 0 but sits in class 1's cluster: relabelling it
+    to 1 is wrong and unavoidable, relabelling a row of class 0's own cluster to 1 is avoidable."""
+    from tests.bench.bench_geometries import truth_disagrees
+    from tests.bench.geometries import Geometry
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 10.0]])
+    truth = np.repeat([0, 1], 30)
+    features = (centres[truth] + rng.normal(0, 0.5, (60, 2))).astype(np.float32)
+    features[0] = centres[1]  # a class-0 row inside class 1
+    n = len(truth)
+    geometry = Geometry(
+        name="two-blobs",
+        features=features,
+        labels=truth.copy(),
+        true_labels=truth,
+        class_names=["a", "b"],
+        is_noisy=np.zeros(n, dtype=bool),
+        duplicate_group=np.full(n, -1),
+        is_outlier=np.zeros(n, dtype=bool),
+        extractor="two Gaussian blobs",
+        imbalance_ratio=1.0,
+    )
+    assert truth_disagrees(geometry, np.array([0]), np.array([1])) == 1
+    assert truth_disagrees(geometry, np.array([5]), np.array([1])) == 0
+    assert truth_disagrees(geometry, np.array([0, 5]), np.array([1, 1])) == 1
+    assert truth_disagrees(geometry, np.array([], dtype=int), np.array([], dtype=int)) == 0
