@@ -9,7 +9,7 @@ whose per-image CPU cost is a real tower's. Three ``run_scan`` calls on one work
 
 1. the first scan (every image decoded and embedded);
 2. a no-op re-scan (goal: at most 10% of the first);
-3. a re-scan after adding ``--grow`` new photos (unused ones, then mirrored variants) and
+3. a re-scan after adding ``--grow`` new photos (unused ones, then transposed variants) and
    renaming one file (goal: at most 15% of the first; only the new photos are embedded).
 
 It prints each time, its ratio to the first scan, and what the scan said changed.
@@ -37,24 +37,37 @@ def textile_photos() -> dict[str, list[Path]]:
     return {name: sorted(Path(folder).glob("*.jpg")) for name, folder in zip(CLASSES, folders)}
 
 
-def take(photos: dict[str, list[Path]], n: int, skip: int = 0) -> list[tuple[str, Path]]:
-    """``n`` (class, photo) pairs in the classes' proportions, after the first ``skip`` of them."""
+#: Ways to make another photo of a textile when the set runs out: the name prefix and the PIL
+#: transposition (a real, different image for the tower, decoded and embedded like any other).
+VARIANTS = (("", None), ("mirrored_", "FLIP_LEFT_RIGHT"), ("flipped_", "FLIP_TOP_BOTTOM"), ("rotated_", "ROTATE_180"))
+
+
+def take(photos: dict[str, list[Path]], n: int, skip: int = 0) -> list[tuple[str, Path, int]]:
+    """``n`` (class, photo, variant) triples in the classes' proportions, after the first ``skip``
+    of them: every photo as it is, then every photo mirrored, flipped, rotated (:data:`VARIANTS`),
+    so a folder larger than the set (about 2,000 photos) is still made of distinct images."""
     total = sum(len(p) for p in photos.values())
     pairs = [(name, path) for name, paths in photos.items() for path in paths]
     order = sorted(range(total), key=lambda i: (i * 7919) % total)  # interleave the classes
-    return [pairs[i] for i in order[skip : skip + n]]
+    wanted = range(skip, skip + n)
+    if skip + n > total * len(VARIANTS):
+        raise SystemExit(
+            f"--images and --grow ask for {skip + n} photos; the set makes at most {total * len(VARIANTS)}"
+        )
+    return [(*pairs[order[i % total]], i // total) for i in wanted]
 
 
-def grow(data: Path, photos: dict[str, list[Path]], first: int, n: int) -> None:
-    """Add ``n`` new photos: unused ones while there are, then mirrored copies of used ones."""
-    from PIL import Image, ImageOps
+def place(data: Path, photos: list[tuple[str, Path, int]]) -> None:
+    """Write each (class, photo, variant) into ``data/<class>/``."""
+    from PIL import Image
 
-    unused = take(photos, n, skip=first)
-    for name, path in unused:
-        shutil.copy2(path, data / name / f"new_{path.name}")
-    for name, path in take(photos, n - len(unused)):
+    for name, path, variant in photos:
+        prefix, transpose = VARIANTS[variant]
+        if transpose is None:
+            shutil.copy2(path, data / name / path.name)
+            continue
         with Image.open(path) as image:
-            ImageOps.mirror(image).save(data / name / f"mirrored_{path.name}", quality=95)
+            image.transpose(getattr(Image.Transpose, transpose)).save(data / name / f"{prefix}{path.name}", quality=95)
 
 
 def main() -> None:
@@ -76,8 +89,7 @@ def main() -> None:
         data = tmp / "data"
         for name in CLASSES:
             (data / name).mkdir(parents=True)
-        for name, path in take(photos, args.images):
-            shutil.copy2(path, data / name / path.name)
+        place(data, take(photos, args.images))
         (tmp / "model").mkdir()
         model = f"local-dir:{random_vit_b32_dir(tmp / 'model')}"
         ws = Workspace(tmp / "ws")
@@ -92,7 +104,7 @@ def main() -> None:
         first, _ = timed(f"first scan ({args.images} photos)")
         noop, _ = timed("no-op re-scan")
         added = max(1, round(args.images * args.grow))
-        grow(data, photos, args.images, added)
+        place(data, take(photos, added, skip=args.images))  # new photos: the next ones in take's order
         renamed = next((data / CLASSES[0]).glob("textile_*.jpg"))
         renamed.rename(renamed.with_name(f"renamed_{renamed.name}"))
         grown, summary = timed(f"+{added} photos, one renamed")
