@@ -323,12 +323,11 @@ def relabel_measures(geometry: Geometry, result: ToolResult) -> dict[str, Any]:
     many of the wrong ones the clean labels' neighbour vote makes too (:func:`truth_disagrees`),
     its queue (relabels + reviews) against the planted problems, and its own evidence reading."""
     relabelled = result.relabel_to >= 0 if result.relabel_to is not None else np.zeros(0, dtype=bool)
-    right = int((result.relabel_to[relabelled] == geometry.true_labels[relabelled]).sum()) if relabelled.any() else 0
     count = int(relabelled.sum())
     wrong = np.flatnonzero(relabelled & (result.relabel_to != geometry.true_labels)) if count else np.zeros(0, int)
     return {
         "relabels": count,
-        "relabel_precision": right / count if count else None,
+        "relabel_precision": (count - len(wrong)) / count if count else None,
         "relabels_wrong": float(len(wrong)),
         "relabels_wrong_unavoidable": float(truth_disagrees(geometry, wrong, result.relabel_to[wrong])),
         "queue_size": result.queue_size,
