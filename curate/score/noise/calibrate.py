@@ -99,13 +99,9 @@ def _fit_pooling(
 
     def loss_and_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
         w, eps = np.exp(params[:-1]), 1.0 / (1.0 + np.exp(-params[-1]))
-        logits = sum(wi * x for wi, x in zip(w, xs))
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
-        p_given = p[np.arange(n), y]
+        p_given, expected = _pool_pass(xs, y, w, expectations=True)
         q = (1 - eps) * p_given + eps / num_classes
-        grad = [-((1 - eps) * p_given * (a - (p * x).sum(axis=1)) * wi / q).mean() for wi, x, a in zip(w, xs, at_label)]
+        grad = [-((1 - eps) * p_given * (a - e) * wi / q).mean() for wi, e, a in zip(w, expected, at_label)]
         grad.append(-((1.0 / num_classes - p_given) * eps * (1 - eps) / q).mean())
         return float(-np.log(q).mean()), np.array(grad)
 
@@ -273,10 +269,41 @@ def _both_pools(scores: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, fl
 
 def _given_probability(scores: list[np.ndarray], y: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(n,) float64 ``softmax(sum_s w_s scores_s)`` at each row's given label ``y``."""
-    logits = sum(float(w) * np.asarray(x, dtype=np.float64) for w, x in zip(weights, scores))
-    logits = logits - logits.max(axis=1, keepdims=True)
-    np.exp(logits, out=logits)
-    return logits[np.arange(len(y)), y] / logits.sum(axis=1)
+    return _pool_pass(scores, y, np.asarray(weights, dtype=np.float64), expectations=False)[0]
+
+
+def _pool_pass(
+    scores: list[np.ndarray], y: np.ndarray, weights: np.ndarray, *, expectations: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """One pass of the pool ``p = softmax(sum_s w_s scores_s)`` over (n, K) scores, in row
+    blocks (:func:`curate.threads.map_rows`: cache-sized, in parallel threads; a row's arithmetic
+    is the same as on the whole array, so the result does not depend on the blocking).
+
+    Returns ``(p_given (n,) float64, expected (S, n) float64)``: ``p`` at each row's label ``y``
+    and, with ``expectations``, each source's expected score under ``p``, ``sum_k p_k scores_s[:, k]``
+    (what the likelihood's gradient needs); ``expected`` is (0, n) without."""
+    from curate.threads import map_rows
+
+    n, num_classes = scores[0].shape
+    p_given = np.empty(n)
+    expected = np.empty((len(scores) if expectations else 0, n))
+
+    def block(rows: slice) -> None:
+        parts = [np.asarray(x[rows], dtype=np.float64) for x in scores]
+        logits = sum(float(w) * x for w, x in zip(weights, parts))
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        total = logits.sum(axis=1)
+        if expectations:
+            logits /= total[:, None]
+            p_given[rows] = logits[np.arange(len(total)), y[rows]]
+            for s, x in enumerate(parts):
+                expected[s, rows] = (logits * x).sum(axis=1)
+        else:
+            p_given[rows] = logits[np.arange(len(total)), y[rows]] / total
+
+    map_rows(block, n, num_classes)
+    return p_given, expected
 
 
 def row_nll(scores: list[np.ndarray], y: np.ndarray, weights: np.ndarray, eps: float) -> np.ndarray:

@@ -152,3 +152,32 @@ def test_pool_keeps_the_geometric_mean_unless_held_out_rows_back_the_fit():
     assert not kept.fitted
     np.testing.assert_allclose(kept.weights, np.asarray(alone) / 2)
     assert "geometric mean" in kept.describe()
+
+
+def test_pool_pass_in_blocks_and_threads_equals_the_whole_array(monkeypatch):
+    """The calibration fits walk the pool in row blocks, in threads: the values must be the
+    whole-array softmax's, bit for bit, whatever the block size and thread count."""
+    from curate import threads
+    from curate.score.noise.calibrate import _pool_pass
+
+    rng = np.random.default_rng(3)
+    n, k = 1037, 53
+    y = rng.integers(0, k, n)
+    a = rng.standard_normal((n, k)).astype(np.float32)
+    b = rng.standard_normal((n, k))
+    w = np.array([2.5, 0.7])
+    logits = 0 + w[0] * a.astype(np.float64) + w[1] * b
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    want_given = p[np.arange(n), y]
+    want_expected = np.stack([(p * a.astype(np.float64)).sum(axis=1), (p * b).sum(axis=1)])
+    for cells, count in ((1 << 19, "1"), (k * 7, "1"), (k * 7, "2"), (k * 100, "3")):
+        monkeypatch.setattr(threads, "BLOCK_CELLS", cells)
+        monkeypatch.setenv("CURATE_THREADS", count)
+        given, expected = _pool_pass([a, b], y, w, expectations=True)
+        assert np.array_equal(given, want_given)
+        assert np.array_equal(expected, want_expected)
+        plain, none = _pool_pass([a, b], y, w, expectations=False)
+        assert none.shape == (0, n)
+        np.testing.assert_allclose(plain, want_given, rtol=1e-13)

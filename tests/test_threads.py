@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from curate import threads
+
+
+def test_thread_count_follows_curate_threads_then_omp(monkeypatch):
+    monkeypatch.delenv("CURATE_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads.compute_threads() == 1
+    monkeypatch.setenv("CURATE_THREADS", "3")
+    assert threads.compute_threads() == 3
+    monkeypatch.setenv("CURATE_THREADS", "zero")  # not a count: ignored
+    assert threads.compute_threads() == 1
+
+
+@pytest.mark.parametrize("count", ["1", "2", "4"])
+def test_map_rows_visits_every_row_once(monkeypatch, count):
+    monkeypatch.setenv("CURATE_THREADS", count)
+    seen = np.zeros(1001, dtype=np.int64)
+
+    def visit(rows: slice) -> None:
+        seen[rows] += 1
+
+    threads.map_rows(visit, 1001, 10, cells=70)  # 7 rows a block: 143 blocks
+    assert (seen == 1).all()
+    assert threads.row_block(10, cells=70) == 7
+    assert threads.row_block(10_000, cells=70) == 1
+
+
+def test_map_rows_raises_what_a_block_raised(monkeypatch):
+    monkeypatch.setenv("CURATE_THREADS", "2")
+
+    def fail(rows: slice) -> None:
+        if rows.start >= 50:
+            raise ValueError("block failed")
+
+    with pytest.raises(ValueError, match="block failed"):
+        threads.map_rows(fail, 100, 1, cells=10)
