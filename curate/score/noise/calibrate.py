@@ -218,7 +218,9 @@ def pooling_weights(sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0
     return pooled_fit(sources, labels, seed=seed).weights
 
 
-def pooled_fit(sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0) -> PoolFit:
+def pooled_fit(
+    sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0, cache: dict | None = None
+) -> PoolFit:
     """Pool weights for the sources, and the kept pool's noise-aware likelihood.
 
     sources: S score functions (:data:`ScoreFn`);  labels: (N,) int64, -1 ignored. On the
@@ -234,21 +236,36 @@ def pooled_fit(sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0) -> 
     held-out likelihood was no better, and lost a fifth of the label F1 the geometric mean kept.
     ``nll`` (lower explains the given labels better) lets two candidate sets of sources (the
     probe fitted two ways, :mod:`curate.score.noise.score`) be compared.
+
+    cache: a dict shared by calls that pool the same labels with the same ``seed`` (the probe's
+    candidates): a source that is the same function object in each (the kNN vote) is scored and
+    calibrated alone once, not once per call; the results are the same either way.
     """
     rows = calibration_rows(labels, seed=seed)
-    scores = [source(rows) for source in sources]
+    if cache is None:
+        cache = {}
+    scores = [_cached(cache, (id(source), "scores"), lambda source=source: source(rows)) for source in sources]
     y = labels[rows]
-    equal, equal_eps, fitted, fitted_eps, fitted_nll = _both_pools(scores, y)
+
+    def alone(part: str) -> list[Callable[[], float]]:
+        # each source calibrated alone on the rows ``part`` names (the same rows in every call)
+        mask = slice(None) if part == "all" else fold != int(part)
+        return [
+            lambda s=s: _cached(cache, (id(sources[s]), part), lambda: fit_pooling([scores[s][mask]], y[mask])[0][0])
+            for s in range(len(sources))
+        ]
+
+    fold = np.random.default_rng(seed).permutation(len(y)) % HELD_OUT_FOLDS
+    equal, equal_eps, fitted, fitted_eps, fitted_nll = _both_pools(scores, y, alone("all"))
     if len(scores) == 1:
         return PoolFit(fitted, fitted_nll, fitted=True)
     equal_nll = float(row_nll(scores, y, equal, equal_eps).mean())
     if len(y) < 2 * HELD_OUT_FOLDS:
         return PoolFit(equal, equal_nll, fitted=False)
-    fold = np.random.default_rng(seed).permutation(len(y)) % HELD_OUT_FOLDS
     difference = np.empty(len(y))
     for f in range(HELD_OUT_FOLDS):
         train, test = fold != f, fold == f
-        eq, eq_eps, fit, fit_eps, _ = _both_pools([x[train] for x in scores], y[train])
+        eq, eq_eps, fit, fit_eps, _ = _both_pools([x[train] for x in scores], y[train], alone(str(f)))
         held_out = [x[test] for x in scores]
         difference[test] = row_nll(held_out, y[test], eq, eq_eps) - row_nll(held_out, y[test], fit, fit_eps)
     gain = float(difference.mean())
@@ -258,10 +275,21 @@ def pooled_fit(sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0) -> 
     return PoolFit(equal, equal_nll, fitted=False, gain=gain, gain_se=se)
 
 
-def _both_pools(scores: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, float, float]:
+def _cached(cache: dict, key: tuple, compute: Callable[[], object]):
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def _both_pools(
+    scores: list[np.ndarray], y: np.ndarray, alone_fits: list[Callable[[], float]] | None = None
+) -> tuple[np.ndarray, float, np.ndarray, float, float]:
     """On (n, K) scores of n rows: the geometric mean's weights ``alone / S`` and its fitted noise
-    share, then the jointly fitted weights, their noise share and mean NLL."""
-    alone = np.array([fit_pooling([x], y)[0][0] for x in scores]) / len(scores)
+    share, then the jointly fitted weights, their noise share and mean NLL. ``alone_fits``: per
+    source, what its calibration alone on these rows gives (default: fitted here)."""
+    if alone_fits is None:
+        alone_fits = [lambda x=x: fit_pooling([x], y)[0][0] for x in scores]
+    alone = np.array([fit() for fit in alone_fits]) / len(scores)
     equal_eps = fit_noise_share(scores, y, alone)
     weights, eps, nll = _fit_pooling(scores, y, start=alone, max_iter=50)
     return alone, equal_eps, weights, eps, nll
@@ -332,9 +360,20 @@ class PooledProbabilities(ProbabilityBlocks):
         self.num_rows, self.num_classes = num_rows, num_classes
 
     def block(self, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), K) float32 probabilities of ``rows``."""
-        logits = sum(float(w) * source(rows).astype(np.float64) for w, source in zip(self.weights, self.sources))
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        return logits.astype(np.float32)
+        """(len(rows), K) float32 probabilities of ``rows``: the sources' scores of all of them,
+        then the float64 softmax in cache-sized sub-blocks, in threads (:func:`curate.threads.map_rows`;
+        each row's arithmetic is the same as over the whole block)."""
+        from curate.threads import map_rows
+
+        parts = [source(rows) for source in self.sources]
+        out = np.empty((len(rows), self.num_classes), dtype=np.float32)
+
+        def softmax(sub: slice) -> None:
+            logits = sum(float(w) * x[sub].astype(np.float64) for w, x in zip(self.weights, parts))
+            logits -= logits.max(axis=1, keepdims=True)
+            np.exp(logits, out=logits)
+            logits /= logits.sum(axis=1, keepdims=True)
+            out[sub] = logits
+
+        map_rows(softmax, len(rows), self.num_classes)
+        return out

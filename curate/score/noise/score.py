@@ -224,10 +224,10 @@ def score_label_noise(
     if probes:
         # The probe's class balance is read from the data like its ridge: each candidate pooled
         # with the other sources, the pool that explains the given labels best kept.
-        fits = []
+        fits, shared = [], {}  # the other sources are scored and calibrated once for every candidate
         for balance, source, ridge in probes:
             scores[probe_at] = source
-            fits.append((pooled_fit(scores, labels, seed=seed), balance, source, ridge))
+            fits.append((pooled_fit(scores, labels, seed=seed, cache=shared), balance, source, ridge))
         pool, balance, scores[probe_at], ridge = min(fits, key=lambda fit: fit[0].nll)
         notes.append(
             f"probe ridge: {ridge:.3g} (chosen by out-of-fold likelihood); class balance {balance:g} "

@@ -181,3 +181,19 @@ def test_pool_pass_in_blocks_and_threads_equals_the_whole_array(monkeypatch):
         plain, none = _pool_pass([a, b], y, w, expectations=False)
         assert none.shape == (0, n)
         np.testing.assert_allclose(plain, want_given, rtol=1e-13)
+
+
+def test_pooled_block_does_not_depend_on_sub_blocks_or_threads(monkeypatch):
+    from curate import threads
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(999, 31)).astype(np.float32), rng.normal(size=(999, 31)).astype(np.float32)
+    pooled = PooledProbabilities([lambda r: a[r], lambda r: b[r]], np.array([1.5, 0.3]), 999, 31)
+    rows = np.arange(999)
+    monkeypatch.setenv("CURATE_THREADS", "1")
+    monkeypatch.setattr(threads, "BLOCK_CELLS", 1 << 30)  # one block: the whole-array softmax
+    whole = pooled.block(rows)
+    for cells, count in ((31 * 5, "1"), (31 * 5, "2"), (31 * 64, "3")):
+        monkeypatch.setattr(threads, "BLOCK_CELLS", cells)
+        monkeypatch.setenv("CURATE_THREADS", count)
+        assert np.array_equal(pooled.block(rows), whole)
