@@ -37,3 +37,27 @@ def test_map_rows_raises_what_a_block_raised(monkeypatch):
 
     with pytest.raises(ValueError, match="block failed"):
         threads.map_rows(fail, 100, 1, cells=10)
+
+
+def test_a_forked_child_gets_a_pool_of_its_own(monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setenv("CURATE_THREADS", "2")
+    threads.map_rows(lambda rows: None, 100, 1, cells=10)  # the parent's pool exists
+
+    def child(queue) -> None:
+        seen = np.zeros(100, dtype=np.int64)
+
+        def visit(rows: slice) -> None:
+            seen[rows] += 1
+
+        threads.map_rows(visit, 100, 1, cells=10)
+        queue.put(int(seen.sum()))
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue,))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    assert queue.get(timeout=5) == 100
