@@ -59,5 +59,7 @@ def test_a_forked_child_gets_a_pool_of_its_own(monkeypatch):
     process = context.Process(target=child, args=(queue,))
     process.start()
     process.join(60)
+    if process.is_alive():  # hung: do not leave it behind
+        process.kill()
     assert process.exitcode == 0
     assert queue.get(timeout=5) == 100
