@@ -85,13 +85,26 @@ def main() -> None:
     parser.add_argument(
         "--stages", nargs="*", default=None, help="post-embedding stages to run (default: all that scan runs)"
     )
-    parser.add_argument("--workspace", default=None, help="keep the workspace here (default: a temp dir)")
+    parser.add_argument(
+        "--workspace", default=None, help="keep the workspace here (default: a temp dir, removed at the end)"
+    )
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument(
         "--expert", action="store_true", help="also run the expert recipe on the same arrays (small N only)"
     )
     args = parser.parse_args()
+    if args.workspace:
+        run(args, Path(args.workspace))
+        return
+    root = Path(tempfile.mkdtemp(prefix="curate-scale-"))
+    try:  # a 1M run leaves ~4 GB of arrays and artifacts behind otherwise
+        run(args, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
+
+def run(args: argparse.Namespace, root: Path) -> None:
+    """Synthesise, scan and check under ``root`` (see the module docstring)."""
     import numpy as np
     import pyarrow.parquet as pq
     from sklearn.metrics import roc_auc_score
@@ -101,7 +114,6 @@ def main() -> None:
     from curate.synth import make_dataset
     from curate.workspace import Workspace
 
-    root = Path(args.workspace) if args.workspace else Path(tempfile.mkdtemp(prefix="curate-scale-"))
     root.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(root / "ws", ignore_errors=True)  # every stage must really run
     ws = Workspace(root / "ws")

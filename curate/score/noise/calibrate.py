@@ -218,9 +218,7 @@ def pooling_weights(sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0
     return pooled_fit(sources, labels, seed=seed).weights
 
 
-def pooled_fit(
-    sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0, cache: dict | None = None
-) -> PoolFit:
+def pooled_fit(sources: list[ScoreFn], labels: np.ndarray, *, seed: int = 0, cache: dict | None = None) -> PoolFit:
     """Pool weights for the sources, and the kept pool's noise-aware likelihood.
 
     sources: S score functions (:data:`ScoreFn`);  labels: (N,) int64, -1 ignored. On the
