@@ -15,6 +15,7 @@ with ``CURATE_THREADS``.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 #: 5000 x 1000 arrays on this project's CPU, before any threading)
 BLOCK_CELLS = 1 << 19
 
+_PREFIX = "curate-rows"
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
 
@@ -58,7 +60,7 @@ def _pool(size: int) -> ThreadPoolExecutor:
     if _POOL is None or _POOL_SIZE != size:
         if _POOL is not None:
             _POOL.shutdown(wait=False)
-        _POOL, _POOL_SIZE = ThreadPoolExecutor(max_workers=size, thread_name_prefix="curate-rows"), size
+        _POOL, _POOL_SIZE = ThreadPoolExecutor(max_workers=size, thread_name_prefix=_PREFIX), size
     return _POOL
 
 
@@ -76,7 +78,8 @@ def map_rows(fn: Callable[[slice], None], rows: int, columns: int, *, cells: int
     step = row_block(columns, cells=cells)
     blocks = [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
     threads = min(compute_threads(), len(blocks))
-    if threads <= 1:
+    if threads <= 1 or threading.current_thread().name.startswith(_PREFIX):
+        # one thread, or called from inside a block: a nested wait on the same pool could deadlock
         for block in blocks:
             fn(block)
         return

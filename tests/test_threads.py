@@ -63,3 +63,17 @@ def test_a_forked_child_gets_a_pool_of_its_own(monkeypatch):
         process.kill()
     assert process.exitcode == 0
     assert queue.get(timeout=5) == 100
+
+
+def test_map_rows_inside_a_block_runs_inline(monkeypatch):
+    monkeypatch.setenv("CURATE_THREADS", "2")
+    seen = np.zeros((8, 8), dtype=np.int64)
+
+    def outer(rows: slice) -> None:
+        def inner(cols: slice) -> None:
+            seen[rows, cols] += 1
+
+        threads.map_rows(inner, 8, 1, cells=2)  # nested: must not wait on the busy pool
+
+    threads.map_rows(outer, 8, 1, cells=1)
+    assert (seen == 1).all()
