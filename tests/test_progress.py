@@ -42,7 +42,7 @@ def test_log_mode_with_stderr_redirected_to_a_file(tmp_path):
     periodic = [m for m in map(LINE.match, lines[:-1]) if m]
     assert len(periodic) >= 3 and len(periodic) == len(lines) - 1, lines
     done = [int(m.group(1)) for m in periodic]
-    assert done == sorted(done) and done[-1] < 200
+    assert done == sorted(done) and done[-1] <= 200  # the last update may fall on an interval
     assert re.match(r"^work: 200 it in \d+s, [\d.]+ it/s$", lines[-1]), lines[-1]
     assert "\r" not in err.read_text()  # plain lines, no bar redraws
 
