@@ -57,15 +57,19 @@ TRAINING_ACTIONS_WITH_REVIEW: tuple[str, ...] = (*TRAINING_ACTIONS, "review")
 MAX_DEFAULT_WORKERS = 8
 
 
-def default_workers() -> int:
-    """Decoding processes when ``--workers`` is not given: the CPUs this process may use, at most
-    :data:`MAX_DEFAULT_WORKERS`. The affinity mask, not the machine's CPU count, because a
+def available_cpus() -> int:
+    """The CPUs this process may use: the affinity mask, not the machine's CPU count, because a
     container or ``taskset`` often grants fewer CPUs than the host has."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """Decoding processes when ``--workers`` is not given: :func:`available_cpus`, at most
+    :data:`MAX_DEFAULT_WORKERS`."""
+    return max(1, min(available_cpus(), MAX_DEFAULT_WORKERS))
 
 
 #: Attempts per remote read (``s3://``, ``gs://``, ``https://``; curate.index.remote) before it

@@ -35,10 +35,9 @@ def compute_threads() -> int:
     fixed = os.environ.get("CURATE_THREADS", "").strip()
     if fixed.isdigit() and int(fixed) > 0:
         return int(fixed)
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count() or 1
+    from curate.config import available_cpus
+
+    cpus = available_cpus()
     omp = os.environ.get("OMP_NUM_THREADS", "").strip()
     if omp.isdigit() and int(omp) > 0:
         cpus = min(cpus, int(omp))
